@@ -1,0 +1,77 @@
+"""suiro: machine-learning pipelines as plain Python.
+
+Write tasks with ``@task``, compose them with ``@pipeline``, run them with
+``suiro.run`` or ``suiro run FILE.py``. ``import suiro`` stays light: the runner,
+executors and storage load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from suiro.context import TaskContext, context, get_logger
+from suiro.errors import (
+    CycleError,
+    DefinitionError,
+    ParameterError,
+    PipelineNotFoundError,
+    RunFailedError,
+    SuiroError,
+    TaskTimeoutError,
+    WorkerCrashedError,
+)
+from suiro.mapping import unmapped
+from suiro.pipeline import Pipeline, Ref, pipeline, when
+from suiro.states import RunState, TaskState, TriggerRule
+from suiro.task import Task, TaskOptions, task
+
+if TYPE_CHECKING:
+    from suiro.api import load_pipeline, run
+    from suiro.runner import RunResult, TaskResult
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "run": "suiro.api",
+    "load_pipeline": "suiro.api",
+    "RunResult": "suiro.runner",
+    "TaskResult": "suiro.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'suiro' has no attribute {name!r}")
+
+
+__all__ = [
+    "CycleError",
+    "DefinitionError",
+    "ParameterError",
+    "Pipeline",
+    "PipelineNotFoundError",
+    "Ref",
+    "RunFailedError",
+    "RunResult",
+    "RunState",
+    "SuiroError",
+    "Task",
+    "TaskContext",
+    "TaskOptions",
+    "TaskResult",
+    "TaskState",
+    "TaskTimeoutError",
+    "TriggerRule",
+    "WorkerCrashedError",
+    "context",
+    "get_logger",
+    "load_pipeline",
+    "pipeline",
+    "run",
+    "task",
+    "unmapped",
+    "when",
+]

@@ -1,0 +1,230 @@
+"""How a run looks on a terminal: a live table while it runs, a summary after.
+
+Observes run events (it is a ``RunObserver``); on a terminal it draws a Rich live
+view, otherwise it prints one plain line per change so logs stay greppable.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
+from suiro.graph import Graph
+from suiro.runner import RunResult
+from suiro.states import TaskState
+
+STYLES = {
+    TaskState.PENDING: "dim",
+    TaskState.RUNNING: "cyan",
+    TaskState.RETRYING: "yellow",
+    TaskState.SUCCESS: "green",
+    TaskState.CACHED: "green",
+    TaskState.SKIPPED: "dim",
+    TaskState.FAILED: "bold red",
+    TaskState.UPSTREAM_FAILED: "red",
+}
+#: Past this many tasks the live table shows only the interesting rows.
+MAX_ROWS = 20
+
+
+@dataclass
+class _Row:
+    state: TaskState = TaskState.PENDING
+    attempt: int = 0
+    started: float | None = None
+    ended: float | None = None
+    size: int | None = None
+    items: dict[TaskState, int] = field(default_factory=dict)
+    note: str = ""
+
+
+class RunView:
+    """Live table (terminal) or plain lines (pipe) of one run's tasks."""
+
+    def __init__(self, graph: Graph, console: Console, *, live: bool):
+        self.graph = graph
+        self.console = console
+        self.rows = {key: _Row() for key in graph.nodes}
+        self.run_id = ""
+        self._lock = threading.Lock()
+        self._live = (
+            Live(
+                console=console,
+                get_renderable=self._render,
+                refresh_per_second=8,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                transient=True,
+            )
+            if live
+            else None
+        )
+
+    def __enter__(self) -> RunView:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def notify(self, event: Event) -> None:
+        """Record the event; in plain mode print it."""
+        with self._lock:
+            if isinstance(event, RunStarted):
+                self.run_id = event.run_id
+                self.console.print(
+                    f"run {event.run_id}: pipeline {event.pipeline}, {len(self.rows)} tasks, "
+                    f"executor {event.executor}",
+                    highlight=False,
+                )
+            elif isinstance(event, TaskMapped):
+                self.rows[event.task_key].size = event.size
+            elif isinstance(event, TaskStateChanged):
+                self._on_state(event)
+            elif isinstance(event, RunFinished) and self._live is None:
+                self.console.print(f"run {event.run_id} {event.state.value}", highlight=False)
+
+    def _on_state(self, event: TaskStateChanged) -> None:
+        row = self.rows[event.task_key]
+        if event.map_index >= 0:
+            row.items[event.state] = row.items.get(event.state, 0) + 1
+            if event.state is not TaskState.RUNNING:
+                row.items[TaskState.RUNNING] = row.items.get(TaskState.RUNNING, 1) - 1
+            if event.state in (TaskState.RETRYING, TaskState.FAILED):
+                self._print_plain(f"{event.task_key}[{event.map_index}]", event)
+            return
+        if event.state is TaskState.RUNNING and row.started is None:
+            row.started = event.time
+        if event.state.is_terminal:
+            row.ended = event.time
+        row.state, row.attempt = event.state, max(row.attempt, event.attempt)
+        if event.error is not None:
+            row.note = str(event.error).splitlines()[0][:120] if str(event.error) else ""
+        self._print_plain(event.task_key, event)
+
+    def _print_plain(self, label: str, event: TaskStateChanged) -> None:
+        if self._live is not None:
+            return
+        parts = [time.strftime("%H:%M:%S", time.localtime(event.time)), label, event.state.value]
+        if event.attempt > 1 or event.state is TaskState.RETRYING:
+            parts.append(f"attempt {event.attempt}")
+        if event.delay is not None:
+            parts.append(f"retry in {event.delay:.2f}s")
+        if event.duration is not None and event.state.is_terminal:
+            parts.append(f"{event.duration:.3f}s")
+        if event.error is not None:
+            parts.append(f"- {str(event.error).splitlines()[0][:200] if str(event.error) else ''}")
+        self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
+
+    def _render(self) -> Group:
+        with self._lock:
+            table = Table(box=None, pad_edge=False, show_edge=False)
+            for name in ("task", "state", "attempt", "time", ""):
+                table.add_column(name)
+            keys = list(self.rows)
+            if len(keys) > MAX_ROWS:
+                keys = [k for k in keys if self.rows[k].state not in (TaskState.PENDING, TaskState.SUCCESS)]
+            for key in keys[:MAX_ROWS]:
+                table.add_row(*self._cells(key))
+            done = sum(r.state.is_terminal for r in self.rows.values())
+            total = len(self.rows)
+            bar = ProgressBar(total=total, completed=done, width=40)
+            footer = Text(
+                f" {done}/{total} tasks done"
+                + (f", {len(keys) - MAX_ROWS} rows hidden" if len(keys) > MAX_ROWS else "")
+            )
+            return Group(table, Group(bar, footer))
+
+    def _cells(self, key: str) -> tuple[Any, ...]:
+        row = self.rows[key]
+        elapsed = ((row.ended or time.time()) - row.started) if row.started else None
+        note = row.note
+        if row.size is not None:
+            counts = ", ".join(
+                f"{n} {s.value}" for s, n in row.items.items() if n > 0 and s is not TaskState.RUNNING
+            )
+            running = row.items.get(TaskState.RUNNING, 0)
+            note = (
+                f"{row.size} items"
+                + (f": {counts}" if counts else "")
+                + (f", {running} running" if running > 0 else "")
+                + (f"  {note}" if note else "")
+            )
+        return (
+            key + ("[*]" if row.size is not None else ""),
+            Text(row.state.value, style=STYLES[row.state]),
+            str(row.attempt or ""),
+            f"{elapsed:.2f}s" if elapsed is not None else "",
+            note,
+        )
+
+
+def make_view(graph: Graph) -> RunView:
+    """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
+    console = Console(file=sys.stdout, highlight=False)
+    return RunView(graph, console, live=console.is_terminal)
+
+
+def render_summary(result: RunResult, console: Console, *, verbose: bool = False) -> None:
+    """The table printed after a run: every task's state, attempts, time, and errors."""
+    table = Table(title=f"run {result.run_id}: {result.state.value}", title_justify="left")
+    for name in ("task", "state", "attempts", "time", "note"):
+        table.add_column(name, no_wrap=name != "note")
+    for key, task in result.tasks.items():
+        note = ""
+        if task.map_size is not None:
+            counts: dict[str, int] = {}
+            for s in task.item_states:
+                counts[s.value] = counts.get(s.value, 0) + 1
+            note = f"{task.map_size} items" + (
+                ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else ""
+            )
+        if task.state is TaskState.FAILED and task.errors:
+            note = (note + "  " if note else "") + str(task.errors[-1]).splitlines()[0][:200]
+        table.add_row(
+            key,
+            Text(task.state.value, style=STYLES[task.state]),
+            str(task.attempts or ""),
+            f"{task.duration:.3f}s" if task.duration is not None else "",
+            note,
+        )
+    console.print(table)
+    _print_failures(result, console, verbose=verbose)
+    counts: dict[str, int] = {}
+    for task in result.tasks.values():
+        counts[task.state.value] = counts.get(task.state.value, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    console.print(
+        f"run {result.run_id} {result.state.value} in {result.ended - result.started:.2f}s ({summary})",
+        style="green" if result.ok else "bold red",
+        highlight=False,
+    )
+    if result.ok and result.output is not None:
+        text = repr(result.output)
+        console.print(f"output: {text if len(text) <= 500 else text[:497] + '...'}", highlight=False)
+
+
+def _print_failures(result: RunResult, console: Console, *, verbose: bool) -> None:
+    for key, task in result.tasks.items():
+        if task.state is not TaskState.FAILED or not task.errors:
+            continue
+        error = task.errors[-1]
+        console.print(f"\n{key} failed: {error}", style="red", highlight=False, markup=False)
+        if verbose and error.traceback:
+            console.print(error.traceback, highlight=False, markup=False)
+        if task.lines:
+            tail = task.lines if verbose else task.lines[-10:]
+            console.print(f"last output of {key}:", style="dim")
+            console.print("\n".join("  " + line for line in tail), highlight=False, markup=False)

@@ -1,0 +1,348 @@
+"""Pipeline parameters resolved from layered sources and validated with pydantic.
+
+Owns where a parameter's value comes from (signature default < YAML config file <
+``SUIRO_PARAM_*`` environment < values given in Python < ``--set``) and how text becomes
+a typed value. Must not run, trace or record anything. Every problem found becomes part
+of one ``ParameterError`` naming the pipeline, parameter, value and source.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.errors import PydanticSchemaGenerationError, PydanticUndefinedAnnotation, PydanticUserError
+
+from suiro.errors import ParameterError, did_you_mean
+from suiro.graph import EMPTY, Param
+
+ENV_PREFIX = "SUIRO_PARAM_"
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+_NOTHING = object()
+
+
+def resolve_params(
+    params: Sequence[Param],
+    *,
+    pipeline: str,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Resolve and validate every parameter of a pipeline from its layered sources.
+
+    One function decides precedence so the CLI, the API and the UI agree on what a run got:
+    default < config_file < environ < values < overrides. Dotted keys (``grid.depth=3``,
+    ``SUIRO_PARAM_GRID__DEPTH``) merge into a dict-valued parameter. Text from env or --set
+    stays text only where the annotation needs text, else is read as YAML (``[a, b]``, ``3``).
+
+    Args:
+        params: the pipeline's parameters, from its signature.
+        pipeline: the pipeline's name, used in messages.
+        config_file: YAML mapping parameter names to values (or ``params:`` to such a mapping).
+        environ: where ``SUIRO_PARAM_*`` are read (``None``: ``os.environ``); unknown names
+            there are ignored because the environment is shared.
+        overrides: ``--set`` items such as ``name=value`` or ``grid.depth=3``.
+        values: typed values given in Python; the ``--set`` layer, just below ``overrides``.
+
+    Returns:
+        Parameter name to validated value, in signature order.
+
+    Raises:
+        ParameterError: all problems found, joined with '; '; its ``parameter`` and
+            ``source`` are the first problem's.
+    """
+    resolution = _Resolution(params, pipeline)
+    if config_file is not None:
+        resolution.add_file(Path(config_file), str(config_file))
+    resolution.add_environ(os.environ if environ is None else environ)
+    for key, value in (values or {}).items():
+        resolution.assign(_Setting(tuple(str(key).split(".")), value, "value"))
+    resolution.add_overrides(overrides)
+    return resolution.finish()
+
+
+def parse_override(item: str) -> tuple[list[str], str]:
+    """Split a ``--set`` item such as ``grid.depth=3`` into its key path and raw text.
+
+    The value stays text because only the parameter's annotation can say how to read it;
+    it may itself contain ``=`` (the first one separates key from value).
+
+    Raises:
+        ParameterError: the item has no ``=`` or has an empty name or key.
+    """
+    key, sep, value = item.partition("=")
+    path = [part.strip() for part in key.split(".")]
+    if not sep:
+        raise ParameterError(f"--set item {item!r} has no '='; write it as name=value.", source="--set")
+    if "" in path:
+        raise ParameterError(
+            f"--set item {item!r} has an empty name or key; write it as name=value or name.key=value.",
+            parameter=key.strip() or None,
+            source="--set",
+        )
+    return path, value
+
+
+def _load_file(path: Path, label: str) -> Mapping[Any, Any]:
+    """The top-level mapping of a YAML config file, read with ``safe_load`` (no Python tags)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ParameterError(f"config file {label} does not exist; check the path.", source=label) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark is not None else label
+        raise ParameterError(
+            f"config file {where} is not valid YAML ({_one_line(getattr(exc, 'problem', None) or exc)}); "
+            "fix it, keeping to plain YAML without Python tags.",
+            source=label,
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        why = _one_line(getattr(exc, "strerror", None) or exc)
+        raise ParameterError(
+            f"config file {label} cannot be read ({why}); give a readable UTF-8 YAML file.", source=label
+        ) from exc
+    if data is not None and not isinstance(data, Mapping):
+        raise ParameterError(
+            f"config file {label} has a top level of type {type(data).__name__}, not a mapping of "
+            'parameter names to values; write one "name: value" line per parameter.',
+            source=label,
+        )
+    return data or {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """One value from one source, aimed at a parameter or at a key path inside it."""
+
+    path: tuple[str, ...]
+    value: Any
+    source: str
+    is_text: bool = False  # from env or --set: may need reading as YAML
+
+
+class _Resolution:
+    """Values resolved and problems found so far, for one pipeline; layers are added in order."""
+
+    def __init__(self, params: Sequence[Param], pipeline: str):
+        self.pipeline = pipeline
+        self.params = {p.name: p for p in params}
+        self.values: dict[str, Any] = {p.name: p.default for p in params if not p.required}
+        self.failed: set[str] = set()  # given but invalid: not reported as missing too
+        self.file_failed = False  # an unreadable file may hold the missing ones: don't guess
+        self.problems: list[ParameterError] = []
+
+    def add_file(self, path: Path, label: str) -> None:
+        try:
+            data = _load_file(path, label)
+        except ParameterError as exc:
+            self._note(f"pipeline {self.pipeline}: {exc}", None, label)
+            self.file_failed = True
+            return
+        if list(data) == ["params"] and "params" not in self.params and isinstance(data["params"], Mapping):
+            data = data["params"]  # the documented wrapper; a parameter called "params" wins
+        for key, value in data.items():
+            self.assign(_Setting(tuple(str(key).split(".")), value, label))
+
+    def add_environ(self, environ: Mapping[str, str]) -> None:
+        by_upper = {name.upper(): name for name in self.params}
+        for key in sorted(environ):
+            head, *rest = key.removeprefix(ENV_PREFIX).split("__")
+            if key.startswith(ENV_PREFIX) and head.upper() in by_upper:  # others: not ours to judge
+                self.assign(
+                    _Setting((by_upper[head.upper()], *rest), environ[key], f"env {key}", is_text=True)
+                )
+
+    def add_overrides(self, overrides: Sequence[str]) -> None:
+        for item in overrides:
+            try:
+                path, text = parse_override(item)
+            except ParameterError as exc:
+                self._note(f"pipeline {self.pipeline}: {exc}", exc.parameter, "--set")
+                continue
+            self.assign(_Setting(tuple(path), text, "--set", is_text=True))
+
+    def assign(self, setting: _Setting) -> None:
+        """Validate one setting; its value replaces (or merges into) the lower layers' value."""
+        name = setting.path[0]
+        if name not in self.params:
+            known = (
+                f"known parameters are {', '.join(sorted(self.params))}" if self.params else "it takes none"
+            )
+            text = f"has no parameter {name!r}{did_you_mean(name, self.params)}, given in {setting.source}"
+            self._note(f"pipeline {self.pipeline} {text}; {known}.", name, setting.source)
+            return
+        try:
+            self.values[name] = self._validated(self.params[name], setting)
+        except ParameterError as exc:
+            self.failed.add(name)
+            self.problems.append(exc)
+
+    def _validated(self, param: Param, setting: _Setting) -> Any:
+        """The parameter's whole new value, from the first reading of the setting that validates."""
+        if param.annotation is EMPTY:
+            return self._place(setting, _readings(setting, EMPTY)[0])
+        readings, as_text = _readings(setting, param.annotation), _NOTHING
+        for leaf in readings:
+            whole = self._place(setting, leaf)
+            try:
+                value = self._check(param, setting, whole)
+            except ValidationError as exc:
+                first, rejected = exc.errors()[0], whole
+                continue
+            if leaf is readings[-1] or not _same(value, whole):
+                return value
+            as_text = value  # the text passed only by staying text: the YAML reading wins if it fits
+        if as_text is not _NOTHING:
+            return as_text
+        where = _where(param.name, first["loc"], rejected)
+        want = _wanted(first["msg"]) + (f" for {where}" if where else "")
+        self._fail(setting, f"is not a valid {_type_name(param.annotation)}; give {want}.")
+
+    def _check(self, param: Param, setting: _Setting, whole: Any) -> Any:
+        """Validate in lax mode; an annotation pydantic cannot handle is the setting's problem."""
+        try:
+            return _adapter(param.annotation).validate_python(whole, strict=False)
+        except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
+            kind = f"{_type_name(param.annotation)} ({_one_line(exc.message)})"
+            self._fail(setting, f"cannot be checked as {kind}; annotate it with a type pydantic knows.")
+
+    def _place(self, setting: _Setting, leaf: Any) -> Any:
+        """The parameter's whole value with ``leaf`` at the setting's key path; copies, never mutates."""
+        path, fold = setting.path, setting.source.startswith("env ")
+        if len(path) == 1:
+            return leaf
+        if "" in path:
+            self._fail(setting, "has an empty key; write nested keys as name.key (NAME__KEY in env).")
+        root = node = self._open(setting, path[0], self.values.get(path[0]))
+        for depth, key in enumerate(path[1:-1], start=2):
+            key = _match_key(node, key, fold=fold)
+            child = node[key] = self._open(setting, ".".join(path[:depth]), node.get(key))
+            node = child
+        node[_match_key(node, path[-1], fold=fold)] = leaf
+        return root
+
+    def _open(self, setting: _Setting, prefix: str, value: Any) -> dict[Any, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            inside = f"{prefix} = {_show(value)}"
+            self._fail(setting, f"goes inside {inside}, which is not a mapping; set {prefix} as a whole.")
+        return dict(value)
+
+    def _note(self, message: str, parameter: str | None, source: str | None) -> None:
+        self.problems.append(ParameterError(message, parameter=parameter, source=source))
+
+    def _fail(self, setting: _Setting, text: str) -> NoReturn:
+        """Raise ``pipeline P: parameter <key> = <value> from <source> <text>``."""
+        label, source = ".".join(setting.path), setting.source
+        given = f"parameter {label} = {_show(setting.value)} from {source}"
+        raise ParameterError(f"pipeline {self.pipeline}: {given} {text}", parameter=label, source=source)
+
+    def finish(self) -> dict[str, Any]:
+        """The values in signature order, or every problem found raised as one error."""
+        missing = [n for n in self.params if n not in self.values and n not in self.failed]
+        for name in [] if self.file_failed else missing:
+            how = f"give it with --set {name}=..., in the config file, or as {ENV_PREFIX}{name.upper()}"
+            self._note(f"pipeline {self.pipeline}: parameter {name} is required; {how}.", name, None)
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            first = self.problems[0]
+            message = "; ".join(str(p).removesuffix(".") for p in self.problems) + "."
+            raise ParameterError(message, parameter=first.parameter, source=first.source)
+        return {name: self.values[name] for name in self.params}
+
+
+def _readings(setting: _Setting, annotation: Any) -> list[Any]:
+    """Candidate values: the text as is, then read as YAML; unannotated: the YAML reading only.
+
+    A YAML reading that is itself a string is dropped: text stays verbatim (no unquoting).
+    """
+    if not setting.is_text:
+        return [setting.value]
+    try:
+        parsed = yaml.safe_load(setting.value)
+    except yaml.YAMLError:
+        return [setting.value]
+    if isinstance(parsed, str):
+        return [setting.value]
+    return [parsed] if annotation is EMPTY else [setting.value, parsed]
+
+
+def _same(validated: Any, given: Any) -> bool:
+    """True when validation returned the value unchanged (objects that cannot compare: False)."""
+    try:
+        return bool(validated == given)
+    except Exception:  # e.g. arrays, whose == is elementwise
+        return False
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """A validator for an annotation, cached when the annotation is hashable."""
+    try:
+        return _ADAPTERS[annotation]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable annotation: build it every time
+        return _build_adapter(annotation)
+    _ADAPTERS[annotation] = adapter = _build_adapter(annotation)
+    return adapter
+
+
+def _build_adapter(annotation: Any) -> TypeAdapter[Any]:
+    try:
+        return TypeAdapter(annotation)
+    except PydanticSchemaGenerationError:  # a plain class: accept its instances
+        return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+
+
+def _wanted(msg: str) -> str:
+    """What to give, from pydantic's message: 'Input should be a valid number, ...' -> 'a number'."""
+    match = re.match(r"Input should be (.+?)(?:, (?:unable|got|invalid)\b.*)?$", msg)
+    if not match:
+        return f"a valid value ({msg[:1].lower()}{msg[1:]})"
+    want = re.sub(r"\ba valid (\w)", lambda m: ("an " if m[1].lower() in "aeiou" else "a ") + m[1], match[1])
+    return f"a value {want}" if want.startswith(("greater", "less")) else want
+
+
+def _where(name: str, loc: Sequence[Any], value: Any) -> str:
+    """``name[1]['depth']`` for the part of ``value`` pydantic rejected; '' for the whole value.
+
+    Steps that are not keys of the value (union member tags) are skipped.
+    """
+    steps = []
+    for step in loc:
+        is_index = isinstance(value, list | tuple) and isinstance(step, int) and abs(step) < len(value)
+        if is_index or (isinstance(value, Mapping) and step in value):
+            value = value[step]
+            steps.append(f"[{step!r}]")
+    return name + "".join(steps) if steps else ""
+
+
+def _match_key(node: Mapping[Any, Any], key: str, *, fold: bool) -> str:
+    """The existing key an environment key names (case-insensitively), else its lower case."""
+    if not fold or key in node:
+        return key
+    return next((k for k in node if isinstance(k, str) and k.upper() == key.upper()), key.lower())
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())

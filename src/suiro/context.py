@@ -1,0 +1,183 @@
+"""What a running task can ask about itself, and where its output lines go.
+
+Owns the task context (``suiro.context()``), the tagged logger (``suiro.get_logger()``)
+and the per-attempt capture of stdout, stderr and log records. Executors set the
+context around each call; nothing here knows about graphs, runners or storage.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from suiro.errors import SuiroError
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """Who is running: the run, the task (and mapped item), the attempt, the parameters.
+
+    ``task_run_key`` is stable across attempts and resumes of the same task in the
+    same run, so tasks can use it as an idempotency key when writing elsewhere.
+    """
+
+    run_id: str
+    task_key: str
+    attempt: int
+    map_index: int = -1
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_run_key(self) -> str:
+        """``run/task[index]``: the same for every attempt of this task in this run."""
+        item = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.run_id}/{self.task_key}{item}"
+
+
+_context: ContextVar[TaskContext | None] = ContextVar("suiro_task_context", default=None)
+_capture: ContextVar[Capture | None] = ContextVar("suiro_capture", default=None)
+
+
+def context() -> TaskContext:
+    """The context of the task that is running now.
+
+    Raises:
+        SuiroError: when called outside a task run by suiro.
+    """
+    ctx = _context.get()
+    if ctx is None:
+        raise SuiroError("suiro.context() was called outside a running task; call it inside a @task body.")
+    return ctx
+
+
+def get_logger() -> logging.LoggerAdapter[logging.Logger]:
+    """A logger whose records go to the running task's log, tagged with run, task and attempt."""
+    ctx = _context.get()
+    extra = {"run_id": ctx.run_id, "task": ctx.task_key, "attempt": ctx.attempt} if ctx else {}
+    return logging.LoggerAdapter(_task_logger(), extra)
+
+
+class Capture:
+    """The lines one task attempt writes, kept in order and, if asked, in a file.
+
+    The file is written line by line and flushed, so lines printed before a crash
+    survive it.
+    """
+
+    def __init__(self, log_path: str | None = None):
+        self.lines: list[str] = []
+        self._partial: dict[str, str] = {}
+        self._file: TextIO | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+
+    def write(self, stream: str, text: str) -> None:
+        """Add text from ``stream``; complete lines are kept, a trailing part waits."""
+        text = self._partial.pop(stream, "") + text
+        *complete, rest = text.split("\n")
+        for line in complete:
+            self.add_line(line if stream == "stdout" else f"[{stream}] {line}")
+        if rest:
+            self._partial[stream] = rest
+
+    def add_line(self, line: str) -> None:
+        """Keep one complete line."""
+        self.lines.append(line)
+        if self._file is not None:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def close(self) -> tuple[str, ...]:
+        """Flush unfinished lines, close the file, and return every line."""
+        for stream, rest in list(self._partial.items()):
+            self.write(stream, rest + "\n")
+        if self._file is not None:
+            self._file.close()
+        return tuple(self.lines)
+
+
+@contextmanager
+def task_scope(ctx: TaskContext, capture: Capture) -> Iterator[None]:
+    """Make ``ctx`` current and send this thread's task output to ``capture``."""
+    ctx_token = _context.set(ctx)
+    cap_token = _capture.set(capture)
+    try:
+        yield
+    finally:
+        _capture.reset(cap_token)
+        _context.reset(ctx_token)
+
+
+class _StreamRouter(io.TextIOBase):
+    """Stands in for sys.stdout/stderr: task threads write to their capture, others pass through."""
+
+    def __init__(self, fallback: TextIO, name: str):
+        self.fallback = fallback
+        self.name = name
+
+    def write(self, text: str) -> int:
+        capture = _capture.get()
+        if capture is None:
+            return self.fallback.write(text)
+        capture.write(self.name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _capture.get() is None:
+            self.fallback.flush()
+
+    def isatty(self) -> bool:
+        return False if _capture.get() is not None else self.fallback.isatty()
+
+    def fileno(self) -> int:
+        return self.fallback.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.fallback, "encoding", "utf-8")
+
+
+@contextmanager
+def routed_streams() -> Iterator[None]:
+    """Route sys.stdout/stderr through the capture for the duration of a run.
+
+    Nested use (a task that runs a pipeline) keeps the outer routing.
+    """
+    if isinstance(sys.stdout, _StreamRouter):
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _StreamRouter(saved[0], "stdout")  # type: ignore[assignment]
+    sys.stderr = _StreamRouter(saved[1], "stderr")  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+class _CaptureHandler(logging.Handler):
+    """Sends task log records to the running attempt's capture, else to stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = _capture.get()
+        line = f"{record.levelname} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + logging.Formatter().formatException(record.exc_info)
+        if capture is None:
+            sys.stderr.write(line + "\n")
+        else:
+            for part in line.split("\n"):
+                capture.add_line(part)
+
+
+def _task_logger() -> logging.Logger:
+    logger = logging.getLogger("suiro.task")
+    if not any(isinstance(h, _CaptureHandler) for h in logger.handlers):
+        logger.addHandler(_CaptureHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger

@@ -1,0 +1,87 @@
+"""Every error suiro raises.
+
+Leaf module: imports nothing from suiro. Each error is one sentence that names the
+thing that is wrong (task, parameter, file:line) and says what to do; errors carry
+their facts as fields so callers never parse messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+
+class SuiroError(Exception):
+    """Base of every error suiro raises on purpose."""
+
+
+class DefinitionError(SuiroError, TypeError):
+    """A pipeline is wrong before anything runs (bad call, bad default, ref misuse).
+
+    Attributes:
+        task: the task (or pipeline) the problem belongs to, if any.
+        location: ``file:line`` in the user's code, if known.
+    """
+
+    def __init__(self, message: str, *, task: str | None = None, location: str | None = None):
+        self.task = task
+        self.location = location
+        super().__init__(message)
+
+
+class CycleError(DefinitionError, ValueError):
+    """The ordering edges of a pipeline form a cycle.
+
+    Attributes:
+        cycle: node keys along the cycle, first key repeated at the end.
+    """
+
+    def __init__(self, message: str, *, cycle: Sequence[str], location: str | None = None):
+        self.cycle = list(cycle)
+        super().__init__(message, task=self.cycle[0] if self.cycle else None, location=location)
+
+
+class ParameterError(SuiroError, ValueError):
+    """A pipeline parameter is missing, unknown or has a value of the wrong type.
+
+    Attributes:
+        parameter: the parameter's name (dotted for nested keys).
+        source: where the value came from ("default", "config.yaml", "env SUIRO_PARAM_X", "--set").
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, source: str | None = None):
+        self.parameter = parameter
+        self.source = source
+        super().__init__(message)
+
+
+class PipelineNotFoundError(SuiroError, LookupError):
+    """A pipeline file or name could not be found or loaded."""
+
+
+class TaskTimeoutError(SuiroError, TimeoutError):
+    """A task ran past its ``timeout`` and was stopped."""
+
+
+class WorkerCrashedError(SuiroError, RuntimeError):
+    """The process running a task died without reporting a result."""
+
+
+class RunFailedError(SuiroError, RuntimeError):
+    """A run ended without success; raised only where a caller asked for the output.
+
+    Attributes:
+        run_id: the run's id.
+        failed: keys of the tasks that failed.
+    """
+
+    def __init__(self, message: str, *, run_id: str, failed: Sequence[str]):
+        self.run_id = run_id
+        self.failed = list(failed)
+        super().__init__(message)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean "x"?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""

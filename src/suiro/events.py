@@ -1,0 +1,113 @@
+"""What a run reports while it happens: frozen records and the observer interface.
+
+Leaf module: imports nothing from suiro but states. The runner emits these; the
+CLI's live view, the store's recorder and tests consume them through
+``RunObserver.notify``. Events are small and immutable so observers may keep them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from suiro.states import RunState, TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exception raised by a task, reduced to what can cross processes and be stored."""
+
+    type: str
+    message: str
+    traceback: str
+    retryable: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """A run began: its id, pipeline, resolved parameters and graph (as a dict)."""
+
+    run_id: str
+    pipeline: str
+    params: dict[str, Any]
+    graph: dict[str, Any]
+    time: float
+    executor: str = ""
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStateChanged:
+    """A task (or one mapped item, ``map_index`` >= 0) entered ``state``.
+
+    ``delay`` is set for ``retrying`` (seconds until the next attempt); ``error`` for
+    ``retrying``/``failed``; ``duration`` for terminal states reached by running.
+    """
+
+    run_id: str
+    task_key: str
+    state: TaskState
+    time: float
+    attempt: int = 0
+    map_index: int = -1
+    error: ErrorInfo | None = None
+    delay: float | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMapped:
+    """A mapped task learned how many items it has (before any item runs)."""
+
+    run_id: str
+    task_key: str
+    size: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLogged:
+    """Lines a task attempt wrote to stdout/stderr or its logger, in order."""
+
+    run_id: str
+    task_key: str
+    attempt: int
+    lines: tuple[str, ...]
+    map_index: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutput:
+    """A task attempt produced ``value``; sent before the matching ``success`` state."""
+
+    run_id: str
+    task_key: str
+    value: Any = field(repr=False)
+    map_index: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """A run ended in ``state``; the last event of every run."""
+
+    run_id: str
+    state: RunState
+    time: float
+
+
+Event = RunStarted | TaskStateChanged | TaskMapped | TaskLogged | TaskOutput | RunFinished
+
+
+class RunObserver(Protocol):
+    """Receives every event of a run, in order, on the runner's thread.
+
+    An observer must be quick (the runner waits for it) and must not raise: an
+    observer that fails stops the run, since a lost record is worse than a stop.
+    """
+
+    def notify(self, event: Event) -> None:
+        """Handle one event."""
+        ...

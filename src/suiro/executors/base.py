@@ -1,0 +1,135 @@
+"""The executor interface: run one attempt of one task, return its ``Outcome``.
+
+Executors run callables and nothing else: they never touch the graph, the
+runner's state or the store. Every future they return resolves to an ``Outcome``
+(never raises): a task's exception, a timeout or a dead worker is an outcome too,
+so the runner has one path for every ending.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from suiro.context import Capture, TaskContext, task_scope
+from suiro.errors import TaskTimeoutError
+from suiro.events import ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One attempt of one task (or mapped item), with everything needed to run it anywhere."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    run_id: str
+    task_key: str
+    attempt: int
+    map_index: int = -1
+    timeout: float | None = None
+    retry_on: tuple[type[BaseException], ...] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    log_path: str | None = None
+
+    def context(self) -> TaskContext:
+        """The task context the callable sees through ``suiro.context()``."""
+        return TaskContext(self.run_id, self.task_key, self.attempt, self.map_index, self.params)
+
+    def label(self) -> str:
+        """``task`` or ``task[i]`` for messages."""
+        return self.task_key + (f"[{self.map_index}]" if self.map_index >= 0 else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended: a value, or an error; the lines it wrote; its duration."""
+
+    value: Any = None
+    error: ErrorInfo | None = None
+    lines: tuple[str, ...] = ()
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the attempt returned a value."""
+        return self.error is None
+
+
+class Executor(Protocol):
+    """Runs attempts; ``workers`` is how many it runs at once."""
+
+    name: str
+    workers: int
+
+    def submit(self, work: Work) -> Future[Outcome]:
+        """Start ``work``; the future resolves to its ``Outcome``."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop worker threads/processes; running attempts are stopped or awaited."""
+        ...
+
+
+def execute(work: Work) -> Outcome:
+    """Run one attempt here, in this thread: context set, output captured, errors kept."""
+    capture = Capture(work.log_path)
+    start = time.perf_counter()
+    try:
+        with task_scope(work.context(), capture):
+            value = work.fn(*work.args, **work.kwargs)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # every task error, sys.exit() included, becomes an outcome
+        return Outcome(
+            error=error_info(exc, retry_on=work.retry_on),
+            lines=capture.close(),
+            duration=time.perf_counter() - start,
+        )
+    return Outcome(value=value, lines=capture.close(), duration=time.perf_counter() - start)
+
+
+def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:
+    """Reduce an exception to a picklable record, deciding now whether it may be retried."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    retryable = retry_on is None or isinstance(exc, retry_on)
+    return ErrorInfo(type=_qualified(type(exc)), message=str(exc), traceback=tb, retryable=retryable)
+
+
+def timeout_outcome(work: Work, duration: float) -> Outcome:
+    """The outcome of an attempt stopped at its timeout."""
+    exc = TaskTimeoutError(
+        f"task {work.label()} ran past its timeout of {work.timeout:g} s and was stopped; "
+        "raise timeout= or make the task faster."
+    )
+    info = error_info(exc, retry_on=work.retry_on)
+    return Outcome(error=ErrorInfo(info.type, info.message, "", info.retryable), duration=duration)
+
+
+def unpicklable_error(work: Work, exc: Exception, what: str = "function or arguments") -> ErrorInfo:
+    """The error of an attempt whose work or output cannot cross to/from a worker process."""
+    return ErrorInfo(
+        type="suiro.errors.SuiroError",
+        message=(
+            f"the {what} of task {work.label()} cannot be pickled to cross between processes "
+            f"({type(exc).__name__}: {exc}); return plain data, or use --executor threads."
+        ),
+        traceback="",
+        retryable=False,
+    )
+
+
+def _qualified(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def done_future(outcome: Outcome) -> Future[Outcome]:
+    """A future that already holds ``outcome``."""
+    future: Future[Outcome] = Future()
+    future.set_result(outcome)
+    return future

@@ -1,0 +1,31 @@
+"""Run attempts one at a time in the calling thread: deterministic, for debugging."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from suiro.executors.base import Outcome, Work, done_future, execute
+from suiro.executors.child import run_in_child
+
+
+class SequentialExecutor:
+    """Runs each attempt to completion inside ``submit``, in submission order.
+
+    An attempt with a timeout runs in a killable child process (and ``submit``
+    waits for it), so a timeout stops the work instead of abandoning a thread.
+    """
+
+    name = "sequential"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = 1
+
+    def submit(self, work: Work) -> Future[Outcome]:
+        if work.timeout is not None:
+            future = run_in_child(work)
+            future.result()
+            return future
+        return done_future(execute(work))
+
+    def shutdown(self) -> None:
+        """Nothing to stop: no threads or processes outlive ``submit``."""

@@ -1,0 +1,75 @@
+"""The main loop of a suiro worker process: read an attempt, run it, send its outcome.
+
+Started by ``WorkerProcess`` as ``python -m suiro.executors.worker R W`` with two pipe
+file descriptors, so the protocol never mixes with what tasks print. A fresh
+interpreter (not a fork) inherits no threads, locks or database connections, and
+never re-imports the user's ``__main__``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+import cloudpickle
+
+from suiro.context import routed_streams
+from suiro.executors.base import Outcome, Work, execute
+
+_HEADER = struct.Struct("!Q")
+
+
+def read_frame(fd: int) -> bytes | None:
+    """Read one length-prefixed frame; None at end of file."""
+    header = _read_exactly(fd, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    return _read_exactly(fd, size)
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    """Write one length-prefixed frame."""
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def encode_outcome(work: Work, outcome: Outcome) -> bytes:
+    """Pickle an outcome to send it home; an unpicklable value becomes an error outcome."""
+    try:
+        return cloudpickle.dumps(outcome)
+    except Exception as exc:
+        from suiro.executors.base import unpicklable_error
+
+        return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
+
+
+def main(read_fd: int, write_fd: int) -> None:
+    """Serve attempts until the parent closes the pipe."""
+    init = read_frame(read_fd)
+    if init is None:
+        return
+    sys.path[:] = cloudpickle.loads(init)
+    write_frame(write_fd, b"ready")
+    with routed_streams():
+        while (frame := read_frame(read_fd)) is not None:
+            work: Work = cloudpickle.loads(frame)
+            write_frame(write_fd, encode_outcome(work, execute(work)))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

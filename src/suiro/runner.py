@@ -1,0 +1,517 @@
+"""One run's state machine: decide what runs when, retry what fails, report everything.
+
+Owns task states, trigger rules, ``when`` guards, fan-out, retries with backoff and
+``--fail-fast``. A task is submitted as soon as its own inputs are done (not level
+by level); a task waiting for a retry holds no worker. Everything that happens is
+reported to observers as events. Knows no store and no concrete executor: it is
+handed an ``Executor`` and a list of ``RunObserver``.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import heapq
+import itertools
+import queue
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from suiro.events import (
+    ErrorInfo,
+    Event,
+    RunFinished,
+    RunObserver,
+    RunStarted,
+    TaskLogged,
+    TaskMapped,
+    TaskOutput,
+    TaskStateChanged,
+)
+from suiro.executors.base import Executor, Outcome, Work, error_info
+from suiro.graph import Binding, Const, Graph, Node, Pack, Unmapped, Use
+from suiro.mapping import split_mapped
+from suiro.states import RunState, TaskState, TriggerRule
+
+
+@dataclass
+class TaskResult:
+    """What happened to one node in a run (for a mapped node: all its items)."""
+
+    key: str
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    errors: list[ErrorInfo] = field(default_factory=list)
+    duration: float | None = None
+    map_size: int | None = None
+    item_states: list[TaskState] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run: its state, every task's result and the pipeline's output."""
+
+    run_id: str
+    pipeline: str
+    state: RunState
+    params: dict[str, Any]
+    tasks: dict[str, TaskResult]
+    output: Any = None
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the run succeeded."""
+        return self.state is RunState.SUCCESS
+
+    def failed(self) -> list[str]:
+        """Keys of the tasks that failed themselves (not those failed upstream)."""
+        return [k for k, t in self.tasks.items() if t.state is TaskState.FAILED]
+
+
+@dataclass
+class _Unit:
+    """One attempt-able piece of work: a plain node, or one item of a mapped node."""
+
+    key: str
+    map_index: int
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    attempt: int = 0
+
+
+def new_run_id() -> str:
+    """A short, sortable-enough, unique run id."""
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+class Runner:
+    """Runs one graph once with one executor, reporting to observers.
+
+    Args:
+        graph: the traced pipeline.
+        params: resolved parameter values.
+        executor: where attempts run.
+        observers: receive every event, in order.
+        run_id: the id to use (a new one if None).
+        fail_fast: stop starting new tasks after the first failure.
+        clock: monotonic clock, injectable so tests can control retry delays.
+        rng: source of retry jitter.
+        log_dir: if set, each attempt's lines also go to ``log_dir/<task>.<attempt>.log``.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        params: Mapping[str, Any],
+        executor: Executor,
+        *,
+        observers: Sequence[RunObserver] = (),
+        run_id: str | None = None,
+        fail_fast: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        log_dir: str | None = None,
+    ):
+        self.graph = graph
+        self.params = dict(params)
+        self.executor = executor
+        self.observers = list(observers)
+        self.run_id = run_id or new_run_id()
+        self.fail_fast = fail_fast
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.log_dir = log_dir
+        self.results = {k: TaskResult(k) for k in graph.nodes}
+        self._values: dict[str, Any] = {}
+        self._consumers = {k: len(v) for k, v in graph.downstream().items()}
+        self._keep = {u.source for u in _uses(graph.output) if not u.is_param} if graph.output else set()
+        self._done: queue.SimpleQueue[tuple[_Unit, Outcome]] = queue.SimpleQueue()
+        self._ready: deque[_Unit] = deque()
+        self._waiting: dict[str, deque[_Unit]] = {}
+        self._running: dict[str, int] = {}
+        self._retries: list[tuple[float, int, _Unit]] = []
+        self._items_left: dict[str, int] = {}
+        self._item_values: dict[str, list[Any]] = {}
+        self._inflight = 0
+        self._stopping = False
+        self._seq = itertools.count()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        """Run every node that its trigger rules allow; return when nothing is left."""
+        started = time.time()
+        self._emit(
+            RunStarted(
+                self.run_id,
+                self.graph.name,
+                self.params,
+                self.graph.to_dict(),
+                started,
+                executor=self.executor.name,
+            )
+        )
+        self._sorter = graphlib.TopologicalSorter({k: n.upstream for k, n in self.graph.nodes.items()})
+        self._sorter.prepare()
+        self._start_ready_nodes()
+        while True:
+            self._promote_due_retries()
+            self._submit_ready()
+            if not self._inflight and not self._retries and not self._ready:
+                break
+            self._collect(self._wait_timeout())
+        state = (
+            RunState.SUCCESS
+            if all(r.state.is_terminal and not r.state.is_failure for r in self.results.values())
+            else RunState.FAILED
+        )
+        output = self._resolve(self.graph.output) if state is RunState.SUCCESS and self.graph.output else None
+        ended = time.time()
+        self._emit(RunFinished(self.run_id, state, ended))
+        return RunResult(
+            self.run_id, self.graph.name, state, self.params, self.results, output, started, ended
+        )
+
+    def _wait_timeout(self) -> float | None:
+        if not self._retries:
+            return None
+        return max(self._retries[0][0] - self.clock(), 0.0)
+
+    def _collect(self, timeout: float | None) -> None:
+        """Wait for one attempt to end (or a retry to fall due), then take all that ended."""
+        try:
+            unit, outcome = self._done.get(timeout=timeout) if self._inflight else self._sleep(timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._inflight -= 1
+            self._finish_attempt(unit, outcome)
+            try:
+                unit, outcome = self._done.get_nowait()
+            except queue.Empty:
+                break
+        self._start_ready_nodes()
+
+    def _sleep(self, timeout: float | None) -> tuple[_Unit, Outcome]:
+        time.sleep(timeout or 0.0)
+        raise queue.Empty
+
+    # -- nodes ------------------------------------------------------------------------
+
+    def _start_ready_nodes(self) -> None:
+        """Decide every node whose upstream is all terminal: skip it, fail it, or queue it."""
+        pending = deque(self._sorter.get_ready())
+        while pending:
+            key = pending.popleft()
+            if self._stopping:
+                continue  # left pending: fail-fast never starts it
+            node = self.graph.nodes[key]
+            verdict = self._verdict(node)
+            if verdict is None:
+                verdict = self._expand(node)
+            else:
+                self._release_inputs(node)
+            if verdict is not None:
+                self._finish_node(key, verdict)
+                pending.extend(self._sorter.get_ready())
+
+    def _verdict(self, node: Node) -> TaskState | None:
+        """The state a node ends in without running, or None if it should run."""
+        for cond in node.conditions:
+            state = TaskState.SUCCESS if cond.use.is_param else self.results[cond.use.source].state
+            if state.is_failure:
+                return (
+                    TaskState.SKIPPED
+                    if node.trigger_rule is TriggerRule.ALL_DONE
+                    else TaskState.UPSTREAM_FAILED
+                )
+            if state is TaskState.SKIPPED:
+                return TaskState.SKIPPED
+        states = [self.results[k].state for k in node.upstream]
+        verdict = _apply_rule(node.trigger_rule, states)
+        if verdict is not None:
+            return verdict
+        for cond in node.conditions:
+            try:
+                truthy = bool(self._resolve(cond.use))
+            except Exception as exc:
+                self._record_input_error(node, exc)
+                return TaskState.FAILED
+            if truthy == cond.negate:
+                return TaskState.SKIPPED
+        return None
+
+    def _expand(self, node: Node) -> TaskState | None:
+        """Resolve a node's inputs and queue its units; returns a state if it ends at once."""
+        try:
+            args = tuple(self._resolve(b) for b in node.args)
+            kwargs = {k: self._resolve(b) for k, b in node.kwargs.items()}
+            calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
+        except Exception as exc:
+            self._record_input_error(node, exc)
+            return TaskState.FAILED
+        finally:
+            self._release_inputs(node)
+        result = self.results[node.key]
+        if not node.is_map:
+            self._ready.append(_Unit(node.key, -1, *calls[0]))
+            return None
+        result.map_size = len(calls)
+        result.item_states = [TaskState.PENDING] * len(calls)
+        self._emit(TaskMapped(self.run_id, node.key, len(calls), time.time()))
+        if not calls:
+            self._values[node.key] = []
+            return TaskState.SUCCESS
+        self._items_left[node.key] = len(calls)
+        self._item_values[node.key] = [None] * len(calls)
+        self._emit(TaskStateChanged(self.run_id, node.key, TaskState.RUNNING, time.time()))
+        result.state = TaskState.RUNNING
+        self._ready.extend(_Unit(node.key, i, a, k) for i, (a, k) in enumerate(calls))
+        return None
+
+    def _finish_node(self, key: str, state: TaskState, value: Any = None) -> None:
+        result = self.results[key]
+        result.state = state
+        self._values[key] = value if state.is_ok else None
+        if self._consumers[key] == 0 and key not in self._keep:
+            self._values.pop(key, None)
+        self._emit(
+            TaskStateChanged(
+                self.run_id,
+                key,
+                state,
+                time.time(),
+                attempt=result.attempts if result.map_size is None else 0,
+                error=result.errors[-1] if state is TaskState.FAILED and result.errors else None,
+                duration=result.duration,
+            )
+        )
+        self._sorter.done(key)
+        if state is TaskState.FAILED and self.fail_fast:
+            self._stop()
+
+    def _release_inputs(self, node: Node) -> None:
+        """Drop upstream values no remaining node needs, so long runs hold bounded memory."""
+        for up in node.upstream:
+            self._consumers[up] -= 1
+            if self._consumers[up] == 0 and up not in self._keep:
+                self._values.pop(up, None)
+
+    def _record_input_error(self, node: Node, exc: Exception) -> None:
+        info = error_info(exc, retry_on=())
+        message = f"task {node.key} at {node.location} could not get its inputs: {info}"
+        self.results[node.key].errors.append(ErrorInfo(info.type, message, info.traceback, False))
+
+    # -- attempts -----------------------------------------------------------------------
+
+    def _submit_ready(self) -> None:
+        while self._ready and self._inflight < self.executor.workers and not self._stopping:
+            unit = self._ready.popleft()
+            node = self.graph.nodes[unit.key]
+            if node.max_concurrency and self._running.get(unit.key, 0) >= node.max_concurrency:
+                self._waiting.setdefault(unit.key, deque()).append(unit)
+                continue
+            self._submit(unit, node)
+
+    def _submit(self, unit: _Unit, node: Node) -> None:
+        unit.attempt += 1
+        opts = node.task.options
+        result = self.results[unit.key]
+        if unit.map_index < 0:
+            result.attempts = unit.attempt
+            result.state = TaskState.RUNNING
+        else:
+            result.attempts += 1
+            result.item_states[unit.map_index] = TaskState.RUNNING
+        self._emit(
+            TaskStateChanged(
+                self.run_id,
+                unit.key,
+                TaskState.RUNNING,
+                time.time(),
+                attempt=unit.attempt,
+                map_index=unit.map_index,
+            )
+        )
+        work = Work(
+            node.task.fn,
+            unit.args,
+            unit.kwargs,
+            self.run_id,
+            unit.key,
+            unit.attempt,
+            unit.map_index,
+            opts.timeout,
+            opts.retry_on,
+            self.params,
+            self._log_path(unit),
+        )
+        self._inflight += 1
+        self._running[unit.key] = self._running.get(unit.key, 0) + 1
+        future = self.executor.submit(work)
+        future.add_done_callback(lambda f, u=unit: self._done.put((u, _outcome_of(f))))
+
+    def _finish_attempt(self, unit: _Unit, outcome: Outcome) -> None:
+        self._running[unit.key] -= 1
+        waiting = self._waiting.get(unit.key)
+        if waiting:
+            self._ready.appendleft(waiting.popleft())
+        node = self.graph.nodes[unit.key]
+        result = self.results[unit.key]
+        if outcome.lines:
+            result.lines.extend(outcome.lines)
+            self._emit(TaskLogged(self.run_id, unit.key, unit.attempt, outcome.lines, unit.map_index))
+        if outcome.ok:
+            self._emit(TaskOutput(self.run_id, unit.key, outcome.value, unit.map_index))
+            self._unit_ended(unit, TaskState.SUCCESS, outcome)
+            return
+        error = outcome.error
+        assert error is not None
+        result.errors.append(error)
+        opts = node.task.options
+        if error.retryable and unit.attempt <= opts.retries and not self._stopping:
+            delay = opts.delay_before(unit.attempt + 1, rng=self.rng)
+            self._emit(
+                TaskStateChanged(
+                    self.run_id,
+                    unit.key,
+                    TaskState.RETRYING,
+                    time.time(),
+                    attempt=unit.attempt,
+                    map_index=unit.map_index,
+                    error=error,
+                    delay=delay,
+                )
+            )
+            heapq.heappush(self._retries, (self.clock() + delay, next(self._seq), unit))
+            if unit.map_index < 0:
+                result.state = TaskState.RETRYING
+            return
+        self._unit_ended(unit, TaskState.FAILED, outcome)
+
+    def _unit_ended(self, unit: _Unit, state: TaskState, outcome: Outcome) -> None:
+        result = self.results[unit.key]
+        if unit.map_index < 0:
+            result.duration = outcome.duration
+            self._finish_node(unit.key, state, outcome.value)
+            return
+        result.item_states[unit.map_index] = state
+        self._emit(
+            TaskStateChanged(
+                self.run_id,
+                unit.key,
+                state,
+                time.time(),
+                attempt=unit.attempt,
+                map_index=unit.map_index,
+                error=outcome.error,
+                duration=outcome.duration,
+            )
+        )
+        self._item_values[unit.key][unit.map_index] = outcome.value
+        result.duration = (result.duration or 0.0) + outcome.duration
+        self._items_left[unit.key] -= 1
+        if self._items_left[unit.key] == 0:
+            self._finish_map(unit.key)
+        elif state is TaskState.FAILED and self.fail_fast:
+            self._stop()
+
+    def _finish_map(self, key: str) -> None:
+        """All items of a mapped node ended (or were abandoned): it succeeds only if all did."""
+        result = self.results[key]
+        values = self._item_values.pop(key)
+        ok = all(s.is_ok for s in result.item_states)
+        self._finish_node(key, TaskState.SUCCESS if ok else TaskState.FAILED, values if ok else None)
+
+    def _promote_due_retries(self) -> None:
+        now = self.clock()
+        while self._retries and self._retries[0][0] <= now:
+            _, _, unit = heapq.heappop(self._retries)
+            self._ready.append(unit)
+
+    def _stop(self) -> None:
+        """Fail fast: start nothing new; queued and retry-waiting units end as failed."""
+        if self._stopping:
+            return
+        self._stopping = True
+        abandoned = list(self._ready) + [u for _, _, u in self._retries]
+        abandoned += [u for d in self._waiting.values() for u in d]
+        self._ready.clear()
+        self._retries.clear()
+        self._waiting.clear()
+        for unit in abandoned:
+            if unit.attempt:  # had failed and was waiting for a retry
+                self._unit_ended(unit, TaskState.FAILED, Outcome())
+            elif unit.map_index >= 0:  # never started: stays pending, but its node must end
+                self._items_left[unit.key] -= 1
+                if self._items_left[unit.key] == 0:
+                    self._finish_map(unit.key)
+
+    # -- values -----------------------------------------------------------------------
+
+    def _resolve(self, binding: Binding | None) -> Any:
+        if isinstance(binding, Const):
+            return binding.value
+        if isinstance(binding, Use):
+            value = self.params[binding.source] if binding.is_param else self._values.get(binding.source)
+            for kind, arg in binding.path:
+                value = value[arg] if kind == "item" else getattr(value, arg) if kind == "attr" else not value
+            return value
+        if isinstance(binding, Unmapped):
+            from suiro.mapping import unmapped
+
+            return unmapped(self._resolve(binding.inner))
+        if isinstance(binding, Pack):
+            items = [(k, self._resolve(b)) for k, b in binding.items]
+            if binding.kind == "dict":
+                return dict(items)
+            values = [v for _, v in items]
+            return values if binding.kind == "list" else tuple(values)
+        return None
+
+    def _log_path(self, unit: _Unit) -> str | None:
+        if self.log_dir is None:
+            return None
+        item = f"[{unit.map_index}]" if unit.map_index >= 0 else ""
+        return f"{self.log_dir}/{unit.key}{item}.{unit.attempt}.log"
+
+    def _emit(self, event: Event) -> None:
+        for observer in self.observers:
+            observer.notify(event)
+
+
+def _apply_rule(rule: TriggerRule, states: list[TaskState]) -> TaskState | None:
+    """Airflow's trigger rules over upstream states: a final state, or None to run."""
+    failed = any(s.is_failure for s in states)
+    if rule is TriggerRule.ALL_DONE:
+        return None
+    if rule is TriggerRule.ONE_SUCCESS:
+        if not states or any(s.is_ok for s in states):
+            return None
+        return TaskState.UPSTREAM_FAILED if failed else TaskState.SKIPPED
+    if failed:
+        return TaskState.UPSTREAM_FAILED
+    if rule is TriggerRule.ALL_SUCCESS and any(s is TaskState.SKIPPED for s in states):
+        return TaskState.SKIPPED
+    return None
+
+
+def _uses(binding: Binding | None) -> list[Use]:
+    from suiro.graph import iter_uses
+
+    return list(iter_uses(binding)) if binding is not None else []
+
+
+def _outcome_of(future: Future[Outcome]) -> Outcome:
+    exc = future.exception()
+    if exc is None:
+        return future.result()
+    return Outcome(error=error_info(exc, retry_on=()))

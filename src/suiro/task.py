@@ -1,0 +1,260 @@
+"""``@task`` and its options.
+
+Owns what a task *is* (a function plus options that govern retries, timeouts and
+caching). Knows nothing of runs, graphs or storage: inside a ``@pipeline`` a call is
+handed to the active tracer (installed by ``suiro.pipeline``); outside, it is a plain
+function call, so tasks stay unit-testable as ordinary functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import random
+import sys
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+
+from suiro.errors import DefinitionError
+from suiro.states import TriggerRule
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Tracer(Protocol):
+    """What a pipeline trace offers to tasks called while it is active."""
+
+    def add_call(
+        self,
+        task: Task[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        mapped: bool,
+        max_concurrency: int | None,
+        location: str,
+    ) -> Any: ...
+
+
+#: The trace a task call belongs to; None outside ``@pipeline`` tracing.
+active_tracer: ContextVar[Tracer | None] = ContextVar("suiro_active_tracer", default=None)
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Options of a task. Only ``cache_options()`` fields change a task's output.
+
+    Attributes:
+        name: the task's name in graphs, logs and records.
+        retries: how many more attempts after the first failure.
+        retry_delay: seconds before the first retry.
+        backoff: multiplier applied to the delay for each further retry.
+        max_delay: cap on any single delay, in seconds.
+        jitter: up to this fraction of the delay is added at random, so many
+            failing tasks do not retry in lock-step.
+        retry_on: exception types that are retried; any other fails at once.
+            None retries every exception.
+        timeout: seconds after which the attempt is stopped and counts as failed.
+        cache: whether results may be reused across runs.
+        cache_key: callable replacing the computed cache key.
+        cache_ttl: seconds a cached result stays valid.
+        tags: free labels, for filtering and compile targets.
+        resources: cpu/memory/gpu hints for compile targets.
+        trigger_rule: when the task runs given its upstream states.
+        serializer: forces an artifact serializer instead of choosing by type.
+    """
+
+    name: str
+    retries: int = 0
+    retry_delay: float = 0.0
+    backoff: float = 1.0
+    max_delay: float | None = None
+    jitter: float = 0.0
+    retry_on: tuple[type[BaseException], ...] | None = None
+    timeout: float | None = None
+    cache: bool = True
+    cache_key: Callable[..., str] | None = None
+    cache_ttl: float | None = None
+    tags: frozenset[str] = frozenset()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    serializer: str | None = None
+
+    def delay_before(self, attempt: int, *, rng: random.Random | None = None) -> float:
+        """Seconds to wait before ``attempt`` (2 for the first retry).
+
+        Follows ``retry_delay * backoff ** (attempt - 2)``, capped by ``max_delay``,
+        plus up to ``jitter`` of itself at random.
+        """
+        delay = self.retry_delay * self.backoff ** max(attempt - 2, 0)
+        if self.max_delay is not None:
+            delay = min(delay, self.max_delay)
+        if self.jitter:
+            delay += delay * self.jitter * (rng or random).random()
+        return delay
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` may be retried under ``retry_on``."""
+        return self.retry_on is None or isinstance(exc, self.retry_on)
+
+
+class Task(Generic[P, R]):
+    """A Python function that suiro can trace, run, retry, time out and cache.
+
+    Calling it outside a pipeline calls the function; inside ``@pipeline`` it
+    returns a reference to the future output instead.
+    """
+
+    def __init__(self, fn: Callable[P, R], options: TaskOptions):
+        self.fn = fn
+        self.options = options
+        self.signature = inspect.signature(fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        """The task's name (the function name unless ``name=`` was given)."""
+        return self.options.name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        tracer = active_tracer.get()
+        if tracer is None:
+            return self.fn(*args, **kwargs)
+        return tracer.add_call(
+            self, args, kwargs, mapped=False, max_concurrency=None, location=_caller_location()
+        )
+
+    def map(self, *args: Any, max_concurrency: int | None = None, **kwargs: Any) -> Any:
+        """Call the task once per item of its list arguments.
+
+        Every argument not wrapped in ``unmapped()`` is iterated (all must have the
+        same length); the results arrive downstream as one list, in order.
+        Outside a pipeline this is a plain loop.
+        """
+        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+            raise DefinitionError(
+                f"{self.name}.map: max_concurrency must be a positive integer, got {max_concurrency!r}.",
+                task=self.name,
+            )
+        tracer = active_tracer.get()
+        if tracer is not None:
+            return tracer.add_call(
+                self, args, kwargs, mapped=True, max_concurrency=max_concurrency, location=_caller_location()
+            )
+        return _map_eagerly(self.fn, args, kwargs)
+
+    def with_options(self, **changes: Any) -> Task[P, R]:
+        """Return a copy of this task with some options changed (e.g. trigger_rule)."""
+        options = dataclasses.replace(self.options, **changes)
+        _check_options(options, self.fn)
+        return Task(self.fn, options)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    fn: None = None, /, *, name: str | None = None, **options: Any
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any) -> Any:
+    """Turn a function into a task, bare (``@task``) or with options (``@task(retries=3)``).
+
+    Options are the fields of :class:`TaskOptions`; a bad value is a
+    ``DefinitionError`` naming the task and the line of its definition.
+    """
+
+    def decorate(f: Callable[P, R]) -> Task[P, R]:
+        if not callable(f):
+            raise DefinitionError(f"@task needs a function, got {f!r}.")
+        opts = _build_options(f, name, options)
+        return Task(f, opts)
+
+    return decorate if fn is None else decorate(fn)
+
+
+def _build_options(fn: Callable[..., Any], name: str | None, options: dict[str, Any]) -> TaskOptions:
+    known = {f.name for f in dataclasses.fields(TaskOptions)} - {"name"}
+    unknown = sorted(set(options) - known)
+    task_name = name or getattr(fn, "__name__", "task")
+    if unknown:
+        from suiro.errors import did_you_mean
+
+        raise DefinitionError(
+            f"@task {task_name} at {_definition_location(fn)}: unknown option "
+            f"{unknown[0]!r}{did_you_mean(unknown[0], known)}; known options are {', '.join(sorted(known))}.",
+            task=task_name,
+            location=_definition_location(fn),
+        )
+    if "retry_on" in options and options["retry_on"] is not None:
+        retry_on = options["retry_on"]
+        options["retry_on"] = tuple(retry_on) if isinstance(retry_on, list | tuple) else (retry_on,)
+    if "tags" in options:
+        options["tags"] = frozenset(options["tags"])
+    if "trigger_rule" in options:
+        try:
+            options["trigger_rule"] = TriggerRule(options["trigger_rule"])
+        except ValueError:
+            raise DefinitionError(
+                f"@task {task_name} at {_definition_location(fn)}: trigger_rule "
+                f"{options['trigger_rule']!r} is not one of {', '.join(r.value for r in TriggerRule)}.",
+                task=task_name,
+            ) from None
+    opts = TaskOptions(name=task_name, **options)
+    _check_options(opts, fn)
+    return opts
+
+
+def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
+    """Reject option values that could only fail later, naming task and line."""
+    where = f"@task {opts.name} at {_definition_location(fn)}"
+    problems = []
+    if not isinstance(opts.retries, int) or opts.retries < 0:
+        problems.append(f"retries must be an integer >= 0, got {opts.retries!r}")
+    for label in ("retry_delay", "jitter"):
+        value = getattr(opts, label)
+        if not isinstance(value, int | float) or value < 0:
+            problems.append(f"{label} must be a number >= 0, got {value!r}")
+    if not isinstance(opts.backoff, int | float) or opts.backoff < 1:
+        problems.append(f"backoff must be a number >= 1, got {opts.backoff!r}")
+    for label in ("max_delay", "timeout", "cache_ttl"):
+        value = getattr(opts, label)
+        if value is not None and (not isinstance(value, int | float) or value <= 0):
+            problems.append(f"{label} must be a number > 0, got {value!r}")
+    if opts.retry_on is not None and not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in opts.retry_on
+    ):
+        problems.append(f"retry_on must be exception types, got {opts.retry_on!r}")
+    if problems:
+        raise DefinitionError(
+            f"{where}: {'; '.join(problems)}.", task=opts.name, location=_definition_location(fn)
+        )
+
+
+def _definition_location(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code else "<unknown>"
+
+
+def _caller_location() -> str:
+    """``file:line`` of the user code that called the task (two frames up)."""
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """``task.map`` outside a pipeline: a plain loop with the same argument rules."""
+    from suiro.mapping import split_mapped
+
+    calls = split_mapped(fn.__name__, args, kwargs)
+    return [fn(*a, **k) for a, k in calls]
