@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from suiro.context import TaskContext, context, get_logger
+from suiro.context import TaskContext, context, get_logger, log_metric
 from suiro.errors import (
     CycleError,
     DefinitionError,
@@ -69,6 +69,7 @@ __all__ = [
     "context",
     "get_logger",
     "load_pipeline",
+    "log_metric",
     "pipeline",
     "run",
     "task",

@@ -24,7 +24,7 @@ BUILTIN = "suiro.demo:demo"
 
 
 def run(
-    target: Pipeline | str,
+    target: Pipeline | str | None = None,
     params: Mapping[str, Any] | None = None,
     *,
     config_file: str | Path | None = None,
@@ -33,13 +33,17 @@ def run(
     executor: str | Executor = "threads",
     workers: int | None = None,
     fail_fast: bool = False,
+    fresh: bool = False,
     observers: Sequence[RunObserver] = (),
     run_id: str | None = None,
+    record: bool = True,
+    home: str | Path | None = None,
 ) -> RunResult:
     """Run a pipeline once and return its result (it does not raise when the run fails).
 
     Args:
-        target: a ``Pipeline``, or ``"file.py[:name]"`` / ``"module:name"`` to load one.
+        target: a ``Pipeline``, or ``"file.py[:name]"`` / ``"module:name"`` to load one;
+            None runs the built-in pipeline.
         params: parameter values (above env and config file, below ``overrides``).
         config_file: YAML file of parameter values.
         overrides: ``"name=value"`` strings, as given to ``--set``.
@@ -47,8 +51,12 @@ def run(
         executor: ``sequential``, ``threads``, ``processes``, or an ``Executor``.
         workers: how many attempts run at once (None: the executor's default).
         fail_fast: stop starting new tasks after the first failure.
+        fresh: ignore cached outputs (run every task).
         observers: receive every event of the run.
         run_id: use this id instead of a new one.
+        record: keep the run in the store (database, artifacts, logs); False keeps
+            everything in memory and caches nothing.
+        home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
 
     Raises:
         ParameterError: a parameter is missing, unknown or invalid.
@@ -56,7 +64,7 @@ def run(
     """
     from suiro.config import resolve_params
 
-    pipe = load_pipeline(target) if isinstance(target, str) else target
+    pipe = target if isinstance(target, Pipeline) else load_pipeline(target)
     values = resolve_params(
         pipe.params,
         pipeline=pipe.name,
@@ -65,14 +73,144 @@ def run(
         overrides=overrides,
         values=params,
     )
+    return _execute(
+        pipe,
+        values,
+        executor=executor,
+        workers=workers,
+        fail_fast=fail_fast,
+        fresh=fresh,
+        observers=observers,
+        run_id=run_id,
+        record=record,
+        home=home,
+    )
+
+
+def resume(
+    run_id: str | None = None,
+    *,
+    last: str | None = None,
+    pipeline: Pipeline | None = None,
+    params: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    executor: str | Executor = "threads",
+    workers: int | None = None,
+    fail_fast: bool = False,
+    observers: Sequence[RunObserver] = (),
+    home: str | Path | None = None,
+) -> RunResult:
+    """Run again only what did not succeed in a failed or crashed run, as a new linked run.
+
+    Tasks that succeeded (or were cached) in that run reuse its recorded outputs;
+    parameters are the original run's unless overridden.
+
+    Args:
+        run_id: the run to resume (id, unique prefix/suffix, or ``last``).
+        last: instead of ``run_id``, ``FILE.py[:PIPELINE]`` whose latest unsuccessful run to resume.
+        pipeline: the pipeline object, for runs started from Python with one.
+
+    Raises:
+        RunNotFoundError: no such run, or nothing to resume.
+        SuiroError: the run succeeded or is still running.
+    """
+    from suiro.config import resolve_params
+    from suiro.store import queries
+    from suiro.store.home import Store
+
+    store = Store(home)
+    if last is not None:
+        pipeline = pipeline or load_pipeline(last)
+        run_id = queries.find_resumable(store.db, pipeline.name)
+    run = queries.get_run(store.db, run_id or "last")
+    if run["state"] == "running":
+        raise SuiroError(
+            f"run {run['id']} is still running (pid {run['pid']}); wait for it or stop it first."
+        )
+    if run["state"] == "success":
+        raise SuiroError(
+            f"run {run['id']} succeeded; there is nothing to resume (use `suiro run` to run again)."
+        )
+    if pipeline is None:
+        if not run["target"]:
+            raise SuiroError(
+                f"run {run['id']} was started with a pipeline object; pass it: resume(..., pipeline=p)."
+            )
+        pipeline = load_pipeline(run["target"])
+    base = {k: v for k, v in run["params"].items() if k in {p.name for p in pipeline.params}}
+    values = resolve_params(
+        pipeline.params,
+        pipeline=pipeline.name,
+        environ={},
+        overrides=overrides,
+        values={**base, **(params or {})},
+    )
+    return _execute(
+        pipeline,
+        values,
+        executor=executor,
+        workers=workers,
+        fail_fast=fail_fast,
+        fresh=False,
+        observers=observers,
+        run_id=None,
+        record=True,
+        home=home,
+        parent_run_id=run["id"],
+        store=store,
+    )
+
+
+def _execute(
+    pipe: Pipeline,
+    values: dict[str, Any],
+    *,
+    executor: str | Executor,
+    workers: int | None,
+    fail_fast: bool,
+    fresh: bool,
+    observers: Sequence[RunObserver],
+    run_id: str | None,
+    record: bool,
+    home: str | Path | None,
+    parent_run_id: str | None = None,
+    store: Any = None,
+) -> RunResult:
+    from suiro.runner import new_run_id
+
+    run_id = run_id or new_run_id()
+    extra: dict[str, Any] = {}
+    if record:
+        from suiro.store.home import Store
+
+        store = store or Store(home)
+        recorder = store.recorder(run_id)
+        observers = [recorder, *observers]
+        extra = {
+            "outputs": store.outputs(parent_run_id=parent_run_id),
+            "log_dir": str(store.log_dir(run_id)),
+            "fresh": fresh,
+            "parent_run_id": parent_run_id,
+            "target": target_of(pipe),
+        }
     ex = make_executor(executor, workers) if isinstance(executor, str) else executor
     try:
-        runner = Runner(pipe.graph, values, ex, observers=observers, run_id=run_id, fail_fast=fail_fast)
+        runner = Runner(
+            pipe.graph, values, ex, observers=observers, run_id=run_id, fail_fast=fail_fast, **extra
+        )
         with routed_streams():
             return runner.run()
     finally:
         if isinstance(executor, str):
             ex.shutdown()
+
+
+def target_of(pipe: Pipeline) -> str:
+    """How to load ``pipe`` again later (for resume): ``module:name`` or ``/abs/file.py:name``."""
+    module = pipe.fn.__module__
+    if module and not module.startswith("suiro_user_") and module != "__main__":
+        return f"{module}:{pipe.name}"
+    return f"{pipe.fn.__code__.co_filename}:{pipe.name}"
 
 
 def load_pipeline(target: str | None = None) -> Pipeline:

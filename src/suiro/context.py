@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -63,6 +64,30 @@ def get_logger() -> logging.LoggerAdapter[logging.Logger]:
     return logging.LoggerAdapter(_task_logger(), extra)
 
 
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Record a metric of the running task (kept with the run, shown by ``suiro metrics``).
+
+    Raises:
+        SuiroError: outside a running task, or when ``value`` is not a number.
+    """
+    capture = _capture.get()
+    if capture is None or _context.get() is None:
+        raise SuiroError(
+            f"log_metric({name!r}) was called outside a running task; call it inside a @task body."
+        )
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SuiroError(f"metric {name!r} must be a number, got {value!r}; log a float or an int.") from None
+    capture.metrics.append((str(name), number, None if step is None else int(step), time.time()))
+
+
+def log_name(task_key: str, map_index: int, attempt: int) -> str:
+    """File name of one attempt's log inside a run's log folder: ``task[i].attempt.log``."""
+    item = f"[{map_index}]" if map_index >= 0 else ""
+    return f"{task_key}{item}.{attempt}.log"
+
+
 class Capture:
     """The lines one task attempt writes, kept in order and, if asked, in a file.
 
@@ -72,8 +97,10 @@ class Capture:
 
     def __init__(self, log_path: str | None = None):
         self.lines: list[str] = []
+        self.metrics: list[tuple[str, float, int | None, float]] = []
         self._partial: dict[str, str] = {}
-        self._file: TextIO | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+        self._path = log_path
+        self._file: TextIO | None = None
 
     def write(self, stream: str, text: str) -> None:
         """Add text from ``stream``; complete lines are kept, a trailing part waits."""
@@ -87,7 +114,9 @@ class Capture:
     def add_line(self, line: str) -> None:
         """Keep one complete line."""
         self.lines.append(line)
-        if self._file is not None:
+        if self._path is not None:
+            if self._file is None:  # opened on the first line: silent attempts leave no file
+                self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
             self._file.write(line + "\n")
             self._file.flush()
 

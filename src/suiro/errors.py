@@ -85,3 +85,51 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean "x"?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+class StoreError(SuiroError, RuntimeError):
+    """The metadata database cannot be opened, upgraded or written."""
+
+
+class RunNotFoundError(SuiroError, LookupError):
+    """No recorded run (or task in it) matches what was asked for."""
+
+
+class SerializerError(SuiroError, ValueError):
+    """A value cannot be turned into bytes (or back) by the chosen serializer.
+
+    Attributes:
+        serializer: the serializer's name ("json", "npy", "parquet", "joblib", "pickle").
+        kind: the value's type as ``module.Name``, when known.
+    """
+
+    def __init__(self, message: str, *, serializer: str | None = None, kind: str | None = None):
+        self.serializer = serializer
+        self.kind = kind
+        super().__init__(message)
+
+
+class ArtifactError(SuiroError, OSError):
+    """An artifact could not be written, found or read.
+
+    Attributes:
+        digest: the artifact's sha256 hex digest, when known.
+        path: the file the problem is about, as a string (None for inline artifacts).
+    """
+
+    def __init__(self, message: str, *, digest: str | None = None, path: str | None = None):
+        super().__init__(message)
+        self.digest = digest
+        self.path = path
+
+
+class ArtifactMissingError(ArtifactError, FileNotFoundError):
+    """No object is stored under an artifact's digest."""
+
+
+class ArtifactCorruptError(ArtifactError):
+    """A stored artifact's bytes do not match its digest (flipped, truncated, or a link)."""
+
+
+class InvalidDigestError(ArtifactError, ValueError):
+    """A string used as an artifact digest is not 64 lowercase hex characters."""

@@ -37,6 +37,7 @@ class RunStarted:
     time: float
     executor: str = ""
     parent_run_id: str | None = None
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,41 @@ class TaskLogged:
 
 @dataclass(frozen=True, slots=True)
 class TaskOutput:
-    """A task attempt produced ``value``; sent before the matching ``success`` state."""
+    """A task produced ``value`` (or reused it: ``cached_from`` names the run that made it).
+
+    Sent before the matching ``success``/``cached`` state; ``artifact`` is where the
+    value was stored, if an output store is plugged in.
+    """
 
     run_id: str
     task_key: str
     value: Any = field(repr=False)
+    map_index: int = -1
+    artifact: Any = None
+    cached_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKeyed:
+    """A task's cache key was computed (before it ran or was found cached)."""
+
+    run_id: str
+    task_key: str
+    key: str | None
+    parts: dict[str, Any]
+    map_index: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class MetricLogged:
+    """A task logged a metric with ``suiro.log_metric``."""
+
+    run_id: str
+    task_key: str
+    name: str
+    value: float
+    step: int | None
+    time: float
     map_index: int = -1
 
 
@@ -98,7 +129,16 @@ class RunFinished:
     time: float
 
 
-Event = RunStarted | TaskStateChanged | TaskMapped | TaskLogged | TaskOutput | RunFinished
+Event = (
+    RunStarted
+    | TaskStateChanged
+    | TaskMapped
+    | TaskLogged
+    | TaskOutput
+    | TaskKeyed
+    | MetricLogged
+    | RunFinished
+)
 
 
 class RunObserver(Protocol):

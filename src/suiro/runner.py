@@ -12,6 +12,7 @@ from __future__ import annotations
 import graphlib
 import heapq
 import itertools
+import os
 import queue
 import random
 import time
@@ -22,12 +23,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from suiro.context import log_name
 from suiro.events import (
     ErrorInfo,
     Event,
+    MetricLogged,
     RunFinished,
     RunObserver,
     RunStarted,
+    TaskKeyed,
     TaskLogged,
     TaskMapped,
     TaskOutput,
@@ -36,6 +40,7 @@ from suiro.events import (
 from suiro.executors.base import Executor, Outcome, Work, error_info
 from suiro.graph import Binding, Const, Graph, Node, Pack, Unmapped, Use
 from suiro.mapping import split_mapped
+from suiro.memo import Hit, Lazy, Memo, OutputStore, materialize
 from suiro.states import RunState, TaskState, TriggerRule
 
 
@@ -105,6 +110,11 @@ class Runner:
         clock: monotonic clock, injectable so tests can control retry delays.
         rng: source of retry jitter.
         log_dir: if set, each attempt's lines also go to ``log_dir/<task>.<attempt>.log``.
+        outputs: where outputs are stored and found again (cache, resume); None keeps
+            everything in memory.
+        fresh: ignore the cache (outputs of a resumed run are still reused).
+        parent_run_id: the run this one resumes.
+        target: how to load the pipeline again (``file.py:name``), recorded for resume.
     """
 
     def __init__(
@@ -119,6 +129,10 @@ class Runner:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         log_dir: str | None = None,
+        outputs: OutputStore | None = None,
+        fresh: bool = False,
+        parent_run_id: str | None = None,
+        target: str | None = None,
     ):
         self.graph = graph
         self.params = dict(params)
@@ -129,6 +143,11 @@ class Runner:
         self.clock = clock
         self.rng = rng or random.Random()
         self.log_dir = log_dir
+        self.outputs = outputs
+        self.parent_run_id = parent_run_id
+        self.target = target
+        self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
+        self._item_artifacts: dict[str, list[Any]] = {}
         self.results = {k: TaskResult(k) for k in graph.nodes}
         self._values: dict[str, Any] = {}
         self._consumers = {k: len(v) for k, v in graph.downstream().items()}
@@ -157,6 +176,8 @@ class Runner:
                 self.graph.to_dict(),
                 started,
                 executor=self.executor.name,
+                parent_run_id=self.parent_run_id,
+                target=self.target,
             )
         )
         self._sorter = graphlib.TopologicalSorter({k: n.upstream for k, n in self.graph.nodes.items()})
@@ -250,37 +271,95 @@ class Runner:
         return None
 
     def _expand(self, node: Node) -> TaskState | None:
-        """Resolve a node's inputs and queue its units; returns a state if it ends at once."""
+        """Reuse a node's output, or resolve its inputs and queue its units.
+
+        Returns a state when the node ends at once (cached, failed inputs, empty map).
+        """
+        key = None
+        if self._memo is not None:
+            key, parts = self._memo.node_key(node)
+            self._emit(TaskKeyed(self.run_id, node.key, key.key if key else None, parts))
+            hit = self._memo.lookup(node, -1, key)
+            if hit is not None:
+                self._release_inputs(node)
+                return self._reuse(node.key, hit)
         try:
             args = tuple(self._resolve(b) for b in node.args)
             kwargs = {k: self._resolve(b) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
+            custom = self._memo.custom_key(node, args, kwargs) if self._memo and not node.is_map else None
         except Exception as exc:
             self._record_input_error(node, exc)
             return TaskState.FAILED
         finally:
             self._release_inputs(node)
-        result = self.results[node.key]
+        if custom is not None and self._memo is not None:
+            self._emit(TaskKeyed(self.run_id, node.key, custom.key, dict(custom.parts)))
+            hit = self._memo.lookup(node, -1, custom)
+            if hit is not None:
+                return self._reuse(node.key, hit)
         if not node.is_map:
             self._ready.append(_Unit(node.key, -1, *calls[0]))
             return None
+        return self._expand_map(node, key, calls)
+
+    def _expand_map(
+        self, node: Node, key: Any, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
+    ) -> TaskState | None:
+        result = self.results[node.key]
         result.map_size = len(calls)
         result.item_states = [TaskState.PENDING] * len(calls)
         self._emit(TaskMapped(self.run_id, node.key, len(calls), time.time()))
-        if not calls:
-            self._values[node.key] = []
-            return TaskState.SUCCESS
         self._items_left[node.key] = len(calls)
         self._item_values[node.key] = [None] * len(calls)
+        self._item_artifacts[node.key] = [None] * len(calls)
+        if not calls:
+            return self._finish_map(node.key, emit=False)
         self._emit(TaskStateChanged(self.run_id, node.key, TaskState.RUNNING, time.time()))
         result.state = TaskState.RUNNING
-        self._ready.extend(_Unit(node.key, i, a, k) for i, (a, k) in enumerate(calls))
-        return None
+        for index, call in enumerate(calls):
+            hit = None
+            if self._memo is not None:
+                item_key = self._memo.item_key(node, key, index, call)
+                self._emit(
+                    TaskKeyed(
+                        self.run_id,
+                        node.key,
+                        item_key.key if item_key else None,
+                        dict(item_key.parts) if item_key else {},
+                        index,
+                    )
+                )
+                hit = self._memo.lookup(node, index, item_key)
+            if hit is None:
+                self._ready.append(_Unit(node.key, index, *call))
+            else:
+                self._reuse_item(node.key, index, hit)
+        return self._finish_map(node.key, emit=False) if self._items_left[node.key] == 0 else None
+
+    def _reuse(self, key: str, hit: Hit) -> TaskState:
+        """Take a found output for a whole node: the node is ``cached`` and runs nothing."""
+        assert self._memo is not None and self.outputs is not None
+        self._values[key] = Lazy(hit.load)
+        self._memo.digests[key] = self.outputs.digest_of(hit.artifact)
+        self._emit(TaskOutput(self.run_id, key, None, -1, hit.artifact, hit.source_run))
+        return TaskState.CACHED
+
+    def _reuse_item(self, key: str, index: int, hit: Hit) -> None:
+        self.results[key].item_states[index] = TaskState.CACHED
+        self._item_values[key][index] = Lazy(hit.load)
+        self._item_artifacts[key][index] = hit.artifact
+        self._emit(TaskOutput(self.run_id, key, None, index, hit.artifact, hit.source_run))
+        self._emit(TaskStateChanged(self.run_id, key, TaskState.CACHED, time.time(), map_index=index))
+        self._items_left[key] -= 1
 
     def _finish_node(self, key: str, state: TaskState, value: Any = None) -> None:
         result = self.results[key]
         result.state = state
-        self._values[key] = value if state.is_ok else None
+        if not state.is_ok:
+            self._values[key] = None
+        elif key not in self._values:  # a reused or mapped output may already be in place
+            self._values[key] = value
         if self._consumers[key] == 0 and key not in self._keep:
             self._values.pop(key, None)
         self._emit(
@@ -353,6 +432,8 @@ class Runner:
             opts.retry_on,
             self.params,
             self._log_path(unit),
+            self.outputs.finalize if self.outputs is not None else None,
+            opts.serializer,
         )
         self._inflight += 1
         self._running[unit.key] = self._running.get(unit.key, 0) + 1
@@ -369,8 +450,15 @@ class Runner:
         if outcome.lines:
             result.lines.extend(outcome.lines)
             self._emit(TaskLogged(self.run_id, unit.key, unit.attempt, outcome.lines, unit.map_index))
+        for name, value, step, at in outcome.metrics:
+            self._emit(MetricLogged(self.run_id, unit.key, name, value, step, at, unit.map_index))
         if outcome.ok:
-            self._emit(TaskOutput(self.run_id, unit.key, outcome.value, unit.map_index))
+            if self._memo is not None and self.outputs is not None and outcome.artifact is not None:
+                if unit.map_index < 0:
+                    self._memo.digests[unit.key] = self.outputs.digest_of(outcome.artifact)
+                else:
+                    self._item_artifacts[unit.key][unit.map_index] = outcome.artifact
+            self._emit(TaskOutput(self.run_id, unit.key, outcome.value, unit.map_index, outcome.artifact))
             self._unit_ended(unit, TaskState.SUCCESS, outcome)
             return
         error = outcome.error
@@ -424,12 +512,31 @@ class Runner:
         elif state is TaskState.FAILED and self.fail_fast:
             self._stop()
 
-    def _finish_map(self, key: str) -> None:
-        """All items of a mapped node ended (or were abandoned): it succeeds only if all did."""
+    def _finish_map(self, key: str, *, emit: bool = True) -> TaskState | None:
+        """All items of a mapped node ended (or were abandoned): it succeeds only if all did.
+
+        With ``emit=False`` the caller finishes the node with the returned state.
+        """
         result = self.results[key]
-        values = self._item_values.pop(key)
+        values: Any = self._item_values.pop(key)
+        artifacts = self._item_artifacts.pop(key, [])
         ok = all(s.is_ok for s in result.item_states)
-        self._finish_node(key, TaskState.SUCCESS if ok else TaskState.FAILED, values if ok else None)
+        state = TaskState.SUCCESS if ok else TaskState.FAILED
+        if ok and result.item_states and all(s is TaskState.CACHED for s in result.item_states):
+            state = TaskState.CACHED
+        if ok:
+            if any(isinstance(v, Lazy) for v in values):
+                items = values
+                values = Lazy(lambda: [materialize(v) for v in items])
+            self._values[key] = values
+            if self._memo is not None and self.outputs is not None and all(a is not None for a in artifacts):
+                manifest = self.outputs.collect(artifacts)
+                self._memo.digests[key] = self.outputs.digest_of(manifest)
+                self._emit(TaskOutput(self.run_id, key, None, -1, manifest))
+        if not emit:
+            return state
+        self._finish_node(key, state, values if ok else None)
+        return None
 
     def _promote_due_retries(self) -> None:
         now = self.clock()
@@ -461,7 +568,12 @@ class Runner:
         if isinstance(binding, Const):
             return binding.value
         if isinstance(binding, Use):
-            value = self.params[binding.source] if binding.is_param else self._values.get(binding.source)
+            if binding.is_param:
+                value = self.params[binding.source]
+            else:
+                value = self._values.get(binding.source)
+                if isinstance(value, Lazy):
+                    value = self._values[binding.source] = value.load()
             for kind, arg in binding.path:
                 value = value[arg] if kind == "item" else getattr(value, arg) if kind == "attr" else not value
             return value
@@ -480,8 +592,7 @@ class Runner:
     def _log_path(self, unit: _Unit) -> str | None:
         if self.log_dir is None:
             return None
-        item = f"[{unit.map_index}]" if unit.map_index >= 0 else ""
-        return f"{self.log_dir}/{unit.key}{item}.{unit.attempt}.log"
+        return os.path.join(self.log_dir, log_name(unit.key, unit.map_index, unit.attempt))
 
     def _emit(self, event: Event) -> None:
         for observer in self.observers:

@@ -19,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 
 from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
-from suiro.graph import Graph
 from suiro.runner import RunResult
 from suiro.states import TaskState
 
@@ -51,10 +50,9 @@ class _Row:
 class RunView:
     """Live table (terminal) or plain lines (pipe) of one run's tasks."""
 
-    def __init__(self, graph: Graph, console: Console, *, live: bool):
-        self.graph = graph
+    def __init__(self, console: Console, *, live: bool):
         self.console = console
-        self.rows = {key: _Row() for key in graph.nodes}
+        self.rows: dict[str, _Row] = {}
         self.run_id = ""
         self._lock = threading.Lock()
         self._live = (
@@ -84,6 +82,9 @@ class RunView:
         with self._lock:
             if isinstance(event, RunStarted):
                 self.run_id = event.run_id
+                self.rows = {node["key"]: _Row() for node in event.graph["nodes"]}
+                if event.parent_run_id:
+                    self.console.print(f"resuming run {event.parent_run_id}", highlight=False)
                 self.console.print(
                     f"run {event.run_id}: pipeline {event.pipeline}, {len(self.rows)} tasks, "
                     f"executor {event.executor}",
@@ -171,10 +172,10 @@ class RunView:
         )
 
 
-def make_view(graph: Graph) -> RunView:
+def make_view() -> RunView:
     """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
     console = Console(file=sys.stdout, highlight=False)
-    return RunView(graph, console, live=console.is_terminal)
+    return RunView(console, live=console.is_terminal)
 
 
 def render_summary(result: RunResult, console: Console, *, verbose: bool = False) -> None:

@@ -35,6 +35,10 @@ class Work:
     retry_on: tuple[type[BaseException], ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     log_path: str | None = None
+    #: Called with the return value where the task ran (e.g. to write its artifact);
+    #: what it returns travels back as ``Outcome.artifact``.
+    finalize: Callable[[Any, str | None], Any] | None = None
+    serializer: str | None = None
 
     def context(self) -> TaskContext:
         """The task context the callable sees through ``suiro.context()``."""
@@ -53,6 +57,8 @@ class Outcome:
     error: ErrorInfo | None = None
     lines: tuple[str, ...] = ()
     duration: float = 0.0
+    artifact: Any = None
+    metrics: tuple[tuple[str, float, int | None, float], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -82,6 +88,7 @@ def execute(work: Work) -> Outcome:
     try:
         with task_scope(work.context(), capture):
             value = work.fn(*work.args, **work.kwargs)
+        artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # every task error, sys.exit() included, becomes an outcome
@@ -89,8 +96,15 @@ def execute(work: Work) -> Outcome:
             error=error_info(exc, retry_on=work.retry_on),
             lines=capture.close(),
             duration=time.perf_counter() - start,
+            metrics=tuple(capture.metrics),
         )
-    return Outcome(value=value, lines=capture.close(), duration=time.perf_counter() - start)
+    return Outcome(
+        value=value,
+        lines=capture.close(),
+        duration=time.perf_counter() - start,
+        artifact=artifact,
+        metrics=tuple(capture.metrics),
+    )
 
 
 def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:

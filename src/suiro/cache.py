@@ -1,0 +1,197 @@
+"""Cache keys: a digest of what a task's output depends on, and nothing else.
+
+Pure: no I/O, no store. A key is built from the task's code (comments, blank
+lines, docstrings and decorators do not count), the options that change output,
+and a fingerprint of every input (parameters and literals by value, upstream
+outputs by their artifact digest). The parts are kept so ``suiro explain`` can say
+which one changed. Values that cannot be fingerprinted deterministically make
+the task uncachable rather than wrongly cached.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import hashlib
+import inspect
+import json
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Nesting depth past which a value is not fingerprinted (and the task not cached).
+MAX_DEPTH = 32
+
+
+class UnhashableError(Exception):
+    """A value has no deterministic fingerprint."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    """A task's cache key and the digests it was made of (``code``, ``options``, ``inputs``)."""
+
+    key: str
+    parts: Mapping[str, Any]
+
+
+def digest(data: bytes | str) -> str:
+    """sha256 hex of bytes (or UTF-8 text)."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def code_digest(fn: Callable[..., Any]) -> str:
+    """Digest of a function's code, blind to comments, whitespace, docstrings and decorators."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        code = getattr(fn, "__code__", None)
+        return digest(code.co_code + repr(code.co_consts).encode()) if code else digest(repr(fn))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node is tree.body[0]:
+                node.decorator_list = []
+            body = node.body
+            first = body[0].value if body and isinstance(body[0], ast.Expr) else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
+
+
+def fingerprint(value: Any) -> str:
+    """A deterministic digest of a value, equal for equal values across processes.
+
+    Raises:
+        UnhashableError: the value (or something inside it) has no deterministic fingerprint.
+    """
+    return digest(_token(value, 0))
+
+
+def combine(*parts: Any) -> str:
+    """Digest of several already-computed digests or plain tokens, in order."""
+    return digest(json.dumps(parts, separators=(",", ":"), default=str))
+
+
+def make_key(
+    task_name: str,
+    fn: Callable[..., Any],
+    options: Mapping[str, Any],
+    inputs: Mapping[str, str],
+    *,
+    custom: str | None = None,
+) -> CacheKey:
+    """The cache key of one task call from its code, options and input fingerprints.
+
+    ``custom`` (from a ``cache_key=`` callable) replaces the inputs part.
+    """
+    parts: dict[str, Any] = {
+        "code": code_digest(fn),
+        "options": combine(sorted((k, repr(v)) for k, v in options.items())),
+        "inputs": dict(sorted(inputs.items())) if custom is None else {"cache_key": digest(custom)},
+    }
+    return CacheKey(
+        combine(task_name, parts["code"], parts["options"], sorted(parts["inputs"].items())), parts
+    )
+
+
+def diff_parts(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What differs between two keys' parts, as short phrases ('code', 'input data', ...)."""
+    if old is None:
+        return ["no earlier run of this task to compare with"]
+    changes = []
+    if old.get("code") != new.get("code"):
+        changes.append("code")
+    if old.get("options") != new.get("options"):
+        changes.append("options")
+    old_in, new_in = old.get("inputs", {}), new.get("inputs", {})
+    for name in sorted(set(old_in) | set(new_in)):
+        if old_in.get(name) != new_in.get(name):
+            changes.append(f"input {name}")
+    return changes
+
+
+@functools.singledispatch
+def _token(value: Any, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
+    module = type(value).__module__
+    if module.startswith("numpy") and hasattr(value, "dtype"):
+        return _numpy_token(value)
+    if module.startswith("pandas"):
+        return _pandas_token(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: _token(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
+        return f"dc:{type(value).__qualname__}:{fields}"
+    if isinstance(value, type) or callable(value):
+        name = getattr(value, "__qualname__", None)
+        if name is None:
+            raise UnhashableError(f"{type(value).__name__} object")
+        return f"fn:{getattr(value, '__module__', '')}.{name}"
+    raise UnhashableError(f"{type(value).__module__}.{type(value).__qualname__} object")
+
+
+@_token.register(type(None))
+@_token.register(bool)
+@_token.register(int)
+@_token.register(float)
+@_token.register(complex)
+def _scalar(value: Any, depth: int) -> str:
+    return f"{type(value).__name__}:{value!r}"
+
+
+@_token.register(str)
+def _str(value: str, depth: int) -> str:
+    return f"str:{len(value)}:{value}"
+
+
+@_token.register(bytes)
+def _bytes(value: bytes, depth: int) -> str:
+    return f"bytes:{digest(value)}"
+
+
+@_token.register(list)
+@_token.register(tuple)
+def _sequence(value: list[Any] | tuple[Any, ...], depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
+    return f"{type(value).__name__}[" + ",".join(_token(v, depth + 1) for v in value) + "]"
+
+
+@_token.register(set)
+@_token.register(frozenset)
+def _set(value: set[Any], depth: int) -> str:
+    return f"{type(value).__name__}{{" + ",".join(sorted(_token(v, depth + 1) for v in value)) + "}"
+
+
+@_token.register(dict)
+def _dict(value: dict[Any, Any], depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
+    items = sorted((_token(k, depth + 1), _token(v, depth + 1)) for k, v in value.items())
+    return "dict{" + ",".join(f"{k}:{v}" for k, v in items) + "}"
+
+
+def _numpy_token(value: Any) -> str:
+    if getattr(value, "dtype", None) is not None and value.dtype.hasobject:
+        raise UnhashableError("numpy array of Python objects")
+    if getattr(value, "shape", ()) == ():
+        return f"np:{value.dtype}:{value.item()!r}"
+    import numpy as np
+
+    arr = np.ascontiguousarray(value)
+    return f"np:{arr.dtype}:{arr.shape}:{digest(arr.tobytes())}"
+
+
+def _pandas_token(value: Any) -> str:
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame | pd.Series):
+        hashed = pd.util.hash_pandas_object(value, index=True).to_numpy()
+        columns = list(map(str, value.columns)) if isinstance(value, pd.DataFrame) else [str(value.name)]
+        dtypes = [str(t) for t in (value.dtypes if isinstance(value, pd.DataFrame) else [value.dtype])]
+        return f"pd:{type(value).__name__}:{columns}:{dtypes}:{digest(hashed.tobytes())}"
+    raise UnhashableError(f"pandas {type(value).__name__}")

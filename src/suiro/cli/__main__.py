@@ -1,0 +1,3 @@
+from suiro.cli.app import main
+
+main()

@@ -1,0 +1,227 @@
+"""Commands that read the record: runs, show, logs, metrics, artifacts, explain, gc."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from suiro.cli.app import Json, Verbose, app, errors, print_json
+
+RunId = Annotated[str, typer.Argument(help="A run id, a unique prefix or suffix of one, or 'last'.")]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def _secs(value: float | None) -> str:
+    return f"{value:.3f}s" if value is not None else ""
+
+
+@app.command()
+def runs(
+    pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Only this pipeline.")] = None,
+    state: Annotated[str | None, typer.Option("--state", "-s", help="Only runs in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """List recent runs, newest first."""
+    from suiro import history
+
+    with errors(verbose):
+        rows = history.runs(pipeline=pipeline, state=state, limit=limit)
+    if json_:
+        print_json(rows)
+        return
+    _console().print(
+        _table(
+            None,
+            ["run", "pipeline", "state", "started", "time", "resumes"],
+            [
+                [
+                    r["id"],
+                    r["pipeline"],
+                    r["state"],
+                    _when(r["started"]),
+                    _secs(r["duration"]),
+                    r["parent_run_id"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command()
+def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
+    """Show a run: its parameters and every task's state, attempts, time, errors, cache hits."""
+    from suiro import history
+
+    with errors(verbose):
+        run = history.show(run_id)
+    if json_:
+        print_json(run)
+        return
+    console = _console()
+    console.print(
+        f"run {run['id']}  pipeline {run['pipeline']}  {run['state']}  started {_when(run['started'])}"
+        f"  {_secs(run['duration'])}" + (f"  resumes {run['parent_run_id']}" if run["parent_run_id"] else "")
+    )
+    console.print(f"params: {run['params']}", markup=False)
+    rows = []
+    for t in run["tasks"]:
+        note = ", ".join(f"{n} {s}" for s, n in t["items"].items())
+        if t["map_size"] is not None:
+            note = f"{t['map_size']} items" + (f": {note}" if note else "")
+        if t["cached_from"]:
+            note = (note + "  " if note else "") + f"from {t['cached_from']}"
+        failed = [e for e in t["errors"] if e["state"] == "failed"]
+        if failed:
+            note = (
+                note + "  " if note else ""
+            ) + f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"[:160]
+        rows.append([t["task_key"], t["state"], t["attempts"] or "", _secs(t["duration"]), note])
+    console.print(_table(None, ["task", "state", "attempts", "time", "note"], rows))
+    if verbose:
+        for t in run["tasks"]:
+            for e in t["errors"]:
+                console.print(
+                    f"{t['task_key']} attempt {e['attempt']}: {e['error_type']}: {e['error_message']}",
+                    markup=False,
+                )
+
+
+@app.command()
+def logs(
+    run_id: RunId,
+    task: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Print the captured output of a run's tasks, attempt by attempt."""
+    from suiro import history
+
+    with errors(verbose):
+        attempts = history.logs(run_id, task)
+    for attempt in attempts:
+        item = f"[{attempt['map_index']}]" if attempt["map_index"] >= 0 else ""
+        print(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})")
+        for line in attempt["lines"]:
+            print(line)
+
+
+@app.command()
+def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
+    """List the metrics a run's tasks logged."""
+    from suiro import history
+
+    with errors(verbose):
+        rows = history.metrics(run_id)
+    if json_:
+        print_json(rows)
+        return
+    _console().print(
+        _table(
+            None,
+            ["task", "name", "value", "step"],
+            [
+                [
+                    r["task_key"] + (f"[{r['map_index']}]" if r["map_index"] >= 0 else ""),
+                    r["name"],
+                    f"{r['value']:.6g}",
+                    r["step"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command()
+def artifacts(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
+    """List the stored outputs of a run's tasks."""
+    from suiro import history
+
+    with errors(verbose):
+        rows = history.artifacts(run_id)
+    if json_:
+        print_json(rows)
+        return
+    _console().print(
+        _table(
+            None,
+            ["task", "digest", "serializer", "type", "bytes", "from"],
+            [
+                [
+                    r["task_key"] + (f"[{r['map_index']}]" if r["map_index"] >= 0 else ""),
+                    r["digest"][:16],
+                    r["serializer"],
+                    r["kind"],
+                    r["size"],
+                    r["cached_from"] or "",
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command()
+def explain(
+    run_id: RunId,
+    task: Annotated[str, typer.Argument(help="The task to explain.")],
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """Say why a task was or was not a cache hit, and what changed since its last run."""
+    from suiro import history
+
+    with errors(verbose):
+        result = history.explain(run_id, task)
+    if json_:
+        print_json(result)
+        return
+    print(f"{result['task']} in run {result['run_id']}: {result['state']}")
+    print(result["reason"])
+    if result["compared_with"]:
+        print(f"(compared with run {result['compared_with']})")
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    min_age: Annotated[float, typer.Option("--min-age", help="Keep objects younger than this (s).")] = 600.0,
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """Remove stored artifacts that no run refers to."""
+    from suiro import history
+
+    with errors(verbose):
+        result = history.gc(dry_run=dry_run, min_age=min_age)
+    if json_:
+        print_json(result)
+        return
+    verb = "would remove" if dry_run else "removed"
+    for digest in result["removed"]:
+        print(digest)
+    print(f"{verb} {len(result['removed'])} artifacts ({result['bytes']} bytes)")

@@ -1,0 +1,90 @@
+"""The record read back, as a Python API: runs, tasks, logs, metrics, artifacts, gc.
+
+Each function opens the store (``SUIRO_HOME`` / ``SUIRO_DB`` unless ``home`` is
+given) and returns plain data; the CLI renders exactly these results, and the web
+UI will serve them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from suiro.store import queries
+from suiro.store.home import Store
+
+#: Unreferenced artifacts younger than this are kept by gc: a running task may be about to record them.
+GC_MIN_AGE = 600.0
+
+
+def runs(
+    *, pipeline: str | None = None, state: str | None = None, limit: int = 50, home: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """Recent runs, newest first (dead runs are marked ``crashed`` on the way)."""
+    return queries.list_runs(Store(home).db, pipeline=pipeline, state=state, limit=limit)
+
+
+def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:
+    """One run: parameters, state, and every task with its attempts, errors and cache hits."""
+    return queries.get_run(Store(home).db, run_id)
+
+
+def errors(run_id: str, task: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every failed attempt of one task, with tracebacks."""
+    return queries.task_errors(Store(home).db, run_id, task)
+
+
+def logs(run_id: str, task: str | None = None, *, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """Captured stdout, stderr and logger lines per attempt."""
+    return queries.logs(Store(home).db, run_id, task)
+
+
+def metrics(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """Metrics logged with ``suiro.log_metric`` in a run."""
+    return queries.metrics(Store(home).db, run_id)
+
+
+def artifacts(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """The stored outputs of a run's tasks."""
+    return queries.artifacts(Store(home).db, run_id)
+
+
+def explain(run_id: str, task: str, *, home: str | Path | None = None) -> dict[str, Any]:
+    """Why ``task`` was or was not a cache hit in ``run_id``: what changed since its last run."""
+    return queries.explain(Store(home).db, run_id, task)
+
+
+def gc(
+    *, dry_run: bool = False, min_age: float = GC_MIN_AGE, home: str | Path | None = None
+) -> dict[str, Any]:
+    """Remove stored artifacts no task run refers to, and leftover temporary files.
+
+    Objects younger than ``min_age`` seconds are kept, since a run in progress may be
+    about to record them.
+    """
+    store = Store(home)
+    keep = queries.referenced_digests(store.db)
+    now = time.time()
+    removed, freed = [], 0
+    for digest in store.artifacts.iter_digests():
+        if digest in keep:
+            continue
+        path = store.artifacts.path(digest)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if now - info.st_mtime < min_age:
+            continue
+        removed.append(digest)
+        freed += info.st_size
+        if not dry_run:
+            store.artifacts.delete(digest)
+    if not dry_run:
+        with store.db.write() as tx:
+            for digest in removed:
+                tx.execute("DELETE FROM artifacts WHERE digest = :d", {"d": digest})
+    temp = 0 if dry_run else store.artifacts.sweep_temp()
+    return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}

@@ -1,0 +1,146 @@
+"""Reuse of outputs within the runner: cache keys of bindings, cache and resume look-ups.
+
+The runner asks this module, before running a task, whether an equal output
+already exists (a cache hit, or the recorded output of the run being resumed).
+The output store plugs in through ``OutputStore``; nothing here does I/O itself,
+and values found are loaded only when a task that really runs needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
+from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """An output found again: where it is stored, how to load it, which run made it."""
+
+    artifact: Any
+    load: Callable[[], Any]
+    source_run: str
+
+
+class OutputStore(Protocol):
+    """Where task outputs are written and found again (the store implements it)."""
+
+    #: Runs where the task ran, with (value, serializer); returns the artifact record.
+    finalize: Callable[[Any, str | None], Any] | None
+
+    def lookup(self, task_key: str, map_index: int, key: CacheKey | None, *, ttl: float | None) -> Hit | None:
+        """A reusable output for this task (resume first, then cache by ``key``), or None."""
+        ...
+
+    def collect(self, artifacts: list[Any]) -> Any:
+        """The artifact record of a mapped task's list output, from its items' records."""
+        ...
+
+    def digest_of(self, artifact: Any) -> str:
+        """The content digest of an artifact record."""
+        ...
+
+
+class Lazy:
+    """A value not loaded yet; loaded once, when a running task needs it."""
+
+    __slots__ = ("load",)
+
+    def __init__(self, load: Callable[[], Any]):
+        self.load = load
+
+
+def materialize(value: Any) -> Any:
+    """The value itself, loading it if it is ``Lazy`` (also inside a mapped task's list)."""
+    if isinstance(value, Lazy):
+        return value.load()
+    return value
+
+
+class Memo:
+    """Computes cache keys for one run and asks the output store for reusable outputs."""
+
+    def __init__(self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False):
+        self.outputs = outputs
+        self.params = params
+        self.fresh = fresh
+        self.digests: dict[str, str | None] = {}
+        self._param_fps: dict[str, str] = {}
+
+    def node_key(self, node: Node) -> tuple[CacheKey | None, dict[str, Any]]:
+        """The key of a whole node call; None (with the reason in parts) when it cannot be cached."""
+        opts = node.task.options
+        if not opts.cache:
+            return None, {"disabled": "cache=False on the task"}
+        try:
+            inputs = {name: self._binding_fp(b) for name, b in _named_bindings(node)}
+        except UnhashableError as exc:
+            return None, {"unhashable": str(exc)}
+        key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
+        return key, dict(key.parts)
+
+    def item_key(
+        self, node: Node, node_key: CacheKey | None, index: int, call: tuple[Any, Any]
+    ) -> CacheKey | None:
+        """The key of one mapped item: its own items fingerprinted by value where possible."""
+        if node_key is None:
+            return None
+        inputs = dict(node_key.parts["inputs"])
+        args, kwargs = call
+        for name, binding in _named_bindings(node):
+            if isinstance(binding, Unmapped):
+                continue
+            item = args[int(name[1:])] if name.startswith("#") else kwargs[name]
+            try:
+                inputs[name] = fingerprint(item)
+            except UnhashableError:
+                inputs[name] = combine(inputs[name], "item", index)
+        return make_key(node.task.name, node.task.fn, _output_options(node), inputs)
+
+    def lookup(self, node: Node, map_index: int, key: CacheKey | None) -> Hit | None:
+        """A reusable output, unless ``--fresh`` (resumed outputs are reused even then)."""
+        return self.outputs.lookup(
+            node.key, map_index, None if self.fresh else key, ttl=node.task.options.cache_ttl
+        )
+
+    def custom_key(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey | None:
+        """The key from a task's ``cache_key=`` callable, which replaces the inputs part."""
+        fn = node.task.options.cache_key
+        if fn is None or not node.task.options.cache:
+            return None
+        return make_key(
+            node.task.name, node.task.fn, _output_options(node), {}, custom=str(fn(*args, **kwargs))
+        )
+
+    def _binding_fp(self, binding: Binding) -> str:
+        if isinstance(binding, Const):
+            return fingerprint(binding.value)
+        if isinstance(binding, Use):
+            if binding.is_param:
+                base = self._param_fp(binding.source)
+            else:
+                base = self.digests.get(binding.source) or "none"
+            return combine(base, [list(step) for step in binding.path]) if binding.path else base
+        if isinstance(binding, Unmapped):
+            return combine("unmapped", self._binding_fp(binding.inner))
+        if isinstance(binding, Pack):
+            return combine(binding.kind, [(str(k), self._binding_fp(b)) for k, b in binding.items])
+        raise UnhashableError(f"binding {binding!r}")
+
+    def _param_fp(self, name: str) -> str:
+        if name not in self._param_fps:
+            self._param_fps[name] = fingerprint(self.params[name])
+        return self._param_fps[name]
+
+
+def _named_bindings(node: Node) -> list[tuple[str, Binding]]:
+    return [(f"#{i}", b) for i, b in enumerate(node.args)] + list(node.kwargs.items())
+
+
+def _output_options(node: Node) -> dict[str, Any]:
+    """The task options that change what its output is (or how it is stored)."""
+    opts = node.task.options
+    return {"serializer": opts.serializer, "map": node.is_map}

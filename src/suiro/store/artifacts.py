@@ -1,0 +1,342 @@
+"""Content-addressed artifact store: task outputs as files named by their sha256.
+
+Owns the files under ``<root>/objects/ab/cdef...`` and ``<root>/tmp/``. An object is either
+absent or complete at its final path (temp file, fsync, rename, fsync of the directory) and is
+re-hashed on every read, so a flipped byte, a truncation or a planted link is reported instead
+of deserialized. Small JSON values are not written at all: their bytes travel inline in the
+metadata, which the caller stores in the database.
+
+Must not know about runs, tasks or the database: callers record the returned ``ArtifactMeta``
+only after ``put`` returned (the object is durable by then), never before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError, InvalidDigestError
+from suiro.store import serializers
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_FIX = "rerun the producing task, e.g. with suiro resume or --fresh"
+# O_NONBLOCK keeps a planted FIFO from hanging the open; it changes nothing for regular files.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True)
+class ArtifactMeta:
+    """What the database records about one artifact.
+
+    Attributes:
+        digest: sha256 hex of the serialized bytes; the object's name in the store.
+        serializer: the name ``serializers.loads`` needs to read the bytes back.
+        size: length of the bytes, so a truncated object is found with one ``stat``.
+        kind: the value's type, e.g. ``pandas.DataFrame``, for people and the UI.
+        inline: the bytes themselves for small JSON values, which are not written to disk.
+    """
+
+    digest: str
+    serializer: str
+    size: int
+    kind: str
+    inline: bytes | None = None
+
+
+class ArtifactStore:
+    """Task outputs stored once per distinct content under ``root``.
+
+    Args:
+        root: the store's folder (``$SUIRO_HOME/artifacts``); created on first write.
+        inline_limit: JSON values up to this many bytes are returned inline, not written.
+    """
+
+    def __init__(self, root: str | Path, *, inline_limit: int = 16_384):
+        self.root = Path(root)
+        self.inline_limit = inline_limit
+        self._objects = self.root / "objects"
+        self._tmp = self.root / "tmp"
+
+    def put(self, value: Any, *, serializer: str | None = None) -> ArtifactMeta:
+        """Serialize ``value`` and store it, durably, before the caller records the result.
+
+        Raises:
+            SerializerError: the value cannot be serialized (with ``serializer``, if forced).
+            ArtifactError: the object cannot be written (disk full, permissions).
+        """
+        name, data = serializers.dumps(value, serializer)
+        kind = serializers.kind_of(value)
+        if name == "json" and len(data) <= self.inline_limit:
+            return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
+        return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` under its sha256 and return the digest.
+
+        An existing object is kept only if it re-hashes correctly: otherwise rerunning the
+        producing task, the fix every corruption error suggests, would never repair it.
+
+        Raises:
+            ArtifactError: the object cannot be written.
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._checked_path(digest)
+        if not (self.has(digest, len(data)) and self.verify(digest)):
+            self._write(path, digest, data)
+        return digest
+
+    def get(self, meta: ArtifactMeta) -> Any:
+        """Load an artifact's value, verifying its bytes first (pickle and joblib run code).
+
+        Raises:
+            ArtifactMissingError: no object is stored under the digest.
+            ArtifactCorruptError: the bytes (on disk or inline) do not match the digest.
+            SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
+        """
+        if meta.inline is None:
+            serializers.loads(meta.serializer, self.path(meta.digest).read_bytes())
+            data = self._read(meta.digest, meta.size)
+        else:
+            self.path(meta.digest)  # same digest rules for inline artifacts
+            problem = _problem(meta.inline, meta.digest, meta.size)
+            if problem:
+                raise ArtifactCorruptError(
+                    f"corrupt artifact {meta.digest} stored inline in the database ({problem}); {_FIX}.",
+                    digest=meta.digest,
+                )
+            data = meta.inline
+        return serializers.loads(meta.serializer, data)
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Return an object's bytes after checking they hash to ``digest``.
+
+        Raises:
+            ArtifactMissingError: no object is stored under the digest.
+            ArtifactCorruptError: the object is changed, truncated or not a regular file.
+        """
+        return self._read(digest, None)
+
+    def path(self, digest: str) -> Path:
+        """Where the object for ``digest`` lives; only real digests map into the store.
+
+        Raises:
+            InvalidDigestError: ``digest`` is not 64 lowercase hex characters, so it could
+                name a path outside the store (``../../x``, ``/etc/passwd``).
+        """
+        if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
+            shown = repr(digest)[:80]
+            raise InvalidDigestError(
+                f"{shown} is not an artifact digest (64 lowercase hex characters); "
+                "pass the sha256 recorded for the artifact.",
+                digest=shown,
+            )
+        return self._objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str, size: int | None = None) -> bool:
+        """Cheap presence check (one ``lstat``, no hashing): a regular file of the right size.
+
+        Use ``verify`` when the content itself must be trusted.
+        """
+        try:
+            info = os.lstat(self.path(digest))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash the object in full; False when it is missing, unreadable or corrupt."""
+        self.path(digest)  # a malformed digest is a caller bug, not a missing object
+        try:
+            with self._open(digest) as file:
+                return hashlib.file_digest(file, "sha256").hexdigest() == digest
+        except OSError:  # includes ArtifactError
+            return False
+
+    def iter_digests(self) -> Iterator[str]:
+        """Yield every digest with something at its object path, sorted, valid or not.
+
+        Corrupt objects and planted links are included so ``verify`` can report them.
+        """
+        try:
+            shards = sorted(entry.name for entry in os.scandir(self._objects) if len(entry.name) == 2)
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            with contextlib.suppress(NotADirectoryError, FileNotFoundError):
+                for name in sorted(os.listdir(self._objects / shard)):
+                    if _DIGEST.fullmatch(shard + name):
+                        yield shard + name
+
+    def delete(self, digest: str) -> None:
+        """Remove an object (garbage collection of orphans); a missing one is not an error."""
+        path = self._checked_path(digest)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot delete artifact {digest} at {path} ({exc.strerror}); "
+                f"check permissions of {path.parent}.",
+                digest=digest,
+                path=str(path),
+            ) from exc
+
+    def sweep_temp(self) -> int:
+        """Remove temp files left by writers that died, and return how many were removed.
+
+        Files of live writers are kept (their name starts with the writer's pid), so a run
+        starting up never breaks another run's write in progress.
+        """
+        try:
+            entries = list(os.scandir(self._tmp))
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) or _writer_alive(entry.name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+    def _checked_path(self, digest: str) -> Path:
+        """``path(digest)``, refusing a shard directory that resolves outside the store."""
+        path = self.path(digest)
+        root, parent = os.path.realpath(self.root), os.path.realpath(path.parent)
+        if os.path.commonpath([root, parent]) != root:
+            raise ArtifactCorruptError(
+                f"corrupt artifact {digest}: {path.parent} leads outside the store to {parent}; "
+                f"delete that link, then {_FIX}.",
+                digest=digest,
+                path=str(path),
+            )
+        return path
+
+    def _write(self, path: Path, digest: str, data: bytes) -> None:
+        """Temp file, fsync, rename, fsync dir: the final path never shows partial bytes."""
+        try:
+            _make_dirs(self._tmp)
+            _make_dirs(path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".tmp", dir=self._tmp)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):  # the original error matters more
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); "
+                f"free disk space or fix permissions under {self.root}, then rerun the task.",
+                digest=digest,
+                path=str(path),
+            ) from exc
+
+    def _open(self, digest: str) -> BinaryIO:
+        """Open an object for reading without following links; only regular files pass."""
+        path = self._checked_path(digest)
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise ArtifactMissingError(
+                f"missing artifact {digest}: no file at {path}; {_FIX}.", digest=digest, path=str(path)
+            ) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _corrupt(digest, path, "a symbolic link, not a stored object") from exc
+            raise ArtifactError(
+                f"cannot read artifact {digest} at {path} ({exc.strerror}); check permissions of {path}.",
+                digest=digest,
+                path=str(path),
+            ) from exc
+        file = os.fdopen(fd, "rb")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            file.close()
+            raise _corrupt(digest, path, "not a regular file")
+        return file
+
+    def _read(self, digest: str, size: int | None) -> bytes:
+        """All of an object's bytes, verified against ``digest`` (and ``size`` when known)."""
+        path = self.path(digest)
+        with self._open(digest) as file:
+            try:
+                data = file.read()
+            except OSError as exc:
+                raise ArtifactError(
+                    f"cannot read artifact {digest} at {path} ({exc.strerror}); check the disk, then {_FIX}.",
+                    digest=digest,
+                    path=str(path),
+                ) from exc
+        problem = _problem(data, digest, size)
+        if problem:
+            raise _corrupt(digest, path, problem)
+        return data
+
+
+def _problem(data: bytes, digest: str, size: int | None) -> str | None:
+    """Why ``data`` is not the artifact ``digest`` names, or None when it is."""
+    if size is not None and len(data) != size:
+        return f"{len(data)} bytes instead of {size}: truncated or overwritten"
+    if hashlib.sha256(data).hexdigest() != digest:
+        return "its bytes do not hash to its name: changed after writing"
+    return None
+
+
+def _corrupt(digest: str, path: Path, problem: str) -> ArtifactCorruptError:
+    return ArtifactCorruptError(
+        f"corrupt artifact {digest} at {path} ({problem}); {_FIX}.", digest=digest, path=str(path)
+    )
+
+
+def _make_dirs(path: Path) -> None:
+    """Create ``path`` and missing parents, fsyncing each new entry's parent so it survives a crash."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another writer made it first
+            folder.mkdir()
+        _fsync_dir(folder.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or new entry in ``path`` durable (POSIX: fsync the directory itself)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process whose pid starts a temp file's name may still be writing it."""
+    pid_text = name.partition("-")[0]
+    if not (pid_text.isascii() and pid_text.isdigit()) or int(pid_text) <= 0:
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # another thread of this process
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True

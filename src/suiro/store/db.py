@@ -1,0 +1,238 @@
+"""The metadata database: open it by URL, keep its schema current, run short transactions.
+
+Owns connections and transactions only; what is written lives in ``recorder`` and
+what is read in ``queries``. SQLite (the default, ``$SUIRO_HOME/suiro.db``) goes
+through the standard ``sqlite3`` module so a run never pays SQLAlchemy's import;
+any other URL (``SUIRO_DB=postgresql://...``) goes through SQLAlchemy. Both take
+the same SQL with ``:name`` parameters, so statements are written once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from suiro.errors import StoreError
+
+#: The schema revision this suiro writes; ``migrations/versions`` holds the path to it.
+HEAD_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
+_BUSY_RETRIES = 5
+
+
+def home_dir() -> Path:
+    """``$SUIRO_HOME``, default ``./.suiro``: the database, artifacts and logs live here."""
+    return Path(os.environ.get("SUIRO_HOME") or ".suiro")
+
+
+def database_url(home: Path | None = None) -> str:
+    """``$SUIRO_DB`` if set, else the SQLite file in the suiro home."""
+    return os.environ.get("SUIRO_DB") or f"sqlite:///{(home or home_dir()) / 'suiro.db'}"
+
+
+class Tx(Protocol):
+    """A write transaction: statements with ``:name`` parameters."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class Database:
+    """A connection to the metadata database, safe to share between threads.
+
+    Each thread (and each process: a connection never crosses ``fork``) gets its own
+    connection. Writes are short ``BEGIN IMMEDIATE`` transactions retried a bounded
+    number of times when the database is busy.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite:///")
+        self.path = Path(url.removeprefix("sqlite:///")) if self.is_sqlite else None
+        self._local = threading.local()
+        self._engine: Any = None
+
+    @classmethod
+    def open(cls, url: str | None = None, *, upgrade: bool = True) -> Database:
+        """Open (creating or upgrading) the database at ``url`` (default: ``database_url()``).
+
+        Raises:
+            StoreError: the database is newer than this suiro, sits on a network
+                filesystem, or cannot be opened.
+        """
+        db = cls(url or database_url())
+        if db.is_sqlite:
+            assert db.path is not None
+            db.path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_network_fs(db.path.parent)
+        revision = db.revision()
+        if revision != HEAD_REVISION:
+            if revision is not None and revision not in KNOWN_REVISIONS:
+                raise StoreError(
+                    f"the database {db.display_url} has schema revision {revision}, newer than this suiro "
+                    f"knows ({HEAD_REVISION}); upgrade suiro to read it (nothing was changed)."
+                )
+            if upgrade:
+                from suiro.store.migrate import upgrade_schema
+
+                upgrade_schema(db)
+        return db
+
+    @property
+    def display_url(self) -> str:
+        """The URL without a password, for messages."""
+        if "@" in self.url and "://" in self.url:
+            scheme, rest = self.url.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return self.url
+
+    def revision(self) -> str | None:
+        """The schema revision stored in the database, or None for an empty one."""
+        try:
+            rows = self.query("SELECT version_num FROM alembic_version")
+        except Exception:  # no table yet: a new database
+            return None
+        return rows[0]["version_num"] if rows else None
+
+    # -- sqlite -------------------------------------------------------------------------
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    # -- sqlalchemy ---------------------------------------------------------------------
+
+    def engine(self) -> Any:
+        """The SQLAlchemy engine (created on first use; for SQLite too, for migrations)."""
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            self._engine = create_engine(self.url)
+        return self._engine
+
+    # -- statements ---------------------------------------------------------------------
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a read statement; rows as dicts."""
+        if self.is_sqlite:
+            return [dict(row) for row in self._sqlite().execute(sql, params or {})]
+        from sqlalchemy import text
+
+        with self.engine().connect() as conn:
+            return [dict(row) for row in conn.execute(text(sql), params or {}).mappings()]
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        if not self.is_sqlite:
+            with self.engine().begin() as conn:
+                yield _SATx(conn)
+            return
+        conn = self._sqlite()
+        _begin_immediate(conn)
+        try:
+            yield _SQLiteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection and the engine."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock now, retrying a few times beyond busy_timeout."""
+    for attempt in range(_BUSY_RETRIES):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreError(f"cannot write to the suiro database: {exc}.") from exc
+            time.sleep(0.05 * 2**attempt)
+    raise StoreError("the suiro database stayed locked by another process; retry when it is done.")
+
+
+class _SQLiteTx:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.conn.execute(sql, params or {})
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.executemany(sql, rows)
+
+
+class _SATx:
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        from sqlalchemy import text
+
+        self.conn.execute(text(sql), dict(params or {}))
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        from sqlalchemy import text
+
+        if rows:
+            self.conn.execute(text(sql), [dict(r) for r in rows])
+
+
+def _refuse_network_fs(folder: Path) -> None:
+    """SQLite's locks do not hold on network filesystems; refuse rather than corrupt."""
+    if os.environ.get("SUIRO_ALLOW_NETWORK_FS") == "1":
+        return
+    fs = filesystem_type(folder)
+    if fs is not None:
+        raise StoreError(
+            f"{folder} is on a {fs} filesystem, where SQLite can corrupt its database; put SUIRO_HOME "
+            "on a local disk, use SUIRO_DB=postgresql://..., or set SUIRO_ALLOW_NETWORK_FS=1 to accept "
+            "the risk."
+        )
+
+
+def filesystem_type(folder: Path) -> str | None:
+    """The network filesystem ``folder`` is on (from /proc/mounts), or None if local."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    real = str(folder.resolve())
+    best, fstype = "", ""
+    for line in mounts:
+        parts = line.split()
+        inside = len(parts) > 2 and (real == parts[1] or real.startswith(parts[1].rstrip("/") + "/"))
+        if inside and len(parts[1]) > len(best):
+            best, fstype = parts[1], parts[2]
+    network = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs"}
+    return fstype.upper() if fstype in network else None
+
+
+def this_host() -> str:
+    """The host name recorded with runs, to tell whether a run's pid can be checked here."""
+    return socket.gethostname()

@@ -1,0 +1,163 @@
+"""Task outputs kept and found again: the store's side of ``suiro.memo.OutputStore``.
+
+Writes each output where its task ran (``Finalizer``, picklable, so process workers
+write their own artifacts in parallel) and finds reusable outputs for the runner:
+first the outputs of the run being resumed, then cache hits by key. An output is
+reused only while its artifact is present with the right size; one found corrupt
+when read is moved aside, so the next look-up misses and its task runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from suiro.cache import CacheKey
+from suiro.errors import ArtifactCorruptError, ArtifactError
+from suiro.memo import Hit
+from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.db import Database
+
+MANIFEST = "manifest"
+_STORES: dict[tuple[str, int], ArtifactStore] = {}
+
+
+class Finalizer:
+    """Stores a task's return value in the artifact store, in whatever process ran the task."""
+
+    def __init__(self, root: str, inline_limit: int):
+        self.root = root
+        self.inline_limit = inline_limit
+
+    def __call__(self, value: Any, serializer: str | None) -> ArtifactMeta:
+        store = _STORES.get((self.root, self.inline_limit))
+        if store is None:
+            store = _STORES[(self.root, self.inline_limit)] = ArtifactStore(
+                self.root, inline_limit=self.inline_limit
+            )
+        return store.put(value, serializer=serializer)
+
+
+class StoreOutputs:
+    """Finds reusable outputs in the database and artifact store, and loads them on demand."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore, *, parent_run_id: str | None = None):
+        self.db = db
+        self.artifacts = artifacts
+        self.finalize: Callable[[Any, str | None], Any] | None = Finalizer(
+            str(artifacts.root), artifacts.inline_limit
+        )
+        self.prior: dict[tuple[str, int], tuple[str, str]] = {}
+        if parent_run_id is not None:
+            for row in db.query(
+                "SELECT task_key, map_index, output_digest, COALESCE(cached_from, run_id) AS source"
+                " FROM task_runs WHERE run_id = :run AND state IN ('success', 'cached')"
+                " AND output_digest IS NOT NULL",
+                {"run": parent_run_id},
+            ):
+                self.prior[(row["task_key"], row["map_index"])] = (row["output_digest"], row["source"])
+
+    def lookup(self, task_key: str, map_index: int, key: CacheKey | None, *, ttl: float | None) -> Hit | None:
+        """The resumed run's output for this task if intact, else a cache hit by ``key``."""
+        prior = self.prior.get((task_key, map_index))
+        if prior is not None:
+            hit = self._hit(prior[0], prior[1], task_key)
+            if hit is not None:
+                return hit
+        if key is None:
+            return None
+        rows = self.db.query(
+            "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs"
+            " WHERE cache_key = :key AND state IN ('success', 'cached') AND output_digest IS NOT NULL"
+            " AND ended >= :since ORDER BY ended DESC LIMIT 3",
+            {"key": key.key, "since": time.time() - ttl if ttl else 0.0},
+        )
+        for row in rows:
+            hit = self._hit(row["output_digest"], row["source"], task_key)
+            if hit is not None:
+                return hit
+        return None
+
+    def _hit(self, digest: str, source_run: str, task_key: str) -> Hit | None:
+        meta = self.meta(digest)
+        if meta is None or not self.is_present(meta):
+            return None
+        return Hit(meta, lambda: self._load_for(meta, task_key, source_run), source_run)
+
+    def _load_for(self, meta: ArtifactMeta, task_key: str, source_run: str) -> Any:
+        try:
+            return self.load(meta)
+        except ArtifactError as exc:
+            raise type(exc)(
+                f"the output of task {task_key} from run {source_run} cannot be used: {exc}",
+                digest=meta.digest,
+            ) from exc
+
+    def meta(self, digest: str) -> ArtifactMeta | None:
+        """The recorded artifact with this digest, or None."""
+        rows = self.db.query("SELECT * FROM artifacts WHERE digest = :d", {"d": digest})
+        if not rows:
+            return None
+        row = rows[0]
+        return ArtifactMeta(row["digest"], row["serializer"], row["size"], row["kind"], row["inline"])
+
+    def is_present(self, meta: ArtifactMeta) -> bool:
+        """Cheap check that an artifact can be read (size only; bytes are verified when read)."""
+        if meta.inline is not None and meta.serializer != MANIFEST:
+            return True
+        if meta.serializer == MANIFEST:
+            if meta.inline is None and not self.artifacts.has(meta.digest, meta.size):
+                return False
+            items = [self.meta(d) for d in self._manifest_digests(meta)]
+            return all(m is not None and self.is_present(m) for m in items)
+        return self.artifacts.has(meta.digest, meta.size)
+
+    def load(self, meta: ArtifactMeta) -> Any:
+        """The value of an artifact, verified; a corrupt object is moved aside first."""
+        if meta.serializer == MANIFEST:
+            items = []
+            for digest in self._manifest_digests(meta):
+                item = self.meta(digest)
+                if item is None:
+                    raise ArtifactError(
+                        f"artifact {digest} listed by {meta.digest} is not recorded; rerun its task.",
+                        digest=digest,
+                    )
+                items.append(self.load(item))
+            return items
+        try:
+            return self.artifacts.get(meta)
+        except ArtifactCorruptError:
+            self.quarantine(meta.digest)
+            raise
+
+    def _manifest_digests(self, meta: ArtifactMeta) -> list[str]:
+        data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(meta.digest)
+        return json.loads(data)
+
+    def collect(self, artifacts: list[Any]) -> ArtifactMeta:
+        """A manifest (the list of item digests) standing for a mapped task's list output."""
+        data = json.dumps([a.digest for a in artifacts], separators=(",", ":")).encode()
+        from suiro.cache import digest as sha
+
+        if len(data) <= self.artifacts.inline_limit:
+            return ArtifactMeta(sha(data), MANIFEST, len(data), "list", data)
+        return ArtifactMeta(self.artifacts.put_bytes(data), MANIFEST, len(data), "list")
+
+    def digest_of(self, artifact: Any) -> str:
+        """The content digest of an artifact record."""
+        return artifact.digest
+
+    def quarantine(self, digest: str) -> None:
+        """Move a corrupt object to ``corrupt/`` so it is never reused, keeping it for inspection."""
+        path = self.artifacts.path(digest)
+        target = Path(self.artifacts.root) / "corrupt"
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target / digest)
+        except OSError:
+            pass

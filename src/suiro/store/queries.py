@@ -1,0 +1,267 @@
+"""Reads of the record for the CLI, the Python API and the UI: runs, tasks, logs, metrics.
+
+Every function takes a ``Database`` and returns plain dicts/lists (JSON-able), so
+one place renders them. Reading also finds runs whose process died: a ``running``
+run whose pid is gone (on this host) or whose heartbeat stopped is marked
+``crashed`` (compare-and-set, so a live run is never overwritten).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from suiro.cache import diff_parts
+from suiro.errors import RunNotFoundError, did_you_mean
+from suiro.store.db import Database, this_host
+
+#: A running run whose heartbeat is older than this is taken as dead.
+STALE_AFTER = 60.0
+
+
+def reap(db: Database, *, now: float | None = None) -> list[str]:
+    """Mark ``crashed`` every running run whose process is gone; return their ids."""
+    now = now or time.time()
+    dead = []
+    for run in db.query("SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running'"):
+        beat = run["heartbeat"] or run["started"]
+        gone = run["host"] == this_host() and run["pid"] is not None and not _pid_alive(run["pid"])
+        if gone or now - beat > STALE_AFTER:
+            with db.write() as tx:
+                tx.execute(
+                    "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
+                    {"id": run["id"], "ended": beat},
+                )
+            dead.append(run["id"])
+    return dead
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_runs(
+    db: Database, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Recent runs, newest first, optionally of one pipeline and/or in one state."""
+    reap(db)
+    rows = db.query(
+        "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid FROM runs"
+        " WHERE (:pipeline IS NULL OR pipeline = :pipeline) AND (:state IS NULL OR state = :state)"
+        " ORDER BY started DESC LIMIT :limit",
+        {"pipeline": pipeline, "state": state, "limit": limit},
+    )
+    for row in rows:
+        row["duration"] = (row["ended"] - row["started"]) if row["ended"] else None
+    return rows
+
+
+def resolve_run_id(db: Database, run_id: str) -> str:
+    """The full id of a run given its id, a unique prefix or suffix, or ``last``.
+
+    Raises:
+        RunNotFoundError: nothing (or more than one run) matches.
+    """
+    if run_id == "last":
+        rows = db.query("SELECT id FROM runs ORDER BY started DESC LIMIT 1")
+    else:
+        rows = db.query(
+            "SELECT id FROM runs WHERE id = :id OR id LIKE :prefix ESCAPE '!' OR id LIKE :suffix ESCAPE '!'"
+            " ORDER BY started DESC LIMIT 3",
+            {"id": run_id, "prefix": _like(run_id) + "%", "suffix": "%" + _like(run_id)},
+        )
+    exact = [r for r in rows if r["id"] == run_id]
+    if exact:
+        return run_id
+    if len(rows) == 1:
+        return rows[0]["id"]
+    if not rows:
+        recent = [r["id"] for r in db.query("SELECT id FROM runs ORDER BY started DESC LIMIT 200")]
+        raise RunNotFoundError(
+            f"no run {run_id!r}{did_you_mean(run_id, recent)}; list runs with `suiro runs`."
+        )
+    raise RunNotFoundError(
+        f"{run_id!r} matches several runs ({', '.join(r['id'] for r in rows)}); give more of the id."
+    )
+
+
+def _like(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def get_run(db: Database, run_id: str) -> dict[str, Any]:
+    """One run with its tasks (node rows), attempts and mapped-item counts."""
+    reap(db)
+    run_id = resolve_run_id(db, run_id)
+    run = db.query("SELECT * FROM runs WHERE id = :id", {"id": run_id})[0]
+    run["params"] = json.loads(run["params"])
+    run["duration"] = (run["ended"] - run["started"]) if run["ended"] else None
+    tasks = db.query(
+        "SELECT task_key, map_index, state, attempts, started, ended, duration, map_size, cache_key,"
+        " output_digest, cached_from FROM task_runs WHERE run_id = :id ORDER BY id",
+        {"id": run_id},
+    )
+    attempts = db.query(
+        "SELECT task_key, map_index, attempt, state, ended, duration, error_type, error_message, log_path"
+        " FROM attempts WHERE run_id = :id ORDER BY id",
+        {"id": run_id},
+    )
+    nodes = {t["task_key"]: {**t, "items": {}, "errors": []} for t in tasks if t["map_index"] < 0}
+    for t in tasks:
+        if t["map_index"] >= 0 and t["task_key"] in nodes:
+            items = nodes[t["task_key"]]["items"]
+            items[t["state"]] = items.get(t["state"], 0) + 1
+    for a in attempts:
+        if a["error_type"] and a["task_key"] in nodes:
+            nodes[a["task_key"]]["errors"].append(
+                {k: a[k] for k in ("map_index", "attempt", "state", "error_type", "error_message")}
+            )
+    run["tasks"] = list(nodes.values())
+    run["attempts"] = attempts
+    return run
+
+
+def task_errors(db: Database, run_id: str, task_key: str) -> list[dict[str, Any]]:
+    """Every failed attempt of a task in a run, with its traceback."""
+    return db.query(
+        "SELECT map_index, attempt, state, error_type, error_message, traceback FROM attempts"
+        " WHERE run_id = :id AND task_key = :task AND error_type IS NOT NULL ORDER BY id",
+        {"id": resolve_run_id(db, run_id), "task": task_key},
+    )
+
+
+def logs(db: Database, run_id: str, task_key: str | None = None) -> list[dict[str, Any]]:
+    """Each attempt's log lines (from its log file), in order, for a run or one task of it."""
+    run_id = resolve_run_id(db, run_id)
+    if task_key is not None:
+        _check_task(db, run_id, task_key)
+    rows = db.query(
+        "SELECT task_key, map_index, attempt, state, log_path FROM attempts WHERE run_id = :id"
+        " AND (:task IS NULL OR task_key = :task) ORDER BY id",
+        {"id": run_id, "task": task_key},
+    )
+    for row in rows:
+        path = row.pop("log_path")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                row["lines"] = handle.read().splitlines()
+        except (OSError, TypeError):
+            row["lines"] = []
+    return rows
+
+
+def _check_task(db: Database, run_id: str, task_key: str) -> None:
+    keys = [
+        r["task_key"]
+        for r in db.query("SELECT DISTINCT task_key FROM task_runs WHERE run_id = :id", {"id": run_id})
+    ]
+    if task_key not in keys:
+        raise RunNotFoundError(
+            f"run {run_id} has no task {task_key!r}{did_you_mean(task_key, keys)}; "
+            f"its tasks are {', '.join(keys)}."
+        )
+
+
+def metrics(db: Database, run_id: str) -> list[dict[str, Any]]:
+    """Every metric logged in a run, in order."""
+    return db.query(
+        "SELECT task_key, map_index, name, value, step, time FROM metrics WHERE run_id = :id ORDER BY id",
+        {"id": resolve_run_id(db, run_id)},
+    )
+
+
+def artifacts(db: Database, run_id: str) -> list[dict[str, Any]]:
+    """The outputs of a run's tasks: digest, serializer, type, size, and where they came from."""
+    return db.query(
+        "SELECT t.task_key, t.map_index, t.state, t.output_digest AS digest, a.serializer, a.kind, a.size,"
+        " a.inline IS NOT NULL AS inline, t.cached_from FROM task_runs t JOIN artifacts a"
+        " ON a.digest = t.output_digest WHERE t.run_id = :id ORDER BY t.id",
+        {"id": resolve_run_id(db, run_id)},
+    )
+
+
+def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
+    """Why a task was or was not a cache hit in a run, against the task's previous run."""
+    run_id = resolve_run_id(db, run_id)
+    _check_task(db, run_id, task_key)
+    row = db.query(
+        "SELECT t.state, t.cache_key, t.cache_parts, t.cached_from, r.pipeline, r.started FROM task_runs t"
+        " JOIN runs r ON r.id = t.run_id WHERE t.run_id = :id AND t.task_key = :task AND t.map_index = -1",
+        {"id": run_id, "task": task_key},
+    )[0]
+    parts = json.loads(row["cache_parts"]) if row["cache_parts"] else {}
+    previous = db.query(
+        "SELECT t.run_id, t.cache_parts, t.state FROM task_runs t JOIN runs r ON r.id = t.run_id"
+        " WHERE r.pipeline = :pipeline AND t.task_key = :task AND t.map_index = -1 AND r.started < :started"
+        " AND t.cache_parts IS NOT NULL ORDER BY r.started DESC LIMIT 1",
+        {"pipeline": row["pipeline"], "task": task_key, "started": row["started"]},
+    )
+    before = json.loads(previous[0]["cache_parts"]) if previous else None
+    result = {
+        "run_id": run_id,
+        "task": task_key,
+        "state": row["state"],
+        "cache_key": row["cache_key"],
+        "cached_from": row["cached_from"],
+        "compared_with": previous[0]["run_id"] if previous else None,
+        "changed": [],
+        "reason": "",
+    }
+    if row["state"] == "cached":
+        result["reason"] = f"cache hit: the same code, options and inputs ran in run {row['cached_from']}"
+    elif "disabled" in parts:
+        result["reason"] = f"not cached: {parts['disabled']}"
+    elif "unhashable" in parts:
+        result["reason"] = f"not cached: an input cannot be fingerprinted ({parts['unhashable']})"
+    elif row["state"] in ("skipped", "upstream_failed", "pending"):
+        result["reason"] = f"the task did not run ({row['state']})"
+    else:
+        changed = diff_parts(before, parts)
+        result["changed"] = changed
+        result["reason"] = (
+            "ran because " + ", ".join(changed) + " changed"
+            if before and changed
+            else "ran: " + changed[0]
+            if not before
+            else "ran although nothing changed: the earlier output was missing, damaged or expired,"
+            " or --fresh was given"
+        )
+    return result
+
+
+def find_resumable(db: Database, pipeline: str) -> str:
+    """The latest run of ``pipeline`` that did not succeed.
+
+    Raises:
+        RunNotFoundError: there is none.
+    """
+    reap(db)
+    rows = db.query(
+        "SELECT id FROM runs WHERE pipeline = :p AND state IN ('failed', 'crashed', 'cancelled')"
+        " ORDER BY started DESC LIMIT 1",
+        {"p": pipeline},
+    )
+    if not rows:
+        raise RunNotFoundError(f"pipeline {pipeline} has no failed or crashed run to resume.")
+    return rows[0]["id"]
+
+
+def referenced_digests(db: Database) -> set[str]:
+    """Digests some task run points to (including items of manifests)."""
+    digests = {
+        r["output_digest"]
+        for r in db.query("SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL")
+    }
+    for row in db.query("SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"):
+        digests.update(json.loads(row["inline"]))
+    return digests

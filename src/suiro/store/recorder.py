@@ -1,0 +1,292 @@
+"""The run recorder: a ``RunObserver`` that writes every event to the database.
+
+Writes are group-committed: events are buffered in memory and a background thread
+commits them every ``interval`` seconds in one short transaction, so recording
+costs microseconds per task while SQLite stays ``synchronous=FULL``. The run row
+is written at once when the run starts and ends. A crash loses at most the last
+``interval`` of records, never the consistency of what was committed: an output's
+artifact is durable before the row that points to it (the worker fsyncs it before
+the success event exists). Knows no graph or runner: only events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from suiro.context import log_name
+from suiro.errors import StoreError
+from suiro.events import (
+    Event,
+    MetricLogged,
+    RunFinished,
+    RunStarted,
+    TaskKeyed,
+    TaskMapped,
+    TaskOutput,
+    TaskStateChanged,
+)
+from suiro.store.artifacts import ArtifactMeta
+from suiro.store.db import Database, this_host
+
+#: Seconds between group commits.
+FLUSH_INTERVAL = float(os.environ.get("SUIRO_FLUSH_INTERVAL", "0.05"))
+#: Seconds between heartbeats written for a running run.
+HEARTBEAT_INTERVAL = 2.0
+
+_UPSERT_TASK = """
+INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
+                       cache_key, cache_parts, output_digest, cached_from)
+VALUES (:run_id, :task_key, :map_index, COALESCE(:state, 'pending'), COALESCE(:attempts, 0), :started,
+        :ended, :duration, :map_size,
+        :cache_key, :cache_parts, :output_digest, :cached_from)
+ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
+    state = CASE WHEN :state IS NULL THEN task_runs.state ELSE excluded.state END,
+    attempts = CASE WHEN excluded.attempts > task_runs.attempts THEN excluded.attempts
+                    ELSE task_runs.attempts END,
+    started = COALESCE(task_runs.started, excluded.started),
+    ended = COALESCE(excluded.ended, task_runs.ended),
+    duration = COALESCE(excluded.duration, task_runs.duration),
+    map_size = COALESCE(excluded.map_size, task_runs.map_size),
+    cache_key = COALESCE(excluded.cache_key, task_runs.cache_key),
+    cache_parts = COALESCE(excluded.cache_parts, task_runs.cache_parts),
+    output_digest = COALESCE(excluded.output_digest, task_runs.output_digest),
+    cached_from = COALESCE(excluded.cached_from, task_runs.cached_from)
+"""
+_INSERT_ATTEMPT = """
+INSERT INTO attempts (run_id, task_key, map_index, attempt, state, ended, duration,
+                      error_type, error_message, traceback, log_path)
+VALUES (:run_id, :task_key, :map_index, :attempt, :state, :ended, :duration,
+        :error_type, :error_message, :traceback, :log_path)
+ON CONFLICT (run_id, task_key, map_index, attempt) DO NOTHING
+"""
+_INSERT_ARTIFACT = """
+INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
+VALUES (:digest, :serializer, :kind, :size, :created, :inline)
+ON CONFLICT (digest) DO NOTHING
+"""
+_INSERT_METRIC = """
+INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)
+VALUES (:run_id, :task_key, :map_index, :name, :value, :step, :time)
+"""
+_TASK_FIELDS = (
+    "state",
+    "attempts",
+    "started",
+    "ended",
+    "duration",
+    "map_size",
+    "cache_key",
+    "cache_parts",
+    "output_digest",
+    "cached_from",
+)
+
+
+class Recorder:
+    """Records one run's events in the database (and keeps the run's heartbeat)."""
+
+    def __init__(self, db: Database, *, log_dir: str | None = None, interval: float = FLUSH_INTERVAL):
+        self.db = db
+        self.log_dir = log_dir
+        self.interval = interval
+        self._buffer: list[Event] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._run_id = ""
+        self._last_beat = 0.0
+
+    def notify(self, event: Event) -> None:
+        """Buffer an event; the run's first and last events are written at once."""
+        if self._error is not None:
+            raise StoreError(f"recording run {self._run_id} failed: {self._error}; the run was stopped.")
+        if isinstance(event, RunStarted):
+            self._start(event)
+            return
+        with self._lock:
+            self._buffer.append(event)
+        if isinstance(event, RunFinished):
+            self.close()
+
+    def _start(self, event: RunStarted) -> None:
+        self._run_id = event.run_id
+        graph = json.dumps(event.graph, sort_keys=True)
+        from suiro.cache import digest
+
+        with self.db.write() as tx:
+            tx.execute(
+                "INSERT INTO pipelines (name, code_digest, graph, created)"
+                " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
+                {"name": event.pipeline, "digest": digest(graph), "graph": graph, "now": event.time},
+            )
+            tx.execute(
+                "INSERT INTO runs (id, pipeline_id, pipeline, target, params, state, started, host, pid,"
+                " heartbeat, parent_run_id, executor) VALUES (:id, (SELECT id FROM pipelines"
+                " WHERE name = :pipeline AND code_digest = :digest), :pipeline, :target, :params, 'running',"
+                " :started, :host, :pid, :started, :parent, :executor)",
+                {
+                    "id": event.run_id,
+                    "pipeline": event.pipeline,
+                    "digest": digest(graph),
+                    "target": event.target,
+                    "params": json.dumps(event.params, default=repr),
+                    "started": event.time,
+                    "host": this_host(),
+                    "pid": os.getpid(),
+                    "parent": event.parent_run_id,
+                    "executor": event.executor,
+                },
+            )
+        self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            try:
+                self.flush()
+            except BaseException as exc:  # surfaced to the runner on its next event
+                self._error = exc
+                return
+
+    def flush(self) -> None:
+        """Write everything buffered so far in one transaction."""
+        with self._lock:
+            events, self._buffer = self._buffer, []
+        now = time.time()
+        beat = now - self._last_beat >= HEARTBEAT_INTERVAL
+        if not events and not beat:
+            return
+        rows = _Rows(self._run_id, self.log_dir)
+        for event in events:
+            rows.add(event)
+        with self.db.write() as tx:
+            tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
+            tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
+            tx.executemany(_INSERT_ATTEMPT, rows.attempts)
+            tx.executemany(_INSERT_METRIC, rows.metrics)
+            if rows.finished is not None:
+                tx.execute(
+                    "UPDATE runs SET state = :state, ended = :ended, heartbeat = :ended WHERE id = :id",
+                    {"state": rows.finished.state.value, "ended": rows.finished.time, "id": self._run_id},
+                )
+            elif beat:
+                tx.execute(
+                    "UPDATE runs SET heartbeat = :now WHERE id = :id AND state = 'running'",
+                    {"now": now, "id": self._run_id},
+                )
+        self._last_beat = now
+
+    def close(self) -> None:
+        """Stop the background thread and write what is left (called at the run's end)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        if self._error is not None:
+            raise StoreError(f"recording run {self._run_id} failed: {self._error}.")
+        self.flush()
+
+
+class _Rows:
+    """Turns a batch of events into rows, one upsert per task run however many changes it had."""
+
+    def __init__(self, run_id: str, log_dir: str | None):
+        self.run_id = run_id
+        self.log_dir = log_dir
+        self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
+        self.attempts: list[dict[str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.metrics: list[dict[str, Any]] = []
+        self.finished: RunFinished | None = None
+
+    def task(self, key: str, index: int) -> dict[str, Any]:
+        row = self.tasks.get((key, index))
+        if row is None:
+            row = self.tasks[(key, index)] = {
+                "run_id": self.run_id,
+                "task_key": key,
+                "map_index": index,
+                **dict.fromkeys(_TASK_FIELDS),
+            }
+        return row
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TaskStateChanged):
+            self._state(event)
+        elif isinstance(event, TaskOutput):
+            row = self.task(event.task_key, event.map_index)
+            if isinstance(event.artifact, ArtifactMeta):
+                row["output_digest"] = event.artifact.digest
+                self.artifacts.append(_artifact_row(event.artifact))
+            row["cached_from"] = event.cached_from
+        elif isinstance(event, TaskKeyed):
+            row = self.task(event.task_key, event.map_index)
+            row["cache_key"] = event.key
+            row["cache_parts"] = json.dumps(event.parts, sort_keys=True)
+        elif isinstance(event, TaskMapped):
+            self.task(event.task_key, -1)["map_size"] = event.size
+        elif isinstance(event, MetricLogged):
+            self.metrics.append(
+                {
+                    "run_id": self.run_id,
+                    "task_key": event.task_key,
+                    "map_index": event.map_index,
+                    "name": event.name,
+                    "value": event.value,
+                    "step": event.step,
+                    "time": event.time,
+                }
+            )
+        elif isinstance(event, RunFinished):
+            self.finished = event
+
+    def _state(self, event: TaskStateChanged) -> None:
+        row = self.task(event.task_key, event.map_index)
+        row["state"] = event.state.value
+        if event.attempt:
+            row["attempts"] = max(row["attempts"] or 0, event.attempt)
+        if event.state.value == "running" and row["started"] is None:
+            row["started"] = event.time
+        if event.state.is_terminal:
+            row["ended"] = event.time
+            row["duration"] = event.duration
+        if event.attempt and event.state.value in ("retrying", "failed", "success"):
+            error = event.error
+            log = (
+                os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
+                if self.log_dir
+                else None
+            )
+            self.attempts.append(
+                {
+                    "run_id": self.run_id,
+                    "task_key": event.task_key,
+                    "map_index": event.map_index,
+                    "attempt": event.attempt,
+                    "state": event.state.value,
+                    "ended": event.time,
+                    "duration": event.duration,
+                    "error_type": error.type if error else None,
+                    "error_message": error.message if error else None,
+                    "traceback": error.traceback if error else None,
+                    "log_path": log,
+                }
+            )
+
+
+def _artifact_row(meta: ArtifactMeta) -> dict[str, Any]:
+    return {
+        "digest": meta.digest,
+        "serializer": meta.serializer,
+        "kind": meta.kind,
+        "size": meta.size,
+        "created": time.time(),
+        "inline": meta.inline,
+    }

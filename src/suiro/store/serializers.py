@@ -1,0 +1,302 @@
+"""Task outputs to bytes and back, with the format chosen by the value's type.
+
+Owns the mapping value -> (serializer name, bytes). Output must be deterministic (the same
+value gives the same bytes) because artifacts are content-addressed: equal outputs then share
+one object and downstream cache keys, built from input digests, stay stable.
+
+Must not import pandas, numpy, pyarrow, sklearn or joblib at module import time (``import suiro``
+stays fast): types are recognised by module and class names and the library is imported inside
+the branch that needs it. Must not touch files: the artifact store does that, and it verifies
+bytes before handing them to ``loads`` (pickle and joblib run code while loading).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from suiro.errors import SerializerError, did_you_mean
+
+SERIALIZERS: tuple[str, ...] = ("json", "npy", "parquet", "joblib", "pickle")
+
+# Pinned so the bytes do not change with the interpreter's default protocol.
+_PICKLE_PROTOCOL = 5
+# Deeper values go to pickle: the C json encoder recurses, and a cycle must end somewhere.
+_MAX_JSON_DEPTH = 200
+_MODEL_CLASSES = {"lightgbm": {"Booster", "LGBMModel"}, "xgboost": {"Booster", "XGBModel"}}
+# What pyarrow raises for frames it cannot store (ArrowInvalid, ArrowTypeError, ...).
+_ARROW_ERRORS = (ValueError, TypeError, NotImplementedError)
+
+
+class _UnfitError(Exception):
+    """The chosen serializer cannot store this value; ``dumps`` falls back or reports it."""
+
+
+def kind_of(value: Any) -> str:
+    """Name the value's type as ``module.Name``, preferring the shortest public import path.
+
+    Recorded with each artifact so people (and the UI) can see what a task returned without
+    loading it. ``pandas.core.frame.DataFrame`` style paths are shortened to the first parent
+    package that exports the same class, e.g. ``sklearn.linear_model.LogisticRegression``.
+    """
+    cls = type(value)
+    parts = cls.__module__.split(".")
+    for end in range(1, len(parts)):
+        module = sys.modules.get(".".join(parts[:end]))
+        if module is not None and getattr(module, cls.__qualname__, None) is cls:
+            return f"{'.'.join(parts[:end])}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def dumps(value: Any, serializer: str | None = None) -> tuple[str, bytes]:
+    """Serialize ``value`` with ``serializer``, or with the format its type calls for.
+
+    Args:
+        value: any task output.
+        serializer: a name from ``SERIALIZERS`` to force, or None to choose by type.
+
+    Returns:
+        The serializer actually used and the bytes.
+
+    Raises:
+        SerializerError: the name is unknown, or the value cannot be stored with it (or,
+            when choosing, cannot be pickled at all).
+    """
+    if serializer is not None:
+        _check_name(serializer)
+        if not _ACCEPTS[serializer](value):
+            raise _unfit_error(serializer, value, "it only stores " + _STORES[serializer])
+        return serializer, _dump_or_raise(serializer, value)
+    name = _choose(value)
+    if name != "pickle":
+        try:
+            return name, _DUMPERS[name](value)
+        except _UnfitError:
+            pass  # e.g. a frame with mixed-type object columns: pickle keeps it intact
+    return "pickle", _dump_or_raise("pickle", value)
+
+
+def loads(serializer: str, data: bytes) -> Any:
+    """Turn bytes made by ``dumps(..., serializer)`` back into the value.
+
+    Only call this on bytes whose digest was verified: ``pickle`` and ``joblib`` execute code.
+
+    Raises:
+        SerializerError: the name is unknown or the bytes cannot be decoded.
+    """
+    _check_name(serializer)
+    try:
+        return _LOADERS[serializer](data)
+    except Exception as exc:  # a loader can raise anything; callers get one error type
+        raise SerializerError(
+            f"cannot load {serializer!r} artifact bytes ({type(exc).__name__}: {exc}); "
+            "install the libraries the producing task used, or rerun it with --fresh.",
+            serializer=serializer,
+        ) from exc
+
+
+def _check_name(serializer: str) -> None:
+    if serializer not in SERIALIZERS:
+        raise SerializerError(
+            f"unknown serializer {serializer!r}{did_you_mean(serializer, SERIALIZERS)}; "
+            f"use one of {', '.join(sorted(SERIALIZERS))}.",
+            serializer=serializer,
+        )
+
+
+def _unfit_error(serializer: str, value: Any, reason: str) -> SerializerError:
+    kind = kind_of(value)
+    fix = _FIXES.get(serializer, "return a supported type or force serializer='pickle'")
+    return SerializerError(
+        f"serializer {serializer!r} cannot store a {kind} ({reason}); {fix}.",
+        serializer=serializer,
+        kind=kind,
+    )
+
+
+def _dump_or_raise(serializer: str, value: Any) -> bytes:
+    try:
+        return _DUMPERS[serializer](value)
+    except _UnfitError as exc:
+        raise _unfit_error(serializer, value, str(exc)) from exc.__cause__
+
+
+def _choose(value: Any) -> str:
+    """Pick the serializer for a value by its type: safe, portable formats before pickle."""
+    if _is_json(value):
+        return "json"
+    if _is_plain_ndarray(value):
+        return "npy"
+    if _is_dataframe(value):
+        return "parquet"
+    if _is_model(value):
+        return "joblib"
+    return "pickle"
+
+
+def _is_json(value: Any) -> bool:
+    """True for JSON's own types only, so a tuple, set or subclass keeps its type via pickle.
+
+    Iterative with a depth limit; a container met twice (shared or cyclic) is refused,
+    since JSON would silently copy it.
+    """
+    stack, seen = [(value, 0)], set()
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if item is None or kind in (str, bool, int):
+            continue
+        if kind is float:
+            if not math.isfinite(item):
+                return False
+            continue
+        if kind not in (list, dict) or depth >= _MAX_JSON_DEPTH or id(item) in seen:
+            return False
+        seen.add(id(item))
+        if kind is dict:
+            if any(type(key) is not str for key in item):
+                return False
+            item = item.values()
+        stack.extend((child, depth + 1) for child in item)
+    return True
+
+
+def _is_plain_ndarray(value: Any) -> bool:
+    """An exact numpy ndarray (subclasses keep their type via pickle) without Python objects."""
+    cls = type(value)
+    return cls.__module__ == "numpy" and cls.__name__ == "ndarray" and not value.dtype.hasobject
+
+
+def _is_dataframe(value: Any) -> bool:
+    """An exact pandas DataFrame; subclasses would come back as plain frames from Parquet."""
+    cls = type(value)
+    if cls.__name__ != "DataFrame" or cls.__module__.partition(".")[0] != "pandas":
+        return False
+    import pandas as pd
+
+    return cls is pd.DataFrame
+
+
+def _is_model(value: Any) -> bool:
+    """scikit-learn estimators (anything in sklearn with ``get_params``), LightGBM and XGBoost models."""
+    for cls in type(value).__mro__:
+        top = cls.__module__.partition(".")[0]
+        if top == "sklearn" and hasattr(value, "get_params"):
+            return True
+        if cls.__name__ in _MODEL_CLASSES.get(top, ()):
+            return True
+    return False
+
+
+def _dump_json(value: Any) -> bytes:
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode()
+    except (TypeError, ValueError, RecursionError) as exc:  # ints past 4300 digits, lone surrogates
+        raise _UnfitError(str(exc)) from exc
+
+
+def _dump_npy(value: Any) -> bytes:
+    import numpy as np
+
+    if not value.flags.c_contiguous:
+        value = np.array(value, order="C")  # one layout per value, so one digest per value
+    buf = io.BytesIO()
+    try:
+        np.save(buf, value, allow_pickle=False)
+    except ValueError as exc:
+        raise _UnfitError(str(exc)) from exc
+    return buf.getvalue()
+
+
+def _dump_parquet(value: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    try:
+        # preserve_index=None keeps a RangeIndex as metadata and any other index as columns.
+        pq.write_table(pa.Table.from_pandas(value, preserve_index=None), buf)
+    except _ARROW_ERRORS as exc:
+        raise _UnfitError(str(exc)) from exc
+    return buf.getvalue()
+
+
+def _dump_joblib(value: Any) -> bytes:
+    import joblib
+
+    buf = io.BytesIO()
+    try:
+        joblib.dump(value, buf, protocol=_PICKLE_PROTOCOL)
+    except Exception as exc:  # whatever the value's __reduce__ raises
+        raise _UnfitError(f"{type(exc).__name__}: {exc}") from exc
+    return buf.getvalue()
+
+
+def _dump_pickle(value: Any) -> bytes:
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(value, protocol=_PICKLE_PROTOCOL)
+    except Exception as exc:  # whatever the value's __reduce__ raises
+        raise _UnfitError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _load_npy(data: bytes) -> Any:
+    import numpy as np
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _load_parquet(data: bytes) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(io.BytesIO(data)).to_pandas()
+
+
+def _load_joblib(data: bytes) -> Any:
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
+
+
+def _load_pickle(data: bytes) -> Any:
+    # The one audited unpickler: the store calls loads only after the digest matched.
+    return pickle.loads(data)
+
+
+_DUMPERS: dict[str, Callable[[Any], bytes]] = {
+    "json": _dump_json,
+    "npy": _dump_npy,
+    "parquet": _dump_parquet,
+    "joblib": _dump_joblib,
+    "pickle": _dump_pickle,
+}
+_LOADERS: dict[str, Callable[[bytes], Any]] = {
+    "json": json.loads,
+    "npy": _load_npy,
+    "parquet": _load_parquet,
+    "joblib": _load_joblib,
+    "pickle": _load_pickle,
+}
+_ACCEPTS: dict[str, Callable[[Any], bool]] = {
+    "json": _is_json,
+    "npy": _is_plain_ndarray,
+    "parquet": _is_dataframe,
+    "joblib": lambda value: True,
+    "pickle": lambda value: True,
+}
+_FIXES = {
+    "joblib": "return a value without open files, locks or sockets",
+    "pickle": "return a value without open files, locks or sockets",
+}
+_STORES = {
+    "json": "None, bool, int, finite float, str, list and str-keyed dict",
+    "npy": "numpy arrays without object dtype",
+    "parquet": "pandas DataFrames",
+}
