@@ -147,7 +147,7 @@ class Graph:
         try:
             sorter.prepare()
         except graphlib.CycleError as exc:
-            cycle = list(reversed(exc.args[1]))
+            cycle = list(exc.args[1])
             where = ", ".join(f"{k} ({self.nodes[k].location})" for k in cycle[:-1])
             raise CycleError(
                 f"pipeline {self.name} has a cycle {' -> '.join(cycle)}: {where}; "

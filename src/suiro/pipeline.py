@@ -110,9 +110,12 @@ class Pipeline:
         return self.graph.params
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        location = _user_location()
         raise DefinitionError(
-            f"pipeline {self.name} is not run by calling it; use suiro.run({self.name}, params={{...}}) "
-            f"or `suiro run FILE.py:{self.name}`."
+            f"pipeline {self.name} was called at {location}, but pipelines are not run by calling them; "
+            f"use suiro.run({self.name}, params={{...}}) or `suiro run FILE.py:{self.name}`.",
+            task=self.name,
+            location=location,
         )
 
     def __repr__(self) -> str:
@@ -145,25 +148,31 @@ def pipeline(
     return decorate if fn is None else decorate(fn)
 
 
-@contextlib.contextmanager
-def when(condition: Ref) -> Iterator[None]:
+def when(condition: Ref) -> contextlib.AbstractContextManager[None]:
     """Run the tasks called inside the block only if ``condition`` is truthy.
 
     Tasks whose condition is false are ``skipped``; use ``when(~ref)`` for the other
     branch and ``trigger_rule="one_success"`` on a task that joins both.
     """
-    trace = _current_trace()
+    trace = _current_trace("when()")
     if not isinstance(condition, Ref):
+        location = _user_location()
         raise DefinitionError(
-            f"when() needs the output of a task or a parameter, got {condition!r} at {_user_location()}; "
-            "use a plain Python if for values known while tracing."
+            f"when() at {location} needs the output of a task or a parameter, got {condition!r}; "
+            "use a plain Python if for values known while tracing.",
+            location=location,
         )
     use = condition._use
     negate = False
     while use.path and use.path[-1][0] == "not":
         negate = not negate
         use = Use(use.source, use.is_param, use.path[:-1])
-    trace.conditions.append(Condition(use, negate))
+    return _guarded(trace, Condition(use, negate))
+
+
+@contextlib.contextmanager
+def _guarded(trace: _Trace, condition: Condition) -> Iterator[None]:
+    trace.conditions.append(condition)
     try:
         yield
     finally:
@@ -214,9 +223,14 @@ class _Trace:
         self.nodes[then._use.source].after.add(first._use.source)
 
     def _new_key(self, name: str) -> str:
+        """``name``, then ``name_2``, ``name_3``...: never the key of an existing node."""
         count = self.counts.get(name, 0) + 1
+        key = name if count == 1 else f"{name}_{count}"
+        while key in self.nodes:
+            count += 1
+            key = f"{name}_{count}"
         self.counts[name] = count
-        return name if count == 1 else f"{name}_{count}"
+        return key
 
     def _bind(self, value: Any, mapped: bool, task: Task[Any, Any], location: str) -> Binding:
         if mapped and isinstance(value, unmapped):
@@ -264,11 +278,14 @@ def _check_call(
     task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, location: str, mapped: bool
 ) -> None:
     """Bind the call to the task's signature now, so a bad call fails at its line."""
+    names = list(task.signature.parameters)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in task.signature.parameters.values())
+    unknown = [k for k in kwargs if k not in task.signature.parameters] if not takes_any else []
     try:
+        if unknown:
+            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
         task.signature.bind(*args, **kwargs)
     except TypeError as exc:
-        names = list(task.signature.parameters)
-        unknown = [k for k in kwargs if k not in task.signature.parameters]
         hint = did_you_mean(unknown[0], names) if unknown else ""
         raise DefinitionError(
             f"{task.name}{'.map' if mapped else ''}() at {location}: {exc}{hint}; "
@@ -276,6 +293,23 @@ def _check_call(
             task=task.name,
             location=location,
         ) from None
+    if mapped:
+        _check_literal_lengths(task, args, kwargs, location)
+
+
+def _check_literal_lengths(
+    task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], location: str
+) -> None:
+    """Mapped literal lists of different lengths fail now, not when the pipeline runs."""
+    literals = [v for v in (*args, *kwargs.values()) if isinstance(v, MAPPABLE) and not _has_ref(v)]
+    if len({len(v) for v in literals}) > 1:
+        sizes = ", ".join(str(len(v)) for v in literals)
+        raise DefinitionError(
+            f"{task.name}.map at {location}: the mapped lists differ in length ({sizes}); "
+            "give lists of one length or wrap the whole ones in unmapped().",
+            task=task.name,
+            location=location,
+        )
 
 
 def _trace(fn: Callable[..., Any], name: str) -> Graph:
@@ -314,17 +348,19 @@ def _params_of(fn: Callable[..., Any], name: str, location: str) -> tuple[Param,
                 f"pipeline {name} at {location}: *{p.name} parameters are not supported; name each parameter."
             )
         annotation = hints.get(p.name, EMPTY)
-        if p.default is not EMPTY and annotation is not EMPTY:
-            _check_default(name, location, p.name, annotation, p.default)
-        params.append(Param(p.name, annotation, p.default))
+        default = p.default
+        if default is not EMPTY and annotation is not EMPTY:
+            default = _check_default(name, location, p.name, annotation, default)
+        params.append(Param(p.name, annotation, default))
     return tuple(params)
 
 
-def _check_default(pipeline_name: str, location: str, param: str, annotation: Any, default: Any) -> None:
+def _check_default(pipeline_name: str, location: str, param: str, annotation: Any, default: Any) -> Any:
+    """The default as its annotation's type (``"3"`` for ``int`` is 3); an error if it does not fit."""
     from pydantic import TypeAdapter, ValidationError
 
     try:
-        TypeAdapter(annotation).validate_python(default)
+        return TypeAdapter(annotation).validate_python(default)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].rstrip(".")
         raise DefinitionError(
@@ -334,7 +370,7 @@ def _check_default(pipeline_name: str, location: str, param: str, annotation: An
             location=location,
         ) from None
     except Exception:  # annotations pydantic cannot build a schema for are not checked
-        return
+        return default
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -343,10 +379,14 @@ def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     return typing.get_type_hints(fn)
 
 
-def _current_trace() -> _Trace:
+def _current_trace(what: str = ">>") -> _Trace:
     trace = active_tracer.get()
     if not isinstance(trace, _Trace):
-        raise DefinitionError("when() and >> are only allowed inside a @pipeline function.")
+        location = _user_location()
+        raise DefinitionError(
+            f"{what} at {location} is only allowed inside a @pipeline function; call it while tracing one.",
+            location=location,
+        )
     return trace
 
 

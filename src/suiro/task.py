@@ -136,20 +136,24 @@ class Task(Generic[P, R]):
         Outside a pipeline this is a plain loop.
         """
         if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+            location = _caller_location()
             raise DefinitionError(
-                f"{self.name}.map: max_concurrency must be a positive integer, got {max_concurrency!r}.",
+                f"{self.name}.map at {location}: max_concurrency must be a positive integer, "
+                f"got {max_concurrency!r}.",
                 task=self.name,
+                location=location,
             )
         tracer = active_tracer.get()
         if tracer is not None:
             return tracer.add_call(
                 self, args, kwargs, mapped=True, max_concurrency=max_concurrency, location=_caller_location()
             )
-        return _map_eagerly(self.fn, args, kwargs)
+        return _map_eagerly(self, args, kwargs)
 
     def with_options(self, **changes: Any) -> Task[P, R]:
         """Return a copy of this task with some options changed (e.g. trigger_rule)."""
-        options = dataclasses.replace(self.options, **changes)
+        name = changes.pop("name", self.options.name)
+        options = dataclasses.replace(self.options, name=name, **_normalize(self.fn, name, changes))
         _check_options(options, self.fn)
         return Task(self.fn, options)
 
@@ -184,35 +188,45 @@ def task(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
 
 
 def _build_options(fn: Callable[..., Any], name: str | None, options: dict[str, Any]) -> TaskOptions:
+    task_name = name or getattr(fn, "__name__", "task")
+    opts = TaskOptions(name=task_name, **_normalize(fn, task_name, options))
+    _check_options(opts, fn)
+    return opts
+
+
+def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Check option names and bring values to their canonical types (for @task and with_options)."""
+    where = _definition_location(fn)
     known = {f.name for f in dataclasses.fields(TaskOptions)} - {"name"}
     unknown = sorted(set(options) - known)
-    task_name = name or getattr(fn, "__name__", "task")
     if unknown:
         from suiro.errors import did_you_mean
 
+        listed = ", ".join(f"{u!r}{did_you_mean(u, known)}" for u in unknown)
         raise DefinitionError(
-            f"@task {task_name} at {_definition_location(fn)}: unknown option "
-            f"{unknown[0]!r}{did_you_mean(unknown[0], known)}; known options are {', '.join(sorted(known))}.",
+            f"@task {task_name} at {where}: unknown option{'s' if len(unknown) > 1 else ''} {listed}; "
+            f"known options are {', '.join(sorted(known))}.",
             task=task_name,
-            location=_definition_location(fn),
+            location=where,
         )
-    if "retry_on" in options and options["retry_on"] is not None:
-        retry_on = options["retry_on"]
+    options = dict(options)
+    retry_on = options.get("retry_on")
+    if retry_on is not None:
         options["retry_on"] = tuple(retry_on) if isinstance(retry_on, list | tuple) else (retry_on,)
     if "tags" in options:
-        options["tags"] = frozenset(options["tags"])
+        tags = options["tags"]
+        options["tags"] = frozenset([tags] if isinstance(tags, str) else tags)
     if "trigger_rule" in options:
         try:
             options["trigger_rule"] = TriggerRule(options["trigger_rule"])
         except ValueError:
             raise DefinitionError(
-                f"@task {task_name} at {_definition_location(fn)}: trigger_rule "
-                f"{options['trigger_rule']!r} is not one of {', '.join(r.value for r in TriggerRule)}.",
+                f"@task {task_name} at {where}: trigger_rule {options['trigger_rule']!r} is not one of "
+                f"{', '.join(r.value for r in TriggerRule)}.",
                 task=task_name,
+                location=where,
             ) from None
-    opts = TaskOptions(name=task_name, **options)
-    _check_options(opts, fn)
-    return opts
+    return options
 
 
 def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
@@ -252,9 +266,9 @@ def _caller_location() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _map_eagerly(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+def _map_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     """``task.map`` outside a pipeline: a plain loop with the same argument rules."""
     from suiro.mapping import split_mapped
 
-    calls = split_mapped(fn.__name__, args, kwargs)
-    return [fn(*a, **k) for a, k in calls]
+    calls = split_mapped(task.name, args, kwargs)
+    return [task.fn(*a, **k) for a, k in calls]
