@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
-from pydantic.errors import PydanticSchemaGenerationError, PydanticUndefinedAnnotation, PydanticUserError
 
+from suiro.annotations import matches
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
 
 ENV_PREFIX = "SUIRO_PARAM_"
-_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+_ADAPTERS: dict[Any, Any] = {}  # annotation -> pydantic TypeAdapter, built on first need
 _NOTHING = object()
 
 
@@ -193,6 +192,8 @@ class _Resolution:
         readings, as_text = _readings(setting, param.annotation), _NOTHING
         for leaf in readings:
             whole = self._place(setting, leaf)
+            from pydantic import ValidationError
+
             try:
                 value = self._check(param, setting, whole)
             except ValidationError as exc:
@@ -209,6 +210,10 @@ class _Resolution:
 
     def _check(self, param: Param, setting: _Setting, whole: Any) -> Any:
         """Validate in lax mode; an annotation pydantic cannot handle is the setting's problem."""
+        if matches(param.annotation, whole):
+            return whole
+        from pydantic.errors import PydanticUndefinedAnnotation, PydanticUserError
+
         try:
             return _adapter(param.annotation).validate_python(whole, strict=False)
         except (PydanticUserError, PydanticUndefinedAnnotation) as exc:
@@ -286,7 +291,7 @@ def _same(validated: Any, given: Any) -> bool:
         return False
 
 
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
+def _adapter(annotation: Any) -> Any:
     """A validator for an annotation, cached when the annotation is hashable."""
     try:
         return _ADAPTERS[annotation]
@@ -298,7 +303,10 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return adapter
 
 
-def _build_adapter(annotation: Any) -> TypeAdapter[Any]:
+def _build_adapter(annotation: Any) -> Any:
+    from pydantic import ConfigDict, TypeAdapter
+    from pydantic.errors import PydanticSchemaGenerationError
+
     try:
         return TypeAdapter(annotation)
     except PydanticSchemaGenerationError:  # a plain class: accept its instances

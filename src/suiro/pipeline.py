@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, overload
 
+from suiro.annotations import matches
 from suiro.errors import DefinitionError, did_you_mean
 from suiro.graph import EMPTY, Binding, Condition, Const, Graph, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
@@ -357,6 +358,8 @@ def _params_of(fn: Callable[..., Any], name: str, location: str) -> tuple[Param,
 
 def _check_default(pipeline_name: str, location: str, param: str, annotation: Any, default: Any) -> Any:
     """The default as its annotation's type (``"3"`` for ``int`` is 3); an error if it does not fit."""
+    if matches(annotation, default):
+        return default
     from pydantic import TypeAdapter, ValidationError
 
     try:

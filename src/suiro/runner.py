@@ -148,8 +148,10 @@ class Runner:
         self.target = target
         self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
         self._item_artifacts: dict[str, list[Any]] = {}
+        self._map_started: dict[str, float] = {}
         self.results = {k: TaskResult(k) for k in graph.nodes}
         self._values: dict[str, Any] = {}
+        self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
         self._consumers = {k: len(v) for k, v in graph.downstream().items()}
         self._keep = {u.source for u in _uses(graph.output) if not u.is_param} if graph.output else set()
         self._done: queue.SimpleQueue[tuple[_Unit, Outcome]] = queue.SimpleQueue()
@@ -180,7 +182,7 @@ class Runner:
                 target=self.target,
             )
         )
-        self._sorter = graphlib.TopologicalSorter({k: n.upstream for k, n in self.graph.nodes.items()})
+        self._sorter = graphlib.TopologicalSorter(self._upstream)
         self._sorter.prepare()
         self._start_ready_nodes()
         while True:
@@ -256,7 +258,7 @@ class Runner:
                 )
             if state is TaskState.SKIPPED:
                 return TaskState.SKIPPED
-        states = [self.results[k].state for k in node.upstream]
+        states = [self.results[k].state for k in self._upstream[node.key]]
         verdict = _apply_rule(node.trigger_rule, states)
         if verdict is not None:
             return verdict
@@ -317,6 +319,7 @@ class Runner:
             return self._finish_map(node.key, emit=False)
         self._emit(TaskStateChanged(self.run_id, node.key, TaskState.RUNNING, time.time()))
         result.state = TaskState.RUNNING
+        self._map_started[node.key] = time.perf_counter()
         for index, call in enumerate(calls):
             hit = None
             if self._memo is not None:
@@ -379,7 +382,7 @@ class Runner:
 
     def _release_inputs(self, node: Node) -> None:
         """Drop upstream values no remaining node needs, so long runs hold bounded memory."""
-        for up in node.upstream:
+        for up in self._upstream[node.key]:
             self._consumers[up] -= 1
             if self._consumers[up] == 0 and up not in self._keep:
                 self._values.pop(up, None)
@@ -505,7 +508,6 @@ class Runner:
             )
         )
         self._item_values[unit.key][unit.map_index] = outcome.value
-        result.duration = (result.duration or 0.0) + outcome.duration
         self._items_left[unit.key] -= 1
         if self._items_left[unit.key] == 0:
             self._finish_map(unit.key)
@@ -518,6 +520,8 @@ class Runner:
         With ``emit=False`` the caller finishes the node with the returned state.
         """
         result = self.results[key]
+        if key in self._map_started:  # wall time of the whole fan-out, not the sum of its items
+            result.duration = time.perf_counter() - self._map_started.pop(key)
         values: Any = self._item_values.pop(key)
         artifacts = self._item_artifacts.pop(key, [])
         ok = all(s.is_ok for s in result.item_states)

@@ -43,7 +43,15 @@ class _Row:
     started: float | None = None
     ended: float | None = None
     size: int | None = None
-    items: dict[TaskState, int] = field(default_factory=dict)
+    items: dict[int, TaskState] = field(default_factory=dict)
+
+    def counts(self) -> dict[TaskState, int]:
+        """How many mapped items are in each state now."""
+        counts: dict[TaskState, int] = {}
+        for state in self.items.values():
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
     note: str = ""
 
 
@@ -100,9 +108,7 @@ class RunView:
     def _on_state(self, event: TaskStateChanged) -> None:
         row = self.rows[event.task_key]
         if event.map_index >= 0:
-            row.items[event.state] = row.items.get(event.state, 0) + 1
-            if event.state is not TaskState.RUNNING:
-                row.items[TaskState.RUNNING] = row.items.get(TaskState.RUNNING, 1) - 1
+            row.items[event.map_index] = event.state
             if event.state in (TaskState.RETRYING, TaskState.FAILED):
                 self._print_plain(f"{event.task_key}[{event.map_index}]", event)
             return
@@ -139,12 +145,18 @@ class RunView:
                 keys = [k for k in keys if self.rows[k].state not in (TaskState.PENDING, TaskState.SUCCESS)]
             for key in keys[:MAX_ROWS]:
                 table.add_row(*self._cells(key))
-            done = sum(r.state.is_terminal for r in self.rows.values())
-            total = len(self.rows)
-            bar = ProgressBar(total=total, completed=done, width=40)
+            done = total = 0
+            for r in self.rows.values():
+                size = r.size or 1
+                total += size
+                finished = sum(s.is_terminal for s in r.items.values())
+                done += size if r.state.is_terminal else finished
+            bar = ProgressBar(total=max(total, 1), completed=done, width=40)
+            tasks_done = sum(r.state.is_terminal for r in self.rows.values())
+            hidden = len(keys) - MAX_ROWS
             footer = Text(
-                f" {done}/{total} tasks done"
-                + (f", {len(keys) - MAX_ROWS} rows hidden" if len(keys) > MAX_ROWS else "")
+                f" {tasks_done}/{len(self.rows)} tasks done"
+                + (f", {hidden} rows hidden" if hidden > 0 else "")
             )
             return Group(table, Group(bar, footer))
 
@@ -153,16 +165,15 @@ class RunView:
         elapsed = ((row.ended or time.time()) - row.started) if row.started else None
         note = row.note
         if row.size is not None:
-            counts = ", ".join(
-                f"{n} {s.value}" for s, n in row.items.items() if n > 0 and s is not TaskState.RUNNING
-            )
-            running = row.items.get(TaskState.RUNNING, 0)
+            counts = row.counts()
+            running = counts.pop(TaskState.RUNNING, 0)
+            text = ", ".join(f"{n} {s.value}" for s, n in counts.items())
             note = (
                 f"{row.size} items"
-                + (f": {counts}" if counts else "")
-                + (f", {running} running" if running > 0 else "")
-                + (f"  {note}" if note else "")
+                + (f": {text}" if text else "")
+                + (f", {running} running" if running else "")
             )
+            note += f"  {row.note}" if row.note else ""
         return (
             key + ("[*]" if row.size is not None else ""),
             Text(row.state.value, style=STYLES[row.state]),

@@ -1,13 +1,10 @@
 """Content-addressed artifact store: task outputs as files named by their sha256.
 
-Owns the files under ``<root>/objects/ab/cdef...`` and ``<root>/tmp/``. An object is either
-absent or complete at its final path (temp file, fsync, rename, fsync of the directory) and is
-re-hashed on every read, so a flipped byte, a truncation or a planted link is reported instead
-of deserialized. Small JSON values are not written at all: their bytes travel inline in the
-metadata, which the caller stores in the database.
-
-Must not know about runs, tasks or the database: callers record the returned ``ArtifactMeta``
-only after ``put`` returned (the object is durable by then), never before.
+Owns ``<root>/objects/ab/cdef...`` and ``<root>/tmp/``. An object is absent or complete at its
+final path (temp file, fsync, rename, fsync dir) and is re-hashed on every read, so flipped,
+truncated or linked objects are reported, never deserialized. Small JSON values travel inline in
+the returned ``ArtifactMeta`` for the caller's database. Must not know runs, tasks or the
+database: callers record a meta only after ``put`` returned, when the object is durable (G3).
 """
 
 from __future__ import annotations
@@ -103,16 +100,13 @@ class ArtifactStore:
             SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
         """
         if meta.inline is None:
-            serializers.loads(meta.serializer, self.path(meta.digest).read_bytes())
             data = self._read(meta.digest, meta.size)
         else:
             self.path(meta.digest)  # same digest rules for inline artifacts
             problem = _problem(meta.inline, meta.digest, meta.size)
             if problem:
-                raise ArtifactCorruptError(
-                    f"corrupt artifact {meta.digest} stored inline in the database ({problem}); {_FIX}.",
-                    digest=meta.digest,
-                )
+                msg = f"corrupt artifact {meta.digest} stored inline in the database ({problem}); {_FIX}."
+                raise ArtifactCorruptError(msg, digest=meta.digest)
             data = meta.inline
         return serializers.loads(meta.serializer, data)
 
@@ -120,8 +114,7 @@ class ArtifactStore:
         """Return an object's bytes after checking they hash to ``digest``.
 
         Raises:
-            ArtifactMissingError: no object is stored under the digest.
-            ArtifactCorruptError: the object is changed, truncated or not a regular file.
+            ArtifactMissingError, ArtifactCorruptError: as for ``get``.
         """
         return self._read(digest, None)
 
@@ -129,16 +122,12 @@ class ArtifactStore:
         """Where the object for ``digest`` lives; only real digests map into the store.
 
         Raises:
-            InvalidDigestError: ``digest`` is not 64 lowercase hex characters, so it could
-                name a path outside the store (``../../x``, ``/etc/passwd``).
+            InvalidDigestError: not 64 lowercase hex, so it might escape (``../../x``).
         """
         if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
             shown = repr(digest)[:80]
-            raise InvalidDigestError(
-                f"{shown} is not an artifact digest (64 lowercase hex characters); "
-                "pass the sha256 recorded for the artifact.",
-                digest=shown,
-            )
+            msg = f"{shown} is not an artifact digest (64 lowercase hex); pass the sha256"
+            raise InvalidDigestError(f"{msg} recorded for the artifact.", digest=shown)
         return self._objects / digest[:2] / digest[2:]
 
     def has(self, digest: str, size: int | None = None) -> bool:
@@ -184,12 +173,8 @@ class ArtifactStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise ArtifactError(
-                f"cannot delete artifact {digest} at {path} ({exc.strerror}); "
-                f"check permissions of {path.parent}.",
-                digest=digest,
-                path=str(path),
-            ) from exc
+            msg = f"cannot delete artifact {digest} at {path} ({exc.strerror}); check its permissions."
+            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
 
     def sweep_temp(self) -> int:
         """Remove temp files left by writers that died, and return how many were removed.
@@ -215,12 +200,8 @@ class ArtifactStore:
         path = self.path(digest)
         root, parent = os.path.realpath(self.root), os.path.realpath(path.parent)
         if os.path.commonpath([root, parent]) != root:
-            raise ArtifactCorruptError(
-                f"corrupt artifact {digest}: {path.parent} leads outside the store to {parent}; "
-                f"delete that link, then {_FIX}.",
-                digest=digest,
-                path=str(path),
-            )
+            msg = f"corrupt artifact {digest}: {path.parent} leads outside the store to {parent}; delete"
+            raise ArtifactCorruptError(f"{msg} that link, then {_FIX}.", digest=digest, path=str(path))
         return path
 
     def _write(self, path: Path, digest: str, data: bytes) -> None:
@@ -241,12 +222,9 @@ class ArtifactStore:
                 raise
             _fsync_dir(path.parent)
         except OSError as exc:
-            raise ArtifactError(
-                f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); "
-                f"free disk space or fix permissions under {self.root}, then rerun the task.",
-                digest=digest,
-                path=str(path),
-            ) from exc
+            fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
+            msg = f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); {fix}."
+            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
 
     def _open(self, digest: str) -> BinaryIO:
         """Open an object for reading without following links; only regular files pass."""
@@ -254,17 +232,13 @@ class ArtifactStore:
         try:
             fd = os.open(path, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError) as exc:
-            raise ArtifactMissingError(
-                f"missing artifact {digest}: no file at {path}; {_FIX}.", digest=digest, path=str(path)
-            ) from exc
+            msg = f"missing artifact {digest}: no file at {path}; {_FIX}."
+            raise ArtifactMissingError(msg, digest=digest, path=str(path)) from exc
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _corrupt(digest, path, "a symbolic link, not a stored object") from exc
-            raise ArtifactError(
-                f"cannot read artifact {digest} at {path} ({exc.strerror}); check permissions of {path}.",
-                digest=digest,
-                path=str(path),
-            ) from exc
+            msg = f"cannot read artifact {digest} at {path} ({exc.strerror}); check its permissions."
+            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
         file = os.fdopen(fd, "rb")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             file.close()
@@ -278,11 +252,8 @@ class ArtifactStore:
             try:
                 data = file.read()
             except OSError as exc:
-                raise ArtifactError(
-                    f"cannot read artifact {digest} at {path} ({exc.strerror}); check the disk, then {_FIX}.",
-                    digest=digest,
-                    path=str(path),
-                ) from exc
+                msg = f"cannot read artifact {digest} at {path} ({exc.strerror}); check the disk, then"
+                raise ArtifactError(f"{msg} {_FIX}.", digest=digest, path=str(path)) from exc
         problem = _problem(data, digest, size)
         if problem:
             raise _corrupt(digest, path, problem)
@@ -299,9 +270,8 @@ def _problem(data: bytes, digest: str, size: int | None) -> str | None:
 
 
 def _corrupt(digest: str, path: Path, problem: str) -> ArtifactCorruptError:
-    return ArtifactCorruptError(
-        f"corrupt artifact {digest} at {path} ({problem}); {_FIX}.", digest=digest, path=str(path)
-    )
+    msg = f"corrupt artifact {digest} at {path} ({problem}); {_FIX}."
+    return ArtifactCorruptError(msg, digest=digest, path=str(path))
 
 
 def _make_dirs(path: Path) -> None:
@@ -328,15 +298,13 @@ def _fsync_dir(path: Path) -> None:
 def _writer_alive(name: str) -> bool:
     """Whether the process whose pid starts a temp file's name may still be writing it."""
     pid_text = name.partition("-")[0]
-    if not (pid_text.isascii() and pid_text.isdigit()) or int(pid_text) <= 0:
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True  # another thread of this process
+    pid = int(pid_text) if pid_text.isascii() and pid_text.isdigit() else 0
+    if pid <= 0 or pid == os.getpid():
+        return pid > 0  # our own pid: another thread of this process is writing
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
-        return True  # alive, owned by another user
+        pass  # alive, owned by another user
     return True

@@ -1,13 +1,10 @@
 """Task outputs to bytes and back, with the format chosen by the value's type.
 
-Owns the mapping value -> (serializer name, bytes). Output must be deterministic (the same
-value gives the same bytes) because artifacts are content-addressed: equal outputs then share
-one object and downstream cache keys, built from input digests, stay stable.
-
-Must not import pandas, numpy, pyarrow, sklearn or joblib at module import time (``import suiro``
-stays fast): types are recognised by module and class names and the library is imported inside
-the branch that needs it. Must not touch files: the artifact store does that, and it verifies
-bytes before handing them to ``loads`` (pickle and joblib run code while loading).
+Owns value -> (serializer name, bytes). The same value must give the same bytes: artifacts are
+content-addressed, so equal outputs then share one object and cache keys built from input
+digests stay stable. Must not import pandas, numpy, pyarrow, sklearn or joblib at import time
+(``import suiro`` stays fast): types are recognised by module and class name, libraries imported
+in the branch that needs them. Must not touch files; the store verifies bytes before ``loads``.
 """
 
 from __future__ import annotations
@@ -38,11 +35,10 @@ class _UnfitError(Exception):
 
 
 def kind_of(value: Any) -> str:
-    """Name the value's type as ``module.Name``, preferring the shortest public import path.
+    """Name the value's type as ``module.Name`` via the shortest package that exports it.
 
-    Recorded with each artifact so people (and the UI) can see what a task returned without
-    loading it. ``pandas.core.frame.DataFrame`` style paths are shortened to the first parent
-    package that exports the same class, e.g. ``sklearn.linear_model.LogisticRegression``.
+    Recorded with each artifact so people and the UI see what a task returned without loading
+    it, e.g. ``sklearn.linear_model.LogisticRegression`` rather than ``..._logistic.``.
     """
     cls = type(value)
     parts = cls.__module__.split(".")
@@ -91,7 +87,7 @@ def loads(serializer: str, data: bytes) -> Any:
     """
     _check_name(serializer)
     try:
-        return _LOADERS[serializer](data)
+        return _decode(serializer, data)
     except Exception as exc:  # a loader can raise anything; callers get one error type
         raise SerializerError(
             f"cannot load {serializer!r} artifact bytes ({type(exc).__name__}: {exc}); "
@@ -247,27 +243,24 @@ def _dump_pickle(value: Any) -> bytes:
         raise _UnfitError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _load_npy(data: bytes) -> Any:
-    import numpy as np
+def _decode(serializer: str, data: bytes) -> Any:
+    """Bytes back to a value; heavy libraries are imported only for their own format."""
+    if serializer == "json":
+        return json.loads(data)
+    if serializer == "pickle":
+        return pickle.loads(data)  # the one audited unpickler: the store verified the digest first
+    buf = io.BytesIO(data)
+    if serializer == "npy":
+        import numpy as np
 
-    return np.load(io.BytesIO(data), allow_pickle=False)
+        return np.load(buf, allow_pickle=False)
+    if serializer == "parquet":
+        import pyarrow.parquet as pq
 
-
-def _load_parquet(data: bytes) -> Any:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(io.BytesIO(data)).to_pandas()
-
-
-def _load_joblib(data: bytes) -> Any:
+        return pq.read_table(buf).to_pandas()
     import joblib
 
-    return joblib.load(io.BytesIO(data))
-
-
-def _load_pickle(data: bytes) -> Any:
-    # The one audited unpickler: the store calls loads only after the digest matched.
-    return pickle.loads(data)
+    return joblib.load(buf)
 
 
 _DUMPERS: dict[str, Callable[[Any], bytes]] = {
@@ -276,13 +269,6 @@ _DUMPERS: dict[str, Callable[[Any], bytes]] = {
     "parquet": _dump_parquet,
     "joblib": _dump_joblib,
     "pickle": _dump_pickle,
-}
-_LOADERS: dict[str, Callable[[bytes], Any]] = {
-    "json": json.loads,
-    "npy": _load_npy,
-    "parquet": _load_parquet,
-    "joblib": _load_joblib,
-    "pickle": _load_pickle,
 }
 _ACCEPTS: dict[str, Callable[[Any], bool]] = {
     "json": _is_json,

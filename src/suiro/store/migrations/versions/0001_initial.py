@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("cached_from", sa.Text),
         sa.UniqueConstraint("run_id", "task_key", "map_index"),
     )
-    op.create_index("ix_task_runs_cache_key", "task_runs", ["cache_key"])
+    op.create_index("ix_task_runs_cache_key", "task_runs", ["cache_key", "ended"])
     op.create_table(
         "attempts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
