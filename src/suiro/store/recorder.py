@@ -40,13 +40,12 @@ HEARTBEAT_INTERVAL = 2.0
 _UPSERT_TASK = """
 INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
                        cache_key, cache_parts, output_digest, cached_from)
-VALUES (:run_id, :task_key, :map_index, COALESCE(:state, 'pending'), COALESCE(:attempts, 0), :started,
+VALUES (:run_id, :task_key, :map_index, :state, :attempts, :started,
         :ended, :duration, :map_size,
         :cache_key, :cache_parts, :output_digest, :cached_from)
 ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
-    state = CASE WHEN :state IS NULL THEN task_runs.state ELSE excluded.state END,
-    attempts = CASE WHEN excluded.attempts > task_runs.attempts THEN excluded.attempts
-                    ELSE task_runs.attempts END,
+    state = excluded.state,
+    attempts = excluded.attempts,
     started = COALESCE(task_runs.started, excluded.started),
     ended = COALESCE(excluded.ended, task_runs.ended),
     duration = COALESCE(excluded.duration, task_runs.duration),
@@ -101,6 +100,8 @@ class Recorder:
         self._error: BaseException | None = None
         self._run_id = ""
         self._last_beat = 0.0
+        #: Last recorded (state, attempts) per task run, so partial updates never regress them.
+        self._known: dict[tuple[str, int], tuple[str, int]] = {}
 
     def notify(self, event: Event) -> None:
         """Buffer an event; the run's first and last events are written at once."""
@@ -166,6 +167,7 @@ class Recorder:
         rows = _Rows(self._run_id, self.log_dir)
         for event in events:
             rows.add(event)
+        rows.fill_known(self._known)
         with self.db.write() as tx:
             tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
@@ -216,6 +218,14 @@ class _Rows:
                 **dict.fromkeys(_TASK_FIELDS),
             }
         return row
+
+    def fill_known(self, known: dict[tuple[str, int], tuple[str, int]]) -> None:
+        """Complete state and attempts from what was recorded before, and remember the new ones."""
+        for ident, row in self.tasks.items():
+            state, attempts = known.get(ident, ("pending", 0))
+            row["state"] = row["state"] or state
+            row["attempts"] = max(row["attempts"] or 0, attempts)
+            known[ident] = (row["state"], row["attempts"])
 
     def add(self, event: Event) -> None:
         if isinstance(event, TaskStateChanged):

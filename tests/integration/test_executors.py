@@ -1,0 +1,232 @@
+"""The same pipelines on every executor, and what only the processes executor does: other processes,
+functions from a pipeline file shipped by value, and workers that die."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipelines import diamond, fanout, flaky, gate
+
+import suiro
+from suiro import RunState, TaskState, pipeline
+from suiro.events import Event, TaskLogged, TaskStateChanged
+
+EXECUTORS = ["sequential", "threads", "processes"]
+CRASH_ERROR = "suiro.errors.WorkerCrashedError"
+
+
+class Recorder:
+    """A run observer that keeps every event it is sent."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def notify(self, event: Event) -> None:
+        self.events.append(event)
+
+
+def run(pipe: Any, recorder: Recorder | None = None, **kwargs: Any) -> suiro.RunResult:
+    kwargs.setdefault("environ", {})
+    return suiro.run(pipe, observers=[recorder] if recorder else [], **kwargs)
+
+
+S = TaskState.SUCCESS
+CASES = {
+    "diamond": (
+        diamond.diamond,
+        {},
+        diamond.EXPECTED,
+        {"source": S, "double": S, "square": S, "combine": S},
+    ),
+    "fanout": (
+        fanout.fanout,
+        {},
+        fanout.EXPECTED,
+        {"make_items": S, "score": S, "score_2": S, "score_3": S, "total": S},
+    ),
+    "gate-pass": (
+        gate.gate,
+        {"quality": 0.9},
+        "registered model scoring 0.9",
+        {"train": S, "check": S, "register": S, "alert": TaskState.SKIPPED, "end": S},
+    ),
+    "gate-fail": (
+        gate.gate,
+        {"quality": 0.5},
+        "alert: model scoring 0.5 is below the bar",
+        {"train": S, "check": S, "register": TaskState.SKIPPED, "alert": S, "end": S},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_every_executor_gives_the_same_outputs_and_states(executor, case):
+    pipe, params, output, states = CASES[case]
+    result = run(pipe, params=params, executor=executor, workers=2)
+
+    assert result.state is RunState.SUCCESS
+    assert result.output == output
+    assert {key: t.state for key, t in result.tasks.items()} == states
+    for t in result.tasks.values():
+        assert t.errors == []
+        assert t.attempts == (0 if t.state is TaskState.SKIPPED else (t.map_size or 1))
+        if t.map_size is not None:
+            assert t.item_states == [TaskState.SUCCESS] * t.map_size
+    if case == "fanout":
+        sizes = {k: t.map_size for k, t in result.tasks.items() if t.map_size is not None}
+        assert sizes == {"score": 5, "score_2": 2, "score_3": 3}
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def test_cpu_bound_tasks_run_in_other_processes_at_the_same_time():
+    result = run(fanout.cpu_fanout, executor="processes", workers=2)
+
+    assert result.state is RunState.SUCCESS
+    reports = result.output
+    assert len(reports) == 4
+    pids = {r["pid"] for r in reports}
+    assert os.getpid() not in pids
+    assert len(pids) == 2  # one worker process per worker slot, reused
+    overlapping = [
+        (a, b)
+        for a in reports
+        for b in reports
+        if a["pid"] != b["pid"] and a["start"] < b["end"] and b["start"] < a["end"]
+    ]
+    assert overlapping, "two workers should have burned CPU at the same time"
+
+
+PIPELINE_FILE = """
+import os
+
+from suiro import get_logger, pipeline, task
+
+OFFSET = 100
+
+
+def helper(x):
+    return x * x + OFFSET
+
+
+class Report:
+    def __init__(self, values, pids):
+        self.values = values
+        self.pids = pids
+
+
+@task
+def compute(x: int) -> dict:
+    get_logger().info("computing %d", x)
+    return {"value": helper(x), "pid": os.getpid()}
+
+
+@task
+def gather(items: list) -> Report:
+    print("gathering", len(items))
+    return Report([i["value"] for i in items], sorted({i["pid"] for i in items}))
+
+
+@pipeline
+def from_file(xs: list[int] = [1, 2, 3]):
+    return gather(compute.map(x=xs))
+"""
+
+
+def test_a_pipeline_loaded_from_a_file_runs_its_own_functions_on_the_processes_executor(tmp_path: Path):
+    path = tmp_path / "flow_in_file.py"
+    path.write_text(PIPELINE_FILE)
+    pipe = suiro.load_pipeline(str(path))
+
+    result = run(pipe, params={"xs": [1, 2, 3, 4]}, executor="processes", workers=2)
+
+    assert result.state is RunState.SUCCESS, [e for t in result.tasks.values() for e in t.errors]
+    assert result.output.values == [101, 104, 109, 116]
+    assert os.getpid() not in result.output.pids
+    # Items run concurrently, so their lines arrive in the order the items end.
+    assert sorted(result.tasks["compute"].lines) == [f"INFO computing {x}" for x in (1, 2, 3, 4)]
+    assert result.tasks["gather"].lines == ["gathering 4"]
+    assert suiro.load_pipeline(f"{path}:from_file").name == "from_file"
+
+
+def test_task_lines_from_worker_processes_are_captured(tmp_path: Path):
+    rec = Recorder()
+    path = tmp_path / "flow_in_file.py"
+    path.write_text(PIPELINE_FILE)
+
+    result = run(suiro.load_pipeline(str(path)), rec, params={"xs": [5]}, executor="processes", workers=1)
+
+    logged = [(e.task_key, e.map_index, e.lines) for e in rec.events if isinstance(e, TaskLogged)]
+    assert logged == [("compute", 0, ("INFO computing 5",)), ("gather", -1, ("gathering 1",))]
+    assert result.output.values == [125]
+
+
+@pipeline
+def crashing(parent_pid: int):
+    crashed = flaky.crash_once(parent_pid)
+    return {"crashed": crashed, "after": flaky.steady(crashed), "other": flaky.steady(5)}
+
+
+def test_a_worker_that_dies_fails_only_that_attempt_and_the_task_is_retried():
+    rec = Recorder()
+    result = run(crashing, rec, params={"parent_pid": os.getpid()}, executor="processes", workers=1)
+
+    assert result.state is RunState.SUCCESS
+    task = result.tasks["crash_once"]
+    assert (task.state, task.attempts) == (TaskState.SUCCESS, 2)
+    (error,) = task.errors
+    assert error.type == CRASH_ERROR
+    assert "task crash_once died (exit code 3)" in error.message
+    retrying = [
+        e
+        for e in rec.events
+        if isinstance(e, TaskStateChanged) and e.task_key == "crash_once" and e.state is TaskState.RETRYING
+    ]
+    assert [e.error for e in retrying] == [error]
+    # The retry ran in a new worker process; the run went on with the rest.
+    assert result.output["crashed"] not in (os.getpid(), None)
+    assert result.output["after"] == result.output["crashed"]
+    assert result.output["other"] == 5
+
+
+def test_a_worker_that_dies_without_retries_fails_its_task_and_the_run_continues():
+    no_retry = flaky.crash_once.with_options(retries=0)
+
+    @pipeline
+    def crashes_once(parent_pid: int):
+        crashed = no_retry(parent_pid)
+        return {"after": flaky.steady(crashed), "other": flaky.steady(flaky.steady(5))}
+
+    result = run(crashes_once, params={"parent_pid": os.getpid()}, executor="processes", workers=1)
+
+    assert result.state is RunState.FAILED
+    assert {k: t.state for k, t in result.tasks.items()} == {
+        "crash_once": TaskState.FAILED,
+        "steady": TaskState.UPSTREAM_FAILED,
+        "steady_2": TaskState.SUCCESS,
+        "steady_3": TaskState.SUCCESS,
+    }
+    assert [e.type for e in result.tasks["crash_once"].errors] == [CRASH_ERROR]
+    assert result.tasks["crash_once"].attempts == 1
+
+
+@pytest.mark.parametrize("executor", ["sequential", "threads"])
+def test_a_task_with_a_timeout_that_kills_its_process_is_a_crash_on_in_process_executors(executor):
+    # A timeout makes the task run in a worker process on these executors too, so os._exit is safe.
+    guarded = flaky.crash_once.with_options(timeout=30.0)
+
+    @pipeline
+    def crashes_in_child(parent_pid: int):
+        return guarded(parent_pid)
+
+    result = run(crashes_in_child, params={"parent_pid": os.getpid()}, executor=executor)
+
+    assert result.state is RunState.SUCCESS
+    assert result.tasks["crash_once"].attempts == 2
+    assert [e.type for e in result.tasks["crash_once"].errors] == [CRASH_ERROR]
+    assert result.output != os.getpid()
