@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 
-from suiro import context, get_logger, pipeline, task, unmapped, when
+from suiro import context, get_logger, log_metric, pipeline, task, unmapped, when
 
 Points = list[tuple[float, float]]
 
@@ -57,7 +57,9 @@ def evaluate(model: dict[str, object], valid: Points) -> dict[str, object]:
     """Root mean squared error of ``model`` on the validation points."""
     coef: list[float] = model["coef"]  # type: ignore[assignment]
     sq = [(y - sum(c * x**i for i, c in enumerate(coef))) ** 2 for x, y in valid]
-    return {**model, "rmse": math.sqrt(sum(sq) / len(sq))}
+    rmse = math.sqrt(sum(sq) / len(sq))
+    log_metric(f"rmse_degree_{model['degree']}", rmse)
+    return {**model, "rmse": rmse}
 
 
 @task

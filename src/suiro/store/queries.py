@@ -57,7 +57,8 @@ def list_runs(
     reap(db)
     rows = db.query(
         "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid FROM runs"
-        " WHERE (:pipeline IS NULL OR pipeline = :pipeline) AND (:state IS NULL OR state = :state)"
+        " WHERE (CAST(:pipeline AS TEXT) IS NULL OR pipeline = :pipeline)"
+        " AND (CAST(:state AS TEXT) IS NULL OR state = :state)"
         " ORDER BY started DESC LIMIT :limit",
         {"pipeline": pipeline, "state": state, "limit": limit},
     )
@@ -147,7 +148,7 @@ def logs(db: Database, run_id: str, task_key: str | None = None) -> list[dict[st
         _check_task(db, run_id, task_key)
     rows = db.query(
         "SELECT task_key, map_index, attempt, state, log_path FROM attempts WHERE run_id = :id"
-        " AND (:task IS NULL OR task_key = :task) ORDER BY id",
+        " AND (CAST(:task AS TEXT) IS NULL OR task_key = :task) ORDER BY id",
         {"id": run_id, "task": task_key},
     )
     for row in rows:
