@@ -1,0 +1,99 @@
+"""The same records in PostgreSQL: a real local server on 127.0.0.1, started for the test.
+
+Skipped where no PostgreSQL server binaries or psycopg driver are installed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import suiro
+from suiro import history
+
+BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    pytest.importorskip("psycopg")
+    if not BIN:
+        pytest.skip("no PostgreSQL server binaries on this machine")
+    # Not under pytest's tmp folders: those are private to root, and postgres runs as its own user.
+    data = Path(tempfile.mkdtemp(prefix="suiro-pg-")) / "data"
+    data.mkdir()
+    port = _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(data, "postgres")
+        shutil.chown(data.parent, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
+    run(f"{BIN[-1]}/initdb", "-D", str(data), "-A", "trust", "-U", "suiro")
+    run(
+        f"{BIN[-1]}/pg_ctl",
+        "-D",
+        str(data),
+        "-l",
+        str(data / "log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+        "start",
+    )
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"postgresql+psycopg://suiro@127.0.0.1:{port}/postgres"
+    finally:
+        run(f"{BIN[-1]}/pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@suiro.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@suiro.task
+def total(xs: list[int]) -> int:
+    suiro.log_metric("total", sum(xs))
+    return sum(xs)
+
+
+@suiro.pipeline
+def doubled(xs: list[int] = [1, 2, 3]):  # noqa: B006
+    return total(double.map(xs))
+
+
+def test_runs_are_recorded_cached_and_read_back_in_postgres(postgres_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUIRO_DB", postgres_url)
+    first = suiro.run(doubled, environ={}, home=tmp_path)
+    second = suiro.run(doubled, environ={}, home=tmp_path)
+    assert first.ok and first.output == 12
+    assert second.output == 12
+    assert {t.state.value for t in second.tasks.values()} == {"cached"}
+    runs = history.runs(pipeline="doubled", home=tmp_path)
+    assert [r["id"] for r in runs] == [second.run_id, first.run_id]
+    shown = history.show(first.run_id, home=tmp_path)
+    assert {t["task_key"]: t["state"] for t in shown["tasks"]} == {"double": "success", "total": "success"}
+    assert [m["value"] for m in history.metrics(first.run_id, home=tmp_path)] == [12.0]
+    assert not (tmp_path / "suiro.db").exists()  # the records went to PostgreSQL, not SQLite
