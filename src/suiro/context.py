@@ -57,6 +57,11 @@ def context() -> TaskContext:
     return ctx
 
 
+def current_context() -> TaskContext | None:
+    """The running task's context, or None outside a task (for code that runs in both)."""
+    return _context.get()
+
+
 def get_logger() -> logging.LoggerAdapter[logging.Logger]:
     """A logger whose records go to the running task's log, tagged with run, task and attempt."""
     ctx = _context.get()

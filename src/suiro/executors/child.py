@@ -44,7 +44,7 @@ class WorkerProcess:
         os.close(to_child_r)
         os.close(from_child_w)
         self._proc = proc
-        write_frame(self._to_child, cloudpickle.dumps(list(sys.path)))
+        write_frame(self._to_child, cloudpickle.dumps((list(sys.path), preload_modules())))
         # Wait until the interpreter is up, so a task's timeout never counts its start-up.
         ready, _, _ = select.select([self._from_child], [], [], _STARTUP_TIMEOUT)
         if not ready or read_frame(self._from_child) != b"ready":
@@ -54,6 +54,11 @@ class WorkerProcess:
                 f"{sys.executable} can import suiro."
             )
         return proc
+
+    def ensure_started(self) -> None:
+        """Start the worker now (ahead of its first task), unless it is already running."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
 
     def call(self, work: Work) -> Outcome:
         """Run ``work`` in the worker and wait for it, killing the worker at the timeout."""
@@ -104,6 +109,15 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+#: Libraries worth importing in a new worker before its first task, if the parent uses them.
+_PRELOAD = ("numpy", "pandas", "scipy", "sklearn", "lightgbm", "xgboost")
+
+
+def preload_modules() -> list[str]:
+    """The heavy libraries the parent process has imported (so its tasks will need them)."""
+    return [name for name in _PRELOAD if name in sys.modules]
 
 
 def run_in_child(work: Work) -> Future[Outcome]:

@@ -26,6 +26,19 @@ class ProcessExecutor:
         self._all: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="suiro-proc")
+        self._warm = threading.Barrier(self.workers)
+        for _ in range(self.workers):  # start every worker now, in parallel, before tasks are ready
+            self._pool.submit(self._start_worker)
+
+    def _start_worker(self) -> None:
+        try:
+            self._worker().ensure_started()
+        except Exception:  # reported by the first task this worker takes
+            pass
+        try:  # hold this thread until all have their worker, so each thread owns one
+            self._warm.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass
 
     def _worker(self) -> WorkerProcess:
         worker = getattr(self._local, "worker", None)

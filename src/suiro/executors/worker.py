@@ -8,6 +8,7 @@ never re-imports the user's ``__main__``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 import sys
@@ -63,7 +64,12 @@ def main(read_fd: int, write_fd: int) -> None:
     init = read_frame(read_fd)
     if init is None:
         return
-    sys.path[:] = cloudpickle.loads(init)
+    sys.path[:], preload = cloudpickle.loads(init)
+    for name in preload:  # the parent's heavy libraries, imported before the first task needs them
+        try:
+            importlib.import_module(name)
+        except Exception:  # a library that fails here fails again, with a traceback, in the task
+            pass
     write_frame(write_fd, b"ready")
     with routed_streams():
         while (frame := read_frame(read_fd)) is not None:
