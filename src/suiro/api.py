@@ -192,6 +192,7 @@ def _execute(
             "fresh": fresh,
             "parent_run_id": parent_run_id,
             "target": target_of(pipe),
+            "home": str(store.home),
         }
     ex = make_executor(executor, workers) if isinstance(executor, str) else executor
     try:

@@ -22,7 +22,7 @@ from suiro.errors import SuiroError
 
 @dataclass(frozen=True, slots=True)
 class TaskContext:
-    """Who is running: the run, the task (and mapped item), the attempt, the parameters.
+    """Who is running: the run, the task (and mapped item), the attempt, the parameters, the home.
 
     ``task_run_key`` is stable across attempts and resumes of the same task in the
     same run, so tasks can use it as an idempotency key when writing elsewhere.
@@ -33,6 +33,8 @@ class TaskContext:
     attempt: int
     map_index: int = -1
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: The suiro home the run records into (None for a run kept in memory).
+    home: str | None = None
 
     @property
     def task_run_key(self) -> str:

@@ -115,6 +115,7 @@ class Runner:
         fresh: ignore the cache (outputs of a resumed run are still reused).
         parent_run_id: the run this one resumes.
         target: how to load the pipeline again (``file.py:name``), recorded for resume.
+        home: the suiro home the run records into, told to tasks through ``suiro.context()``.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class Runner:
         fresh: bool = False,
         parent_run_id: str | None = None,
         target: str | None = None,
+        home: str | None = None,
     ):
         self.graph = graph
         self.params = dict(params)
@@ -146,6 +148,7 @@ class Runner:
         self.outputs = outputs
         self.parent_run_id = parent_run_id
         self.target = target
+        self.home = home
         self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
         self._item_artifacts: dict[str, list[Any]] = {}
         self._map_started: dict[str, float] = {}
@@ -437,6 +440,7 @@ class Runner:
             self._log_path(unit),
             self.outputs.finalize if self.outputs is not None else None,
             opts.serializer,
+            self.home,
         )
         self._inflight += 1
         self._running[unit.key] = self._running.get(unit.key, 0) + 1

@@ -39,10 +39,11 @@ class Work:
     #: what it returns travels back as ``Outcome.artifact``.
     finalize: Callable[[Any, str | None], Any] | None = None
     serializer: str | None = None
+    home: str | None = None
 
     def context(self) -> TaskContext:
         """The task context the callable sees through ``suiro.context()``."""
-        return TaskContext(self.run_id, self.task_key, self.attempt, self.map_index, self.params)
+        return TaskContext(self.run_id, self.task_key, self.attempt, self.map_index, self.params, self.home)
 
     def label(self) -> str:
         """``task`` or ``task[i]`` for messages."""

@@ -22,13 +22,22 @@ from typing import Any, Protocol
 from suiro.errors import StoreError
 
 #: The schema revision this suiro writes; ``migrations/versions`` holds the path to it.
-HEAD_REVISION = "0002"
-KNOWN_REVISIONS = ("0001", "0002")
+HEAD_REVISION = "0003"
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 _BUSY_RETRIES = 5
 
 
 def home_dir() -> Path:
-    """``$SUIRO_HOME``, default ``./.suiro``: the database, artifacts and logs live here."""
+    """The running task's home, else ``$SUIRO_HOME``, else ``./.suiro``.
+
+    Inside a task (even in a worker process) the home is the one its run records into,
+    so what the task reads or registers lands beside the run.
+    """
+    from suiro.context import current_context
+
+    ctx = current_context()
+    if ctx is not None and ctx.home:
+        return Path(ctx.home)
     return Path(os.environ.get("SUIRO_HOME") or ".suiro")
 
 
