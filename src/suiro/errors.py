@@ -133,3 +133,122 @@ class ArtifactCorruptError(ArtifactError):
 
 class InvalidDigestError(ArtifactError, ValueError):
     """A string used as an artifact digest is not 64 lowercase hex characters."""
+
+
+class DataSourceError(SuiroError, ValueError):
+    """A dataset source names an unknown scheme or dataset, a missing file, or a failing query.
+
+    Not retried: a wrong name, path or query does not fix itself.
+
+    Attributes:
+        source: the source string as given.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None):
+        self.source = source
+        super().__init__(message)
+
+
+class SourceUnavailableError(SuiroError, ConnectionError):
+    """A dataset source could not be reached (a database refused or dropped the connection).
+
+    A ``ConnectionError``, so tasks with ``retry_on=(ConnectionError,)`` retry it.
+
+    Attributes:
+        source: the source string as given (credentials are not removed; do not log it blindly).
+    """
+
+    def __init__(self, message: str, *, source: str | None = None):
+        self.source = source
+        super().__init__(message)
+
+
+class DataValidationError(SuiroError, ValueError):
+    """One or more data checks failed; the message and ``failures`` list every one.
+
+    Attributes:
+        failures: one line per failed check with its measured value, in check order.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[str]):
+        self.failures = list(failures)
+        super().__init__(message)
+
+
+class _MessageKeyError(LookupError):
+    """A ``KeyError`` whose ``str()`` is the message itself, not its quoted repr."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownModelError(SuiroError, _MessageKeyError, KeyError):
+    """A model name is not in the catalogue for the task type.
+
+    Attributes:
+        name: the name asked for.
+        task_type: ``classification`` or ``regression``.
+        known: the names available for that task type, sorted.
+    """
+
+    def __init__(self, message: str, *, name: str, task_type: str, known: Sequence[str]):
+        self.name = name
+        self.task_type = task_type
+        self.known = list(known)
+        super().__init__(message)
+
+
+class UnknownMetricError(SuiroError, _MessageKeyError, KeyError):
+    """A metric name is not among the metrics the evaluations computed.
+
+    Attributes:
+        metric: the name asked for.
+        available: the metric names that were computed, sorted.
+    """
+
+    def __init__(self, message: str, *, metric: str, available: Sequence[str]):
+        self.metric = metric
+        self.available = list(available)
+        super().__init__(message)
+
+
+class RegistryError(SuiroError, ValueError):
+    """A model registry request is invalid (name, stage, version selector) or cannot be done now.
+
+    Attributes:
+        name: the model name the problem is about, when known.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None):
+        self.name = name
+        super().__init__(message)
+
+
+class ModelNotFoundError(SuiroError, LookupError):
+    """No registered model (or version of it) matches what was asked for.
+
+    Attributes:
+        name: the model name asked for.
+        version: the version or selector asked for (None when the name itself is unknown).
+        versions: the versions the name has, sorted (empty when the name is unknown).
+    """
+
+    def __init__(
+        self, message: str, *, name: str, version: int | str | None = None, versions: Sequence[int] = ()
+    ):
+        self.name = name
+        self.version = version
+        self.versions = list(versions)
+        super().__init__(message)
+
+
+class PredictionInputError(SuiroError, ValueError):
+    """Records sent to a served model do not match its input schema.
+
+    Attributes:
+        problems: ``(field, message)`` pairs, e.g. ``("records[0].age", "missing column")``.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[tuple[str, str]] = ()):
+        self.problems = list(problems)
+        super().__init__(message)

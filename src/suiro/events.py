@@ -151,3 +151,11 @@ class RunObserver(Protocol):
     def notify(self, event: Event) -> None:
         """Handle one event."""
         ...
+
+
+class BufferingObserver(RunObserver, Protocol):
+    """An observer that buffers events; the runner calls ``flush`` before it waits long."""
+
+    def flush(self) -> None:
+        """Make everything notified so far durable."""
+        ...

@@ -92,6 +92,10 @@ class _Unit:
     attempt: int = 0
 
 
+#: Seconds the runner waits for an attempt before it lets buffering observers flush.
+_IDLE = 0.005
+
+
 def new_run_id() -> str:
     """A short, sortable-enough, unique run id."""
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -212,9 +216,22 @@ class Runner:
         return max(self._retries[0][0] - self.clock(), 0.0)
 
     def _collect(self, timeout: float | None) -> None:
-        """Wait for one attempt to end (or a retry to fall due), then take all that ended."""
+        """Wait for one attempt to end (or a retry to fall due), then take all that ended.
+
+        When the wait is longer than a moment, observers that buffer (the recorder)
+        are asked to flush first, so what finished is durable while long tasks run.
+        """
         try:
-            unit, outcome = self._done.get(timeout=timeout) if self._inflight else self._sleep(timeout)
+            if not self._inflight:
+                unit, outcome = self._sleep(timeout)
+            else:
+                try:
+                    unit, outcome = self._done.get(timeout=_IDLE if timeout is None else min(timeout, _IDLE))
+                except queue.Empty:
+                    self._flush_observers()
+                    unit, outcome = self._done.get(
+                        timeout=None if timeout is None else max(timeout - _IDLE, 0)
+                    )
         except queue.Empty:
             return
         while True:
@@ -226,7 +243,14 @@ class Runner:
                 break
         self._start_ready_nodes()
 
+    def _flush_observers(self) -> None:
+        for observer in self.observers:
+            flush = getattr(observer, "flush", None)
+            if flush is not None:
+                flush()
+
     def _sleep(self, timeout: float | None) -> tuple[_Unit, Outcome]:
+        self._flush_observers()
         time.sleep(timeout or 0.0)
         raise queue.Empty
 

@@ -127,7 +127,8 @@ def test_retry_delays_follow_backoff_capped_by_max_delay():
     starts = [e.time for e in rec.changes("flaky", TaskState.RUNNING)]
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     for gap, delay in zip(gaps, expected, strict=True):
-        assert delay - 0.01 <= gap <= delay + 0.25, (gaps, expected)
+        # Never early; the upper bound only rules out a stuck runner (CI machines are loaded).
+        assert delay - 0.01 <= gap <= delay + 2.0, (gaps, expected)
 
 
 def test_a_map_item_is_retried_on_its_own():
@@ -182,7 +183,7 @@ def test_fail_fast_ends_a_task_waiting_for_its_retry_as_failed_without_waiting()
     started = time.monotonic()
     result = run(stops_early, workers=2, fail_fast=True)
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 8.0  # far below the 9 s the stopped task would have taken
     assert result.state is RunState.FAILED
     assert result.tasks["wrong"].state is TaskState.FAILED
     assert (result.tasks["waits"].state, result.tasks["waits"].attempts) == (TaskState.FAILED, 1)
@@ -243,7 +244,7 @@ def test_a_task_past_its_timeout_is_stopped_and_its_process_is_gone(executor, pi
     result = run(hangs, rec, params={"folder": str(pid_dir)}, executor=executor, workers=2)
     elapsed = time.monotonic() - started
 
-    assert elapsed < 2.5
+    assert elapsed < 15  # the task sleeps 30 s: it was stopped, not waited for
     assert result.state is RunState.FAILED
     task = result.tasks["sleepy"]
     assert (task.state, task.attempts) == (TaskState.FAILED, 1)

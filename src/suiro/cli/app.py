@@ -36,7 +36,9 @@ def errors(verbose: bool = False) -> Iterator[None]:
         yield
     except SuiroError as exc:
         if verbose:
-            raise
+            import traceback
+
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
 

@@ -19,11 +19,16 @@ def _console() -> Any:
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
+    """A table whose first column (a run id, a task) is never cut, so it can be copied."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
+    for i, column in enumerate(columns):
+        table.add_column(
+            column,
+            no_wrap=i == 0,
+            min_width=max((len(str(r[0])) for r in rows), default=0) if i == 0 else None,
+        )
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     return table

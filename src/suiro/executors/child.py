@@ -27,9 +27,15 @@ _STARTUP_TIMEOUT = 60.0
 
 
 class WorkerProcess:
-    """One worker interpreter, used by one thread at a time; restarted after a kill."""
+    """One worker interpreter, used by one thread at a time; restarted after a kill.
 
-    def __init__(self) -> None:
+    Long-lived pool workers (``preload=True``) import the parent's heavy libraries
+    before their first task; one-shot children for timed tasks import only what
+    their task needs.
+    """
+
+    def __init__(self, *, preload: bool = False) -> None:
+        self.preload = preload
         self._proc: subprocess.Popen[bytes] | None = None
         self._to_child = self._from_child = -1
 
@@ -44,7 +50,8 @@ class WorkerProcess:
         os.close(to_child_r)
         os.close(from_child_w)
         self._proc = proc
-        write_frame(self._to_child, cloudpickle.dumps((list(sys.path), preload_modules())))
+        preload = preload_modules() if self.preload else []
+        write_frame(self._to_child, cloudpickle.dumps((list(sys.path), preload, os.getpid())))
         # Wait until the interpreter is up, so a task's timeout never counts its start-up.
         ready, _, _ = select.select([self._from_child], [], [], _STARTUP_TIMEOUT)
         if not ready or read_frame(self._from_child) != b"ready":

@@ -43,7 +43,7 @@ class ProcessExecutor:
     def _worker(self) -> WorkerProcess:
         worker = getattr(self._local, "worker", None)
         if worker is None:
-            worker = self._local.worker = WorkerProcess()
+            worker = self._local.worker = WorkerProcess(preload=True)
             with self._lock:
                 self._all.append(worker)
         return worker

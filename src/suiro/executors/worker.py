@@ -12,6 +12,8 @@ import importlib
 import os
 import struct
 import sys
+import threading
+import time
 
 import cloudpickle
 
@@ -59,12 +61,20 @@ def encode_outcome(work: Work, outcome: Outcome) -> bytes:
         return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker when its runner dies (kill -9 included): no orphan keeps working."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def main(read_fd: int, write_fd: int) -> None:
     """Serve attempts until the parent closes the pipe."""
     init = read_frame(read_fd)
     if init is None:
         return
-    sys.path[:], preload = cloudpickle.loads(init)
+    sys.path[:], preload, parent = cloudpickle.loads(init)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     for name in preload:  # the parent's heavy libraries, imported before the first task needs them
         try:
             importlib.import_module(name)

@@ -19,6 +19,7 @@ from suiro.store.db import Database, this_host
 
 #: A running run whose heartbeat is older than this is taken as dead.
 STALE_AFTER = 60.0
+_CRASHED = "the run's process died while this attempt was running (the run crashed); resume it to rerun"
 
 
 def reap(db: Database, *, now: float | None = None) -> list[str]:
@@ -33,6 +34,22 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
                 tx.execute(
                     "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
                     {"id": run["id"], "ended": beat},
+                )
+                params = {
+                    "id": run["id"],
+                    "ended": beat,
+                    "type": "suiro.errors.WorkerCrashedError",
+                    "message": _CRASHED,
+                }
+                tx.execute(
+                    "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
+                    " AND state IN ('running', 'retrying')",
+                    params,
+                )
+                tx.execute(
+                    "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
+                    " error_message = :message WHERE run_id = :id AND state = 'running'",
+                    params,
                 )
             dead.append(run["id"])
     return dead

@@ -60,7 +60,10 @@ INSERT INTO attempts (run_id, task_key, map_index, attempt, state, ended, durati
                       error_type, error_message, traceback, log_path)
 VALUES (:run_id, :task_key, :map_index, :attempt, :state, :ended, :duration,
         :error_type, :error_message, :traceback, :log_path)
-ON CONFLICT (run_id, task_key, map_index, attempt) DO NOTHING
+ON CONFLICT (run_id, task_key, map_index, attempt) DO UPDATE SET
+    state = excluded.state, ended = excluded.ended, duration = excluded.duration,
+    error_type = excluded.error_type, error_message = excluded.error_message,
+    traceback = excluded.traceback, log_path = excluded.log_path
 """
 _INSERT_ARTIFACT = """
 INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
@@ -94,6 +97,7 @@ class Recorder:
         self.interval = interval
         self._buffer: list[Event] = []
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,6 +148,11 @@ class Recorder:
                     "executor": event.executor,
                 },
             )
+            tx.executemany(
+                "INSERT INTO task_runs (run_id, task_key, map_index, state, attempts)"
+                " VALUES (:run_id, :task_key, -1, 'pending', 0)",
+                [{"run_id": event.run_id, "task_key": node["key"]} for node in event.graph["nodes"]],
+            )
         self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
         self._thread.start()
 
@@ -157,7 +166,11 @@ class Recorder:
                 return
 
     def flush(self) -> None:
-        """Write everything buffered so far in one transaction."""
+        """Write everything buffered so far in one transaction (batches commit in order)."""
+        with self._flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             events, self._buffer = self._buffer, []
         now = time.time()
@@ -171,7 +184,7 @@ class Recorder:
         with self.db.write() as tx:
             tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
-            tx.executemany(_INSERT_ATTEMPT, rows.attempts)
+            tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
             tx.executemany(_INSERT_METRIC, rows.metrics)
             if rows.finished is not None:
                 tx.execute(
@@ -203,7 +216,7 @@ class _Rows:
         self.run_id = run_id
         self.log_dir = log_dir
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
-        self.attempts: list[dict[str, Any]] = []
+        self.attempts: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.artifacts: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self.finished: RunFinished | None = None
@@ -267,28 +280,27 @@ class _Rows:
         if event.state.is_terminal:
             row["ended"] = event.time
             row["duration"] = event.duration
-        if event.attempt and event.state.value in ("retrying", "failed", "success"):
+        if event.attempt and event.state.value in ("running", "retrying", "failed", "success"):
             error = event.error
             log = (
                 os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
                 if self.log_dir
                 else None
             )
-            self.attempts.append(
-                {
-                    "run_id": self.run_id,
-                    "task_key": event.task_key,
-                    "map_index": event.map_index,
-                    "attempt": event.attempt,
-                    "state": event.state.value,
-                    "ended": event.time,
-                    "duration": event.duration,
-                    "error_type": error.type if error else None,
-                    "error_message": error.message if error else None,
-                    "traceback": error.traceback if error else None,
-                    "log_path": log,
-                }
-            )
+            ended = event.state.value != "running"
+            self.attempts[(event.task_key, event.map_index, event.attempt)] = {
+                "run_id": self.run_id,
+                "task_key": event.task_key,
+                "map_index": event.map_index,
+                "attempt": event.attempt,
+                "state": event.state.value,
+                "ended": event.time if ended else None,
+                "duration": event.duration,
+                "error_type": error.type if error else None,
+                "error_message": error.message if error else None,
+                "traceback": error.traceback if error else None,
+                "log_path": log,
+            }
 
 
 def _artifact_row(meta: ArtifactMeta) -> dict[str, Any]:
