@@ -122,11 +122,12 @@ class MetricLogged:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
-    """A run ended in ``state``; the last event of every run."""
+    """A run ended in ``state``; the last event of every run (``error`` says why, if not a task)."""
 
     run_id: str
     state: RunState
     time: float
+    error: str | None = None
 
 
 Event = (

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from suiro.context import log_name
+from suiro.context import Capture, TaskContext, log_name, task_scope
 from suiro.events import (
     ErrorInfo,
     Event,
@@ -70,6 +70,7 @@ class RunResult:
     output: Any = None
     started: float = 0.0
     ended: float = 0.0
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -203,11 +204,16 @@ class Runner:
             if all(r.state.is_terminal and not r.state.is_failure for r in self.results.values())
             else RunState.FAILED
         )
-        output = self._resolve(self.graph.output) if state is RunState.SUCCESS and self.graph.output else None
+        output, error = None, None
+        if state is RunState.SUCCESS and self.graph.output is not None:
+            try:
+                output = self._resolve(self.graph.output)
+            except Exception as exc:  # e.g. a cached output found corrupt: the run cannot deliver it
+                state, error = RunState.FAILED, f"the pipeline's output could not be read: {exc}"
         ended = time.time()
-        self._emit(RunFinished(self.run_id, state, ended))
+        self._emit(RunFinished(self.run_id, state, ended, error))
         return RunResult(
-            self.run_id, self.graph.name, state, self.params, self.results, output, started, ended
+            self.run_id, self.graph.name, state, self.params, self.results, output, started, ended, error
         )
 
     def _wait_timeout(self) -> float | None:
@@ -316,7 +322,12 @@ class Runner:
             args = tuple(self._resolve(b) for b in node.args)
             kwargs = {k: self._resolve(b) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
-            custom = self._memo.custom_key(node, args, kwargs) if self._memo and not node.is_map else None
+            custom = None
+            if self._memo is not None and not node.is_map and node.task.options.cache_key is not None:
+                # The key function may read the store: it sees the same context a task would.
+                ctx = TaskContext(self.run_id, node.key, 0, -1, self.params, self.home)
+                with task_scope(ctx, Capture()):
+                    custom = self._memo.custom_key(node, args, kwargs)
         except Exception as exc:
             self._record_input_error(node, exc)
             return TaskState.FAILED

@@ -224,8 +224,43 @@ def render_summary(result: RunResult, console: Console, *, verbose: bool = False
         highlight=False,
     )
     if result.ok and result.output is not None:
-        text = repr(result.output)
-        console.print(f"output: {text if len(text) <= 500 else text[:497] + '...'}", highlight=False)
+        render_output(result.output, console)
+
+
+def render_output(output: Any, console: Console) -> None:
+    """The pipeline's output: a dict as lines (a dict of dicts of numbers as a table), else its repr."""
+    if not isinstance(output, dict):
+        text = repr(output)
+        console.print(
+            f"output: {text if len(text) <= 500 else text[:497] + '...'}", highlight=False, markup=False
+        )
+        return
+    for key, value in output.items():
+        if _is_table(value):
+            columns = sorted({c for row in value.values() for c in row})
+            table = Table(title=str(key), title_justify="left")
+            for name in ["", *columns]:
+                table.add_column(name, justify="left" if not name else "right")
+            for row_key, row in value.items():
+                table.add_row(str(row_key), *[_cell(row.get(c)) for c in columns])
+            console.print(table)
+        else:
+            console.print(f"{key}: {value}", highlight=False, markup=False)
+
+
+def _is_table(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(
+            isinstance(row, dict) and all(isinstance(v, int | float | None) for v in row.values())
+            for row in value.values()
+        )
+    )
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _print_failures(result: RunResult, console: Console, *, verbose: bool) -> None:

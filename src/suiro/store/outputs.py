@@ -23,6 +23,14 @@ from suiro.store.artifacts import ArtifactMeta, ArtifactStore
 from suiro.store.db import Database
 
 MANIFEST = "manifest"
+_FIND_ANY = (
+    "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs WHERE cache_key = :key"
+    " AND state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY ended DESC LIMIT 3"
+)
+_FIND_FRESH = (
+    "SELECT output_digest, run_id AS source FROM task_runs WHERE cache_key = :key AND state = 'success'"
+    " AND output_digest IS NOT NULL AND ended >= :since ORDER BY ended DESC LIMIT 3"
+)
 _STORES: dict[tuple[str, int], ArtifactStore] = {}
 
 
@@ -70,11 +78,9 @@ class StoreOutputs:
                 return hit
         if key is None:
             return None
+        # With a TTL only original computations count: a reuse does not make a result younger.
         rows = self.db.query(
-            "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs"
-            " WHERE cache_key = :key AND state IN ('success', 'cached') AND output_digest IS NOT NULL"
-            " AND ended >= :since ORDER BY ended DESC LIMIT 3",
-            {"key": key.key, "since": time.time() - ttl if ttl else 0.0},
+            _FIND_FRESH if ttl else _FIND_ANY, {"key": key.key, "since": time.time() - ttl if ttl else 0.0}
         )
         for row in rows:
             hit = self._hit(row["output_digest"], row["source"], task_key)

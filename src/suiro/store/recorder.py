@@ -188,8 +188,14 @@ class Recorder:
             tx.executemany(_INSERT_METRIC, rows.metrics)
             if rows.finished is not None:
                 tx.execute(
-                    "UPDATE runs SET state = :state, ended = :ended, heartbeat = :ended WHERE id = :id",
-                    {"state": rows.finished.state.value, "ended": rows.finished.time, "id": self._run_id},
+                    "UPDATE runs SET state = :state, ended = :ended, heartbeat = :ended, error = :error"
+                    " WHERE id = :id",
+                    {
+                        "state": rows.finished.state.value,
+                        "ended": rows.finished.time,
+                        "id": self._run_id,
+                        "error": rows.finished.error,
+                    },
                 )
             elif beat:
                 tx.execute(
@@ -280,7 +286,15 @@ class _Rows:
         if event.state.is_terminal:
             row["ended"] = event.time
             row["duration"] = event.duration
-        if event.attempt and event.state.value in ("running", "retrying", "failed", "success"):
+        failed_before_running = (
+            event.state.value == "failed" and event.error is not None and event.map_index < 0
+        )
+        if (event.attempt or failed_before_running) and event.state.value in (
+            "running",
+            "retrying",
+            "failed",
+            "success",
+        ):
             error = event.error
             log = (
                 os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
