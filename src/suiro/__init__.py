@@ -27,15 +27,15 @@ from suiro.task import Task, TaskOptions, task
 
 if TYPE_CHECKING:
     from suiro.api import load_pipeline, run
-    from suiro.runner import RunResult, TaskResult
+    from suiro.results import RunResult, TaskResult
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "run": "suiro.api",
     "load_pipeline": "suiro.api",
-    "RunResult": "suiro.runner",
-    "TaskResult": "suiro.runner",
+    "RunResult": "suiro.results",
+    "TaskResult": "suiro.results",
 }
 
 

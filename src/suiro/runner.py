@@ -16,11 +16,10 @@ import os
 import queue
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from suiro.context import Capture, TaskContext, log_name, task_scope
@@ -38,48 +37,12 @@ from suiro.events import (
     TaskStateChanged,
 )
 from suiro.executors.base import Executor, Outcome, Work, error_info
-from suiro.graph import Binding, Const, Graph, Node, Pack, Unmapped, Use
+from suiro.graph import Binding, Graph, Node, Use
 from suiro.mapping import split_mapped
 from suiro.memo import Hit, Lazy, Memo, OutputStore, materialize
+from suiro.results import RunResult, TaskResult, new_run_id
+from suiro.rules import apply_rule, resolve
 from suiro.states import RunState, TaskState, TriggerRule
-
-
-@dataclass
-class TaskResult:
-    """What happened to one node in a run (for a mapped node: all its items)."""
-
-    key: str
-    state: TaskState = TaskState.PENDING
-    attempts: int = 0
-    errors: list[ErrorInfo] = field(default_factory=list)
-    duration: float | None = None
-    map_size: int | None = None
-    item_states: list[TaskState] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """The outcome of a run: its state, every task's result and the pipeline's output."""
-
-    run_id: str
-    pipeline: str
-    state: RunState
-    params: dict[str, Any]
-    tasks: dict[str, TaskResult]
-    output: Any = None
-    started: float = 0.0
-    ended: float = 0.0
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the run succeeded."""
-        return self.state is RunState.SUCCESS
-
-    def failed(self) -> list[str]:
-        """Keys of the tasks that failed themselves (not those failed upstream)."""
-        return [k for k, t in self.tasks.items() if t.state is TaskState.FAILED]
 
 
 @dataclass
@@ -95,11 +58,6 @@ class _Unit:
 
 #: Seconds the runner waits for an attempt before it lets buffering observers flush.
 _IDLE = 0.005
-
-
-def new_run_id() -> str:
-    """A short, sortable-enough, unique run id."""
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 class Runner:
@@ -292,7 +250,7 @@ class Runner:
             if state is TaskState.SKIPPED:
                 return TaskState.SKIPPED
         states = [self.results[k].state for k in self._upstream[node.key]]
-        verdict = _apply_rule(node.trigger_rule, states)
+        verdict = apply_rule(node.trigger_rule, states)
         if verdict is not None:
             return verdict
         for cond in node.conditions:
@@ -608,29 +566,7 @@ class Runner:
     # -- values -----------------------------------------------------------------------
 
     def _resolve(self, binding: Binding | None) -> Any:
-        if isinstance(binding, Const):
-            return binding.value
-        if isinstance(binding, Use):
-            if binding.is_param:
-                value = self.params[binding.source]
-            else:
-                value = self._values.get(binding.source)
-                if isinstance(value, Lazy):
-                    value = self._values[binding.source] = value.load()
-            for kind, arg in binding.path:
-                value = value[arg] if kind == "item" else getattr(value, arg) if kind == "attr" else not value
-            return value
-        if isinstance(binding, Unmapped):
-            from suiro.mapping import unmapped
-
-            return unmapped(self._resolve(binding.inner))
-        if isinstance(binding, Pack):
-            items = [(k, self._resolve(b)) for k, b in binding.items]
-            if binding.kind == "dict":
-                return dict(items)
-            values = [v for _, v in items]
-            return values if binding.kind == "list" else tuple(values)
-        return None
+        return resolve(binding, self.params, self._values)
 
     def _log_path(self, unit: _Unit) -> str | None:
         if self.log_dir is None:
@@ -640,22 +576,6 @@ class Runner:
     def _emit(self, event: Event) -> None:
         for observer in self.observers:
             observer.notify(event)
-
-
-def _apply_rule(rule: TriggerRule, states: list[TaskState]) -> TaskState | None:
-    """Airflow's trigger rules over upstream states: a final state, or None to run."""
-    failed = any(s.is_failure for s in states)
-    if rule is TriggerRule.ALL_DONE:
-        return None
-    if rule is TriggerRule.ONE_SUCCESS:
-        if not states or any(s.is_ok for s in states):
-            return None
-        return TaskState.UPSTREAM_FAILED if failed else TaskState.SKIPPED
-    if failed:
-        return TaskState.UPSTREAM_FAILED
-    if rule is TriggerRule.ALL_SUCCESS and any(s is TaskState.SKIPPED for s in states):
-        return TaskState.SKIPPED
-    return None
 
 
 def _uses(binding: Binding | None) -> list[Use]:

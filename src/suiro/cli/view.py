@@ -228,8 +228,9 @@ def render_summary(result: RunResult, console: Console, *, verbose: bool = False
 
 
 def render_output(output: Any, console: Console) -> None:
-    """The pipeline's output: a dict as lines (a dict of dicts of numbers as a table), else its repr."""
-    if not isinstance(output, dict):
+    """The pipeline's output as ``output: repr``; a summary dict holding a table of numbers
+    (a dict of dicts, e.g. metrics per model) is drawn as that table and one line per key."""
+    if not isinstance(output, dict) or not any(_is_table(v) for v in output.values()):
         text = repr(output)
         console.print(
             f"output: {text if len(text) <= 500 else text[:497] + '...'}", highlight=False, markup=False

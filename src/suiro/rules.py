@@ -1,0 +1,63 @@
+"""Trigger rules and bindings: how a node decides to run, and how its inputs are read.
+
+Pure functions over states and values, shared by the runner; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from suiro.graph import Binding, Const, Pack, Unmapped, Use
+from suiro.mapping import unmapped
+from suiro.memo import Lazy
+from suiro.states import TaskState, TriggerRule
+
+
+def apply_rule(rule: TriggerRule, states: list[TaskState]) -> TaskState | None:
+    """Airflow's trigger rules over upstream states: the state a node ends in, or None to run it.
+
+    ``one_success`` waits for every upstream to end (its inputs must exist), then runs
+    if one succeeded.
+    """
+    failed = any(s.is_failure for s in states)
+    if rule is TriggerRule.ALL_DONE:
+        return None
+    if rule is TriggerRule.ONE_SUCCESS:
+        if not states or any(s.is_ok for s in states):
+            return None
+        return TaskState.UPSTREAM_FAILED if failed else TaskState.SKIPPED
+    if failed:
+        return TaskState.UPSTREAM_FAILED
+    if rule is TriggerRule.ALL_SUCCESS and any(s is TaskState.SKIPPED for s in states):
+        return TaskState.SKIPPED
+    return None
+
+
+def resolve(binding: Binding | None, params: Mapping[str, Any], values: dict[str, Any]) -> Any:
+    """The value a binding stands for, loading reused outputs (``Lazy``) on first use.
+
+    ``values`` holds node outputs by key (None for skipped or failed nodes); a loaded
+    ``Lazy`` is replaced in it so it is loaded once.
+    """
+    if isinstance(binding, Const):
+        return binding.value
+    if isinstance(binding, Use):
+        if binding.is_param:
+            value = params[binding.source]
+        else:
+            value = values.get(binding.source)
+            if isinstance(value, Lazy):
+                value = values[binding.source] = value.load()
+        for kind, arg in binding.path:
+            value = value[arg] if kind == "item" else getattr(value, arg) if kind == "attr" else not value
+        return value
+    if isinstance(binding, Unmapped):
+        return unmapped(resolve(binding.inner, params, values))
+    if isinstance(binding, Pack):
+        items = [(k, resolve(b, params, values)) for k, b in binding.items]
+        if binding.kind == "dict":
+            return dict(items)
+        found = [v for _, v in items]
+        return found if binding.kind == "list" else tuple(found)
+    return None
