@@ -26,12 +26,13 @@ from suiro.states import RunState, TaskState, TriggerRule
 from suiro.task import Task, TaskOptions, task
 
 if TYPE_CHECKING:
-    from suiro.api import load_pipeline, run
+    from suiro.api import load_pipeline, resume, run
     from suiro.results import RunResult, TaskResult
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "resume": "suiro.api",
     "run": "suiro.api",
     "load_pipeline": "suiro.api",
     "RunResult": "suiro.results",
@@ -71,6 +72,7 @@ __all__ = [
     "load_pipeline",
     "log_metric",
     "pipeline",
+    "resume",
     "run",
     "task",
     "unmapped",

@@ -126,11 +126,10 @@ def _token(value: Any, depth: int) -> str:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: _token(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
         return f"dc:{type(value).__qualname__}:{fields}"
-    if isinstance(value, type) or callable(value):
-        name = getattr(value, "__qualname__", None)
-        if name is None:
-            raise UnhashableError(f"{type(value).__name__} object")
-        return f"fn:{getattr(value, '__module__', '')}.{name}"
+    if isinstance(value, type):
+        return f"type:{value.__module__}.{value.__qualname__}"
+    if callable(value):
+        return _callable_token(value, depth)
     raise UnhashableError(f"{type(value).__module__}.{type(value).__qualname__} object")
 
 
@@ -164,6 +163,8 @@ def _sequence(value: list[Any] | tuple[Any, ...], depth: int) -> str:
 @_token.register(set)
 @_token.register(frozenset)
 def _set(value: set[Any], depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
     return f"{type(value).__name__}{{" + ",".join(sorted(_token(v, depth + 1) for v in value)) + "}"
 
 
@@ -173,6 +174,30 @@ def _dict(value: dict[Any, Any], depth: int) -> str:
         raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
     items = sorted((_token(k, depth + 1), _token(v, depth + 1)) for k, v in value.items())
     return "dict{" + ",".join(f"{k}:{v}" for k, v in items) + "}"
+
+
+def _callable_token(fn: Any, depth: int) -> str:
+    """A function by what it does: its code, defaults and closed-over values (not just its name).
+
+    Two lambdas on one line, or two closures of one factory, must not share a cache entry.
+    """
+    name = getattr(fn, "__qualname__", None)
+    if name is None:
+        raise UnhashableError(f"{type(fn).__name__} object")
+    code = getattr(fn, "__code__", None)
+    if code is None:  # builtins and C functions: their name is what they are
+        return f"fn:{getattr(fn, '__module__', '')}.{name}"
+    cells = [c.cell_contents for c in (fn.__closure__ or ()) if _has_contents(c)]
+    parts = [code_digest(fn), _token(fn.__defaults__ or (), depth + 1), _token(tuple(cells), depth + 1)]
+    return f"fn:{fn.__module__}.{name}:" + ":".join(parts)
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
 
 
 def _numpy_token(value: Any) -> str:

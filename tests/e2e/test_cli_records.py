@@ -403,11 +403,6 @@ def test_resume_of_a_failed_run_reruns_only_the_failed_task(resumed):
     assert f"resumes {resumed.failed}" in " ".join(cli.ok("show", resumed.resumed).stdout.split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: piped (80 columns) `suiro runs` still squeezes the 'resumes' and 'started' columns "
-    "('20261127…', '2026-11-…'), so the parent id cannot be read or copied",
-)
 def test_runs_table_shows_the_resumed_run_id_whole(resumed):
     out = resumed.cli.ok("runs").stdout
     assert out.count(resumed.failed) == 2, out  # as a run, and in the resumes column of its resume

@@ -13,6 +13,7 @@ import pytest
 from pipelines.cli_harness import RUN_ID, Cli
 
 import suiro
+from suiro.api import BUILTIN
 
 SMALL = """
     import os
@@ -245,11 +246,30 @@ def cli(tmp_path):
 # --- the built-in pipeline -------------------------------------------------------------------
 
 
-def test_run_without_a_file_runs_the_builtin_pipeline_with_plain_lines(tmp_path):
+@pytest.mark.slow  # the built-in pipeline tunes and trains real models: several seconds, unavoidably
+def test_run_without_a_file_runs_the_builtin_pipeline(tmp_path):
     cli = Cli(tmp_path, new_home=True)  # the first command in an empty folder
     result = cli.ok("run")
     run_id = result.run_id
     assert RUN_ID.fullmatch(run_id)
+    out = result.stdout
+    assert "\x1b" not in out, "output to a pipe must have no ANSI escapes"
+    name = BUILTIN.rpartition(":")[2]
+    assert out.splitlines()[0].startswith(f"run {run_id}: pipeline {name}, ")
+    assert re.search(rf"^run {run_id} success in [\d.]+s \(", out, re.M)
+    run = cli.json("show", run_id)
+    assert (run["pipeline"], run["target"], run["state"]) == (name, BUILTIN, "success")
+    for task in run["tasks"]:
+        key, state = task["task_key"], task["state"]
+        assert state in ("success", "skipped"), task
+        assert re.search(rf"^\d\d:\d\d:\d\d  {key}  {state}\b", out, re.M), key  # the plain lines
+        assert re.search(rf"^. {key}\s+. {state}\s+.", out, re.M), key  # the summary table
+    assert result.stderr == ""
+
+
+def test_demo_pipeline_prints_plain_lines_including_the_retry(cli):
+    result = cli.ok("run", "suiro.demo:demo")  # a module:PIPELINE target
+    run_id = result.run_id
     out = result.stdout
     assert "\x1b" not in out, "output to a pipe must have no ANSI escapes"
     assert out.splitlines()[0].startswith(f"run {run_id}: pipeline demo, 9 tasks")
@@ -262,7 +282,7 @@ def test_run_without_a_file_runs_the_builtin_pipeline_with_plain_lines(tmp_path)
         ["collect", "split", "fit", "evaluate", "pick_best", "gate", "publish", "report"], "success"
     )
     for task, state in {**states, "alert": "skipped"}.items():
-        assert re.search(rf"^\d\d:\d\d:\d\d  {task}  {state}\b", out, re.M), task  # the live lines
+        assert re.search(rf"^\d\d:\d\d:\d\d  {task}  {state}\b", out, re.M), task  # the plain lines
         assert re.search(rf"^. {task}\s+. {state}\s+.", out, re.M), task  # the summary table
     assert re.search(r"^. fit\s+. success\s+. 4\s+.*4 items: 4 success", out, re.M)
     assert re.search(rf"^run {run_id} success in [\d.]+s \(1 skipped, 8 success\)$", out, re.M)
@@ -469,8 +489,13 @@ def test_graph_prints_every_task_and_edge(cli, fmt):
 
 def test_graph_without_a_file_shows_the_builtin_pipeline(cli):
     text = cli.ok("graph").stdout
-    assert "pipeline demo" in text
-    assert "collect" in text and "report" in text
+    assert text.startswith(f"pipeline {BUILTIN.rpartition(':')[2]}\n")
+
+
+def test_graph_of_a_module_pipeline(cli):
+    text = cli.ok("graph", "suiro.demo:demo", "--format", "mermaid").stdout
+    for task in ("collect", "split", "fit", "evaluate", "pick_best", "gate", "publish", "alert", "report"):
+        assert re.search(rf'^\s+n\d+\[\[?"{task}(\[\*\])?"\]', text, re.M), task  # mapped: [["fit[*]"]]
 
 
 # --- help and version ------------------------------------------------------------------------

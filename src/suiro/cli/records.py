@@ -13,9 +13,12 @@ RunId = Annotated[str, typer.Argument(help="A run id, a unique prefix or suffix 
 
 
 def _console() -> Any:
+    """Rich console; piped output gets a wide page so ids and times are never cut."""
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:

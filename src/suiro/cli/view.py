@@ -185,7 +185,7 @@ class RunView:
 
 def make_view() -> RunView:
     """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
-    console = Console(file=sys.stdout, highlight=False)
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 200)
     return RunView(console, live=console.is_terminal)
 
 

@@ -10,6 +10,7 @@ the same SQL with ``:name`` parameters, so statements are written once.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -81,7 +82,7 @@ class Database:
             assert db.path is not None
             db.path.parent.mkdir(parents=True, exist_ok=True)
             _refuse_network_fs(db.path.parent)
-        revision = db.revision()
+        revision = db._peek_revision() if db.is_sqlite else db.revision()
         if revision != HEAD_REVISION:
             if revision is not None and revision not in KNOWN_REVISIONS:
                 raise StoreError(
@@ -101,6 +102,27 @@ class Database:
             scheme, rest = self.url.split("://", 1)
             return f"{scheme}://***@{rest.split('@', 1)[1]}"
         return self.url
+
+    def _peek_revision(self) -> str | None:
+        """The stored revision, read without changing the file (no WAL switch on a refused file)."""
+        assert self.path is not None
+        if not self.path.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}; check the file.") from exc
+        try:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise StoreError(
+                f"{self.path} is not a suiro database ({exc}); move it away or point SUIRO_HOME elsewhere."
+            ) from exc
+        finally:
+            conn.close()
+        return rows[0][0] if rows else None
 
     def revision(self) -> str | None:
         """The schema revision stored in the database, or None for an empty one."""
@@ -234,7 +256,8 @@ def filesystem_type(folder: Path) -> str | None:
     real = str(folder.resolve())
     best, fstype = "", ""
     for line in mounts:
-        parts = line.split()
+        # /proc/mounts writes spaces, tabs and backslashes in paths as octal escapes (\040).
+        parts = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), p) for p in line.split()]
         inside = len(parts) > 2 and (real == parts[1] or real.startswith(parts[1].rstrip("/") + "/"))
         if inside and len(parts[1]) > len(best):
             best, fstype = parts[1], parts[2]
