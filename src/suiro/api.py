@@ -20,7 +20,7 @@ from suiro.pipeline import Pipeline
 from suiro.runner import Runner, RunResult
 
 #: The pipeline ``suiro run`` runs when no file is given.
-BUILTIN = "suiro.demo:demo"
+BUILTIN = "suiro.ml.pipeline:training"
 
 
 def run(

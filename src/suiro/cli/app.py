@@ -21,7 +21,10 @@ app = typer.Typer(
 
 Target = Annotated[
     str | None,
-    typer.Argument(help="FILE.py[:PIPELINE] or module:PIPELINE; the built-in pipeline if omitted."),
+    typer.Argument(
+        metavar="[FILE.py[:PIPELINE]]",
+        help="FILE.py[:PIPELINE] or module:PIPELINE; the built-in pipeline if omitted.",
+    ),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and task output.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -73,6 +76,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    import suiro.cli.models
     import suiro.cli.records
     import suiro.cli.running  # noqa: F401 - registers the commands
 

@@ -232,4 +232,5 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     for digest in result["removed"]:
         print(digest)
-    print(f"{verb} {len(result['removed'])} artifacts ({result['bytes']} bytes)")
+    count = len(result["removed"])
+    print(f"{verb} {count} artifact{'' if count == 1 else 's'} ({result['bytes']} bytes)")

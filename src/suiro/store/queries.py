@@ -275,11 +275,12 @@ def find_resumable(db: Database, pipeline: str) -> str:
 
 
 def referenced_digests(db: Database) -> set[str]:
-    """Digests some task run points to (including items of manifests)."""
+    """Digests some task run or registered model points to (including items of manifests)."""
     digests = {
         r["output_digest"]
         for r in db.query("SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL")
     }
     for row in db.query("SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"):
         digests.update(json.loads(row["inline"]))
+    digests.update(r["artifact_digest"] for r in db.query("SELECT artifact_digest FROM model_versions"))
     return digests

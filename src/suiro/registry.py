@@ -1,0 +1,560 @@
+"""The model registry: numbered versions of named models, their stages, and a log of every change.
+
+Owns the ``model_versions`` and ``model_transitions`` tables. Model objects are stored like task
+outputs, in the content-addressed ``ArtifactStore`` (joblib for scikit-learn, LightGBM and XGBoost
+models), so ``load`` re-verifies the bytes before joblib or pickle runs them. Names are database
+keys only, never paths, and are still held to a strict pattern. Every write is one transaction
+whose statements read the state they change (``INSERT ... SELECT``), so concurrent registrations
+and promotions cannot produce duplicate versions or two production versions (a unique partial
+index backs the latter). Must not import pandas or scikit-learn at import time, nor Typer or
+FastAPI: the CLI and the server are thin layers over this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import math
+import re
+import socket
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from suiro.errors import ModelNotFoundError, RegistryError, did_you_mean
+from suiro.store.artifacts import ArtifactMeta
+from suiro.store.home import Store
+
+#: Stages a version can be in; at most one version per name is in ``production``.
+STAGES = ("none", "staging", "production", "archived")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_STAGE_LIST = ", ".join(STAGES)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model as recorded; ``Registry.load`` gives the model object.
+
+    ``version`` counts from 1 per name; ``metrics`` values are None where not finite;
+    ``input_schema`` is ``[{"name", "dtype"}]`` in column order (dtype ``any`` when unknown);
+    ``artifact_digest``, ``serializer`` and ``size`` locate the stored model bytes.
+    """
+
+    name: str
+    version: int
+    stage: str
+    metrics: dict[str, float | None]
+    params: dict[str, Any]
+    data_digest: str | None
+    run_id: str | None
+    task_key: str | None
+    artifact_digest: str
+    input_schema: list[dict[str, str]] | None
+    task_type: str | None
+    classes: list[Any] | None
+    created: float
+    description: str | None
+    serializer: str = "joblib"
+    size: int = 0
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the form ``Registry.get`` and ``suiro serve`` accept."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-able data."""
+        return dataclasses.asdict(self)
+
+
+def check_name(name: Any) -> str:
+    """Return ``name`` if it is a valid model name.
+
+    Raises:
+        RegistryError: not 1-128 letters, digits, ``_``, ``.`` or ``-`` starting with a letter or digit.
+    """
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+        raise RegistryError(
+            f"{shown} is not a valid model name; use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit.",
+            name=name if isinstance(name, str) else None,
+        )
+    return name
+
+
+def check_stage(stage: Any) -> str:
+    """Return ``stage`` if it is one of ``STAGES``.
+
+    Raises:
+        RegistryError: any other value.
+    """
+    if stage not in STAGES:
+        raise RegistryError(
+            f"unknown stage {stage!r}{did_you_mean(str(stage), STAGES)}; use one of {_STAGE_LIST}."
+        )
+    return stage
+
+
+def parse_ref(ref: str) -> tuple[str, int | str | None]:
+    """Split ``NAME``, ``NAME@7``, ``NAME@latest`` or ``NAME@production`` into name and selector.
+
+    Raises:
+        RegistryError: the name is invalid or the selector is neither a number, ``latest`` nor a stage.
+    """
+    name, sep, selector = str(ref).partition("@")
+    check_name(name)
+    return name, (_selector(name, selector) if sep else None)
+
+
+def default_actor() -> str:
+    """``user@host``, recorded with each change when no actor is given."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class Registry:
+    """Registered models in a suiro home (its database and artifact store).
+
+    Args:
+        home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
+        url: the database URL (default ``$SUIRO_DB`` or ``<home>/suiro.db``).
+    """
+
+    def __init__(self, home: str | Path | None = None, url: str | None = None):
+        self.store = Store(home, url)
+        self.db = self.store.db
+
+    def close(self) -> None:
+        """Close this thread's database connection."""
+        self.store.close()
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        data_digest: str | None = None,
+        run_id: str | None = None,
+        task_key: str | None = None,
+        input_schema: Any = None,
+        task_type: str | None = None,
+        classes: Sequence[Any] | None = None,
+        description: str | None = None,
+        stage: str = "none",
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> ModelVersion:
+        """Store ``model`` and record it as the next version of ``name`` (1 for a new name).
+
+        The model bytes are durable before the row is written; the row, its version number
+        (max + 1, computed inside the transaction) and, for ``stage != "none"``, the promotion
+        are one transaction.
+
+        Args:
+            input_schema: a DataFrame (its columns and dtypes), ``{column: dtype}``,
+                ``[{"name", "dtype"}]`` or column names; inferred from ``feature_names_in_``
+                (dtype ``any``) when omitted.
+            task_type, classes: inferred from scikit-learn-style models when omitted.
+
+        Raises:
+            RegistryError: an invalid name, stage, metric or schema.
+            SerializerError, ArtifactError: the model cannot be stored.
+        """
+        check_name(name)
+        check_stage(stage)
+        task_type = task_type or _infer_task_type(model)
+        if classes is None and task_type == "classification":
+            classes = getattr(model, "classes_", None)
+        row = {
+            "id": uuid.uuid4().hex,
+            "name": name,
+            "metrics": _dump(_metrics(name, metrics)),
+            "params": _dump(dict(params or {})),
+            "data_digest": data_digest,
+            "run_id": run_id,
+            "task_key": task_key,
+            "input_schema": _dump(_schema(name, input_schema, model)),
+            "task_type": task_type,
+            "classes": _dump(classes),
+            "created": time.time(),
+            "description": description,
+        }
+        meta = self.store.artifacts.put(model)
+        if meta.inline is not None:  # small JSON "models" too live as files, so load finds them
+            self.store.artifacts.put_bytes(meta.inline)
+        row.update(artifact_digest=meta.digest, serializer=meta.serializer, size=meta.size, kind=meta.kind)
+        log = _log_params(row["id"], actor=actor, run_id=run_id, reason=reason)
+        statements = [(_INSERT_ARTIFACT, row), (_INSERT_VERSION, row), (_LOG_REGISTER, log)]
+        if stage != "none":
+            statements += _moves(row["id"], name, stage, {**log, "action": "promote"})
+        self._transact(statements)
+        return _version(self.db.query("SELECT * FROM model_versions WHERE id = :id", {"id": row["id"]})[0])
+
+    def versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of ``name`` (of every model if None), by name then version.
+
+        Raises:
+            ModelNotFoundError: no model is registered under ``name``.
+        """
+        if name is None:
+            return [_version(r) for r in self.db.query("SELECT * FROM model_versions ORDER BY name, version")]
+        return [_version(r) for r in self._rows(name)]
+
+    def get(self, name: str, version: int | str | None = None) -> ModelVersion:
+        """One version: ``version`` is a number, ``"latest"`` (the default) or a stage name.
+
+        ``name`` may carry the selector itself: ``"churn@7"``, ``"churn@production"``.
+
+        Raises:
+            ModelNotFoundError: no such model, or no version matches (the message lists them).
+            RegistryError: the name or the selector is invalid.
+        """
+        return _version(self._row(name, version))
+
+    def load(self, version: ModelVersion | str) -> Any:
+        """The model object of ``version`` (or of a ref like ``"churn@production"``).
+
+        The stored bytes are re-hashed before they are deserialized.
+
+        Raises:
+            ArtifactMissingError, ArtifactCorruptError: the stored model is gone or was changed.
+            SerializerError: it cannot be deserialized (e.g. a library is missing).
+        """
+        if isinstance(version, str):
+            version = self.get(version)
+        kind = f"model {version.ref}"
+        return self.store.artifacts.get(
+            ArtifactMeta(version.artifact_digest, version.serializer, version.size, kind)
+        )
+
+    def promote(
+        self,
+        name: str,
+        version: int | str,
+        stage: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        run_id: str | None = None,
+    ) -> ModelVersion:
+        """Move a version to ``stage``; into ``production``, the current production version is archived.
+
+        Both changes are one transaction and both are logged. Promoting a version to the stage it
+        is in changes and logs nothing.
+
+        Raises:
+            ModelNotFoundError, RegistryError: as for ``get``; an unknown stage.
+        """
+        check_stage(stage)
+        row = self._row(name, version)
+        log = {**_log_params(row["id"], actor=actor, run_id=run_id, reason=reason), "action": "promote"}
+        self._transact(_moves(row["id"], row["name"], stage, log))
+        return self.get(row["name"], row["version"])
+
+    def rollback(self, name: str, *, reason: str | None = None, actor: str | None = None) -> ModelVersion:
+        """Put back the version that was in production before the current one, archiving the current one.
+
+        Repeated rollbacks walk further back through the production history in the log.
+
+        Raises:
+            ModelNotFoundError: no such model.
+            RegistryError: no version is in production, or none was before it.
+        """
+        rows = self._rows(name)
+        current = next((r["version"] for r in rows if r["stage"] == "production"), None)
+        if current is None:
+            raise RegistryError(
+                f"model {name} has no production version to roll back from; "
+                f"promote one with: suiro models promote {name} VERSION --stage production.",
+                name=name,
+            )
+        history = [t for t in self.transitions(name) if t["to_stage"] == "production"]
+        earlier = [v for v in _production_stack(history)[:-1] if v != current]
+        if not earlier:
+            raise RegistryError(
+                f"model {name} has no earlier production version than {current} to roll back to.", name=name
+            )
+        target = next(r for r in rows if r["version"] == earlier[-1])
+        log = {**_log_params(target["id"], actor=actor, run_id=None, reason=reason), "action": "rollback"}
+        self._transact(_moves(target["id"], name, "production", log))
+        return self.get(name, target["version"])
+
+    def transitions(self, name: str) -> list[dict[str, Any]]:
+        """The append-only log of ``name``'s registrations and stage changes, oldest first.
+
+        Raises:
+            ModelNotFoundError: no such model.
+        """
+        self._rows(name)
+        return self.db.query(
+            "SELECT id, name, version, from_stage, to_stage, action, time, actor, run_id, reason"
+            " FROM model_transitions WHERE name = :name ORDER BY id",
+            {"name": name},
+        )
+
+    def compare(self, name: str, v1: int | str, v2: int | str) -> dict[str, Any]:
+        """Two versions side by side: every metric with its difference (v2 - v1), the params that differ.
+
+        Raises:
+            ModelNotFoundError, RegistryError: as for ``get``.
+        """
+        a, b = self.get(name, v1), self.get(name, v2)
+        metrics = []
+        for key in sorted(set(a.metrics) | set(b.metrics)):
+            x, y = a.metrics.get(key), b.metrics.get(key)
+            diff = y - x if x is not None and y is not None else None
+            metrics.append({"metric": key, "v1": x, "v2": y, "difference": diff})
+        params = [
+            {"param": key, "v1": a.params.get(key), "v2": b.params.get(key)}
+            for key in sorted(set(a.params) | set(b.params))
+            if a.params.get(key, _MISSING) != b.params.get(key, _MISSING)
+        ]
+        same_data = a.data_digest == b.data_digest if a.data_digest and b.data_digest else None
+        return {
+            "name": a.name,
+            "versions": [a.version, b.version],
+            "stages": [a.stage, b.stage],
+            "metrics": metrics,
+            "params": params,
+            "same_data": same_data,
+            "same_artifact": a.artifact_digest == b.artifact_digest,
+        }
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _rows(self, name: str) -> list[dict[str, Any]]:
+        """All rows of ``name`` by version; raises ModelNotFoundError when there are none."""
+        check_name(name)
+        rows = self.db.query(
+            "SELECT * FROM model_versions WHERE name = :name ORDER BY version", {"name": name}
+        )
+        if rows:
+            return rows
+        names = [r["name"] for r in self.db.query("SELECT DISTINCT name FROM model_versions ORDER BY name")]
+        known = f"registered models: {_listing(names)}" if names else "the registry is empty"
+        raise ModelNotFoundError(
+            f"no model named {name!r} is registered{did_you_mean(name, names)}; {known}.", name=name
+        )
+
+    def _row(self, name: str, version: int | str | None) -> dict[str, Any]:
+        if version is None and "@" in str(name):
+            name, version = parse_ref(name)
+        rows = self._rows(name)
+        selector = "latest" if version is None else _selector(name, version)
+        if selector == "latest":
+            return rows[-1]
+        key = "version" if isinstance(selector, int) else "stage"
+        found = [r for r in rows if r[key] == selector]
+        if found:
+            return found[-1]
+        what = f"version {selector}" if key == "version" else f"version in stage {selector}"
+        listed = _listing([f"{r['version']} ({r['stage']})" for r in rows])
+        raise ModelNotFoundError(
+            f"model {name} has no {what}; its versions are {listed}.",
+            name=name,
+            version=selector,
+            versions=[r["version"] for r in rows],
+        )
+
+    def _transact(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run ``statements`` in one write transaction, serialized with every other registry write.
+
+        SQLite serializes writers (``BEGIN IMMEDIATE``); on PostgreSQL a table lock that readers do
+        not wait for does the same, so each statement's ``SELECT`` sees the state it changes.
+        """
+        with self.db.write() as tx:
+            if not self.db.is_sqlite:
+                tx.execute(_LOCK)
+            for sql, params in statements:
+                tx.execute(sql, params)
+
+
+def _production_stack(history: list[dict[str, Any]]) -> list[int]:
+    """The versions that held production, oldest first, with rolled-back ones removed."""
+    stack: list[int] = []
+    for t in history:
+        if t["action"] == "rollback":
+            while stack and stack[-1] != t["version"]:
+                stack.pop()
+            if stack:
+                continue
+        if not stack or stack[-1] != t["version"]:
+            stack.append(t["version"])
+    return stack
+
+
+def _moves(row_id: str, name: str, stage: str, log: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Statements moving the row ``row_id`` to ``stage`` (demoting the production one first), logged."""
+    params = {**log, "name": name, "stage": stage}
+    moves = [(_LOG_MOVE, params), (_MOVE, params)]
+    if stage != "production":
+        return moves
+    suffix = f": {log['reason']}" if log["reason"] else ""
+    return [(_LOG_DEMOTE, {**params, "suffix": suffix}), (_DEMOTE, params), *moves]
+
+
+def _log_params(row_id: str, *, actor: str | None, run_id: str | None, reason: str | None) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "time": time.time(),
+        "actor": actor or default_actor(),
+        "run_id": run_id,
+        "reason": reason,
+    }
+
+
+def _selector(name: str, value: Any) -> int | str:
+    """A version number, ``"latest"`` or a stage from what a user typed."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) < 10:
+        return int(text)
+    if text.lower() == "latest" or text in STAGES:
+        return text.lower()
+    raise RegistryError(
+        f"{value!r} is not a version of model {name}; "
+        f"use a version number, 'latest' or a stage ({_STAGE_LIST}).",
+        name=name,
+    )
+
+
+def _version(row: Mapping[str, Any]) -> ModelVersion:
+    fields = {f.name: row[f.name] for f in dataclasses.fields(ModelVersion)}
+    for key in ("metrics", "params", "input_schema", "classes"):
+        fields[key] = None if row[key] is None else json.loads(row[key])
+    return ModelVersion(**{**fields, "metrics": fields["metrics"] or {}, "params": fields["params"] or {}})
+
+
+def _metrics(name: str, metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key, value in (metrics or {}).items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RegistryError(
+                f"metric {key!r} of model {name} is {value!r}, not a number; pass numbers only.", name=name
+            ) from None
+        out[str(key)] = number if math.isfinite(number) else None
+    return out
+
+
+def _schema(name: str, schema: Any, model: Any) -> list[dict[str, str]] | None:
+    """``[{"name", "dtype"}]`` from a DataFrame, a mapping, a list, or the model's ``feature_names_in_``."""
+    if schema is None:
+        names = getattr(model, "feature_names_in_", None)
+        return None if names is None else [{"name": str(n), "dtype": "any"} for n in names]
+    if hasattr(schema, "dtypes") and hasattr(schema, "columns"):  # a DataFrame
+        columns = [{"name": str(c), "dtype": str(t)} for c, t in schema.dtypes.items()]
+    elif isinstance(schema, Mapping):
+        columns = [{"name": str(c), "dtype": str(t)} for c, t in schema.items()]
+    elif isinstance(schema, Sequence) and not isinstance(schema, str):
+        columns = [_column(name, c) for c in schema]
+    else:
+        raise RegistryError(
+            f"input_schema of model {name} is a {type(schema).__name__}; pass a DataFrame, "
+            "{column: dtype} or [{'name': ..., 'dtype': ...}].",
+            name=name,
+        )
+    seen = [c["name"] for c in columns]
+    repeated = sorted({c for c in seen if seen.count(c) > 1})
+    if repeated:
+        raise RegistryError(
+            f"input_schema of model {name} repeats columns {repeated}; name each once.", name=name
+        )
+    return columns
+
+
+def _column(name: str, column: Any) -> dict[str, str]:
+    if isinstance(column, str):
+        return {"name": column, "dtype": "any"}
+    if isinstance(column, Mapping) and isinstance(column.get("name"), str):
+        return {"name": column["name"], "dtype": str(column.get("dtype") or "any")}
+    raise RegistryError(
+        f"input_schema of model {name} has the entry {column!r}; use {{'name': ..., 'dtype': ...}}.",
+        name=name,
+    )
+
+
+def _infer_task_type(model: Any) -> str | None:
+    """``classification`` or ``regression`` for scikit-learn-compatible models, else None."""
+    if not hasattr(model, "get_params"):
+        return None
+    try:
+        from sklearn.base import is_classifier, is_regressor
+
+        if is_classifier(model):
+            return "classification"
+        if is_regressor(model):
+            return "regression"
+    except Exception:  # a foreign object sklearn cannot tag: fall back to duck typing
+        pass
+    return "classification" if hasattr(model, "classes_") else None
+
+
+def _dump(value: Any) -> str | None:
+    """JSON text (numpy values as Python ones, anything else foreign as its repr), or None."""
+    if value is None:
+        return None
+    default = lambda v: v.tolist() if hasattr(v, "tolist") else repr(v)  # noqa: E731
+    return json.dumps(value, sort_keys=True, allow_nan=False, default=default)
+
+
+def _listing(items: Sequence[str], limit: int = 20) -> str:
+    """``items`` joined, only the last ``limit`` of them when there are more."""
+    earlier = f"{len(items) - limit} earlier, " if len(items) > limit else ""
+    return earlier + ", ".join(items[-limit:])
+
+
+_MISSING = object()
+_LOCK = "LOCK TABLE model_versions IN SHARE ROW EXCLUSIVE MODE"
+_INSERT_ARTIFACT = """
+INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
+VALUES (:artifact_digest, :serializer, :kind, :size, :created, NULL)
+ON CONFLICT (digest) DO NOTHING
+"""
+# The version is computed inside the write transaction, so concurrent registrations never share one.
+_INSERT_VERSION = """
+INSERT INTO model_versions (id, name, version, stage, metrics, params, data_digest, run_id, task_key,
+                            artifact_digest, serializer, size, input_schema, task_type, classes, created,
+                            description)
+SELECT CAST(:id AS TEXT), CAST(:name AS TEXT), COALESCE(MAX(version), 0) + 1, 'none', CAST(:metrics AS TEXT),
+       CAST(:params AS TEXT), CAST(:data_digest AS TEXT), CAST(:run_id AS TEXT), CAST(:task_key AS TEXT),
+       CAST(:artifact_digest AS TEXT), CAST(:serializer AS TEXT), :size, CAST(:input_schema AS TEXT),
+       CAST(:task_type AS TEXT), CAST(:classes AS TEXT), :created, CAST(:description AS TEXT)
+FROM model_versions WHERE name = :name
+"""
+_LOG_REGISTER = """
+INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
+SELECT name, version, NULL, 'none', 'register', :time, CAST(:actor AS TEXT), CAST(:run_id AS TEXT),
+       CAST(:reason AS TEXT)
+FROM model_versions WHERE id = :id
+"""
+# Demotion first: the unique partial index refuses a second production row at once.
+_LOG_DEMOTE = """
+INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
+SELECT cur.name, cur.version, cur.stage, 'archived', 'demote', :time, CAST(:actor AS TEXT),
+       CAST(:run_id AS TEXT), 'replaced by version ' || CAST(tgt.version AS TEXT) || CAST(:suffix AS TEXT)
+FROM model_versions cur JOIN model_versions tgt ON tgt.id = :id
+WHERE cur.name = :name AND cur.stage = 'production' AND cur.id <> :id
+"""
+_DEMOTE = """
+UPDATE model_versions SET stage = 'archived' WHERE name = :name AND stage = 'production' AND id <> :id
+"""
+_LOG_MOVE = """
+INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
+SELECT name, version, stage, CAST(:stage AS TEXT), CAST(:action AS TEXT), :time, CAST(:actor AS TEXT),
+       CAST(:run_id AS TEXT), CAST(:reason AS TEXT)
+FROM model_versions WHERE id = :id AND stage <> :stage
+"""
+_MOVE = "UPDATE model_versions SET stage = :stage WHERE id = :id"

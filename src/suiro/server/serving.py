@@ -1,0 +1,388 @@
+"""Serve one registered model version over HTTP: the FastAPI app factory and the uvicorn runner.
+
+Owns the request contract: ``POST /predict`` records are checked against the version's input
+schema (every missing, unknown or mistyped field is named in a 422), batches and bodies are
+bounded (a body over the limit gets a 413 before it is read in full), and the frame handed to
+the model has the schema's column order and dtypes, so predictions equal ``model.predict`` on the
+same frame in process. Binds to 127.0.0.1 unless told otherwise. Reads the registry (the model at
+start, the stage on ``GET /model``) and never writes to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from suiro.errors import PredictionInputError, RegistryError, did_you_mean
+from suiro.registry import ModelVersion, Registry
+
+#: Request bodies larger than this are refused with 413 (about 10 MB).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: At most this many problems are listed in one 422 response.
+MAX_PROBLEMS = 20
+_log = logging.getLogger("suiro.serving")
+
+
+def create_app(
+    registry: Registry, ref: str, *, max_batch: int = 10_000, max_body: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """A FastAPI app serving the model version ``ref`` (``NAME``, ``NAME@7``, ``NAME@production``).
+
+    The version is resolved and its model loaded (hash-verified) once, here, so a bad ref fails
+    before anything listens.
+
+    Raises:
+        ModelNotFoundError, RegistryError: the ref matches no version, or it has no input schema.
+        ArtifactError, SerializerError: the model cannot be loaded.
+    """
+    version = registry.get(ref)
+    predictor = Predictor(version, registry.load(version), max_batch=max_batch)
+    app = FastAPI(title=f"suiro model {version.ref}", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.version = version
+    app.add_middleware(BodyLimit, limit=max_body)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/model")
+    def model() -> dict[str, Any]:
+        return registry.get(version.name, version.version).to_dict()  # the stage may have changed
+
+    @app.post("/predict")
+    async def predict(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            return JSONResponse(await run_in_threadpool(predictor, body))
+        except PredictionInputError as exc:
+            problems = [{"field": field, "message": message} for field, message in exc.problems]
+            return JSONResponse({"detail": str(exc), "errors": problems}, status_code=422)
+        except Exception as exc:  # the model itself failed: report it, keep serving
+            _log.exception("model %s failed on a request", version.ref)
+            detail = f"the model {version.ref} failed on these records ({type(exc).__name__}: {exc})."
+            return JSONResponse({"detail": detail}, status_code=500)
+
+    return app
+
+
+def serve(
+    ref: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    home: str | Path | None = None,
+    *,
+    max_batch: int = 10_000,
+) -> None:
+    """Serve ``ref`` with uvicorn until interrupted; warn when ``host`` is not a loopback address.
+
+    Raises:
+        ModelNotFoundError, RegistryError, ArtifactError, SerializerError: as for ``create_app``.
+    """
+    import uvicorn
+
+    app = create_app(Registry(home), ref, max_batch=max_batch)
+    version: ModelVersion = app.state.version
+    if not is_loopback(host):
+        print(
+            f"warning: serving on {host} makes model {version.ref} reachable from other machines, without "
+            "authentication; use --host 127.0.0.1 unless that is intended.",
+            file=sys.stderr,
+        )
+    print(
+        f"serving model {version.ref} ({version.stage}) on http://{host}:{port}", file=sys.stderr, flush=True
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: assume it is reachable
+        return False
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, without reading them in full.
+
+    A declared ``Content-Length`` over the limit is refused before any body byte is read; a
+    chunked body is read only until it passes the limit.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(send, declared)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(send, None)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # waits for the disconnect, as Starlette expects
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Callable, declared: bytes | None) -> None:
+        if declared is not None and not declared.isdigit():
+            status, detail = 400, "the Content-Length header is not a number."
+        else:
+            status = 413
+            detail = f"the request body is larger than {self.limit} bytes; send fewer records per request."
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class Predictor:
+    """Validate a request body against a version's input schema and predict with its model.
+
+    Args:
+        version: the served version (its ``input_schema`` gives the columns, their order and dtypes).
+        model: the loaded model.
+        max_batch: the most records one request may carry.
+
+    Raises:
+        RegistryError: the version has no input schema.
+    """
+
+    def __init__(self, version: ModelVersion, model: Any, *, max_batch: int = 10_000):
+        if not version.input_schema:
+            raise RegistryError(
+                f"model {version.ref} has no input schema, so records cannot be checked; register it "
+                "again with input_schema=<the training DataFrame>.",
+                name=version.name,
+            )
+        self.version = version
+        self.model = model
+        self.max_batch = max_batch
+        self.columns = [c["name"] for c in version.input_schema]
+        self.dtypes = {c["name"]: c["dtype"] for c in version.input_schema}
+        self._convert = {c: _converter(self.dtypes[c]) for c in self.columns}
+        self.probabilities = version.task_type == "classification" and hasattr(model, "predict_proba")
+
+    def __call__(self, body: bytes) -> dict[str, Any]:
+        """Predict for a JSON body ``{"records": [...]}``.
+
+        Raises:
+            PredictionInputError: the body or a record does not fit (every problem is listed).
+        """
+        frame = self.frame(self.records(body))
+        try:
+            result: dict[str, Any] = {"predictions": self.model.predict(frame).tolist()}
+            if self.probabilities:
+                result["probabilities"] = self.model.predict_proba(frame).tolist()
+        except (ValueError, TypeError) as exc:  # what models raise for values they cannot take
+            reason = " ".join(str(exc).split())
+            raise _problem(
+                "records", f"the model rejected the records ({type(exc).__name__}: {reason})"
+            ) from exc
+        return {**result, "model": self.version.name, "version": self.version.version}
+
+    def records(self, body: bytes) -> list[dict[str, Any]]:
+        """The records of a request body, after checking the envelope."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise _problem("body", f"the body is not JSON ({exc})") from None
+        if not isinstance(payload, dict):
+            raise _problem("body", 'the body must be a JSON object like {"records": [{...}, ...]}')
+        extra = sorted(set(payload) - {"records"})
+        if extra:
+            raise _problem(extra[0], f"unknown field {extra[0]!r} in the body; send only 'records'")
+        if "records" not in payload:
+            raise _problem("records", "the body has no 'records' field; send a list of records in it")
+        records = payload["records"]
+        if not isinstance(records, list):
+            raise _problem("records", f"'records' must be a list of objects, not {_json_type(records)}")
+        if not records:
+            raise _problem("records", "'records' is empty; send at least one record")
+        if len(records) > self.max_batch:
+            raise _problem(
+                "records",
+                f"'records' has {len(records)} records, over the limit of {self.max_batch}; split it",
+            )
+        return records
+
+    def frame(self, records: list[Any]) -> Any:
+        """A DataFrame of ``records`` in the schema's column order and dtypes.
+
+        Raises:
+            PredictionInputError: records that are not objects, missing, unknown or mistyped fields.
+        """
+
+        problems: list[tuple[str, str]] = []
+        values: dict[str, list[Any]] = {c: [] for c in self.columns}
+        expected = set(self.columns)
+        for i, record in enumerate(records):
+            if len(problems) > MAX_PROBLEMS:
+                break
+            if not isinstance(record, dict):
+                problems.append(
+                    (f"records[{i}]", f"must be an object {{column: value}}, not {_json_type(record)}")
+                )
+                continue
+            for column in sorted(set(record) - expected):
+                close = did_you_mean(column, self.columns)
+                problems.append(
+                    (f"records[{i}].{column}", f"unknown column{close}; the model takes {self._shown()}")
+                )
+            for column in self.columns:
+                if column not in record:
+                    problems.append((f"records[{i}].{column}", "missing column"))
+                    continue
+                try:
+                    values[column].append(self._convert[column](record[column]))
+                except PredictionInputError as exc:
+                    problems.append((f"records[{i}].{column}", str(exc)))
+        if len(problems) > MAX_PROBLEMS:
+            problems = [*problems[:MAX_PROBLEMS], ("records", "more problems, not listed")]
+        if problems:
+            raise _problems(problems)
+        return self._build(values)
+
+    def _build(self, values: dict[str, list[Any]]) -> Any:
+        """The DataFrame; one row-major block when every column has the same numeric dtype.
+
+        That is the layout of frames made from a 2-D array (scikit-learn's datasets, their splits),
+        and BLAS results depend on layout in the last bit: with it, probabilities equal the
+        in-process ones exactly, not just to 1e-16.
+        """
+        import numpy as np
+        import pandas as pd
+
+        kinds = set(self.dtypes.values())
+        if len(kinds) == 1 and _converter(next(iter(kinds))) in (_to_float, _to_int):
+            block = np.array([values[c] for c in self.columns], dtype=next(iter(kinds)))
+            return pd.DataFrame(np.ascontiguousarray(block.T), columns=self.columns, copy=False)
+        columns = {}
+        for column in self.columns:
+            dtype = self.dtypes[column]
+            try:
+                columns[column] = pd.Series(values[column], dtype=None if dtype == "any" else dtype)
+            except (ValueError, TypeError) as exc:
+                raise _problems([(f"records.{column}", f"cannot be made {dtype} ({exc})")]) from None
+        return pd.DataFrame(columns, columns=self.columns)
+
+    def _shown(self) -> str:
+        shown = ", ".join(repr(c) for c in self.columns[:8])
+        return shown + (f" and {len(self.columns) - 8} more" if len(self.columns) > 8 else "")
+
+
+def _converter(dtype: str) -> Callable[[Any], Any]:
+    """A function turning one JSON value into a value of ``dtype`` (else PredictionInputError)."""
+    kind = dtype.lower()
+    if kind.startswith("float"):
+        return _to_float
+    if kind.startswith(("int", "uint")):
+        return _to_int
+    if kind in ("bool", "boolean"):
+        return _to_bool
+    if kind in ("object", "str", "string", "category") or kind.startswith("datetime"):
+        return _to_text
+    return _to_scalar
+
+
+def _to_float(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise PredictionInputError(f"expected a number, got {_shown_value(value)}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise PredictionInputError(f"expected an integer, got {_shown_value(value)}")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise PredictionInputError(f"expected true or false, got {_shown_value(value)}")
+
+
+def _to_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise PredictionInputError(f"expected a string, got {_shown_value(value)}")
+
+
+def _to_scalar(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        raise PredictionInputError(f"expected a single value, got {_json_type(value)}")
+    return value
+
+
+def _shown_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = json.dumps(value)
+    return f"{_json_type(value)} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _json_type(value: Any) -> str:
+    for kind, name in ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else "an object"
+
+
+def _problem(field: str, message: str) -> PredictionInputError:
+    return _problems([(field, message)])
+
+
+def _problems(problems: list[tuple[str, str]]) -> PredictionInputError:
+    field, message = problems[0]
+    more = {1: "", 2: " (and 1 more problem)"}.get(len(problems), f" (and {len(problems) - 1} more problems)")
+    return PredictionInputError(f"{field}: {message}{more}.", problems=problems)
