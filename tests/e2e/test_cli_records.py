@@ -329,7 +329,7 @@ def test_gc_dry_run_lists_only_unreferenced_objects_and_removes_nothing(cli):
     assert result["bytes"] == len(data)
     assert result["dry_run"] is True
     out = cli.ok("gc", "--dry-run", "--min-age", "0").stdout
-    assert out == f"{digest}\nwould remove 1 artifacts ({len(data)} bytes)\n"
+    assert out == f"{digest}\nwould remove 1 artifact ({len(data)} bytes)\n"
     assert orphan.exists() and referenced.exists()
 
 

@@ -61,6 +61,14 @@ def encode_outcome(work: Work, outcome: Outcome) -> bytes:
         return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
 
 
+def _preload(names: list[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a library that fails here fails again, with a traceback, in the task
+            pass
+
+
 def _exit_with_parent(parent: int) -> None:
     """Stop this worker when its runner dies (kill -9 included): no orphan keeps working."""
     while os.getppid() == parent:
@@ -75,11 +83,9 @@ def main(read_fd: int, write_fd: int) -> None:
         return
     sys.path[:], preload, parent = cloudpickle.loads(init)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    for name in preload:  # the parent's heavy libraries, imported before the first task needs them
-        try:
-            importlib.import_module(name)
-        except Exception:  # a library that fails here fails again, with a traceback, in the task
-            pass
+    # The parent's heavy libraries are imported in the background: a task that needs one waits for
+    # it on the import lock (no work is done twice), a task that does not starts at once.
+    threading.Thread(target=_preload, args=(preload,), daemon=True).start()
     write_frame(write_fd, b"ready")
     with routed_streams():
         while (frame := read_frame(read_fd)) is not None:
