@@ -43,3 +43,37 @@ def matches(annotation: Any, value: Any, depth: int = 0) -> bool:
     if annotation is dict:
         return type(value) is dict
     return False
+
+
+def literal_problem(annotation: Any, value: Any) -> str | None:
+    """Why a literal argument does not fit its parameter's annotation, or None if it fits.
+
+    Only values that pydantic (lax) would refuse are problems: ``"3"`` for an ``int`` fits.
+    """
+    if annotation is None or matches(annotation, value):
+        return None
+    try:
+        from pydantic import TypeAdapter, ValidationError
+    except ImportError:  # pragma: no cover - pydantic is a dependency
+        return None
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError as exc:
+        return exc.errors()[0]["msg"].rstrip(".")
+    except Exception:  # an annotation pydantic cannot check is not ours to judge
+        return None
+    return None
+
+
+def incompatible(produced: Any, expected: Any) -> bool:
+    """True when a task returning ``produced`` clearly cannot feed a parameter of type ``expected``.
+
+    Judged only between plain classes (no generics, unions or Any): ``int`` feeds ``float``,
+    a subclass feeds its base; anything unclear is allowed.
+    """
+    if not (isinstance(produced, type) and isinstance(expected, type)) or Any in (produced, expected):
+        return False  # typing.Any is a class since Python 3.11: it accepts anything
+    if expected is object or produced is object or issubclass(produced, expected):
+        return False
+    numeric = {int: (float, complex), float: (complex,), bool: (int, float, complex)}
+    return expected not in numeric.get(produced, ())

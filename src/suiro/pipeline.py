@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, overload
 
-from suiro.annotations import matches
+from suiro.annotations import incompatible, literal_problem, matches
 from suiro.errors import DefinitionError, did_you_mean
 from suiro.graph import EMPTY, Binding, Condition, Const, Graph, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
@@ -211,6 +211,7 @@ class _Trace:
             max_concurrency=max_concurrency,
             conditions=tuple(self.conditions),
         )
+        _check_types(self, task, args, kwargs, mapped=mapped, location=location)
         self.nodes[key] = node
         return Ref(Use(key), location, self.name)
 
@@ -296,6 +297,70 @@ def _check_call(
         ) from None
     if mapped:
         _check_literal_lengths(task, args, kwargs, location)
+
+
+def _check_types(
+    trace: _Trace,
+    task: Task[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    mapped: bool,
+    location: str,
+) -> None:
+    """A literal or a task output that cannot fit the parameter's annotation fails at its line."""
+    hints = _hints_or_empty(task.fn)
+    bound = task.signature.bind(*args, **kwargs).arguments
+    for name, value in bound.items():
+        expected = hints.get(name)
+        if expected is None or task.signature.parameters[name].kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            continue
+        items = (
+            [value.value]
+            if isinstance(value, unmapped)
+            else list(value)
+            if mapped and isinstance(value, MAPPABLE)
+            else [value]
+        )
+        for item in items:
+            problem = _type_problem(trace, item, expected)
+            if problem:
+                raise DefinitionError(
+                    f"{task.name}{'.map' if mapped else ''}() at {location}: argument {name} {problem}; "
+                    "pass a value of that type or change the annotation.",
+                    task=task.name,
+                    location=location,
+                )
+
+
+def _type_problem(trace: _Trace, value: Any, expected: Any) -> str | None:
+    if isinstance(value, Ref):
+        use = value._use
+        if use.path or use.is_param or use.source not in trace.nodes or trace.nodes[use.source].is_map:
+            return None
+        produced = _hints_or_empty(trace.nodes[use.source].task.fn).get("return")
+        if produced is not None and incompatible(produced, expected):
+            return (
+                f"gets the output of {use.source}, a {produced.__name__}, but is annotated "
+                f"{getattr(expected, '__name__', expected)}"
+            )
+        return None
+    if _has_ref(value):
+        return None
+    reason = literal_problem(expected, value)
+    return (
+        f"= {value!r} does not fit {getattr(expected, '__name__', expected)} ({reason})" if reason else None
+    )
+
+
+def _hints_or_empty(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return _type_hints(fn)
+    except Exception:  # unresolvable annotations are not checked
+        return {}
 
 
 def _check_literal_lengths(

@@ -149,18 +149,18 @@ def test_edges_come_from_data_inputs():
     def p():
         a = load("x")
         b = train(a, 2)
-        c = train(data=a, factor=b)
+        c = scale(data=a, factor=b)
         return combine(a, c)
 
     up = {k: n.upstream for k, n in p.graph.nodes.items()}
     assert up == {
         "load": set(),
         "train": {"load"},
-        "train_2": {"load", "train"},
-        "combine": {"load", "train_2"},
+        "scale": {"load", "train"},
+        "combine": {"load", "scale"},
     }
-    assert p.graph.nodes["train_2"].kwargs == {"factor": Use("train"), "data": Use("load")}
-    assert p.graph.nodes["train_2"].data_upstream == {"load", "train"}
+    assert p.graph.nodes["scale"].kwargs == {"factor": Use("train"), "data": Use("load")}
+    assert p.graph.nodes["scale"].data_upstream == {"load", "train"}
 
 
 def test_the_pipeline_output_binding():
@@ -825,3 +825,45 @@ def test_a_failed_trace_leaves_no_tracer_behind():
             return square()
 
     assert square(3) == 9  # a plain call again, not a Ref
+
+
+# --- type checks at definition time -------------------------------------------------------------
+
+
+@task
+def as_text(n: int) -> str:
+    return str(n)
+
+
+@task
+def halve(x: float) -> float:
+    return x / 2
+
+
+def test_a_literal_that_cannot_fit_the_annotation_fails_at_its_line():
+    with pytest.raises(DefinitionError) as info:
+
+        @pipeline
+        def p():
+            return square("seven")  # literal-type
+
+    assert f"square() at {where('literal-type')}: argument x = 'seven' does not fit int" in str(info.value)
+    assert info.value.location == where("literal-type")
+
+
+def test_an_output_of_the_wrong_type_fails_at_the_consuming_line():
+    with pytest.raises(
+        DefinitionError, match=r"argument x gets the output of as_text, a str, but is annotated int"
+    ):
+
+        @pipeline
+        def p():
+            return square(as_text(1))
+
+
+def test_compatible_types_are_accepted():
+    @pipeline
+    def p():
+        return halve(square(3)), square("4"), halve.map([1, 2.5])  # int feeds float; "4" converts to 4
+
+    assert set(p.graph.nodes) == {"square", "halve", "square_2", "halve_2"}
