@@ -188,8 +188,10 @@ class Recorder:
             tx.executemany(_INSERT_METRIC, rows.metrics)
             if rows.finished is not None:
                 tx.execute(
+                    # Compare-and-set: a run the reaper already declared crashed (its heartbeat stopped
+                    # long enough, e.g. a stopped process) stays crashed; its resume is what counts.
                     "UPDATE runs SET state = :state, ended = :ended, heartbeat = :ended, error = :error"
-                    " WHERE id = :id",
+                    " WHERE id = :id AND state = 'running'",
                     {
                         "state": rows.finished.state.value,
                         "ended": rows.finished.time,

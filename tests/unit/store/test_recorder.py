@@ -303,3 +303,11 @@ def test_a_failed_flush_writes_nothing_of_its_batch_and_stops_the_run(db, suiro_
         recorder.notify(state("a", TaskState.SUCCESS, attempt=1))
     assert task_row(db, "a")["state"] == "pending", "the batch's task update was rolled back with it"
     assert not db._sqlite().in_transaction
+
+
+def test_a_run_declared_crashed_stays_crashed_when_its_process_comes_back(db):
+    recorder = start(db)
+    with db.write() as tx:  # the reaper's verdict while the process was stopped
+        tx.execute("UPDATE runs SET state = 'crashed' WHERE id = :id", {"id": RUN})
+    recorder.notify(RunFinished(RUN, RunState.SUCCESS, 200.0))
+    assert rows(db, "runs")[0]["state"] == "crashed"
