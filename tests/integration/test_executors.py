@@ -11,7 +11,7 @@ import pytest
 from pipelines import diamond, fanout, flaky, gate
 
 import suiro
-from suiro import RunState, TaskState, pipeline
+from suiro import RunState, TaskState, pipeline, task
 from suiro.events import Event, TaskLogged, TaskStateChanged
 
 EXECUTORS = ["sequential", "threads", "processes"]
@@ -230,3 +230,31 @@ def test_a_task_with_a_timeout_that_kills_its_process_is_a_crash_on_in_process_e
     assert result.tasks["crash_once"].attempts == 2
     assert [e.type for e in result.tasks["crash_once"].errors] == [CRASH_ERROR]
     assert result.output != os.getpid()
+
+
+@task
+def loaded_here(name: str) -> tuple[int, bool]:
+    import sys as _sys
+
+    return os.getpid(), name in _sys.modules
+
+
+@pipeline
+def modules_in_workers(name: str = "suiro_fork_marker"):
+    return loaded_here.map([name, name])
+
+
+def test_process_workers_are_forked_with_what_the_parent_loaded_unless_told_not_to(monkeypatch):
+    import sys as _sys
+    import types
+
+    _sys.modules["suiro_fork_marker"] = types.ModuleType("suiro_fork_marker")  # loaded here only
+    try:
+        forked = suiro.run(modules_in_workers, executor="processes", workers=2, record=False, environ={})
+        monkeypatch.setenv("SUIRO_FORK", "0")
+        fresh = suiro.run(modules_in_workers, executor="processes", workers=2, record=False, environ={})
+    finally:
+        del _sys.modules["suiro_fork_marker"]
+    assert all(pid != os.getpid() for pid, _ in forked.output)
+    assert [seen for _, seen in forked.output] == [True, True]  # a fork inherits the parent's modules
+    assert [seen for _, seen in fresh.output] == [False, False]  # a fresh interpreter does not

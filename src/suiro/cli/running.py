@@ -48,21 +48,26 @@ def run(
     """Run a pipeline and show its tasks live; exit 0 only if the run succeeded."""
     from suiro import api
     from suiro.cli.view import make_view, render_summary
+    from suiro.executors import make_executor
 
     with errors(verbose):
         pipe = api.load_pipeline(target)
+        # Made before the live view starts its thread: process workers can then be forked.
+        ex = make_executor(executor.value, workers)
         view = make_view()
-        with view:
-            result = api.run(
-                pipe,
-                config_file=config,
-                overrides=set_ or (),
-                executor=executor.value,
-                workers=workers,
-                fail_fast=fail_fast,
-                fresh=fresh,
-                observers=[view],
-            )
+        try:
+            with view:
+                result = api.run(
+                    pipe,
+                    config_file=config,
+                    overrides=set_ or (),
+                    executor=ex,
+                    fail_fast=fail_fast,
+                    fresh=fresh,
+                    observers=[view],
+                )
+        finally:
+            ex.shutdown()
     render_summary(result, view.console, verbose=verbose)
     raise typer.Exit(0 if result.ok else 1)
 

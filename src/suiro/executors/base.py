@@ -40,10 +40,13 @@ class Work:
     finalize: Callable[[Any, str | None], Any] | None = None
     serializer: str | None = None
     home: str | None = None
+    root_run_id: str | None = None
 
     def context(self) -> TaskContext:
         """The task context the callable sees through ``suiro.context()``."""
-        return TaskContext(self.run_id, self.task_key, self.attempt, self.map_index, self.params, self.home)
+        return TaskContext(
+            self.run_id, self.task_key, self.attempt, self.map_index, self.params, self.home, self.root_run_id
+        )
 
     def label(self) -> str:
         """``task`` or ``task[i]`` for messages."""

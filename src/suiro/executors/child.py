@@ -10,36 +10,110 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any
 
 import cloudpickle
 
 from suiro.errors import WorkerCrashedError
 from suiro.executors.base import Outcome, Work, error_info, timeout_outcome, unpicklable_error
-from suiro.executors.worker import read_frame, write_frame
+from suiro.executors.worker import read_frame, serve, write_frame
 
 #: Seconds a new worker interpreter may take to import suiro and report ready.
 _STARTUP_TIMEOUT = 60.0
 
 
-class WorkerProcess:
-    """One worker interpreter, used by one thread at a time; restarted after a kill.
+#: Parent-side pipe ends of every live worker; a forked child closes the others' ends.
+_PARENT_FDS: set[int] = set()
 
-    Long-lived pool workers (``preload=True``) import the parent's heavy libraries
-    before their first task; one-shot children for timed tasks import only what
-    their task needs.
+
+def can_fork() -> bool:
+    """Whether forking this process is safe enough to start workers from it.
+
+    Only with no other Python thread (none can hold a lock the child would inherit
+    held); native pools such as OpenBLAS re-create themselves after a fork.
+    ``SUIRO_FORK=0`` turns forking off, e.g. for a parent that ran OpenMP-parallel
+    code, whose pool does not survive a fork.
+    """
+    return (
+        hasattr(os, "fork")
+        and sys.platform == "linux"
+        and os.environ.get("SUIRO_FORK", "1") != "0"
+        and threading.active_count() == 1
+    )
+
+
+class _Forked:
+    """The parts of ``subprocess.Popen`` a worker needs, for a child made with ``os.fork``."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.01)
+        return self.returncode  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+class WorkerProcess:
+    """One worker process, used by one thread at a time; restarted after a kill.
+
+    ``fork=True`` (honoured only when ``can_fork()``) forks this process: the worker
+    starts at once with every library already imported here. Otherwise the worker is a
+    fresh interpreter that imports what its tasks need.
     """
 
-    def __init__(self, *, preload: bool = False) -> None:
-        self.preload = preload
-        self._proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, *, fork: bool = False) -> None:
+        self._proc: Any = None
         self._to_child = self._from_child = -1
+        if fork and can_fork():
+            self._fork()
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _fork(self) -> None:
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 0
+            try:
+                for fd in (*_PARENT_FDS, self._to_child, self._from_child):
+                    os.close(fd)
+                # Fresh stream objects: never write through a buffer inherited mid-use.
+                sys.stdout = open(1, "w", closefd=False, encoding="utf-8", errors="replace")  # noqa: SIM115
+                sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="replace")  # noqa: SIM115
+                serve(to_child_r, from_child_w, parent)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)  # no finalizers: nothing inherited (e.g. a DB connection) is closed here
+        os.close(to_child_r)
+        os.close(from_child_w)
+        _PARENT_FDS.update((self._to_child, self._from_child))
+        self._proc = _Forked(pid)
+        self._await_ready()
+
+    def _start(self) -> Any:
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
         proc = subprocess.Popen(
@@ -49,9 +123,13 @@ class WorkerProcess:
         )
         os.close(to_child_r)
         os.close(from_child_w)
+        _PARENT_FDS.update((self._to_child, self._from_child))
         self._proc = proc
-        preload = preload_modules() if self.preload else []
-        write_frame(self._to_child, cloudpickle.dumps((list(sys.path), preload, os.getpid())))
+        write_frame(self._to_child, cloudpickle.dumps((list(sys.path), os.getpid())))
+        self._await_ready()
+        return proc
+
+    def _await_ready(self) -> None:
         # Wait until the interpreter is up, so a task's timeout never counts its start-up.
         ready, _, _ = select.select([self._from_child], [], [], _STARTUP_TIMEOUT)
         if not ready or read_frame(self._from_child) != b"ready":
@@ -60,12 +138,6 @@ class WorkerProcess:
                 f"a worker process did not start within {_STARTUP_TIMEOUT:g} s; check that "
                 f"{sys.executable} can import suiro."
             )
-        return proc
-
-    def ensure_started(self) -> None:
-        """Start the worker now (ahead of its first task), unless it is already running."""
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
 
     def call(self, work: Work) -> Outcome:
         """Run ``work`` in the worker and wait for it, killing the worker at the timeout."""
@@ -105,6 +177,7 @@ class WorkerProcess:
         if proc is None:
             return
         for fd in (self._to_child, self._from_child):
+            _PARENT_FDS.discard(fd)
             try:
                 os.close(fd)
             except OSError:
@@ -118,15 +191,6 @@ class WorkerProcess:
             proc.wait()
 
 
-#: Libraries worth importing in a new worker before its first task, if the parent uses them.
-_PRELOAD = ("numpy", "pandas", "scipy", "sklearn", "lightgbm", "xgboost")
-
-
-def preload_modules() -> list[str]:
-    """The heavy libraries the parent process has imported (so its tasks will need them)."""
-    return [name for name in _PRELOAD if name in sys.modules]
-
-
 def run_in_child(work: Work) -> Future[Outcome]:
     """Run ``work`` in a worker process of its own; the future resolves when it ends."""
     future: Future[Outcome] = Future()
@@ -134,9 +198,10 @@ def run_in_child(work: Work) -> Future[Outcome]:
     def target() -> None:
         worker = WorkerProcess()
         try:
-            future.set_result(worker.call(work))
+            outcome = worker.call(work)
         finally:
-            worker.close()
+            worker.close()  # the process is gone before anyone hears the outcome
+        future.set_result(outcome)
 
     threading.Thread(target=target, name=f"suiro-child-{work.label()}", daemon=True).start()
     return future

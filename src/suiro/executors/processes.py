@@ -1,13 +1,14 @@
 """Run attempts in worker processes: real parallelism for CPU-bound tasks.
 
-Each of ``workers`` threads owns one worker interpreter and hands it one attempt
-at a time, so a timeout kills only that worker (it is restarted for the next
-attempt) and a worker that dies fails only its own attempt.
+Each of ``workers`` threads owns one worker process and hands it one attempt at a
+time, so a timeout kills only that worker (it is replaced for the next attempt) and
+a worker that dies fails only its own attempt.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -16,36 +17,37 @@ from suiro.executors.child import WorkerProcess
 
 
 class ProcessExecutor:
-    """Runs attempts on ``workers`` processes (default: one per core)."""
+    """Runs attempts on ``workers`` processes (default: one per core).
+
+    The workers are made now, from the calling thread: forked from this process when it
+    is single-threaded (they start in milliseconds, with every library already loaded
+    here), else started as fresh interpreters. A worker killed at a timeout or lost to a
+    crash is replaced by a fresh interpreter.
+    """
 
     name = "processes"
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
+        self._ready: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        self._all = [WorkerProcess(fork=True) for _ in range(self.workers)]
+        for worker in self._all:
+            self._ready.put(worker)
         self._local = threading.local()
-        self._all: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="suiro-proc")
-        self._warm = threading.Barrier(self.workers)
-        for _ in range(self.workers):  # start every worker now, in parallel, before tasks are ready
-            self._pool.submit(self._start_worker)
-
-    def _start_worker(self) -> None:
-        try:
-            self._worker().ensure_started()
-        except Exception:  # reported by the first task this worker takes
-            pass
-        try:  # hold this thread until all have their worker, so each thread owns one
-            self._warm.wait(timeout=60)
-        except threading.BrokenBarrierError:
-            pass
 
     def _worker(self) -> WorkerProcess:
+        """This thread's worker: one made at start-up, or a new one."""
         worker = getattr(self._local, "worker", None)
         if worker is None:
-            worker = self._local.worker = WorkerProcess(preload=True)
-            with self._lock:
-                self._all.append(worker)
+            try:
+                worker = self._ready.get_nowait()
+            except queue.Empty:
+                worker = WorkerProcess()
+                with self._lock:
+                    self._all.append(worker)
+            self._local.worker = worker
         return worker
 
     def submit(self, work: Work) -> Future[Outcome]:

@@ -1,14 +1,14 @@
 """The main loop of a suiro worker process: read an attempt, run it, send its outcome.
 
-Started by ``WorkerProcess`` as ``python -m suiro.executors.worker R W`` with two pipe
-file descriptors, so the protocol never mixes with what tasks print. A fresh
-interpreter (not a fork) inherits no threads, locks or database connections, and
-never re-imports the user's ``__main__``.
+Started by ``WorkerProcess`` either as ``python -m suiro.executors.worker R W`` (a fresh
+interpreter: inherits no threads, locks or connections, never re-imports the user's
+``__main__``) or, when the parent is single-threaded, as a fork of it that calls
+``serve`` (starts in milliseconds with every library the parent has loaded). Two pipe
+file descriptors carry the protocol, so it never mixes with what tasks print.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import struct
 import sys
@@ -61,14 +61,6 @@ def encode_outcome(work: Work, outcome: Outcome) -> bytes:
         return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
 
 
-def _preload(names: list[str]) -> None:
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a library that fails here fails again, with a traceback, in the task
-            pass
-
-
 def _exit_with_parent(parent: int) -> None:
     """Stop this worker when its runner dies (kill -9 included): no orphan keeps working."""
     while os.getppid() == parent:
@@ -77,15 +69,17 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def main(read_fd: int, write_fd: int) -> None:
-    """Serve attempts until the parent closes the pipe."""
+    """A fresh interpreter's entry: take sys.path from the parent, then serve."""
     init = read_frame(read_fd)
     if init is None:
         return
-    sys.path[:], preload, parent = cloudpickle.loads(init)
+    sys.path[:], parent = cloudpickle.loads(init)
+    serve(read_fd, write_fd, parent)
+
+
+def serve(read_fd: int, write_fd: int, parent: int) -> None:
+    """Serve attempts until the parent closes the pipe (or dies)."""
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    # The parent's heavy libraries are imported in the background: a task that needs one waits for
-    # it on the import lock (no work is done twice), a task that does not starts at once.
-    threading.Thread(target=_preload, args=(preload,), daemon=True).start()
     write_frame(write_fd, b"ready")
     with routed_streams():
         while (frame := read_frame(read_fd)) is not None:
