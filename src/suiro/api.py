@@ -181,9 +181,11 @@ def _execute(
     run_id = run_id or new_run_id()
     extra: dict[str, Any] = {}
     if record:
+        from suiro.store import queries
         from suiro.store.home import Store
 
         store = store or Store(home)
+        store.artifacts.sweep_temp()  # temp files a crashed writer left behind
         recorder = store.recorder(run_id)
         observers = [recorder, *observers]
         extra = {
@@ -193,6 +195,7 @@ def _execute(
             "parent_run_id": parent_run_id,
             "target": target_of(pipe),
             "home": str(store.home),
+            "root_run_id": queries.root_of(store.db, parent_run_id) if parent_run_id else None,
         }
     ex = make_executor(executor, workers) if isinstance(executor, str) else executor
     try:

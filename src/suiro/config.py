@@ -22,6 +22,8 @@ from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
 
 ENV_PREFIX = "SUIRO_PARAM_"
+#: Deepest nesting of lists and dicts a parameter value may have (records and cache keys recurse).
+MAX_DEPTH = 100
 _ADAPTERS: dict[Any, Any] = {}  # annotation -> pydantic TypeAdapter, built on first need
 _NOTHING = object()
 
@@ -59,13 +61,48 @@ def resolve_params(
             ``source`` are the first problem's.
     """
     resolution = _Resolution(params, pipeline)
-    if config_file is not None:
-        resolution.add_file(Path(config_file), str(config_file))
-    resolution.add_environ(os.environ if environ is None else environ)
-    for key, value in (values or {}).items():
-        resolution.assign(_Setting(tuple(str(key).split(".")), value, "value"))
-    resolution.add_overrides(overrides)
-    return resolution.finish()
+    try:
+        if config_file is not None:
+            try:
+                resolution.add_file(Path(config_file), str(config_file))
+            except RecursionError:
+                raise ParameterError(
+                    f"pipeline {pipeline}: config file {config_file} is nested too deeply to read; "
+                    f"give values at most {MAX_DEPTH} levels deep.",
+                    source=str(config_file),
+                ) from None
+        resolution.add_environ(os.environ if environ is None else environ)
+        for key, value in (values or {}).items():
+            resolution.assign(_Setting(tuple(str(key).split(".")), value, "value"))
+        resolution.add_overrides(overrides)
+        resolved = resolution.finish()
+    except RecursionError:
+        raise ParameterError(
+            f"pipeline {pipeline}: a parameter value is nested too deeply to read or check; "
+            f"give values at most {MAX_DEPTH} levels deep."
+        ) from None
+    for name, value in resolved.items():
+        if _too_deep(value):
+            raise ParameterError(
+                f"pipeline {pipeline}: parameter {name} is nested more than {MAX_DEPTH} levels deep; "
+                "give a flatter value (lists and dicts a few levels deep).",
+                parameter=name,
+            )
+    return resolved
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether lists/tuples/dicts nest deeper than MAX_DEPTH (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def parse_override(item: str) -> tuple[list[str], str]:

@@ -35,12 +35,18 @@ class TaskContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: The suiro home the run records into (None for a run kept in memory).
     home: str | None = None
+    #: The first run of a chain of resumes (None: this run is the first).
+    root_run_id: str | None = None
 
     @property
     def task_run_key(self) -> str:
-        """``run/task[index]``: the same for every attempt of this task in this run."""
+        """``run/task[index]``: the same for every attempt, in this run and in its resumes.
+
+        A task may run again after a crash (at least once); use this key to make what it
+        writes elsewhere idempotent.
+        """
         item = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.run_id}/{self.task_key}{item}"
+        return f"{self.root_run_id or self.run_id}/{self.task_key}{item}"
 
 
 _context: ContextVar[TaskContext | None] = ContextVar("suiro_task_context", default=None)

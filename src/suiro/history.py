@@ -88,3 +88,15 @@ def gc(
                 tx.execute("DELETE FROM artifacts WHERE digest = :d", {"d": digest})
     temp = 0 if dry_run else store.artifacts.sweep_temp()
     return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}
+
+
+def check(*, home: str | Path | None = None) -> list[dict[str, str]]:
+    """Every broken invariant of the store, read-only: see ``suiro.store.check``.
+
+    An empty list means every successful task's output is present and hash-valid, no task run
+    has two successes, no run is left running without a live process, every stored object
+    hashes to its name, and SQLite's integrity and foreign-key checks pass.
+    """
+    from suiro.store.check import check as check_store
+
+    return [problem.to_dict() for problem in check_store(Store(home))]

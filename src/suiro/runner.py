@@ -37,6 +37,7 @@ from suiro.events import (
     TaskStateChanged,
 )
 from suiro.executors.base import Executor, Outcome, Work, error_info
+from suiro.faults import fault
 from suiro.graph import Binding, Graph, Node, Use
 from suiro.mapping import split_mapped
 from suiro.memo import Hit, Lazy, Memo, OutputStore, materialize
@@ -79,6 +80,7 @@ class Runner:
         parent_run_id: the run this one resumes.
         target: how to load the pipeline again (``file.py:name``), recorded for resume.
         home: the suiro home the run records into, told to tasks through ``suiro.context()``.
+        root_run_id: the first run of the resume chain this run belongs to (for idempotency keys).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Runner:
         parent_run_id: str | None = None,
         target: str | None = None,
         home: str | None = None,
+        root_run_id: str | None = None,
     ):
         self.graph = graph
         self.params = dict(params)
@@ -112,6 +115,7 @@ class Runner:
         self.parent_run_id = parent_run_id
         self.target = target
         self.home = home
+        self.root_run_id = root_run_id
         self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
         self._item_artifacts: dict[str, list[Any]] = {}
         self._map_started: dict[str, float] = {}
@@ -434,6 +438,7 @@ class Runner:
             self.outputs.finalize if self.outputs is not None else None,
             opts.serializer,
             self.home,
+            self.root_run_id,
         )
         self._inflight += 1
         self._running[unit.key] = self._running.get(unit.key, 0) + 1
@@ -441,6 +446,7 @@ class Runner:
         future.add_done_callback(lambda f, u=unit: self._done.put((u, _outcome_of(f))))
 
     def _finish_attempt(self, unit: _Unit, outcome: Outcome) -> None:
+        fault("runner.task_done")
         self._running[unit.key] -= 1
         waiting = self._waiting.get(unit.key)
         if waiting:

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import random
+import re
 import sys
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -22,6 +23,8 @@ from suiro.errors import DefinitionError
 from suiro.states import TriggerRule
 
 P = ParamSpec("P")
+#: What a task name may be: it becomes part of log file names, so no path separators or leading dot.
+_NAME = re.compile(r"[^/\x00.][^/\x00]{0,199}")
 R = TypeVar("R")
 
 
@@ -233,6 +236,11 @@ def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
     """Reject option values that could only fail later, naming task and line."""
     where = f"@task {opts.name} at {_definition_location(fn)}"
     problems = []
+    if not _NAME.fullmatch(opts.name):
+        problems.append(
+            f"name {opts.name!r} must be 1-200 characters without '/' or NUL and not start with '.' "
+            "(it names log files)"
+        )
     if not isinstance(opts.retries, int) or opts.retries < 0:
         problems.append(f"retries must be an integer >= 0, got {opts.retries!r}")
     for label in ("retry_delay", "jitter"):

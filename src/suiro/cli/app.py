@@ -76,6 +76,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    import suiro.cli.check
     import suiro.cli.models
     import suiro.cli.records
     import suiro.cli.running  # noqa: F401 - registers the commands

@@ -41,7 +41,7 @@ def _registry() -> Registry:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, emoji=False)
 
 
 def _table(columns: list[str], rows: list[list[Any]], *, wrap: tuple[str, ...] = ()) -> Any:

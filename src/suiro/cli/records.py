@@ -18,7 +18,7 @@ def _console() -> Any:
 
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:

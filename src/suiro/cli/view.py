@@ -185,7 +185,8 @@ class RunView:
 
 def make_view() -> RunView:
     """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
-    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 200)
+    wide = None if sys.stdout.isatty() else 200  # piped: never cut ids or wrap lines
+    console = Console(file=sys.stdout, highlight=False, emoji=False, width=wide)
     return RunView(console, live=console.is_terminal)
 
 

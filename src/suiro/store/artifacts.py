@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError, InvalidDigestError
+from suiro.faults import fault
 from suiro.store import serializers
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -214,13 +215,17 @@ class ArtifactStore:
                 with os.fdopen(fd, "wb") as file:
                     file.write(data)
                     file.flush()
+                    fault("artifact.tmp_written")
                     os.fsync(file.fileno())
+                fault("artifact.fsynced")
                 os.replace(tmp, path)
+                fault("artifact.renamed")
             except BaseException:
                 with contextlib.suppress(OSError):  # the original error matters more
                     os.unlink(tmp)
                 raise
             _fsync_dir(path.parent)
+            fault("artifact.dir_fsynced")
         except OSError as exc:
             fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
             msg = f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); {fix}."

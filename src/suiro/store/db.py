@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from suiro.errors import StoreError
+from suiro.faults import fault
 
 #: The schema revision this suiro writes; ``migrations/versions`` holds the path to it.
 HEAD_REVISION = "0003"
@@ -117,9 +118,12 @@ class Database:
         except sqlite3.DatabaseError as exc:
             if "no such table" in str(exc):
                 return None
-            raise StoreError(
-                f"{self.path} is not a suiro database ({exc}); move it away or point SUIRO_HOME elsewhere."
-            ) from exc
+            if "not a database" in str(exc):
+                raise StoreError(
+                    f"{self.path} is not a suiro database ({exc}); move it away or point SUIRO_HOME "
+                    "elsewhere."
+                ) from exc
+            raise StoreError(f"cannot read the suiro database {self.path} ({exc}); check the disk.") from exc
         finally:
             conn.close()
         return rows[0][0] if rows else None
@@ -173,15 +177,25 @@ class Database:
         if not self.is_sqlite:
             with self.engine().begin() as conn:
                 yield _SATx(conn)
+                fault("db.before_commit")
+            fault("db.after_commit")
             return
         conn = self._sqlite()
         _begin_immediate(conn)
         try:
             yield _SQLiteTx(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+            fault("db.before_commit")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(
+                    f"writing to the suiro database {self.path} failed ({exc}); nothing of this change "
+                    "was kept, free disk space or fix the file system, then resume the run."
+                ) from exc
             raise
-        conn.execute("COMMIT")
+        fault("db.after_commit")
 
     def close(self) -> None:
         """Close this thread's connection and the engine."""

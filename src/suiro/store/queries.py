@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from suiro.cache import diff_parts
@@ -27,9 +28,10 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
     now = now or time.time()
     dead = []
     for run in db.query("SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running'"):
+        # On this host the pid decides (a stopped but live process is not dead); elsewhere the heartbeat.
         beat = run["heartbeat"] or run["started"]
-        gone = run["host"] == this_host() and run["pid"] is not None and not _pid_alive(run["pid"])
-        if gone or now - beat > STALE_AFTER:
+        alive = owner_alive(run)
+        if alive is False or (alive is None and now - beat > STALE_AFTER):
             with db.write() as tx:
                 tx.execute(
                     "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
@@ -53,6 +55,30 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
                 )
             dead.append(run["id"])
     return dead
+
+
+def owner_alive(run: dict[str, Any]) -> bool | None:
+    """Whether the process that runs ``run`` is alive: None when it cannot be told from here.
+
+    A pid alive but started after the run began belongs to another process (pid reuse).
+    """
+    if run["host"] != this_host() or run["pid"] is None:
+        return None
+    if not _pid_alive(run["pid"]):
+        return False
+    started = _process_start(run["pid"])
+    return started is None or started <= run["started"] + 1.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When a process started (epoch seconds), from /proc; None where /proc is missing."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        stat = Path("/proc/stat").read_text().splitlines()
+        boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -255,6 +281,18 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
             " or --fresh was given"
         )
     return result
+
+
+def root_of(db: Database, run_id: str) -> str:
+    """The first run of the chain of resumes ``run_id`` belongs to."""
+    seen = {run_id}
+    while True:
+        rows = db.query("SELECT parent_run_id FROM runs WHERE id = :id", {"id": run_id})
+        parent = rows[0]["parent_run_id"] if rows else None
+        if parent is None or parent in seen:
+            return run_id
+        seen.add(parent)
+        run_id = parent
 
 
 def find_resumable(db: Database, pipeline: str) -> str:

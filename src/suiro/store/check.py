@@ -1,0 +1,272 @@
+"""The invariant checker behind ``suiro check``: what must hold in a store, and what does not.
+
+Checks, reading only (nothing is repaired, no dead run is marked ``crashed``):
+
+- every ``success``/``cached`` task run with an output digest points to a recorded artifact whose
+  bytes are present and hash to that digest (inline bytes too; a manifest and each of its items);
+- no task run has two successful attempts (its success is recorded exactly once);
+- no ``running`` run without a live owner: its process is gone (on this host) or its heartbeat is
+  older than the stale timeout, the same test ``queries.reap`` applies; no ``running`` or
+  ``retrying`` task run in a run that has ended;
+- every registered model version's bytes are a file in the store that hashes to its digest;
+- every file in ``artifacts/objects`` hashes to its name, and is a regular file;
+- SQLite's ``PRAGMA integrity_check`` is ``ok`` and ``PRAGMA foreign_key_check`` finds nothing.
+
+Each problem is reported once, by the thing that is wrong (an artifact, a task run, a run).
+Must not write to the database or the artifact store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from suiro.errors import ArtifactError
+from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.db import Database
+from suiro.store.outputs import MANIFEST
+from suiro.store.queries import STALE_AFTER, owner_alive
+
+if TYPE_CHECKING:
+    from suiro.store.home import Store
+
+#: Task runs named in one artifact problem before the rest are counted.
+_SHOWN = 3
+_OUTPUTS = (
+    "SELECT run_id, task_key, map_index, output_digest FROM task_runs"
+    " WHERE state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY id"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken invariant.
+
+    Attributes:
+        kind: what is wrong, e.g. ``missing_artifact``, ``corrupt_artifact``, ``corrupt_object``,
+            ``unrecorded_artifact``, ``missing_model``, ``corrupt_model``, ``double_success``,
+            ``dead_run``, ``orphan_task_run``, ``integrity``, ``foreign_key``.
+        subject: the artifact digest, run id or task run it is about.
+        message: one sentence for people, naming the subject and what to do.
+    """
+
+    kind: str
+    subject: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The fields as plain data."""
+        return asdict(self)
+
+
+def check(store: Store, *, now: float | None = None) -> list[Problem]:
+    """Every invariant broken in ``store`` (its database and artifact store), in a stable order."""
+    problems = _database(store.db)
+    verdicts = _Verdicts(store.db, store.artifacts)
+    problems += _outputs(store.db, verdicts)
+    problems += _double_successes(store.db)
+    problems += _models(store.db, store.artifacts)
+    problems += _dead_runs(store.db, time.time() if now is None else now)
+    problems += _objects(store.artifacts, verdicts)
+    return problems
+
+
+def _database(db: Database) -> list[Problem]:
+    if not db.is_sqlite:
+        return []
+    problems = []
+    rows = [next(iter(row.values())) for row in db.query("PRAGMA integrity_check")]
+    if rows != ["ok"]:
+        detail = "; ".join(str(r) for r in rows[:5])
+        problems.append(
+            Problem(
+                "integrity",
+                str(db.path),
+                f"the database {db.path} fails PRAGMA integrity_check ({detail}); restore it from a backup.",
+            )
+        )
+    for row in db.query("PRAGMA foreign_key_check"):
+        table, rowid, parent = row.get("table"), row.get("rowid"), row.get("parent")
+        problems.append(
+            Problem(
+                "foreign_key",
+                f"{table}:{rowid}",
+                f"row {rowid} of table {table} refers to a missing row of {parent}; the record is "
+                "inconsistent, restore the database from a backup.",
+            )
+        )
+    return problems
+
+
+class _Verdicts:
+    """What is wrong with each artifact digest (None: nothing), worked out once per digest."""
+
+    def __init__(self, db: Database, artifacts: ArtifactStore):
+        self.db = db
+        self.artifacts = artifacts
+        self.found: dict[str, tuple[str, str] | None] = {}
+
+    def of(self, digest: str) -> tuple[str, str] | None:
+        """``(kind, why)`` for a broken artifact, else None."""
+        if digest not in self.found:
+            self.found[digest] = None  # a manifest listing itself must not recurse forever
+            self.found[digest] = self._judge(digest)
+        return self.found[digest]
+
+    def _judge(self, digest: str) -> tuple[str, str] | None:
+        rows = self.db.query("SELECT * FROM artifacts WHERE digest = :d", {"d": digest})
+        if not rows:
+            return "unrecorded_artifact", "no row in the artifacts table"
+        row = rows[0]
+        meta = ArtifactMeta(row["digest"], row["serializer"], row["size"], row["kind"], row["inline"])
+        try:
+            self.artifacts.path(digest)  # a recorded digest that could escape the store is corrupt
+            data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(digest)
+        except ArtifactError as exc:
+            kind = "missing_artifact" if isinstance(exc, FileNotFoundError) else "corrupt_artifact"
+            return kind, str(exc)
+        if len(data) != meta.size or hashlib.sha256(data).hexdigest() != digest:
+            where = "inline in the database" if meta.inline is not None else "in the store"
+            return "corrupt_artifact", f"its bytes {where} do not match its digest and size"
+        if meta.serializer == MANIFEST:
+            return self._judge_manifest(data)
+        return None
+
+    def _judge_manifest(self, data: bytes) -> tuple[str, str] | None:
+        try:
+            items = json.loads(data)
+        except ValueError:
+            return "corrupt_artifact", "a manifest that is not a JSON list of digests"
+        for item in items if isinstance(items, list) else [None]:
+            if not isinstance(item, str):
+                return "corrupt_artifact", "a manifest that is not a JSON list of digests"
+            verdict = self.of(item)
+            if verdict is not None:
+                return verdict[0], f"its item {item} is broken: {verdict[1]}"
+        return None
+
+
+def _outputs(db: Database, verdicts: _Verdicts) -> list[Problem]:
+    """One problem per broken artifact that a successful task run points to."""
+    users: dict[str, list[str]] = {}
+    for row in db.query(_OUTPUTS):
+        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
+        users.setdefault(row["output_digest"], []).append(f"{row['run_id']}/{row['task_key']}{item}")
+    problems = []
+    for digest, names in users.items():
+        verdict = verdicts.of(digest)
+        if verdict is None:
+            continue
+        kind, why = verdict
+        more = len(names) - _SHOWN
+        shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        problems.append(
+            Problem(
+                kind,
+                digest,
+                f"{kind.replace('_', ' ')} {digest} is the recorded output of successful task run "
+                f"{shown} ({why}); resume or rerun the producing task.",
+            )
+        )
+    return problems
+
+
+def _double_successes(db: Database) -> list[Problem]:
+    rows = db.query(
+        "SELECT run_id, task_key, map_index, COUNT(*) AS n FROM attempts WHERE state = 'success'"
+        " GROUP BY run_id, task_key, map_index HAVING COUNT(*) > 1 ORDER BY run_id, task_key, map_index"
+    )
+    problems = []
+    for row in rows:
+        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
+        name = f"{row['run_id']}/{row['task_key']}{item}"
+        problems.append(
+            Problem(
+                "double_success",
+                name,
+                f"task run {name} has {row['n']} successful attempts, where one success may be recorded; "
+                "report this as a suiro bug.",
+            )
+        )
+    return problems
+
+
+def _models(db: Database, artifacts: ArtifactStore) -> list[Problem]:
+    """Each registered model version's bytes are a file in the store that hashes to its digest."""
+    problems = []
+    rows = db.query("SELECT name, version, artifact_digest, size FROM model_versions ORDER BY name, version")
+    for row in rows:
+        ref, digest = f"{row['name']}@{row['version']}", row["artifact_digest"]
+        try:
+            data = artifacts.get_bytes(digest)
+        except ArtifactError as exc:
+            kind = "missing_model" if isinstance(exc, FileNotFoundError) else "corrupt_model"
+            why = str(exc)
+        else:
+            if len(data) == row["size"]:
+                continue
+            kind, why = "corrupt_model", f"{len(data)} bytes instead of {row['size']}"
+        problems.append(
+            Problem(kind, ref, f"model {ref} cannot be loaded ({why}); register it again from its run.")
+        )
+    return problems
+
+
+def _dead_runs(db: Database, now: float) -> list[Problem]:
+    problems = []
+    for run in db.query(
+        "SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running' ORDER BY started"
+    ):
+        beat = run["heartbeat"] or run["started"]
+        alive = owner_alive(run)  # the same verdict as the reaper's, without writing it
+        if alive is False or (alive is None and now - beat > STALE_AFTER):
+            why = (
+                f"its process {run['pid']} is gone"
+                if alive is False
+                else f"no heartbeat for {now - beat:.0f} s"
+            )
+            problems.append(
+                Problem(
+                    "dead_run",
+                    run["id"],
+                    f"run {run['id']} is recorded as running but {why}; `suiro runs` marks it crashed, "
+                    f"then `suiro resume {run['id']}` finishes it.",
+                )
+            )
+    for row in db.query(
+        "SELECT t.run_id, t.task_key, t.map_index, t.state, r.state AS run_state FROM task_runs t"
+        " JOIN runs r ON r.id = t.run_id WHERE t.state IN ('running', 'retrying')"
+        " AND r.state NOT IN ('running', 'queued', 'starting', 'cancelling') ORDER BY t.id"
+    ):
+        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
+        name = f"{row['run_id']}/{row['task_key']}{item}"
+        problems.append(
+            Problem(
+                "orphan_task_run",
+                name,
+                f"task run {name} is still {row['state']} although its run ended {row['run_state']}; "
+                "report this as a suiro bug.",
+            )
+        )
+    return problems
+
+
+def _objects(artifacts: ArtifactStore, verdicts: _Verdicts) -> list[Problem]:
+    """Objects whose bytes do not hash to their name, unless already reported through a task run."""
+    problems = []
+    for digest in artifacts.iter_digests():
+        if verdicts.found.get(digest) is not None or artifacts.verify(digest):
+            continue
+        path = artifacts.path(digest)
+        problems.append(
+            Problem(
+                "corrupt_object",
+                digest,
+                f"corrupt object {digest}: {path} is not a regular file whose bytes hash to its name; "
+                "delete it (`suiro gc` keeps nothing unreferenced) or rerun its producer.",
+            )
+        )
+    return problems
