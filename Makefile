@@ -33,3 +33,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .suiro .pytest_cache
+
+# Side-by-side benchmarks against Prefect, Dagster, Dask and Hamilton (bench/README.md).
+# make bench: full run, 3 repetitions, table into bench/README.md; QUICK=1: small, 1 repetition;
+# AIRFLOW=1: also Airflow 3 (W1, W2 and start-up only).
+.PHONY: bench
+bench:
+	$(PYTHON) bench/setup.py $(if $(AIRFLOW),--airflow)
+	$(PYTHON) bench/run.py $(if $(QUICK),--quick,--readme) $(if $(AIRFLOW),--airflow)
