@@ -30,7 +30,7 @@ def run(
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
-    executor: str | Executor = "threads",
+    executor: str | Executor | None = None,
     workers: int | None = None,
     fail_fast: bool = False,
     fresh: bool = False,
@@ -48,7 +48,8 @@ def run(
         config_file: YAML file of parameter values.
         overrides: ``"name=value"`` strings, as given to ``--set``.
         environ: where ``SUIRO_PARAM_*`` are read (default ``os.environ``).
-        executor: ``sequential``, ``threads``, ``processes``, or an ``Executor``.
+        executor: ``sequential``, ``threads``, ``processes``, or an ``Executor``; None uses
+            the pipeline's own choice (``@pipeline(executor=...)``), else ``threads``.
         workers: how many attempts run at once (None: the executor's default).
         fail_fast: stop starting new tasks after the first failure.
         fresh: ignore cached outputs (run every task).
@@ -94,7 +95,7 @@ def resume(
     pipeline: Pipeline | None = None,
     params: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
-    executor: str | Executor = "threads",
+    executor: str | Executor | None = None,
     workers: int | None = None,
     fail_fast: bool = False,
     observers: Sequence[RunObserver] = (),
@@ -165,7 +166,7 @@ def _execute(
     pipe: Pipeline,
     values: dict[str, Any],
     *,
-    executor: str | Executor,
+    executor: str | Executor | None,
     workers: int | None,
     fail_fast: bool,
     fresh: bool,
@@ -197,6 +198,7 @@ def _execute(
             "home": str(store.home),
             "root_run_id": queries.root_of(store.db, parent_run_id) if parent_run_id else None,
         }
+    executor = executor or pipe.executor or "threads"
     ex = make_executor(executor, workers) if isinstance(executor, str) else executor
     try:
         runner = Runner(

@@ -93,15 +93,26 @@ class Ref:
 
 
 class Pipeline:
-    """A traced pipeline: its graph, parameters, and options like ``schedule``.
+    """A traced pipeline: its graph, parameters, and options like ``schedule`` and ``executor``.
+
+    ``executor`` is where its tasks run when the caller does not say (``"processes"``
+    for CPU-bound training, for example).
 
     Run it with ``suiro.run(pipeline, params={...})`` or ``suiro run FILE.py``.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, schedule: str | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        schedule: str | None = None,
+        executor: str | None = None,
+    ):
         self.fn = fn
         self.name = name or fn.__name__
         self.schedule = schedule
+        self.executor = executor
         self.graph = _trace(fn, self.name)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
@@ -129,12 +140,17 @@ def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
 
 @overload
 def pipeline(
-    fn: None = None, /, *, name: str | None = None, schedule: str | None = None
+    fn: None = None, /, *, name: str | None = None, schedule: str | None = None, executor: str | None = None
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
 def pipeline(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, schedule: str | None = None
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    schedule: str | None = None,
+    executor: str | None = None,
 ) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
@@ -144,7 +160,7 @@ def pipeline(
     """
 
     def decorate(f: Callable[..., Any]) -> Pipeline:
-        return Pipeline(f, name=name, schedule=schedule)
+        return Pipeline(f, name=name, schedule=schedule, executor=executor)
 
     return decorate if fn is None else decorate(fn)
 

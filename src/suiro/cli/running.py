@@ -24,7 +24,10 @@ class GraphFormat(StrEnum):
     dot = "dot"
 
 
-Executor = Annotated[ExecutorName, typer.Option("--executor", "-e", help="Where tasks run.")]
+Executor = Annotated[
+    ExecutorName | None,
+    typer.Option("--executor", "-e", help="Where tasks run (default: the pipeline's choice, else threads)."),
+]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", help="Tasks run at once.")]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")]
 Sets = Annotated[
@@ -39,7 +42,7 @@ def run(
         Path | None, typer.Option("-c", "--config", help="YAML file of parameter values.")
     ] = None,
     set_: Sets = None,
-    executor: Executor = ExecutorName.threads,
+    executor: Executor = None,
     workers: Workers = None,
     fail_fast: FailFast = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached outputs; run every task.")] = False,
@@ -53,7 +56,7 @@ def run(
     with errors(verbose):
         pipe = api.load_pipeline(target)
         # Made before the live view starts its thread: process workers can then be forked.
-        ex = make_executor(executor.value, workers)
+        ex = make_executor(executor.value if executor else pipe.executor or "threads", workers)
         view = make_view()
         try:
             with view:
@@ -79,7 +82,7 @@ def resume(
         str | None, typer.Option("--last", help="Resume the latest failed run of FILE.py[:PIPELINE].")
     ] = None,
     set_: Sets = None,
-    executor: Executor = ExecutorName.threads,
+    executor: Executor = None,
     workers: Workers = None,
     fail_fast: FailFast = False,
     verbose: Verbose = False,
@@ -100,7 +103,7 @@ def resume(
                 last=last,
                 pipeline=pipeline,
                 overrides=set_ or (),
-                executor=executor.value,
+                executor=executor.value if executor else None,
                 workers=workers,
                 fail_fast=fail_fast,
                 observers=[view],

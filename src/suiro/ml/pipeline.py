@@ -178,7 +178,7 @@ def summarize(
     }
 
 
-@pipeline(name="training")
+@pipeline(name="training", executor="processes")  # CPU-bound tuning: one process per core
 def training(
     source: str = "sklearn:breast_cancer",
     model_name: str = "sklearn_breast_cancer",
