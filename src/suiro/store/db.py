@@ -189,10 +189,12 @@ class Database:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error | OSError):
+            if isinstance(exc, sqlite3.OperationalError | OSError) and "no such table" not in str(exc):
+                # The disk or file system refused (full, I/O error, read-only): one line for users.
+                # Constraint and programming errors propagate as they are.
                 raise StoreError(
                     f"writing to the suiro database {self.path} failed ({exc}); nothing of this change "
-                    "was kept, free disk space or fix the file system, then resume the run."
+                    "was kept; fix the cause (disk space, permissions, file system), then resume the run."
                 ) from exc
             raise
         fault("db.after_commit")
