@@ -37,6 +37,21 @@ def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
     return table
 
 
+def _read(call: Any, *, verbose: bool, json_: bool) -> Any:
+    """Run one ``suiro.history`` read with one-line errors; with --json print it and return None."""
+    with errors(verbose):
+        data = call()
+    if json_:
+        print_json(data)
+        return None
+    return data
+
+
+def _label(row: dict[str, Any]) -> str:
+    """``task`` or ``task[i]`` for a mapped item."""
+    return row["task_key"] + (f"[{row['map_index']}]" if row["map_index"] >= 0 else "")
+
+
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
 
@@ -56,10 +71,10 @@ def runs(
     """List recent runs, newest first."""
     from suiro import history
 
-    with errors(verbose):
-        rows = history.runs(pipeline=pipeline, state=state, limit=limit)
-    if json_:
-        print_json(rows)
+    rows = _read(
+        lambda: history.runs(pipeline=pipeline, state=state, limit=limit), verbose=verbose, json_=json_
+    )
+    if rows is None:
         return
     _console().print(
         _table(
@@ -85,10 +100,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     """Show a run: its parameters and every task's state, attempts, time, errors, cache hits."""
     from suiro import history
 
-    with errors(verbose):
-        run = history.show(run_id)
-    if json_:
-        print_json(run)
+    run = _read(lambda: history.show(run_id), verbose=verbose, json_=json_)
+    if run is None:
         return
     console = _console()
     console.print(
@@ -142,10 +155,8 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
     """List the metrics a run's tasks logged."""
     from suiro import history
 
-    with errors(verbose):
-        rows = history.metrics(run_id)
-    if json_:
-        print_json(rows)
+    rows = _read(lambda: history.metrics(run_id), verbose=verbose, json_=json_)
+    if rows is None:
         return
     _console().print(
         _table(
@@ -153,7 +164,7 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
             ["task", "name", "value", "step"],
             [
                 [
-                    r["task_key"] + (f"[{r['map_index']}]" if r["map_index"] >= 0 else ""),
+                    _label(r),
                     r["name"],
                     f"{r['value']:.6g}",
                     r["step"],
@@ -169,10 +180,8 @@ def artifacts(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> N
     """List the stored outputs of a run's tasks."""
     from suiro import history
 
-    with errors(verbose):
-        rows = history.artifacts(run_id)
-    if json_:
-        print_json(rows)
+    rows = _read(lambda: history.artifacts(run_id), verbose=verbose, json_=json_)
+    if rows is None:
         return
     _console().print(
         _table(
@@ -180,7 +189,7 @@ def artifacts(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> N
             ["task", "digest", "serializer", "type", "bytes", "from"],
             [
                 [
-                    r["task_key"] + (f"[{r['map_index']}]" if r["map_index"] >= 0 else ""),
+                    _label(r),
                     r["digest"][:16],
                     r["serializer"],
                     r["kind"],
@@ -203,10 +212,8 @@ def explain(
     """Say why a task was or was not a cache hit, and what changed since its last run."""
     from suiro import history
 
-    with errors(verbose):
-        result = history.explain(run_id, task)
-    if json_:
-        print_json(result)
+    result = _read(lambda: history.explain(run_id, task), verbose=verbose, json_=json_)
+    if result is None:
         return
     print(f"{result['task']} in run {result['run_id']}: {result['state']}")
     print(result["reason"])
@@ -224,10 +231,8 @@ def gc(
     """Remove stored artifacts that no run refers to."""
     from suiro import history
 
-    with errors(verbose):
-        result = history.gc(dry_run=dry_run, min_age=min_age)
-    if json_:
-        print_json(result)
+    result = _read(lambda: history.gc(dry_run=dry_run, min_age=min_age), verbose=verbose, json_=json_)
+    if result is None:
         return
     verb = "would remove" if dry_run else "removed"
     for digest in result["removed"]:
