@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import inspect
-import json
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,8 +71,12 @@ def fingerprint(value: Any) -> str:
 
 
 def combine(*parts: Any) -> str:
-    """Digest of several already-computed digests or plain tokens, in order."""
-    return digest(json.dumps(parts, separators=(",", ":"), default=str))
+    """Digest of several already-computed digests or plain tokens (str, int, None, lists/tuples of them).
+
+    ``repr`` of such values is deterministic across processes and runs, and several times
+    faster than JSON; this sits on the per-task path of every recorded run.
+    """
+    return digest(repr(parts))
 
 
 def make_key(
