@@ -22,6 +22,7 @@ from suiro.errors import (
 )
 from suiro.mapping import unmapped
 from suiro.pipeline import Pipeline, Ref, pipeline, when
+from suiro.secrets import secret
 from suiro.states import RunState, TaskState, TriggerRule
 from suiro.task import Task, TaskOptions, task
 
@@ -74,6 +75,7 @@ __all__ = [
     "pipeline",
     "resume",
     "run",
+    "secret",
     "task",
     "unmapped",
     "when",

@@ -21,6 +21,7 @@ from typing import Any
 
 from suiro.context import current_context, get_logger
 from suiro.errors import SuiroError
+from suiro.secrets import mask
 
 ENV_WEBHOOK = "SUIRO_ALERT_WEBHOOK"
 
@@ -56,13 +57,16 @@ def send_alert(
     Raises:
         AlertDeliveryError: the webhook refused or could not be reached after all retries.
     """
+    message = mask(message)
     _log(level, message)
     url = webhook or os.environ.get(ENV_WEBHOOK) or None
     if url is None:
         return AlertResult(message, delivered=False, webhook=None, attempts=0)
     ctx = current_context()
     key = idempotency_key or (ctx.task_run_key if ctx else uuid.uuid4().hex)
-    body = json.dumps({"text": message, "suiro": {"level": level, **(details or {})}}, default=str).encode()
+    body = mask(
+        json.dumps({"text": message, "suiro": {"level": level, **(details or {})}}, default=str)
+    ).encode()
     last = ""
     for attempt in range(1, retries + 2):
         status, last = _post(url, body, key, timeout)

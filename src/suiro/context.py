@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from suiro.errors import SuiroError
+from suiro.secrets import mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,8 @@ class Capture:
             self._partial[stream] = rest
 
     def add_line(self, line: str) -> None:
-        """Keep one complete line."""
+        """Keep one complete line (secrets masked)."""
+        line = mask(line)
         self.lines.append(line)
         if self._path is not None:
             if self._file is None:  # opened on the first line: silent attempts leave no file

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
 from suiro.runner import RunResult
+from suiro.secrets import mask
 from suiro.states import TaskState
 
 STYLES = {
@@ -232,7 +233,7 @@ def render_output(output: Any, console: Console) -> None:
     """The pipeline's output as ``output: repr``; a summary dict holding a table of numbers
     (a dict of dicts, e.g. metrics per model) is drawn as that table and one line per key."""
     if not isinstance(output, dict) or not any(_is_table(v) for v in output.values()):
-        text = repr(output)
+        text = mask(repr(output))
         console.print(
             f"output: {text if len(text) <= 500 else text[:497] + '...'}", highlight=False, markup=False
         )
@@ -247,7 +248,7 @@ def render_output(output: Any, console: Console) -> None:
                 table.add_row(str(row_key), *[_cell(row.get(c)) for c in columns])
             console.print(table)
         else:
-            console.print(f"{key}: {value}", highlight=False, markup=False)
+            console.print(mask(f"{key}: {value}"), highlight=False, markup=False)
 
 
 def _is_table(value: Any) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.errors import TaskTimeoutError
 from suiro.events import ErrorInfo
+from suiro.secrets import mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,9 @@ def execute(work: Work) -> Outcome:
 
 def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:
     """Reduce an exception to a picklable record, deciding now whether it may be retried."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tb = mask("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     retryable = retry_on is None or isinstance(exc, retry_on)
-    return ErrorInfo(type=_qualified(type(exc)), message=str(exc), traceback=tb, retryable=retryable)
+    return ErrorInfo(type=_qualified(type(exc)), message=mask(str(exc)), traceback=tb, retryable=retryable)
 
 
 def timeout_outcome(work: Work, duration: float) -> Outcome:

@@ -29,6 +29,7 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
+from suiro.secrets import mask
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 
@@ -140,7 +141,7 @@ class Recorder:
                     "pipeline": event.pipeline,
                     "digest": digest(graph),
                     "target": event.target,
-                    "params": json.dumps(event.params, default=repr),
+                    "params": mask(json.dumps(event.params, default=repr)),
                     "started": event.time,
                     "host": this_host(),
                     "pid": os.getpid(),
@@ -196,7 +197,7 @@ class Recorder:
                         "state": rows.finished.state.value,
                         "ended": rows.finished.time,
                         "id": self._run_id,
-                        "error": rows.finished.error,
+                        "error": mask(rows.finished.error) if rows.finished.error else None,
                     },
                 )
             elif beat:
