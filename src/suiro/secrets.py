@@ -88,11 +88,6 @@ def mask(text: str) -> str:
     return text
 
 
-def has_secrets() -> bool:
-    """Whether any secret is known in this process (so callers can skip work)."""
-    return bool(_needles())
-
-
 def reload() -> None:
     """Forget the loaded secrets (after the environment changed, e.g. in tests)."""
     _secrets.cache_clear()

@@ -28,7 +28,7 @@ from suiro.errors import ArtifactError
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
 from suiro.store.db import Database
 from suiro.store.outputs import MANIFEST
-from suiro.store.queries import STALE_AFTER, owner_alive
+from suiro.store.queries import death_of
 
 if TYPE_CHECKING:
     from suiro.store.home import Store
@@ -220,14 +220,8 @@ def _dead_runs(db: Database, now: float) -> list[Problem]:
     for run in db.query(
         "SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running' ORDER BY started"
     ):
-        beat = run["heartbeat"] or run["started"]
-        alive = owner_alive(run)  # the same verdict as the reaper's, without writing it
-        if alive is False or (alive is None and now - beat > STALE_AFTER):
-            why = (
-                f"its process {run['pid']} is gone"
-                if alive is False
-                else f"no heartbeat for {now - beat:.0f} s"
-            )
+        why = death_of(run, now)  # the reaper's verdict, without writing it
+        if why is not None:
             problems.append(
                 Problem(
                     "dead_run",

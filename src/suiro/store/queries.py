@@ -28,10 +28,8 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
     now = now or time.time()
     dead = []
     for run in db.query("SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running'"):
-        # On this host the pid decides (a stopped but live process is not dead); elsewhere the heartbeat.
-        beat = run["heartbeat"] or run["started"]
-        alive = owner_alive(run)
-        if alive is False or (alive is None and now - beat > STALE_AFTER):
+        if death_of(run, now) is not None:
+            beat = run["heartbeat"] or run["started"]
             with db.write() as tx:
                 tx.execute(
                     "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
@@ -55,6 +53,21 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
                 )
             dead.append(run["id"])
     return dead
+
+
+def death_of(run: dict[str, Any], now: float) -> str | None:
+    """Why a ``running`` run's process is dead, or None while it may be alive.
+
+    On this host the pid decides (a stopped but live process is not dead); for a run
+    on another host, the heartbeat.
+    """
+    alive = owner_alive(run)
+    if alive is False:
+        return f"its process {run['pid']} is gone"
+    beat = run["heartbeat"] or run["started"]
+    if alive is None and now - beat > STALE_AFTER:
+        return f"no heartbeat for {now - beat:.0f} s"
+    return None
 
 
 def owner_alive(run: dict[str, Any]) -> bool | None:

@@ -125,11 +125,12 @@ class Recorder:
         graph = json.dumps(event.graph, sort_keys=True)
         from suiro.cache import digest
 
+        graph_digest = digest(graph)
         with self.db.write() as tx:
             tx.execute(
                 "INSERT INTO pipelines (name, code_digest, graph, created)"
                 " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
-                {"name": event.pipeline, "digest": digest(graph), "graph": graph, "now": event.time},
+                {"name": event.pipeline, "digest": graph_digest, "graph": graph, "now": event.time},
             )
             tx.execute(
                 "INSERT INTO runs (id, pipeline_id, pipeline, target, params, state, started, host, pid,"
@@ -139,7 +140,7 @@ class Recorder:
                 {
                     "id": event.run_id,
                     "pipeline": event.pipeline,
-                    "digest": digest(graph),
+                    "digest": graph_digest,
                     "target": event.target,
                     "params": mask(json.dumps(event.params, default=repr)),
                     "started": event.time,
