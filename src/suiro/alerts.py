@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from suiro import clock
 from suiro.context import current_context, get_logger
 from suiro.errors import SuiroError
 from suiro.secrets import mask
@@ -75,7 +75,7 @@ def send_alert(
         if status is not None and 400 <= status < 500 and status != 429:
             break  # the webhook rejects this payload: retrying will not help
         if attempt <= retries:
-            time.sleep(retry_delay * 2 ** (attempt - 1))
+            clock.get().sleep(retry_delay * 2 ** (attempt - 1))
     raise AlertDeliveryError(
         f"alert could not be delivered to {_redact(url)} ({last}); "
         f"check {ENV_WEBHOOK} or the webhook parameter."

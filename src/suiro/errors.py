@@ -91,6 +91,11 @@ class StoreError(SuiroError, RuntimeError):
     """The metadata database cannot be opened, upgraded or written."""
 
 
+class RunFencedError(StoreError):
+    """This process's run was declared crashed while it was not heartbeating (e.g. it was
+    paused); it may no longer record anything, so a resumed run is the only one that counts."""
+
+
 class RunNotFoundError(SuiroError, LookupError):
     """No recorded run (or task in it) matches what was asked for."""
 

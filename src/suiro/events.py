@@ -21,6 +21,9 @@ class ErrorInfo:
     message: str
     traceback: str
     retryable: bool = True
+    #: The process running the attempt died (not the task's own exception): counted
+    #: against ``infra_retries``, not ``retries``.
+    infra: bool = False
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type

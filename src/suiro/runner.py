@@ -17,11 +17,12 @@ import queue
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from suiro import clock as clocks
 from suiro.context import Capture, TaskContext, log_name, task_scope
 from suiro.events import (
     ErrorInfo,
@@ -44,6 +45,7 @@ from suiro.memo import Hit, Lazy, Memo, OutputStore, materialize
 from suiro.results import RunResult, TaskResult, new_run_id
 from suiro.rules import apply_rule, resolve
 from suiro.states import RunState, TaskState, TriggerRule
+from suiro.task import TaskOptions
 
 
 @dataclass
@@ -55,6 +57,8 @@ class _Unit:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     attempt: int = 0
+    #: Attempts that ended because their process died (their own retry budget).
+    infra_failures: int = 0
 
 
 #: Seconds the runner waits for an attempt before it lets buffering observers flush.
@@ -71,7 +75,8 @@ class Runner:
         observers: receive every event, in order.
         run_id: the id to use (a new one if None).
         fail_fast: stop starting new tasks after the first failure.
-        clock: monotonic clock, injectable so tests can control retry delays.
+        clock: the clock for retry delays and event times (default: ``suiro.clock.get()``),
+            injectable so tests control time.
         rng: source of retry jitter.
         log_dir: if set, each attempt's lines also go to ``log_dir/<task>.<attempt>.log``.
         outputs: where outputs are stored and found again (cache, resume); None keeps
@@ -92,7 +97,7 @@ class Runner:
         observers: Sequence[RunObserver] = (),
         run_id: str | None = None,
         fail_fast: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: clocks.Clock | None = None,
         rng: random.Random | None = None,
         log_dir: str | None = None,
         outputs: OutputStore | None = None,
@@ -108,7 +113,7 @@ class Runner:
         self.observers = list(observers)
         self.run_id = run_id or new_run_id()
         self.fail_fast = fail_fast
-        self.clock = clock
+        self.clock = clock or clocks.get()
         self.rng = rng or random.Random()
         self.log_dir = log_dir
         self.outputs = outputs
@@ -139,7 +144,7 @@ class Runner:
 
     def run(self) -> RunResult:
         """Run every node that its trigger rules allow; return when nothing is left."""
-        started = time.time()
+        started = self.clock.time()
         self._emit(
             RunStarted(
                 self.run_id,
@@ -172,7 +177,7 @@ class Runner:
                 output = self._resolve(self.graph.output)
             except Exception as exc:  # e.g. a cached output found corrupt: the run cannot deliver it
                 state, error = RunState.FAILED, f"the pipeline's output could not be read: {exc}"
-        ended = time.time()
+        ended = self.clock.time()
         self._emit(RunFinished(self.run_id, state, ended, error))
         return RunResult(
             self.run_id, self.graph.name, state, self.params, self.results, output, started, ended, error
@@ -181,7 +186,7 @@ class Runner:
     def _wait_timeout(self) -> float | None:
         if not self._retries:
             return None
-        return max(self._retries[0][0] - self.clock(), 0.0)
+        return max(self._retries[0][0] - self.clock.monotonic(), 0.0)
 
     def _collect(self, timeout: float | None) -> None:
         """Wait for one attempt to end (or a retry to fall due), then take all that ended.
@@ -219,7 +224,7 @@ class Runner:
 
     def _sleep(self, timeout: float | None) -> tuple[_Unit, Outcome]:
         self._flush_observers()
-        time.sleep(timeout or 0.0)
+        self.clock.sleep(timeout or 0.0)
         raise queue.Empty
 
     # -- nodes ------------------------------------------------------------------------
@@ -311,13 +316,13 @@ class Runner:
         result = self.results[node.key]
         result.map_size = len(calls)
         result.item_states = [TaskState.PENDING] * len(calls)
-        self._emit(TaskMapped(self.run_id, node.key, len(calls), time.time()))
+        self._emit(TaskMapped(self.run_id, node.key, len(calls), self.clock.time()))
         self._items_left[node.key] = len(calls)
         self._item_values[node.key] = [None] * len(calls)
         self._item_artifacts[node.key] = [None] * len(calls)
         if not calls:
             return self._finish_map(node.key, emit=False)
-        self._emit(TaskStateChanged(self.run_id, node.key, TaskState.RUNNING, time.time()))
+        self._emit(TaskStateChanged(self.run_id, node.key, TaskState.RUNNING, self.clock.time()))
         result.state = TaskState.RUNNING
         self._map_started[node.key] = time.perf_counter()
         for index, call in enumerate(calls):
@@ -353,7 +358,7 @@ class Runner:
         self._item_values[key][index] = Lazy(hit.load)
         self._item_artifacts[key][index] = hit.artifact
         self._emit(TaskOutput(self.run_id, key, None, index, hit.artifact, hit.source_run))
-        self._emit(TaskStateChanged(self.run_id, key, TaskState.CACHED, time.time(), map_index=index))
+        self._emit(TaskStateChanged(self.run_id, key, TaskState.CACHED, self.clock.time(), map_index=index))
         self._items_left[key] -= 1
 
     def _finish_node(self, key: str, state: TaskState, value: Any = None) -> None:
@@ -370,7 +375,7 @@ class Runner:
                 self.run_id,
                 key,
                 state,
-                time.time(),
+                self.clock.time(),
                 attempt=result.attempts if result.map_size is None else 0,
                 error=result.errors[-1] if state is TaskState.FAILED and result.errors else None,
                 duration=result.duration,
@@ -418,7 +423,7 @@ class Runner:
                 self.run_id,
                 unit.key,
                 TaskState.RUNNING,
-                time.time(),
+                self.clock.time(),
                 attempt=unit.attempt,
                 map_index=unit.map_index,
             )
@@ -471,25 +476,37 @@ class Runner:
         assert error is not None
         result.errors.append(error)
         opts = node.task.options
-        if error.retryable and unit.attempt <= opts.retries and not self._stopping:
+        if error.infra:
+            unit.infra_failures += 1
+        if self._may_retry(unit, error, opts):
             delay = opts.delay_before(unit.attempt + 1, rng=self.rng)
             self._emit(
                 TaskStateChanged(
                     self.run_id,
                     unit.key,
                     TaskState.RETRYING,
-                    time.time(),
+                    self.clock.time(),
                     attempt=unit.attempt,
                     map_index=unit.map_index,
                     error=error,
                     delay=delay,
                 )
             )
-            heapq.heappush(self._retries, (self.clock() + delay, next(self._seq), unit))
+            heapq.heappush(self._retries, (self.clock.monotonic() + delay, next(self._seq), unit))
             if unit.map_index < 0:
                 result.state = TaskState.RETRYING
             return
         self._unit_ended(unit, TaskState.FAILED, outcome)
+
+    def _may_retry(self, unit: _Unit, error: ErrorInfo, opts: TaskOptions) -> bool:
+        """Whether the attempt that failed with ``error`` gets another: each kind of failure
+        spends its own budget (``retries`` for the task's exceptions, ``infra_retries`` for a
+        dead worker process)."""
+        if self._stopping or not error.retryable:
+            return False
+        if error.infra:
+            return unit.infra_failures <= opts.infra_retries
+        return unit.attempt - unit.infra_failures <= opts.retries
 
     def _unit_ended(self, unit: _Unit, state: TaskState, outcome: Outcome) -> None:
         result = self.results[unit.key]
@@ -503,7 +520,7 @@ class Runner:
                 self.run_id,
                 unit.key,
                 state,
-                time.time(),
+                self.clock.time(),
                 attempt=unit.attempt,
                 map_index=unit.map_index,
                 error=outcome.error,
@@ -546,7 +563,7 @@ class Runner:
         return None
 
     def _promote_due_retries(self) -> None:
-        now = self.clock()
+        now = self.clock.monotonic()
         while self._retries and self._retries[0][0] <= now:
             _, _, unit = heapq.heappop(self._retries)
             self._ready.append(unit)

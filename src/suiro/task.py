@@ -53,7 +53,10 @@ class TaskOptions:
 
     Attributes:
         name: the task's name in graphs, logs and records.
-        retries: how many more attempts after the first failure.
+        retries: how many more attempts after the task raised an exception.
+        infra_retries: how many more attempts after the process running the task died
+            (killed, out of memory, a crash in native code): a budget of its own, so an
+            infrastructure failure does not use up the retries meant for the task's errors.
         retry_delay: seconds before the first retry.
         backoff: multiplier applied to the delay for each further retry.
         max_delay: cap on any single delay, in seconds.
@@ -73,6 +76,7 @@ class TaskOptions:
 
     name: str
     retries: int = 0
+    infra_retries: int = 1
     retry_delay: float = 0.0
     backoff: float = 1.0
     max_delay: float | None = None
@@ -243,6 +247,8 @@ def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
         )
     if not isinstance(opts.retries, int) or opts.retries < 0:
         problems.append(f"retries must be an integer >= 0, got {opts.retries!r}")
+    if not isinstance(opts.infra_retries, int) or opts.infra_retries < 0:
+        problems.append(f"infra_retries must be an integer >= 0, got {opts.infra_retries!r}")
     for label in ("retry_delay", "jitter"):
         value = getattr(opts, label)
         if not isinstance(value, int | float) or value < 0:

@@ -194,8 +194,39 @@ def test_a_worker_that_dies_fails_only_that_attempt_and_the_task_is_retried():
     assert result.output["other"] == 5
 
 
-def test_a_worker_that_dies_without_retries_fails_its_task_and_the_run_continues():
-    no_retry = flaky.crash_once.with_options(retries=0)
+def test_a_dead_worker_spends_infra_retries_not_retries():
+    # The task's own retry budget is 0: the crash is retried from infra_retries (default 1).
+    no_user_retry = flaky.crash_once.with_options(retries=0)
+
+    @pipeline
+    def crashes_once(parent_pid: int):
+        return no_user_retry(parent_pid)
+
+    result = run(crashes_once, params={"parent_pid": os.getpid()}, executor="processes", workers=1)
+
+    assert result.state is RunState.SUCCESS
+    assert result.tasks["crash_once"].attempts == 2
+    assert [(e.type, e.infra) for e in result.tasks["crash_once"].errors] == [(CRASH_ERROR, True)]
+
+
+def test_an_exception_does_not_spend_infra_retries():
+    # retries=0 and infra_retries=5: a raised exception still fails at once.
+    raises = flaky.flaky.with_options(retries=0, infra_retries=5)
+
+    @pipeline
+    def fails_once():
+        return raises(1)
+
+    result = run(fails_once, executor="processes", workers=1)
+
+    assert result.state is RunState.FAILED
+    assert result.tasks["flaky"].attempts == 1
+    assert not result.tasks["flaky"].errors[0].infra
+
+
+def test_a_worker_that_dies_without_infra_retries_fails_its_task_and_the_run_continues():
+    # retries=1 is for the task's exceptions: a dead worker does not spend it.
+    no_retry = flaky.crash_once.with_options(retries=1, infra_retries=0)
 
     @pipeline
     def crashes_once(parent_pid: int):

@@ -256,7 +256,8 @@ def test_option_errors_use_the_name_option():
 
 def test_an_unknown_option_suggests_the_close_one_and_lists_the_known_ones():
     known = (
-        "backoff, cache, cache_key, cache_ttl, jitter, max_delay, resources, retries, retry_delay, "
+        "backoff, cache, cache_key, cache_ttl, infra_retries, jitter, max_delay, resources, retries, "
+        "retry_delay, "
         "retry_on, serializer, tags, timeout, trigger_rule"
     )
     message = (

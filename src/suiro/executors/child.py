@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 import cloudpickle
@@ -148,7 +149,7 @@ class WorkerProcess:
         try:
             proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         except (WorkerCrashedError, OSError) as exc:
-            return Outcome(error=error_info(exc, retry_on=None))
+            return Outcome(error=replace(error_info(exc, retry_on=None), infra=True))
         start = time.perf_counter()
         try:
             write_frame(self._to_child, payload)
@@ -169,7 +170,7 @@ class WorkerProcess:
             f"the process running task {work.label()} died (exit code {proc.returncode}) before it "
             "finished; check the task for crashes or memory use, then rerun it."
         )
-        return Outcome(error=error_info(exc, retry_on=None))
+        return Outcome(error=replace(error_info(exc, retry_on=None), infra=True))
 
     def close(self, *, kill: bool = False) -> None:
         """Stop the worker: ask it to exit (closing its input), or kill it."""

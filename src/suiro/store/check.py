@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from suiro import clock
 from suiro.errors import ArtifactError
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
 from suiro.store.db import Database
@@ -69,7 +69,7 @@ def check(store: Store, *, now: float | None = None) -> list[Problem]:
     problems += _outputs(store.db, verdicts)
     problems += _double_successes(store.db)
     problems += _models(store.db, store.artifacts)
-    problems += _dead_runs(store.db, time.time() if now is None else now)
+    problems += _dead_runs(store.db, clock.now() if now is None else now)
     problems += _objects(store.artifacts, verdicts)
     return problems
 

@@ -51,7 +51,10 @@ def database_url(home: Path | None = None) -> str:
 class Tx(Protocol):
     """A write transaction: statements with ``:name`` parameters."""
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement; return how many rows it changed (for compare-and-set)."""
+        ...
+
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
 
@@ -226,8 +229,8 @@ class _SQLiteTx:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.conn.execute(sql, params or {})
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        return self.conn.execute(sql, params or {}).rowcount
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -238,10 +241,10 @@ class _SATx:
     def __init__(self, conn: Any):
         self.conn = conn
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         from sqlalchemy import text
 
-        self.conn.execute(text(sql), dict(params or {}))
+        return self.conn.execute(text(sql), dict(params or {})).rowcount
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         from sqlalchemy import text

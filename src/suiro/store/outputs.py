@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from suiro import clock
 from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError
 from suiro.memo import Hit
@@ -80,7 +80,7 @@ class StoreOutputs:
             return None
         # With a TTL only original computations count: a reuse does not make a result younger.
         rows = self.db.query(
-            _FIND_FRESH if ttl else _FIND_ANY, {"key": key.key, "since": time.time() - ttl if ttl else 0.0}
+            _FIND_FRESH if ttl else _FIND_ANY, {"key": key.key, "since": clock.now() - ttl if ttl else 0.0}
         )
         for row in rows:
             hit = self._hit(row["output_digest"], row["source"], task_key)

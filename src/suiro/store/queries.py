@@ -3,17 +3,21 @@
 Every function takes a ``Database`` and returns plain dicts/lists (JSON-able), so
 one place renders them. Reading also finds runs whose process died: a ``running``
 run whose pid is gone (on this host) or whose heartbeat stopped is marked
-``crashed`` (compare-and-set, so a live run is never overwritten).
+``crashed`` (compare-and-set, so a live run is never overwritten), and the reader
+that made the verdict, only that one, sends the crash alert (G8: the dying process
+cannot).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+from suiro import clock
+from suiro.alerts import AlertDeliveryError, send_alert
 from suiro.cache import diff_parts
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.store.db import Database, this_host
@@ -24,17 +28,26 @@ _CRASHED = "the run's process died while this attempt was running (the run crash
 
 
 def reap(db: Database, *, now: float | None = None) -> list[str]:
-    """Mark ``crashed`` every running run whose process is gone; return their ids."""
-    now = now or time.time()
+    """Mark ``crashed`` every running run whose process is gone; return their ids.
+
+    Each verdict is a compare-and-set, so of two readers reaping at once exactly one wins,
+    and only the winner announces the crash (``$SUIRO_ALERT_WEBHOOK``, if set).
+    """
+    now = now or clock.now()
     dead = []
-    for run in db.query("SELECT id, host, pid, heartbeat, started FROM runs WHERE state = 'running'"):
-        if death_of(run, now) is not None:
+    for run in db.query(
+        "SELECT id, pipeline, host, pid, heartbeat, started FROM runs WHERE state = 'running'"
+    ):
+        why = death_of(run, now)
+        if why is not None:
             beat = run["heartbeat"] or run["started"]
             with db.write() as tx:
-                tx.execute(
+                won = tx.execute(
                     "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
                     {"id": run["id"], "ended": beat},
                 )
+                if not won:
+                    continue
                 params = {
                     "id": run["id"],
                     "ended": beat,
@@ -52,21 +65,40 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
                     params,
                 )
             dead.append(run["id"])
+            _announce_crash(run, why)
     return dead
+
+
+def _announce_crash(run: dict[str, Any], why: str) -> None:
+    """The crash alert, best effort: its delivery can never change the run's state."""
+    message = (
+        f"suiro run {run['id']} of {run['pipeline']} crashed: {why}; resume it with: suiro resume {run['id']}"
+    )
+    details = {"run_id": run["id"], "pipeline": run["pipeline"], "state": "crashed", "reason": why}
+    try:
+        send_alert(message, details=details, level="error", idempotency_key=f"suiro-run-{run['id']}-crashed")
+    except AlertDeliveryError as exc:
+        logging.getLogger("suiro.reaper").error("%s", exc)
 
 
 def death_of(run: dict[str, Any], now: float) -> str | None:
     """Why a ``running`` run's process is dead, or None while it may be alive.
 
-    On this host the pid decides (a stopped but live process is not dead); for a run
-    on another host, the heartbeat.
+    On this host the process decides: gone, or stopped (SIGSTOP, Ctrl-Z) with no heartbeat
+    for ``STALE_AFTER`` — a live, running process keeps its run even when a task holds
+    the interpreter so long that the heartbeat lags. For a run on another host, the
+    heartbeat alone. A process declared dead that comes back is fenced (see the recorder).
     """
     alive = owner_alive(run)
     if alive is False:
         return f"its process {run['pid']} is gone"
     beat = run["heartbeat"] or run["started"]
-    if alive is None and now - beat > STALE_AFTER:
+    if now - beat <= STALE_AFTER:
+        return None
+    if alive is None:
         return f"no heartbeat for {now - beat:.0f} s"
+    if _process_stopped(run["pid"]):
+        return f"its process {run['pid']} is stopped and sent no heartbeat for {now - beat:.0f} s"
     return None
 
 
@@ -81,6 +113,15 @@ def owner_alive(run: dict[str, Any]) -> bool | None:
         return False
     started = _process_start(run["pid"])
     return started is None or started <= run["started"] + 1.0
+
+
+def _process_stopped(pid: int) -> bool:
+    """Whether a process is stopped by a signal or a tracer (state T or t in /proc)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("T", "t")
 
 
 def _process_start(pid: int) -> float | None:

@@ -7,6 +7,12 @@ is written at once when the run starts and ends. A crash loses at most the last
 ``interval`` of records, never the consistency of what was committed: an output's
 artifact is durable before the row that points to it (the worker fsyncs it before
 the success event exists). Knows no graph or runner: only events.
+
+Fencing: every batch first renews the run's heartbeat with a compare-and-set on
+``state = 'running'``. A process that was paused long enough for the reaper to declare
+its run crashed (and for the run to be resumed elsewhere) finds the set refused when it
+comes back: the batch is rolled back, the run is marked as fenced, and the runner stops
+at its next event. Its late work can never overwrite the verdict or the resumed run.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from typing import Any
 
+from suiro import clock
 from suiro.context import log_name
-from suiro.errors import StoreError
+from suiro.errors import RunFencedError, StoreError
 from suiro.events import (
     Event,
     MetricLogged,
@@ -111,7 +117,7 @@ class Recorder:
     def notify(self, event: Event) -> None:
         """Buffer an event; the run's first and last events are written at once."""
         if self._error is not None:
-            raise StoreError(f"recording run {self._run_id} failed: {self._error}; the run was stopped.")
+            raise self._failure()
         if isinstance(event, RunStarted):
             self._start(event)
             return
@@ -175,7 +181,7 @@ class Recorder:
     def _flush(self) -> None:
         with self._lock:
             events, self._buffer = self._buffer, []
-        now = time.time()
+        now = clock.now()
         beat = now - self._last_beat >= HEARTBEAT_INTERVAL
         if not events and not beat:
             return
@@ -183,7 +189,26 @@ class Recorder:
         for event in events:
             rows.add(event)
         rows.fill_known(self._known)
+        try:
+            self._write(rows, now)
+        except RunFencedError as exc:
+            self._error = exc  # for good: every later event is refused too
+            self._mark_fenced()
+            raise
+        self._last_beat = now
+
+    def _write(self, rows: _Rows, now: float) -> None:
         with self.db.write() as tx:
+            renewed = tx.execute(
+                "UPDATE runs SET heartbeat = :now WHERE id = :id AND state = 'running'",
+                {"now": now, "id": self._run_id},
+            )
+            if not renewed:
+                raise RunFencedError(
+                    f"run {self._run_id} was declared crashed while this process (pid {os.getpid()}) "
+                    "was not heartbeating, so it stops without recording more; "
+                    f"resume it with: suiro resume {self._run_id}"
+                )
             tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
@@ -201,12 +226,20 @@ class Recorder:
                         "error": mask(rows.finished.error) if rows.finished.error else None,
                     },
                 )
-            elif beat:
-                tx.execute(
-                    "UPDATE runs SET heartbeat = :now WHERE id = :id AND state = 'running'",
-                    {"now": now, "id": self._run_id},
-                )
-        self._last_beat = now
+
+    def _mark_fenced(self) -> None:
+        """Say on the run's record that its first process came back and stopped (once)."""
+        note = f"fenced: its process {os.getpid()} came back after the crash verdict and stopped unrecorded"
+        with self.db.write() as tx:
+            tx.execute(
+                "UPDATE runs SET error = :note WHERE id = :id AND state = 'crashed' AND error IS NULL",
+                {"note": note, "id": self._run_id},
+            )
+
+    def _failure(self) -> StoreError:
+        if isinstance(self._error, RunFencedError):
+            return self._error
+        return StoreError(f"recording run {self._run_id} failed: {self._error}; the run was stopped.")
 
     def close(self) -> None:
         """Stop the background thread and write what is left (called at the run's end)."""
@@ -215,7 +248,7 @@ class Recorder:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if self._error is not None:
-            raise StoreError(f"recording run {self._run_id} failed: {self._error}.")
+            raise self._failure()
         self.flush()
 
 
@@ -327,6 +360,6 @@ def _artifact_row(meta: ArtifactMeta) -> dict[str, Any]:
         "serializer": meta.serializer,
         "kind": meta.kind,
         "size": meta.size,
-        "created": time.time(),
+        "created": clock.now(),
         "inline": meta.inline,
     }

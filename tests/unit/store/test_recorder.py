@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from suiro import pipeline, task
-from suiro.errors import StoreError
+from suiro.errors import RunFencedError, StoreError
 from suiro.events import (
     ErrorInfo,
     MetricLogged,
@@ -309,5 +309,12 @@ def test_a_run_declared_crashed_stays_crashed_when_its_process_comes_back(db):
     recorder = start(db)
     with db.write() as tx:  # the reaper's verdict while the process was stopped
         tx.execute("UPDATE runs SET state = 'crashed' WHERE id = :id", {"id": RUN})
-    recorder.notify(RunFinished(RUN, RunState.SUCCESS, 200.0))
-    assert rows(db, "runs")[0]["state"] == "crashed"
+    with pytest.raises(RunFencedError, match=f"run {RUN} was declared crashed .* suiro resume {RUN}$"):
+        recorder.notify(state("a", TaskState.SUCCESS, attempt=1))
+        recorder.notify(RunFinished(RUN, RunState.SUCCESS, 200.0))
+    run = rows(db, "runs")[0]
+    assert run["state"] == "crashed"
+    assert run["error"].startswith("fenced: its process"), "the record says why nothing more came"
+    assert task_row(db, "a")["state"] == "pending", "the fenced batch was rolled back"
+    with pytest.raises(RunFencedError):  # and it stays stopped
+        recorder.notify(state("b", TaskState.RUNNING, attempt=1))
