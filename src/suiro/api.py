@@ -34,6 +34,7 @@ def run(
     workers: int | None = None,
     fail_fast: bool = False,
     fresh: bool = False,
+    recompute_corrupt: bool = False,
     observers: Sequence[RunObserver] = (),
     run_id: str | None = None,
     record: bool = True,
@@ -53,6 +54,8 @@ def run(
         workers: how many attempts run at once (None: the executor's default).
         fail_fast: stop starting new tasks after the first failure.
         fresh: ignore cached outputs (run every task).
+        recompute_corrupt: re-hash every output before reusing it; a corrupt one is moved
+            aside and its task runs again, instead of failing the task that reads it.
         observers: receive every event of the run.
         run_id: use this id instead of a new one.
         record: keep the run in the store (database, artifacts, logs); False keeps
@@ -81,6 +84,7 @@ def run(
         workers=workers,
         fail_fast=fail_fast,
         fresh=fresh,
+        recompute_corrupt=recompute_corrupt,
         observers=observers,
         run_id=run_id,
         record=record,
@@ -98,6 +102,7 @@ def resume(
     executor: str | Executor | None = None,
     workers: int | None = None,
     fail_fast: bool = False,
+    recompute_corrupt: bool = False,
     observers: Sequence[RunObserver] = (),
     home: str | Path | None = None,
 ) -> RunResult:
@@ -110,6 +115,7 @@ def resume(
         run_id: the run to resume (id, unique prefix/suffix, or ``last``).
         last: instead of ``run_id``, ``FILE.py[:PIPELINE]`` whose latest unsuccessful run to resume.
         pipeline: the pipeline object, for runs started from Python with one.
+        recompute_corrupt: re-hash every output before reusing it; corrupt ones are redone.
 
     Raises:
         RunNotFoundError: no such run, or nothing to resume.
@@ -153,6 +159,7 @@ def resume(
         workers=workers,
         fail_fast=fail_fast,
         fresh=False,
+        recompute_corrupt=recompute_corrupt,
         observers=observers,
         run_id=None,
         record=True,
@@ -170,6 +177,7 @@ def _execute(
     workers: int | None,
     fail_fast: bool,
     fresh: bool,
+    recompute_corrupt: bool,
     observers: Sequence[RunObserver],
     run_id: str | None,
     record: bool,
@@ -190,7 +198,7 @@ def _execute(
         recorder = store.recorder(run_id)
         observers = [recorder, *observers]
         extra = {
-            "outputs": store.outputs(parent_run_id=parent_run_id),
+            "outputs": store.outputs(parent_run_id=parent_run_id, verify=recompute_corrupt),
             "log_dir": str(store.log_dir(run_id)),
             "fresh": fresh,
             "parent_run_id": parent_run_id,

@@ -36,9 +36,11 @@ def errors(run_id: str, task: str, *, home: str | Path | None = None) -> list[di
     return queries.task_errors(Store(home).db, run_id, task)
 
 
-def logs(run_id: str, task: str | None = None, *, home: str | Path | None = None) -> list[dict[str, Any]]:
-    """Captured stdout, stderr and logger lines per attempt."""
-    return queries.logs(Store(home).db, run_id, task)
+def logs(
+    run_id: str, task: str | None = None, *, attempt: int | None = None, home: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """Captured stdout, stderr and logger lines per attempt (only attempt ``attempt`` if given)."""
+    return queries.logs(Store(home).db, run_id, task, attempt)
 
 
 def metrics(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
@@ -88,6 +90,17 @@ def gc(
                 tx.execute("DELETE FROM artifacts WHERE digest = :d", {"d": digest})
     temp = 0 if dry_run else store.artifacts.sweep_temp()
     return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}
+
+
+#: The problems of ``check`` that are about stored bytes (what ``verify_artifacts`` reports).
+ARTIFACT_PROBLEMS = frozenset(
+    {"missing_artifact", "corrupt_artifact", "corrupt_object", "missing_model", "corrupt_model"}
+)
+
+
+def verify_artifacts(*, home: str | Path | None = None) -> list[dict[str, str]]:
+    """Every stored output, object and model version whose bytes are missing or do not hash right."""
+    return [p for p in check(home=home) if p["kind"] in ARTIFACT_PROBLEMS]
 
 
 def check(*, home: str | Path | None = None) -> list[dict[str, str]]:

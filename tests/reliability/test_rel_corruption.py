@@ -63,13 +63,13 @@ def test_flipped_truncated_and_linked_objects_are_found_refused_and_redone(tmp_p
         with pytest.raises(ArtifactCorruptError, match=f"corrupt artifact {digest}"):
             store.get_bytes(digest)
 
-    # suiro check lists exactly those three, and exits 1.
-    check = Cli(tmp_path, new_home=True)
-    check.home = suiro_home
-    result = check.expect(1, "check", "--json")
-    problems = json.loads(result.stdout)
-    assert sorted(p["subject"] for p in problems) == sorted([flipped, truncated, linked])
-    assert {p["kind"] for p in problems} == {"corrupt_artifact"}
+    # suiro artifacts verify (and suiro check) list exactly those three, and exit 1.
+    cli = Cli(tmp_path, new_home=True)
+    cli.home = suiro_home
+    for command in (["artifacts", "verify"], ["check"]):
+        problems = json.loads(cli.expect(1, *command, "--json").stdout)
+        assert sorted(p["subject"] for p in problems) == sorted([flipped, truncated, linked])
+        assert {p["kind"] for p in problems} == {"corrupt_artifact"}
 
     # A consumer of the flipped object (same size, so it looks present) fails naming it; the
     # truncated and linked ones fail the cheap presence check, so their producers simply re-run.
@@ -81,14 +81,35 @@ def test_flipped_truncated_and_linked_objects_are_found_refused_and_redone(tmp_p
     assert {e.task for e in read_ledger(ledger) if e.run_id == second.run_id} == {"load", "right"}
     assert not os.path.islink(paths[linked]), "the producer's rerun replaced the planted link"
 
-    # The next run redoes the producer of the flipped object; everything is whole again.
-    third = _run(source, suiro_home, label="second")
-    assert third.ok
-    assert {e.task for e in read_ledger(ledger) if e.run_id == third.run_id} == {"left", "join"}
-    producers = [e.task for e in read_ledger(ledger) if e.task != "join"]
-    assert sorted(producers) == ["left", "left", "load", "load", "right", "right"]  # each re-ran once
-    assert output_digests(suiro_home, third.run_id) | {"join": None} == digests | {"join": None}
+    # Before the resume, load's new object gets a flipped byte too: the cheap presence check
+    # would reuse it and fail left; --recompute-corrupt re-hashes what it reuses, so load is
+    # redone first and the resume succeeds in one go.
+    _flip(paths[digests["load"]])
+    resumed = api.resume(second.run_id, recompute_corrupt=True, executor="sequential", home=suiro_home)
+    assert resumed.ok, resumed.error
+    assert {e.task for e in read_ledger(ledger) if e.run_id == resumed.run_id} == {"load", "left", "join"}
+    producers = sorted(e.task for e in read_ledger(ledger) if e.task != "join")
+    assert producers == ["left", "left", "load", "load", "load", "right", "right"]
+    assert output_digests(suiro_home, resumed.run_id) | {"join": None} == digests | {"join": None}
     assert history.check(home=suiro_home) == []
+    assert cli.ok("artifacts", "verify").stdout.strip() == "every stored artifact is intact"
+
+
+def test_run_recompute_corrupt_redoes_a_corrupt_cached_output_instead_of_failing(tmp_path):
+    cli = Cli(tmp_path)
+    write_diamond(tmp_path)
+    env = {LEDGER_ENV: str(tmp_path / "ledger.txt")}
+    first = cli.ok("run", "diamond.py", env=env).run_id
+    digests = output_digests(cli.home, first)
+    _flip(objects(cli.home)[digests["right"]])
+
+    second = cli.ok("run", "diamond.py", "--set", "label=b", "--recompute-corrupt", env=env).run_id
+
+    ran = [e.task for e in read_ledger(tmp_path / "ledger.txt") if e.run_id == second]
+    assert sorted(ran) == ["join", "right"], "only the corrupt output's producer (and join, new label)"
+    assert output_digests(cli.home, second)["right"] == digests["right"]
+    assert (tmp_path / "home" / "artifacts" / "corrupt" / digests["right"]).exists(), "kept aside"
+    assert cli.ok("artifacts", "verify").returncode == 0
 
 
 class _Canary:

@@ -136,13 +136,16 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
 def logs(
     run_id: RunId,
     task: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", "-a", help="Only attempt N (1: the first).")
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Print the captured output of a run's tasks, attempt by attempt."""
     from suiro import history
 
     with errors(verbose):
-        attempts = history.logs(run_id, task)
+        attempts = history.logs(run_id, task, attempt=attempt)
     for attempt in attempts:
         item = f"[{attempt['map_index']}]" if attempt["map_index"] >= 0 else ""
         print(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})")
@@ -176,10 +179,28 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
 
 
 @app.command()
-def artifacts(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
-    """List the stored outputs of a run's tasks."""
+def artifacts(
+    run_id: Annotated[str, typer.Argument(help="A run id (prefix, suffix or 'last'), or 'verify'.")],
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """List the stored outputs of a run's tasks; ``artifacts verify`` re-hashes every stored one.
+
+    ``verify`` prints one line per missing or corrupt artifact or model and exits 1 if there is
+    any (``suiro check`` also checks the records); ``run --recompute-corrupt`` redoes them.
+    """
     from suiro import history
 
+    if run_id == "verify":
+        with errors(verbose):
+            problems = history.verify_artifacts()
+        if json_:
+            print_json(problems)
+        for problem in [] if json_ else problems:
+            print(f"{problem['kind']}: {problem['message']}")
+        if not problems and not json_:
+            print("every stored artifact is intact")
+        raise typer.Exit(1 if problems else 0)
     rows = _read(lambda: history.artifacts(run_id), verbose=verbose, json_=json_)
     if rows is None:
         return

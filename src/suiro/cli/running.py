@@ -30,6 +30,13 @@ Executor = Annotated[
 ]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", help="Tasks run at once.")]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")]
+RecomputeCorrupt = Annotated[
+    bool,
+    typer.Option(
+        "--recompute-corrupt",
+        help="Re-hash every output before reusing it; rerun the task of any corrupt one.",
+    ),
+]
 Sets = Annotated[
     list[str] | None, typer.Option("--set", help="Set a parameter: name=value (a.b=1 for dict keys).")
 ]
@@ -46,6 +53,7 @@ def run(
     workers: Workers = None,
     fail_fast: FailFast = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached outputs; run every task.")] = False,
+    recompute_corrupt: RecomputeCorrupt = False,
     verbose: Verbose = False,
 ) -> None:
     """Run a pipeline and show its tasks live; exit 0 only if the run succeeded."""
@@ -67,6 +75,7 @@ def run(
                     executor=ex,
                     fail_fast=fail_fast,
                     fresh=fresh,
+                    recompute_corrupt=recompute_corrupt,
                     observers=[view],
                 )
         finally:
@@ -85,6 +94,7 @@ def resume(
     executor: Executor = None,
     workers: Workers = None,
     fail_fast: FailFast = False,
+    recompute_corrupt: RecomputeCorrupt = False,
     verbose: Verbose = False,
 ) -> None:
     """Re-run only what did not succeed in a failed or crashed run, reusing what did."""
@@ -106,6 +116,7 @@ def resume(
                 executor=executor.value if executor else None,
                 workers=workers,
                 fail_fast=fail_fast,
+                recompute_corrupt=recompute_corrupt,
                 observers=[view],
             )
     render_summary(result, view.console, verbose=verbose)

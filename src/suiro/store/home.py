@@ -33,9 +33,9 @@ class Store:
         """A recorder writing one run's events to the database."""
         return Recorder(self.db, log_dir=str(self.log_dir(run_id)))
 
-    def outputs(self, *, parent_run_id: str | None = None) -> StoreOutputs:
-        """The output store for a run (resuming ``parent_run_id`` if given)."""
-        return StoreOutputs(self.db, self.artifacts, parent_run_id=parent_run_id)
+    def outputs(self, *, parent_run_id: str | None = None, verify: bool = False) -> StoreOutputs:
+        """The output store for a run (resuming ``parent_run_id`` if given; ``verify``: re-hash reuses)."""
+        return StoreOutputs(self.db, self.artifacts, parent_run_id=parent_run_id, verify=verify)
 
     def close(self) -> None:
         """Close database connections held by this thread."""

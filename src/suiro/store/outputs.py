@@ -3,8 +3,9 @@
 Writes each output where its task ran (``Finalizer``, picklable, so process workers
 write their own artifacts in parallel) and finds reusable outputs for the runner:
 first the outputs of the run being resumed, then cache hits by key. An output is
-reused only while its artifact is present with the right size; one found corrupt
-when read is moved aside, so the next look-up misses and its task runs again.
+reused only while its artifact is present with the right size (or, with ``verify``,
+re-hashes to its digest); one found corrupt is moved aside, so the look-up misses and
+its task runs again.
 """
 
 from __future__ import annotations
@@ -53,9 +54,19 @@ class Finalizer:
 class StoreOutputs:
     """Finds reusable outputs in the database and artifact store, and loads them on demand."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore, *, parent_run_id: str | None = None):
+    def __init__(
+        self,
+        db: Database,
+        artifacts: ArtifactStore,
+        *,
+        parent_run_id: str | None = None,
+        verify: bool = False,
+    ):
+        """``verify`` re-hashes every output before reusing it (``--recompute-corrupt``), so a
+        corrupt one is redone by its task instead of failing the task that reads it."""
         self.db = db
         self.artifacts = artifacts
+        self.verify = verify
         self.finalize: Callable[[Any, str | None], Any] | None = Finalizer(
             str(artifacts.root), artifacts.inline_limit
         )
@@ -92,6 +103,8 @@ class StoreOutputs:
         meta = self.meta(digest)
         if meta is None or not self.is_present(meta):
             return None
+        if self.verify and not self._intact(meta):
+            return None
         return Hit(meta, lambda: self._load_for(meta, task_key, source_run), source_run)
 
     def _load_for(self, meta: ArtifactMeta, task_key: str, source_run: str) -> Any:
@@ -121,6 +134,16 @@ class StoreOutputs:
             items = [self.meta(d) for d in self._manifest_digests(meta)]
             return all(m is not None and self.is_present(m) for m in items)
         return self.artifacts.has(meta.digest, meta.size)
+
+    def _intact(self, meta: ArtifactMeta) -> bool:
+        """Whether every byte of ``meta`` (and of each item it lists) hashes right; moves bad ones aside."""
+        if meta.inline is None and not self.artifacts.verify(meta.digest):
+            self.quarantine(meta.digest)
+            return False
+        if meta.serializer != MANIFEST:
+            return True
+        items = [self.meta(d) for d in self._manifest_digests(meta)]
+        return all(m is not None and self._intact(m) for m in items)
 
     def load(self, meta: ArtifactMeta) -> Any:
         """The value of an artifact, verified; a corrupt object is moved aside first."""

@@ -238,15 +238,18 @@ def task_errors(db: Database, run_id: str, task_key: str) -> list[dict[str, Any]
     )
 
 
-def logs(db: Database, run_id: str, task_key: str | None = None) -> list[dict[str, Any]]:
+def logs(
+    db: Database, run_id: str, task_key: str | None = None, attempt: int | None = None
+) -> list[dict[str, Any]]:
     """Each attempt's log lines (from its log file), in order, for a run or one task of it."""
     run_id = resolve_run_id(db, run_id)
     if task_key is not None:
         _check_task(db, run_id, task_key)
     rows = db.query(
         "SELECT task_key, map_index, attempt, state, log_path FROM attempts WHERE run_id = :id"
-        " AND (CAST(:task AS TEXT) IS NULL OR task_key = :task) ORDER BY id",
-        {"id": run_id, "task": task_key},
+        " AND (CAST(:task AS TEXT) IS NULL OR task_key = :task)"
+        " AND (CAST(:attempt AS INTEGER) IS NULL OR attempt = :attempt) ORDER BY id",
+        {"id": run_id, "task": task_key, "attempt": attempt},
     )
     for row in rows:
         path = row.pop("log_path")
