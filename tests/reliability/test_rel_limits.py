@@ -8,7 +8,6 @@ an oversized body at it, refuses that body with 413, and its memory stays bounde
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from reliability.rel_harness import serving
 
 from suiro import api
 from suiro.errors import ParameterError
@@ -177,12 +177,6 @@ def test_a_deeply_nested_config_file_is_one_error_line(deep, tmp_path):
 # -- the model server under an oversized request ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -204,34 +198,8 @@ def server(tmp_path_factory):
     registry = Registry(tmp_path / "home")
     registry.register("tiny", model, input_schema=frame)
     registry.close()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUIRO_")}
-    env["SUIRO_HOME"] = str(tmp_path / "home")
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "suiro", "serve", "tiny@1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield url, port, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with serving(tmp_path / "home", "tiny@1", tmp_path / "server.log") as server:
+        yield server
 
 
 def _trickle(port: int, *, chunked: bool, replies: list[bytes]) -> None:

@@ -330,3 +330,45 @@ def test_a_hostile_sort_of_identifier_in_sqlite_is_just_data(suiro_home, tmp_pat
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         conn.close()
+
+
+def test_hostile_text_round_trips_through_the_model_server_and_leaves_the_schema_alone(tmp_path):
+    # S6 through the serving API: hostile column names, description, params and metric names are
+    # stored by the registry and returned verbatim as JSON; a hostile unknown field is named in a
+    # 422 (JSON, never HTML); the database schema is the same afterwards.
+    import httpx
+    import pandas as pd
+    from reliability.rel_harness import serving
+    from sklearn.linear_model import LogisticRegression
+
+    drop, like = HOSTILE_TEXT[0], HOSTILE_TEXT[1]
+    frame = pd.DataFrame({drop: [0.0, 1.0, 2.0, 3.0] * 5, like: [1.0, 0.0, 1.0, 0.0] * 5})
+    model = LogisticRegression().fit(frame, [0, 0, 1, 1] * 5)
+    home = tmp_path / "home"
+    registry = Registry(home)
+    registry.register(
+        "hostile",
+        model,
+        input_schema=frame,
+        description=" | ".join(HOSTILE_TEXT),
+        params={text: text for text in HOSTILE_TEXT},
+        metrics={like: 0.5, drop: 1.0},
+    )
+    registry.close()
+    before = _schema(home)
+
+    with serving(home, "hostile@1", tmp_path / "server.log") as (url, _, _):
+        info = httpx.get(f"{url}/model", timeout=10).json()
+        ok = httpx.post(f"{url}/predict", json={"records": [{drop: 3.0, like: 0.0}]}, timeout=10)
+        script = "<script>alert(1)</script>"
+        bad = httpx.post(f"{url}/predict", json={"records": [{drop: 1.0, like: 1.0, script: 1}]}, timeout=10)
+
+    assert info["description"] == " | ".join(HOSTILE_TEXT)
+    assert info["params"] == {text: text for text in HOSTILE_TEXT}
+    assert info["metrics"] == {like: 0.5, drop: 1.0}
+    assert [c["name"] for c in info["input_schema"]] == [drop, like]
+    assert ok.status_code == 200 and ok.json()["predictions"] == [1]
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/json"
+    assert [e["field"] for e in bad.json()["errors"]] == [f"records[0].{script}"]
+    assert _schema(home) == before
+    assert rows(home, "SELECT COUNT(*) AS n FROM model_versions") == [{"n": 1}]
