@@ -22,6 +22,9 @@ from reliability.rel_harness import objects, output_digests, rows, run_ids, writ
 from suiro import api, history
 from suiro.registry import Registry
 
+#: These tests plant the problems that suiro check must report.
+pytestmark = pytest.mark.leaves_problems
+
 
 @pytest.fixture
 def home(tmp_path, suiro_home):

@@ -173,3 +173,7 @@ def test_a_tampered_pickle_is_refused_before_it_is_unpickled(tmp_path, suiro_hom
     with pytest.raises(ArtifactCorruptError, match=f"corrupt artifact {digest}"):
         ArtifactStore(suiro_home / "artifacts").get(meta)
     assert not canary.exists()
+
+    # A rerun that re-hashes what it reuses redoes produce: the store is whole again.
+    healed = api.run(str(source), params={"label": "b"}, recompute_corrupt=True, home=suiro_home)
+    assert healed.ok and not canary.exists()
