@@ -15,10 +15,11 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from suiro.errors import StoreError
 from suiro.faults import fault
@@ -27,6 +28,12 @@ from suiro.faults import fault
 HEAD_REVISION = "0003"
 KNOWN_REVISIONS = ("0001", "0002", "0003")
 _BUSY_RETRIES = 5
+#: How many of this process's latest write transactions ``write_timings`` keeps (about 100 bytes each).
+WRITE_TIMINGS_KEPT = 10_000
+# (wait, total) per committed write; deque.append is atomic, so threads need no lock. A forked
+# child starts empty: it reports its own writes, not its parent's.
+_write_times: deque[tuple[float, float]] = deque(maxlen=WRITE_TIMINGS_KEPT)
+os.register_at_fork(after_in_child=_write_times.clear)
 
 
 def home_dir() -> Path:
@@ -46,6 +53,34 @@ def home_dir() -> Path:
 def database_url(home: Path | None = None) -> str:
     """``$SUIRO_DB`` if set, else the SQLite file in the suiro home."""
     return os.environ.get("SUIRO_DB") or f"sqlite:///{(home or home_dir()) / 'suiro.db'}"
+
+
+class WriteTiming(NamedTuple):
+    """How long one committed write transaction took, in seconds (``time.perf_counter``)."""
+
+    #: From asking for the transaction until it was open: on SQLite, waiting for the write lock
+    #: (``busy_timeout`` and every retry included).
+    wait: float
+    #: From asking for the transaction until its COMMIT returned: the wait, the statements and
+    #: the commit's fsync. What a writer (a run's recorder, a registry call) was held up by.
+    total: float
+
+
+def write_timings(*, clear: bool = False) -> list[WriteTiming]:
+    """The latest ``WRITE_TIMINGS_KEPT`` write transactions this process committed, oldest first.
+
+    Suiro's own measure of write latency under contention (guarantee G7, test R9): three
+    ``perf_counter`` reads per transaction cost nothing next to its fsync, so it is always on.
+    Failed transactions are not included (they raise). Pass ``clear=True`` to start a new count.
+    """
+    if not clear:
+        return [WriteTiming(*pair) for pair in list(_write_times)]  # one C call: no torn copy
+    found = []
+    while True:  # popleft, not copy-then-clear, so a write committed meanwhile is never lost
+        try:
+            found.append(WriteTiming(*_write_times.popleft()))
+        except IndexError:
+            return found
 
 
 class Tx(Protocol):
@@ -173,19 +208,27 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
+
+        Its wait and duration are kept for ``write_timings``.
+        """
+        asked = time.perf_counter()
         if not self.is_sqlite:
             with self.engine().begin() as conn:
+                opened = time.perf_counter()
                 yield _SATx(conn)
                 fault("db.before_commit")
+            _write_times.append((opened - asked, time.perf_counter() - asked))
             fault("db.after_commit")
             return
         conn = self._sqlite()
         _begin_immediate(conn)
+        opened = time.perf_counter()
         try:
             yield _SQLiteTx(conn)
             fault("db.before_commit")
             conn.execute("COMMIT")
+            _write_times.append((opened - asked, time.perf_counter() - asked))
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

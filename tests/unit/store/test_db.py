@@ -459,3 +459,46 @@ def test_every_recorder_write_is_a_begin_immediate_transaction(traced):
     # one transaction to start the run, one per flush, one for the end: never one per event
     assert len(txs) == 1 + len(batches) + 1, txs
     assert db.query("SELECT state FROM runs")[0]["state"] == "success"
+
+
+# -- the write lock and write timings (R9) ---------------------------------------------------------
+
+
+def hold_write_lock(path: Path, seconds: float, released: list[float] | None = None) -> threading.Thread:
+    """Another connection takes the write lock now and keeps it for ``seconds``.
+
+    The ``perf_counter`` time it let go is appended to ``released``.
+    """
+    taken = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        taken.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        if released is not None:
+            released.append(time.perf_counter())
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert taken.wait(10)
+    return thread
+
+
+def test_write_timings_keep_each_commit_with_its_lock_wait(suiro_home):
+    db = Database.open()
+    db_module.write_timings(clear=True)
+    add_pipeline(db, "quick")
+    holder = hold_write_lock(suiro_home / "suiro.db", 0.3)
+    add_pipeline(db, "waited")  # waits for the other connection's lock
+    holder.join()
+    with pytest.raises(ZeroDivisionError), db.write():
+        _ = 1 / 0  # rolled back: not a commit, not timed
+
+    quick, waited = db_module.write_timings()
+    assert 0 <= quick.wait <= quick.total < 0.3
+    assert 0.25 <= waited.wait <= waited.total, "the wait for the lock is counted"
+    assert len(db_module.write_timings(clear=True)) == 2
+    assert db_module.write_timings() == []
