@@ -9,7 +9,7 @@ only to keep going and be reported (the test fails on any); they are never hidde
 
 - ``runner``: runs ``stress`` again and again on the threads executor with 4 workers: 27 task runs
   per run (a 16-item map, a chain, a task that fails once and is retried, a task that is a cache
-  hit from the second run on), each a few milliseconds long, so its recorder writes all the time.
+  hit from the second run on), each 0-10 ms long, so its recorder writes all the time.
 - ``registry``: two threads, each every ``TICK``: register a version of its own model, promote it,
   every fifth tick roll back, and register a version of a model both share (the stand-in for a
   scheduler writing ticks). Each of these calls is one write transaction.
@@ -52,7 +52,7 @@ def make_items(width: int) -> list[int]:
 
 @task
 def item(seed: str, i: int) -> str:
-    time.sleep(0.002)
+    time.sleep(0.01)
     return f"{seed}:{i}"
 
 
@@ -67,7 +67,7 @@ def wobbly(seed: str) -> str:
 @task
 def step(value: str, k: int) -> str:
     log_metric("k", k)
-    time.sleep(0.001)
+    time.sleep(0.005)
     return f"{value}+{k}"
 
 
