@@ -34,6 +34,7 @@ from reliability.rel_harness import rows
 
 import suiro
 from suiro import api, context, history, log_metric, pipeline, task
+from suiro.errors import RunFencedError
 from suiro.registry import Registry
 from suiro.store import db as db_module
 from suiro.store.db import Database
@@ -147,6 +148,19 @@ def writers(flag: str, n: int = 3):
     }
 
 
+@task
+def verdict_meanwhile() -> int:
+    """The reaper's verdict on this very run, as if its process had been paused meanwhile."""
+    with Database.open().write() as tx:
+        tx.execute("UPDATE runs SET state = 'crashed' WHERE id = :id", {"id": context().run_id})
+    return 1
+
+
+@pipeline
+def fenced():
+    return verdict_meanwhile()
+
+
 DOOMED = """
 import os, time
 from suiro import pipeline, run, task
@@ -184,6 +198,14 @@ def reap_a_dead_run(tmp_path: Path, home: Path) -> None:
     (dead,) = [r for r in history.runs() if r["pipeline"] == "doomed"]
     assert dead["state"] == "crashed"
     assert rows(home, "SELECT state FROM attempts WHERE run_id = ?", (dead["id"],)) == [{"state": "failed"}]
+
+
+def fence_a_run_declared_crashed() -> None:
+    """A runner whose run was declared crashed: its next batch is refused and the run says so."""
+    with pytest.raises(RunFencedError):
+        api.run(fenced, executor="sequential")
+    (run,) = [r for r in history.runs() if r["pipeline"] == "fenced"]
+    assert run["state"] == "crashed"
 
 
 def use_the_registry() -> None:
@@ -231,6 +253,7 @@ def ran(statement: str, traced: list[str]) -> bool:
 def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path, suiro_home):
     record_runs(tmp_path)
     reap_a_dead_run(tmp_path, suiro_home)
+    fence_a_run_declared_crashed()
     use_the_registry()
     collect_garbage()
 
