@@ -447,6 +447,14 @@ class Runner:
         )
         self._inflight += 1
         self._running[unit.key] = self._running.get(unit.key, 0) + 1
+        run_here = getattr(self.executor, "run_here", None)
+        if run_here is not None and self._inflight == 1 and not self._ready and not self._retries:
+            # Nothing else can run or fall due before this attempt ends: the loop would only wait
+            # for it, so an executor that can (threads) runs it here, saving two thread hand-offs.
+            outcome = run_here(work)
+            if outcome is not None:
+                self._done.put((unit, outcome))
+                return
         future = self.executor.submit(work)
         future.add_done_callback(lambda f, u=unit: self._done.put((u, _outcome_of(f))))
 

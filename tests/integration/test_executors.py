@@ -3,7 +3,10 @@ functions from a pipeline file shipped by value, and workers that die."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from pipelines import diamond, fanout, flaky, gate
 import suiro
 from suiro import RunState, TaskState, pipeline, task
 from suiro.events import Event, TaskLogged, TaskStateChanged
+from suiro.executors.threads import ThreadExecutor
 
 EXECUTORS = ["sequential", "threads", "processes"]
 CRASH_ERROR = "suiro.errors.WorkerCrashedError"
@@ -289,3 +293,117 @@ def test_process_workers_are_forked_with_what_the_parent_loaded_unless_told_not_
     assert all(pid != os.getpid() for pid, _ in forked.output)
     assert [seen for _, seen in forked.output] == [True, True]  # a fork inherits the parent's modules
     assert [seen for _, seen in fresh.output] == [False, False]  # a fresh interpreter does not
+
+
+# -- threads: a lone attempt runs in the runner's thread ----------------------------------
+
+
+@task
+def thread_of(x: int) -> tuple[int, str]:
+    return x, threading.current_thread().name
+
+
+@task
+def threads_of(items: list[tuple[int, str]]) -> list[str]:
+    return [name for _, name in items] + [threading.current_thread().name]
+
+
+@task
+def next_three(item: tuple[int, str]) -> list[int]:
+    return [item[0] + 1, item[0] + 2, item[0] + 3]
+
+
+@pipeline
+def chain_then_fan_out():
+    first = thread_of(1)
+    return {"first": first, "items": threads_of(thread_of.map(next_three(first)))}
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_on_threads_a_lone_task_runs_in_the_runner_thread_and_items_on_workers(inline):
+    here = threading.current_thread().name
+    result = run(chain_then_fan_out, executor=ThreadExecutor(workers=4, inline=inline))
+
+    assert result.state is RunState.SUCCESS
+    first, names = result.output["first"][1], result.output["items"]
+    items, gather = names[:3], names[3]
+    # Items ready together run on workers either way; with inline on, what runs alone (the first
+    # task, the gather) skips the hand-off to a worker and back.
+    assert all(n.startswith("suiro-task") for n in items), names
+    if inline:
+        assert (first, gather) == (here, here)
+    else:
+        assert first.startswith("suiro-task") and gather.startswith("suiro-task")
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+
+@task
+def sees_var(x: object) -> str:
+    seen = VAR.get()
+    VAR.set(f"set by task {x}")
+    return seen
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_a_task_on_threads_sees_no_context_variable_of_its_caller_or_of_an_earlier_task(inline):
+    @pipeline
+    def chain():
+        first = sees_var(1)
+        second = sees_var(first)
+        return [first, second, sees_var(second)]
+
+    token = VAR.set("caller's")
+    try:
+        result = run(chain, executor=ThreadExecutor(workers=1, inline=inline))
+        assert VAR.get() == "caller's"
+    finally:
+        VAR.reset(token)
+    assert result.output == ["unset"] * 3  # each attempt starts with a fresh context, on any thread
+
+
+@task
+def uses_asyncio(x: int) -> tuple[int, str]:
+    return asyncio.run(asyncio.sleep(0, result=x)), threading.current_thread().name
+
+
+def test_a_lone_task_calling_asyncio_run_works_when_the_caller_runs_an_event_loop():
+    @pipeline
+    def one():
+        return uses_asyncio(7)
+
+    async def caller() -> suiro.RunResult:  # e.g. a notebook cell, which runs inside a loop
+        return run(one, executor="threads")
+
+    result = asyncio.run(caller())
+    assert result.state is RunState.SUCCESS, result.tasks["uses_asyncio"].errors
+    value, name = result.output
+    assert value == 7 and name.startswith("suiro-task")  # sent to a worker: no loop runs there
+
+
+@task(retries=2, retry_delay=0.0, retry_on=(ConnectionError,))
+def says_and_fails(times: int) -> tuple[int, str]:
+    attempt = suiro.context().attempt
+    print(f"attempt {attempt} speaking")
+    if attempt <= times:
+        raise ConnectionError(f"attempt {attempt} failed on purpose")
+    return attempt, threading.current_thread().name
+
+
+def test_a_lone_task_on_threads_keeps_each_attempts_lines_in_its_own_log(suiro_home):
+    @pipeline
+    def retried():
+        return says_and_fails(2)
+
+    rec = Recorder()
+    result = run(retried, rec, executor="threads")
+
+    assert result.state is RunState.SUCCESS
+    assert result.output == (3, threading.current_thread().name)  # every attempt ran in this thread
+    logged = [(e.attempt, e.lines) for e in rec.events if isinstance(e, TaskLogged)]
+    assert logged == [(n, (f"attempt {n} speaking",)) for n in (1, 2, 3)]
+    logs = suiro_home / "logs" / result.run_id
+    for n in (1, 2, 3):
+        assert (logs / f"says_and_fails.{n}.log").read_text() == f"attempt {n} speaking\n"
+    assert [e.type for e in result.tasks["says_and_fails"].errors] == ["ConnectionError"] * 2

@@ -57,7 +57,7 @@ def mark(name):
 @task
 def load(n: int) -> str:
     mark("load")
-    time.sleep(0.1)  # the runner waits for it, so it commits what is buffered: a commit mid-run
+    time.sleep(0.1)  # past the recorder's commit interval, so what is buffered is committed mid-run
     return "L" * n
 
 

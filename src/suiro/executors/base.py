@@ -72,7 +72,12 @@ class Outcome:
 
 
 class Executor(Protocol):
-    """Runs attempts; ``workers`` is how many it runs at once."""
+    """Runs attempts; ``workers`` is how many it runs at once.
+
+    An executor may also offer ``run_here(work) -> Outcome | None``: run the attempt in the
+    caller's thread, or None to have it submitted. The runner calls it only when that
+    attempt is the only thing it could do until it ends (see ``ThreadExecutor.run_here``).
+    """
 
     name: str
     workers: int

@@ -7,7 +7,7 @@ from pathlib import Path
 from suiro.store.artifacts import ArtifactStore
 from suiro.store.db import Database, database_url, home_dir
 from suiro.store.outputs import StoreOutputs
-from suiro.store.recorder import Recorder
+from suiro.store.recorder import QUIET, Recorder
 
 
 class Store:
@@ -30,8 +30,8 @@ class Store:
         return path
 
     def recorder(self, run_id: str) -> Recorder:
-        """A recorder writing one run's events to the database."""
-        return Recorder(self.db, log_dir=str(self.log_dir(run_id)))
+        """A recorder writing one run's events to the database, committing also when the run goes quiet."""
+        return Recorder(self.db, log_dir=str(self.log_dir(run_id)), quiet=QUIET)
 
     def outputs(self, *, parent_run_id: str | None = None, verify: bool = False) -> StoreOutputs:
         """The output store for a run (resuming ``parent_run_id`` if given; ``verify``: re-hash reuses)."""

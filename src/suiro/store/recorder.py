@@ -2,9 +2,11 @@
 
 Writes are group-committed: events are buffered in memory and a background thread
 commits them every ``interval`` seconds in one short transaction, so recording
-costs microseconds per task while SQLite stays ``synchronous=FULL``. The run row
-is written at once when the run starts and ends. A crash loses at most the last
-``interval`` of records, never the consistency of what was committed: an output's
+costs microseconds per task while SQLite stays ``synchronous=FULL``; with ``quiet``
+set it also commits as soon as no event has come for that long (a longer task is
+running, wherever it runs). The run row is written at once when the run starts and
+ends. A crash loses at most the last ``interval`` of records (the last moment before
+a quiet spell), never the consistency of what was committed: an output's
 artifact is durable before the row that points to it (the worker fsyncs it before
 the success event exists). Knows no graph or runner: only events.
 
@@ -43,6 +45,8 @@ from suiro.store.db import Database, this_host
 FLUSH_INTERVAL = float(os.environ.get("SUIRO_FLUSH_INTERVAL", "0.05"))
 #: Seconds between heartbeats written for a running run.
 HEARTBEAT_INTERVAL = 2.0
+#: Seconds without a new event after which a run's recorder commits what it holds.
+QUIET = 0.005
 
 _UPSERT_TASK = """
 INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
@@ -96,16 +100,35 @@ _TASK_FIELDS = (
 
 
 class Recorder:
-    """Records one run's events in the database (and keeps the run's heartbeat)."""
+    """Records one run's events in the database (and keeps the run's heartbeat).
 
-    def __init__(self, db: Database, *, log_dir: str | None = None, interval: float = FLUSH_INTERVAL):
+    Args:
+        db: where to write.
+        log_dir: the run's folder of per-attempt log files, recorded with each attempt.
+        interval: seconds between group commits.
+        quiet: if set, also commit once events are buffered and none has come for this
+            many seconds: what finished is durable moments after a longer task starts,
+            even when the runner runs that task itself and so never waits for it. None
+            (for tests that count transactions): commit only every ``interval``.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        log_dir: str | None = None,
+        interval: float = FLUSH_INTERVAL,
+        quiet: float | None = None,
+    ):
         self.db = db
         self.log_dir = log_dir
         self.interval = interval
+        self.quiet = quiet
         self._buffer: list[Event] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
+        self._arrived = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -123,6 +146,9 @@ class Recorder:
             return
         with self._lock:
             self._buffer.append(event)
+            first = len(self._buffer) == 1
+        if first and self.quiet is not None:
+            self._arrived.set()  # once per batch: the recorder thread starts watching for quiet
         if isinstance(event, RunFinished):
             self.close()
 
@@ -166,12 +192,32 @@ class Recorder:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
+            self._wait(time.monotonic() + self.interval)
             try:
                 self.flush()
             except BaseException as exc:  # surfaced to the runner on its next event
                 self._error = exc
                 return
+
+    def _wait(self, due: float) -> None:
+        """Return at ``due``, at close, or (with ``quiet``) once buffered events stopped coming.
+
+        Sleeps while nothing is buffered (the first event of a batch wakes it); while events
+        keep coming it looks every ``quiet`` seconds, so a busy run still commits per interval.
+        """
+        if self.quiet is None:
+            self._wake.wait(max(due - time.monotonic(), 0.0))
+            return
+        while not self._stop.is_set() and (left := due - time.monotonic()) > 0:
+            if not self._buffer:
+                self._arrived.clear()
+                if not self._buffer:  # checked again after clear: an event in between set it anew
+                    self._arrived.wait(left)
+                continue
+            size = len(self._buffer)
+            self._wake.wait(min(self.quiet, left))
+            if len(self._buffer) == size:
+                return  # quiet: nothing new for ``quiet`` seconds
 
     def flush(self) -> None:
         """Write everything buffered so far in one transaction (batches commit in order)."""
@@ -245,6 +291,7 @@ class Recorder:
         """Stop the background thread and write what is left (called at the run's end)."""
         self._stop.set()
         self._wake.set()
+        self._arrived.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if self._error is not None:

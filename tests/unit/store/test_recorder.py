@@ -278,6 +278,32 @@ def test_the_recorder_thread_commits_on_its_own(db):
     recorder.close()
 
 
+@pytest.mark.parametrize("quiet", [0.005, None])
+def test_with_quiet_set_what_is_buffered_is_committed_once_events_stop_coming(db, quiet):
+    recorder = Recorder(db, interval=3600, quiet=quiet)  # only the quiet rule can commit before close
+    recorder.notify(RunStarted(RUN, "p", {}, GRAPH, 100.0))
+    recorder.notify(state("a", TaskState.RUNNING, attempt=1))
+    deadline = time.monotonic() + (5 if quiet else 0.3)
+    while task_row(db, "a")["state"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert task_row(db, "a")["state"] == ("running" if quiet else "pending")
+    recorder.notify(state("a", TaskState.SUCCESS, attempt=1))  # the next batch is watched again
+    deadline = time.monotonic() + (5 if quiet else 0.3)
+    while task_row(db, "a")["state"] != "success" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert task_row(db, "a")["state"] == ("success" if quiet else "pending")
+    recorder.close()
+    assert task_row(db, "a")["state"] == "success"
+
+
+def test_a_run_records_through_a_recorder_that_commits_when_quiet(suiro_home):
+    from suiro.store.home import Store
+
+    store = Store(suiro_home)
+    assert store.recorder("r1").quiet == recorder_module.QUIET == 0.005
+    store.close()
+
+
 def test_a_running_run_keeps_a_heartbeat(db, monkeypatch):
     monkeypatch.setattr(recorder_module, "HEARTBEAT_INTERVAL", 0.0)
     recorder = start(db)
