@@ -79,6 +79,10 @@ def _ledger(root: Path) -> list[tuple[str, str]]:
     return [tuple(line.split()[:2]) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def _wait(predicate, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -108,6 +112,10 @@ def paused_run(tmp_path):
         run_id = _ledger(cli.root)[0][1]
         _wait(lambda: task_states(cli.home, run_id).get("first") == "success", proc, "first committed")
         os.kill(proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while _process_state(proc.pid) != "T":  # the signal is delivered asynchronously
+            assert time.monotonic() < deadline, "SIGSTOP was not delivered"
+            time.sleep(0.01)
         yield cli, proc, run_id
     finally:
         if proc.poll() is None:
