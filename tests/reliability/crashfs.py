@@ -37,6 +37,7 @@ through the module cannot pass by accident. SQLite is not under CrashFS: it sync
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -54,7 +55,9 @@ SITE = Path(__file__).resolve().parent / "crashfs_site"
 ENV_ROOT, ENV_JOURNAL, ENV_CRASH = "CRASHFS_ROOT", "CRASHFS_JOURNAL", "CRASHFS_CRASH_AT"
 #: The process group of whoever armed the crash: never killed, whatever the child's group.
 ENV_SPARE = "CRASHFS_SPARE_GROUP"
-_JOURNAL, _BLOBS, _TICKS = "journal.jsonl", "blobs", "ticks"
+#: Seconds (at most, random) between taking a record and journaling it: widens races for self-tests.
+ENV_DELAY = "CRASHFS_RECORD_DELAY"
+_JOURNAL, _BLOBS, _TICKS, _LOCK = "journal.jsonl", "blobs", "ticks", "lock"
 #: Kinds of directory entries: regular file, directory, symbolic link, anything else.
 _KINDS = ((stat.S_ISREG, "f"), (stat.S_ISDIR, "d"), (stat.S_ISLNK, "l"))
 
@@ -247,6 +250,7 @@ def install() -> None:
     journal = Path(os.environ[ENV_JOURNAL])
     crash = os.environ.get(ENV_CRASH)
     n, when = (int(crash.split(":")[0]), crash.split(":")[1]) if crash else (0, "")
+    delay = float(os.environ.get(ENV_DELAY, "0"))
 
     def wrap(real: Any) -> Any:
         def synced(fd: Any) -> None:
@@ -257,12 +261,7 @@ def install() -> None:
             due = n > 0 and _tick(journal) >= n
             if due and when == "before":
                 _crash()
-            info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                record = _listing_record(f"/proc/self/fd/{fd}", info.st_ino)
-            else:
-                record = _file_record(f"/proc/self/fd/{fd}", info.st_ino, journal)
-            _append(journal / _JOURNAL, json.dumps(record) + "\n")
+            _record(fd, journal, delay)
             real(fd)
             if due:
                 _crash()
@@ -272,6 +271,28 @@ def install() -> None:
 
     os.fsync = wrap(os.fsync)
     os.fdatasync = wrap(os.fdatasync)
+
+
+def _record(fd: int, journal: Path, delay: float) -> None:
+    """Journal what an fsync of ``fd`` makes durable.
+
+    Taking the record and appending it happen under one lock (``flock``, so across processes):
+    a listing taken before another thread's mkdir must never land after that thread's newer
+    listing, or replaying "the latest record wins" would drop an entry whose fsync returned.
+    """
+    lock = os.open(journal / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the close below, or by the kernel at a kill
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            record = _listing_record(f"/proc/self/fd/{fd}", info.st_ino)
+        else:
+            record = _file_record(f"/proc/self/fd/{fd}", info.st_ino, journal)
+        if delay:
+            time.sleep(random.uniform(0, delay))
+        _append(journal / _JOURNAL, json.dumps(record) + "\n")
+    finally:
+        os.close(lock)
 
 
 def _listing_record(folder: str, ino: int | None = None) -> dict[str, Any]:

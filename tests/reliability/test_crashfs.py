@@ -16,7 +16,7 @@ import textwrap
 import time
 
 import pytest
-from reliability.crashfs import CrashFS, Loss
+from reliability.crashfs import ENV_DELAY, CrashFS, Loss
 from reliability.rel_harness import is_alive
 
 WRITER = """
@@ -54,11 +54,13 @@ os.rename(os.path.join(root, "renamed"), os.path.join(root, "moved"))  # not dur
 """
 
 
-def _writer(fs: CrashFS, source: str, crash_at: tuple[int, str] | None = None) -> int:
+def _writer(
+    fs: CrashFS, source: str, crash_at: tuple[int, str] | None = None, env: dict[str, str] | None = None
+) -> int:
     """Run ``source`` in a Python child journaling into ``fs``, in its own process group."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(source)],
-        env={**os.environ, **fs.env(crash_at)},
+        env={**os.environ, **fs.env(crash_at), **(env or {})},
         start_new_session=True,
         check=False,
     ).returncode
@@ -145,3 +147,36 @@ def test_crashfs_kills_the_process_group_at_the_nth_fsync(tmp_path, when, journa
     while is_alive(worker):
         assert time.monotonic() < deadline, "the worker outlived the power loss"
         time.sleep(0.01)
+
+
+def test_concurrent_fsyncs_of_one_folder_lose_no_entry_a_returned_fsync_made_durable(tmp_path):
+    # Two threads each make entries and fsync the shared folder: a listing taken before the
+    # other thread's mkdir must never be journaled after that thread's own, newer listing. A
+    # random pause between taking a record and journaling it makes that race likely if allowed.
+    fs = CrashFS.empty(tmp_path)
+    source = """
+        import os, threading
+        root = os.environ["CRASHFS_ROOT"]
+
+        def make(prefix):
+            fd = os.open(root, os.O_RDONLY)
+            for i in range(30):
+                os.mkdir(os.path.join(root, f"{prefix}{i:03}"))
+                os.fsync(fd)
+            os.close(fd)
+
+        threads = [threading.Thread(target=make, args=(p,)) for p in "ab"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    """
+    assert _writer(fs, source, env={ENV_DELAY: "0.005"}) == 0
+    # Nothing is ever removed, so each listing journaled must hold every entry of the one before:
+    # a power cut after any record then keeps all that an earlier, returned fsync made durable.
+    listings = [set(r["entries"]) for r in fs.records() if r.get("dir") == os.lstat(fs.root).st_ino]
+    assert len(listings) == 1 + 60
+    shrunk = [i for i in range(1, len(listings)) if not listings[i - 1] <= listings[i]]
+    assert shrunk == [], "a stale listing was journaled after a newer one"
+    fs.power_loss(random.Random(0))
+    assert len(list(fs.root.iterdir())) == 60
