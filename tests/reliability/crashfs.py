@@ -29,9 +29,11 @@ just after it (SQLite's crash tests do the same at the n-th sync). ``for_copy`` 
 over to a copy of the tree (inodes mapped by path), so a prepared state is reused cheaply.
 
 Limits: inode numbers are the identities, so deleting a durable file and reusing its number in
-one epoch is not modelled (the tests delete no object inside an epoch). ``records()`` lets a
-test assert that the wrapper saw the writes, so a product that stopped calling ``os.fsync``
-through the module cannot pass by accident. SQLite is not under CrashFS: it syncs in C.
+one epoch is not modelled (the tests delete no object inside an epoch); an interpreter's own
+``sitecustomize``, if it had one, is shadowed in the processes under test (this venv has none).
+``records()`` lets a test assert that the wrapper saw the writes, so a product that stopped
+calling ``os.fsync`` through the module cannot pass by accident. SQLite is not under CrashFS: it
+syncs in C.
 """
 
 from __future__ import annotations
