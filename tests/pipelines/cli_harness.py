@@ -77,6 +77,8 @@ class Cli:
         """The environment a ``suiro`` subprocess gets."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUIRO_") and k not in _DROPPED}
         env["SUIRO_HOME"] = str(self.home)
+        if env.get("PYTHONPATH"):  # relative entries would resolve against the child's cwd, not ours
+            env["PYTHONPATH"] = absolute_path_list(env["PYTHONPATH"])
         return {**env, **(extra or {})}
 
     def argv(self, *args: str) -> list[str]:
@@ -130,6 +132,15 @@ class Cli:
     def tasks(self, run: str = "last") -> dict[str, dict[str, Any]]:
         """``suiro show RUN --json``'s tasks by key."""
         return {t["task_key"]: t for t in self.json("show", run)["tasks"]}
+
+
+def absolute_path_list(value: str) -> str:
+    """``PYTHONPATH``-style ``value`` with every entry made absolute against this process's cwd.
+
+    With ``PYTHONPATH=src`` a child started in another folder would import another ``suiro``
+    (e.g. the editable install's) instead of the one under test.
+    """
+    return os.pathsep.join(os.path.abspath(part) for part in value.split(os.pathsep) if part)
 
 
 _EMPTY_HOME: list[Path] = []

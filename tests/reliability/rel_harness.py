@@ -110,13 +110,14 @@ def write_diamond(folder: Path) -> Path:
 
 
 @functools.cache
-def clean_digests() -> dict[str, str]:
-    """Output digest of each diamond task in a run without faults (once per session, in process)."""
+def clean_digests(**params: Any) -> dict[str, str]:
+    """Output digest of each diamond task in a run without faults (once per session and params)."""
     from suiro import api
 
     folder = Path(tempfile.mkdtemp(prefix="rel-clean-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    result = api.run(str(write_diamond(folder)), executor="sequential", home=folder / "home")
+    source = str(write_diamond(folder))
+    result = api.run(source, params=params, executor="sequential", home=folder / "home")
     assert result.ok, result.error
     return output_digests(folder / "home", result.run_id)
 

@@ -1,9 +1,10 @@
 """Content-addressed artifact store: task outputs as files named by their sha256.
 
 Owns ``<root>/objects/ab/cdef...`` and ``<root>/tmp/``. An object is absent or complete at its
-final path (temp file, fsync, rename, fsync dir) and is re-hashed on every read, so flipped,
-truncated or linked objects are reported, never deserialized. Small JSON values travel inline in
-the returned ``ArtifactMeta`` for the caller's database. Must not know runs, tasks or the
+final path (temp file, fsync, rename, fsync dir; each folder on the way made durable once per
+process, whoever created it) and is re-hashed on every read, so flipped, truncated or linked
+objects are reported, never deserialized. Small JSON values travel inline in the returned
+``ArtifactMeta`` for the caller's database. Must not know runs, tasks or the
 database: callers record a meta only after ``put`` returned, when the object is durable (G3).
 """
 
@@ -81,14 +82,18 @@ class ArtifactStore:
         """Store ``data`` under its sha256 and return the digest.
 
         An existing object is kept only if it re-hashes correctly: otherwise rerunning the
-        producing task, the fix every corruption error suggests, would never repair it.
+        producing task, the fix every corruption error suggests, would never repair it. A kept
+        object is fsynced with its folder all the same: a writer killed after its rename leaves
+        one that is visible but would not survive a power cut, and the caller records it next.
 
         Raises:
             ArtifactError: the object cannot be written.
         """
         digest = hashlib.sha256(data).hexdigest()
         path = self._checked_path(digest)
-        if not (self.has(digest, len(data)) and self.verify(digest)):
+        if self.has(digest, len(data)) and self.verify(digest):
+            self._settle(path, digest)
+        else:
             self._write(path, digest, data)
         return digest
 
@@ -208,8 +213,8 @@ class ArtifactStore:
     def _write(self, path: Path, digest: str, data: bytes) -> None:
         """Temp file, fsync, rename, fsync dir: the final path never shows partial bytes."""
         try:
-            _make_dirs(self._tmp)
-            _make_dirs(path.parent)
+            _make_dirs(self._tmp, self.root)
+            _make_dirs(path.parent, self.root)
             fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".tmp", dir=self._tmp)
             try:
                 with os.fdopen(fd, "wb") as file:
@@ -229,6 +234,21 @@ class ArtifactStore:
         except OSError as exc:
             fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
             msg = f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); {fix}."
+            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
+
+    def _settle(self, path: Path, digest: str) -> None:
+        """Make an object found in place durable: its bytes, its entry and its folders' entries."""
+        try:
+            fd = os.open(path, _READ_FLAGS)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _make_dirs(path.parent, self.root)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            fix = f"check the disk and the permissions under {self.root}, then rerun the task"
+            msg = f"cannot make artifact {digest} at {path} durable ({exc.strerror or exc}); {fix}."
             raise ArtifactError(msg, digest=digest, path=str(path)) from exc
 
     def _open(self, digest: str) -> BinaryIO:
@@ -279,16 +299,33 @@ def _corrupt(digest: str, path: Path, problem: str) -> ArtifactCorruptError:
     return ArtifactCorruptError(msg, digest=digest, path=str(path))
 
 
-def _make_dirs(path: Path) -> None:
-    """Create ``path`` and missing parents, fsyncing each new entry's parent so it survives a crash."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another writer made it first
+#: Folders of the store whose entry in their parent this process has fsynced, with their inode.
+_DURABLE_DIRS: dict[Path, int] = {}
+
+
+def _make_dirs(path: Path, root: Path) -> None:
+    """Create ``path`` and its missing parents, and make each entry from ``root`` down durable.
+
+    A folder that exists is not yet known to survive a power cut: a writer killed between its
+    ``mkdir`` and the fsync of its parent leaves one that a power cut removes, with every object
+    later written into it. So the first time this process uses a folder, made by it or not, its
+    parent is fsynced; the folder is then remembered with its inode (a forked worker inherits
+    that, which stays true), so one removed and made again is fsynced again. One fsync per folder
+    and process; missing folders above ``root`` are made and fsynced as well.
+    """
+    chain = [path]
+    while chain[-1] != root and chain[-1] != chain[-1].parent:
+        chain.append(chain[-1].parent)
+    while not chain[-1].parent.is_dir():
+        chain.append(chain[-1].parent)
+    for folder in reversed(chain):
+        with contextlib.suppress(FileNotFoundError):
+            if _DURABLE_DIRS.get(folder) == os.stat(folder).st_ino:
+                continue
+        with contextlib.suppress(FileExistsError):  # made before, or by another writer just now
             folder.mkdir()
         _fsync_dir(folder.parent)
+        _DURABLE_DIRS[folder] = os.stat(folder).st_ino
 
 
 def _fsync_dir(path: Path) -> None:
