@@ -9,13 +9,9 @@ also tested in process with FastAPI's TestClient for what needs no network.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +20,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from pipelines.serve_harness import serving as serving_process
 from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_breast_cancer
@@ -42,13 +39,6 @@ with warnings.catch_warnings():  # Starlette's notice that its TestClient will m
     from fastapi.testclient import TestClient
 
 MAX_BATCH = 50
-STARTUP_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,38 +67,9 @@ def home(tmp_path_factory, cancer):
 @pytest.fixture(scope="module")
 def server(home, tmp_path_factory):
     """The base URL of ``suiro serve cancer@production`` running in a subprocess."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("serving-log") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUIRO_")}
-    env["SUIRO_HOME"] = str(home)
-    argv = [sys.executable, "-m", "suiro", "serve", "cancer@production", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*argv, "--max-batch", str(MAX_BATCH)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, log)
+    with serving_process(home, "cancer@production", log, "--max-batch", str(MAX_BATCH)) as (url, port, proc):
         yield url, port, proc, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
 
 
 @pytest.fixture

@@ -17,14 +17,9 @@ import contextlib
 import functools
 import os
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import textwrap
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,40 +210,3 @@ def resume_and_compare(cli: Cli, env: dict[str, str], run_id: str, clean: dict[s
     assert not rerun & done_before, f"resume re-ran {rerun & done_before}, recorded as done before the crash"
     assert history.check(home=cli.home) == []
     return resumed
-
-
-@contextlib.contextmanager
-def serving(home: Path, ref: str, log: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
-    """``suiro serve REF`` on a free 127.0.0.1 port in a subprocess, once ``/health`` answers:
-    its URL, port and process (terminated afterwards; its output goes to ``log``)."""
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUIRO_")}
-    env["SUIRO_HOME"] = str(home)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "suiro", "serve", ref, "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, log.read_text()
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.1)
-            yield url, port, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

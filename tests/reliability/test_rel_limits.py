@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability.rel_harness import serving
+from pipelines.serve_harness import serving
 
 from suiro import api
 from suiro.errors import ParameterError

@@ -338,7 +338,7 @@ def test_hostile_text_round_trips_through_the_model_server_and_leaves_the_schema
     # 422 (JSON, never HTML); the database schema is the same afterwards.
     import httpx
     import pandas as pd
-    from reliability.rel_harness import serving
+    from pipelines.serve_harness import serving
     from sklearn.linear_model import LogisticRegression
 
     drop, like = HOSTILE_TEXT[0], HOSTILE_TEXT[1]
