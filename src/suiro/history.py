@@ -92,15 +92,11 @@ def gc(
     return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}
 
 
-#: The problems of ``check`` that are about stored bytes (what ``verify_artifacts`` reports).
-ARTIFACT_PROBLEMS = frozenset(
-    {"missing_artifact", "corrupt_artifact", "corrupt_object", "missing_model", "corrupt_model"}
-)
-
-
 def verify_artifacts(*, home: str | Path | None = None) -> list[dict[str, str]]:
     """Every stored output, object and model version whose bytes are missing or do not hash right."""
-    return [p for p in check(home=home) if p["kind"] in ARTIFACT_PROBLEMS]
+    from suiro.store.check import check as check_store
+
+    return [problem.to_dict() for problem in check_store(Store(home), artifacts_only=True)]
 
 
 def check(*, home: str | Path | None = None) -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from suiro import clock
 from suiro.errors import ArtifactError
@@ -62,16 +62,28 @@ class Problem:
         return asdict(self)
 
 
-def check(store: Store, *, now: float | None = None) -> list[Problem]:
-    """Every invariant broken in ``store`` (its database and artifact store), in a stable order."""
-    problems = _database(store.db)
+def check(store: Store, *, now: float | None = None, artifacts_only: bool = False) -> list[Problem]:
+    """Every invariant broken in ``store`` (its database and artifact store), in a stable order.
+
+    ``artifacts_only`` checks stored bytes alone (outputs, models, objects: ``suiro artifacts
+    verify``), skipping the database's integrity check and the records' consistency.
+    """
     verdicts = _Verdicts(store.db, store.artifacts)
+    problems = [] if artifacts_only else _database(store.db)
     problems += _outputs(store.db, verdicts)
-    problems += _double_successes(store.db)
+    if not artifacts_only:
+        problems += _double_successes(store.db)
     problems += _models(store.db, store.artifacts)
-    problems += _dead_runs(store.db, clock.now() if now is None else now)
+    if not artifacts_only:
+        problems += _dead_runs(store.db, clock.now() if now is None else now)
     problems += _objects(store.artifacts, verdicts)
     return problems
+
+
+def _task_run(row: dict[str, Any]) -> str:
+    """``run/task`` or ``run/task[i]`` for a mapped item."""
+    item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
+    return f"{row['run_id']}/{row['task_key']}{item}"
 
 
 def _database(db: Database) -> list[Problem]:
@@ -181,8 +193,7 @@ def _double_successes(db: Database) -> list[Problem]:
     )
     problems = []
     for row in rows:
-        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
-        name = f"{row['run_id']}/{row['task_key']}{item}"
+        name = _task_run(row)
         problems.append(
             Problem(
                 "double_success",
@@ -235,8 +246,7 @@ def _dead_runs(db: Database, now: float) -> list[Problem]:
         " JOIN runs r ON r.id = t.run_id WHERE t.state IN ('running', 'retrying')"
         " AND r.state NOT IN ('running', 'queued', 'starting', 'cancelling') ORDER BY t.id"
     ):
-        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
-        name = f"{row['run_id']}/{row['task_key']}{item}"
+        name = _task_run(row)
         problems.append(
             Problem(
                 "orphan_task_run",
