@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from suiro import clock
-from suiro.alerts import AlertDeliveryError, send_alert
 from suiro.cache import diff_parts
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.store.db import Database, this_host
@@ -70,7 +69,13 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
 
 
 def _announce_crash(run: dict[str, Any], why: str) -> None:
-    """The crash alert, best effort: its delivery can never change the run's state."""
+    """The crash alert, best effort: its delivery can never change the run's state.
+
+    ``suiro.alerts`` (urllib, http.client, ssl: ~40 ms) is imported only here, when a crash is
+    found, not by every command that reads the record.
+    """
+    from suiro.alerts import AlertDeliveryError, send_alert
+
     message = (
         f"suiro run {run['id']} of {run['pipeline']} crashed: {why}; resume it with: suiro resume {run['id']}"
     )
