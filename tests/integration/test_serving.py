@@ -3,7 +3,8 @@
 A scikit-learn Pipeline fitted on the bundled breast-cancer data is registered and promoted in a
 temporary home; ``python -m suiro serve cancer@production`` serves it on a free port. Good input
 must give exactly the in-process predictions and probabilities; every kind of bad input gets a
-422 naming the field (or 413 for an oversized body) and the server keeps answering. The app is
+422 naming the field (413 for an oversized body, 415 for one not sent as JSON) and the server
+keeps answering. The app is
 also tested in process with FastAPI's TestClient for what needs no network.
 """
 
@@ -220,6 +221,33 @@ def test_bad_bodies_get_422_naming_the_field(client, content, field, message):
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field
     assert re.search(message, response.json()["detail"]), response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "shown"),
+    [
+        ("text/plain", "text/plain"),  # what a web page may POST to any server without asking (CORS)
+        ("text/plain;charset=UTF-8", "text/plain"),
+        ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+        ("multipart/form-data; boundary=x", "multipart/form-data"),
+        (None, "no Content-Type"),
+    ],
+)
+def test_bodies_not_sent_as_json_get_415(client, cancer, content_type, shown):
+    body = json.dumps({"records": records(cancer[2].head(1))}).encode()
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "detail": f"send the records as JSON with Content-Type: application/json, not {shown}."
+    }
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_with_parameters_or_capitals_are_accepted(client, cancer, content_type):
+    body = json.dumps({"records": records(cancer[2].head(1))}).encode()
+    response = client.post("/predict", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
 
 
 def test_too_large_a_batch_gets_422(client, cancer):

@@ -1,11 +1,13 @@
 """Serve one registered model version over HTTP: the FastAPI app factory and the uvicorn runner.
 
-Owns the request contract: ``POST /predict`` records are checked against the version's input
-schema (every missing, unknown or mistyped field is named in a 422), batches and bodies are
-bounded (a body over the limit gets a 413 before it is read in full), and the frame handed to
-the model has the schema's column order and dtypes, so predictions equal ``model.predict`` on the
-same frame in process. Binds to 127.0.0.1 unless told otherwise. Reads the registry (the model at
-start, the stage on ``GET /model``) and never writes to it.
+Owns the request contract: ``POST /predict`` takes only ``Content-Type: application/json`` (else
+415: a ``text/plain`` POST is one any web page may send to a local server), records are checked
+against the version's input schema (every missing, unknown or mistyped field is named in a
+422), batches and bodies are bounded (a body over the limit gets a 413 before it is read in
+full), and the frame handed to the model has the schema's column order and dtypes, so
+predictions equal ``model.predict`` on the same frame in process. Binds to 127.0.0.1 unless
+told otherwise. Reads the registry (the model at start, the stage on ``GET /model``) and never
+writes to it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def create_app(
 
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            sent = media or "no Content-Type"
+            detail = f"send the records as JSON with Content-Type: application/json, not {sent}."
+            return JSONResponse({"detail": detail}, status_code=415)
         body = await request.body()
         try:
             return JSONResponse(await run_in_threadpool(predictor, body))
