@@ -3,8 +3,10 @@
 A scikit-learn Pipeline fitted on the bundled breast-cancer data is registered and promoted in a
 temporary home; ``python -m suiro serve cancer@production`` serves it on a free port. Good input
 must give exactly the in-process predictions and probabilities; every kind of bad input gets a
-422 naming the field (or 413 for an oversized body) and the server keeps answering. The app is
-also tested in process with FastAPI's TestClient for what needs no network.
+422 naming the field (413 for an oversized body, 415 for one not sent as JSON) and the server
+keeps answering. This model has no imputer, so every missing value is refused (models that
+impute: ``test_serving_missing.py``). The app is also tested in process with FastAPI's
+TestClient for what needs no network.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pipelines.serve_harness import serving as serving_process
 from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -39,6 +42,7 @@ with warnings.catch_warnings():  # Starlette's notice that its TestClient will m
     from fastapi.testclient import TestClient
 
 MAX_BATCH = 50
+NOT_IMPUTED = "the model has no imputation for this column, so send a value"
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,10 @@ def test_model_describes_the_served_version(client, cancer):
     info = client.get("/model").json()
     assert (info["name"], info["version"], info["stage"]) == ("cancer", 2, "production")
     assert info["metrics"] == {"accuracy": 0.96}
-    assert info["input_schema"] == [{"name": c, "dtype": "float64"} for c in x_train.columns]
+    # This model has no imputer, so no column may be missing (null, NaN or "nan").
+    assert info["input_schema"] == [
+        {"name": c, "dtype": "float64", "nullable": False, "imputation": None} for c in x_train.columns
+    ]
     assert (info["task_type"], info["classes"]) == ("classification", [0, 1])
     assert len(info["artifact_digest"]) == 64
 
@@ -222,6 +229,97 @@ def test_bad_bodies_get_422_naming_the_field(client, content, field, message):
     assert re.search(message, response.json()["detail"]), response.json()["detail"]
 
 
+def _one_record(x_test: pd.DataFrame, column: str, literal: str) -> bytes:
+    """A body with the first test record, ``column`` set to the raw JSON text ``literal``."""
+    row = records(x_test.head(1))[0]
+    row[column] = "__VALUE__"
+    return json.dumps({"records": [row]}).replace('"__VALUE__"', literal).encode()
+
+
+OUT_OF_RANGE = "expected a finite number, got a number beyond ±1.8e308"
+NOT_FINITE = {  # Python's json reads all of these; none is a number a model can use
+    "1e400": ("1e400", OUT_OF_RANGE),
+    "-1e400": ("-1e400", OUT_OF_RANGE),
+    "10**400": ("1" + "0" * 400, OUT_OF_RANGE),
+    "-10**400": ("-1" + "0" * 400, OUT_OF_RANGE),
+    "10**5000": ("1" + "0" * 5000, OUT_OF_RANGE),  # over Python's 4300-digit limit for int()
+    "Infinity": ("Infinity", "expected a finite number, got Infinity"),
+    "-Infinity": ("-Infinity", "expected a finite number, got -Infinity"),
+    "'inf'": ('"inf"', 'expected a finite number, got a string "inf"'),
+    "'-Infinity'": ('"-Infinity"', 'expected a finite number, got a string "-Infinity"'),
+    "'1e999'": ('"1e999"', 'expected a finite number, got a string "1e999"'),
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_FINITE))
+def test_numbers_out_of_range_and_infinities_get_422_naming_the_field(client, cancer, kind):
+    literal, message = NOT_FINITE[kind]
+    body = _one_record(cancer[2], "worst area", literal)
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "records[0].worst area", "message": message}]
+    assert response.json()["detail"] == f"records[0].worst area: {message}."
+
+
+MISSING = {
+    "null": ("null", "null"),
+    "NaN": ("NaN", "NaN"),
+    "'nan'": ('"nan"', '"nan"'),
+    "'NaN'": ('"NaN"', '"NaN"'),
+}
+
+
+@pytest.mark.parametrize("kind", list(MISSING))
+def test_a_missing_value_in_a_column_that_is_not_imputed_gets_422(client, cancer, kind):
+    literal, shown = MISSING[kind]
+    body = _one_record(cancer[2], "mean area", literal)
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    message = f"missing value ({shown}); {NOT_IMPUTED}"
+    assert response.json()["errors"] == [{"field": "records[0].mean area", "message": message}]
+
+
+def test_records_with_every_value_missing_get_422_naming_every_field(client, cancer):
+    columns = list(cancer[2].columns)
+    rows = [{c: None for c in columns}, records(cancer[2].head(1))[0], {c: "nan" for c in columns}]
+    response = client.post("/predict", json={"records": rows})
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == [f"records[{i}].{c}" for i in (0, 2) for c in columns]
+    assert {e["message"] for e in errors} == {
+        f"missing value (null); {NOT_IMPUTED}",
+        f'missing value ("nan"); {NOT_IMPUTED}',
+    }
+    assert response.json()["detail"].endswith(f"(and {2 * len(columns) - 1} more problems).")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "shown"),
+    [
+        ("text/plain", "text/plain"),  # what a web page may POST to any server without asking (CORS)
+        ("text/plain;charset=UTF-8", "text/plain"),
+        ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded"),
+        ("multipart/form-data; boundary=x", "multipart/form-data"),
+        (None, "no Content-Type"),
+    ],
+)
+def test_bodies_not_sent_as_json_get_415(client, cancer, content_type, shown):
+    body = json.dumps({"records": records(cancer[2].head(1))}).encode()
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "detail": f"send the records as JSON with Content-Type: application/json, not {shown}."
+    }
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_with_parameters_or_capitals_are_accepted(client, cancer, content_type):
+    body = json.dumps({"records": records(cancer[2].head(1))}).encode()
+    response = client.post("/predict", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+
+
 def test_too_large_a_batch_gets_422(client, cancer):
     rows = records(cancer[2].head(1)) * (MAX_BATCH + 1)
     response = client.post("/predict", json={"records": rows})
@@ -310,16 +408,23 @@ def test_in_process_app_predicts_like_the_model(registry, cancer):
         assert http.get("/model").json()["stage"] == "archived"
 
 
-def test_values_the_model_rejects_get_422(registry, cancer):
-    rows = records(cancer[2].head(2))
-    rows[1]["mean area"] = None  # a missing value: this model has no imputer
-    with TestClient(create_app(registry, "cancer@production")) as http:
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_values_the_model_rejects_get_422(tmp_path, cancer):
+    model, x_train, x_test = cancer
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(x_train, model.predict(x_train))
+    registry = Registry(tmp_path / "home")
+    registry.register("forest", forest, input_schema=x_train)
+    rows = records(x_test.head(2))
+    rows[1]["mean area"] = 1e300  # finite, but over float32, which the trees use
+    with TestClient(create_app(registry, "forest")) as http:
         response = http.post("/predict", json={"records": rows})
         assert response.status_code == 422
         assert response.json()["detail"].startswith(
-            "records: the model rejected the records (ValueError: Input X contains NaN. LogisticRegression"
+            "records: the model rejected the records (ValueError: Input X contains infinity or a value "
+            "too large for dtype('float32')"
         )
         assert http.get("/health").status_code == 200
+    registry.close()
 
 
 def test_in_process_body_limit(registry, cancer):
@@ -362,7 +467,7 @@ def test_mixed_dtypes_are_checked_and_passed_in_the_schema_order(tmp_path):
             {"field": "records[0].size", "message": "expected an integer, got a number 1.5"},
             {"field": "records[1].color", "message": "expected a string, got a number 3"},
             {"field": "records[2].fresh", "message": 'expected true or false, got a string "yes"'},
-            {"field": "records[3].size", "message": "expected an integer, got null"},
+            {"field": "records[3].size", "message": f"missing value (null); {NOT_IMPUTED}"},
         ]
     registry.close()
 

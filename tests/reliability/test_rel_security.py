@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 import sqlite3
 from pathlib import Path
@@ -335,7 +336,9 @@ def test_a_hostile_sort_of_identifier_in_sqlite_is_just_data(suiro_home, tmp_pat
 def test_hostile_text_round_trips_through_the_model_server_and_leaves_the_schema_alone(tmp_path):
     # S6 through the serving API: hostile column names, description, params and metric names are
     # stored by the registry and returned verbatim as JSON; a hostile unknown field is named in a
-    # 422 (JSON, never HTML); the database schema is the same afterwards.
+    # 422 (JSON, never HTML); a JSON body a web page posts as text/plain (a CORS "simple request",
+    # sent without asking the server first) gets a 415 and no CORS header; the database schema is
+    # the same afterwards.
     import httpx
     import pandas as pd
     from pipelines.serve_harness import serving
@@ -362,6 +365,12 @@ def test_hostile_text_round_trips_through_the_model_server_and_leaves_the_schema
         ok = httpx.post(f"{url}/predict", json={"records": [{drop: 3.0, like: 0.0}]}, timeout=10)
         script = "<script>alert(1)</script>"
         bad = httpx.post(f"{url}/predict", json={"records": [{drop: 1.0, like: 1.0, script: 1}]}, timeout=10)
+        simple = httpx.post(
+            f"{url}/predict",
+            content=json.dumps({"records": [{drop: 3.0, like: 0.0}]}),
+            headers={"content-type": "text/plain;charset=UTF-8", "origin": "http://evil.example"},
+            timeout=10,
+        )
 
     assert info["description"] == " | ".join(HOSTILE_TEXT)
     assert info["params"] == {text: text for text in HOSTILE_TEXT}
@@ -370,5 +379,8 @@ def test_hostile_text_round_trips_through_the_model_server_and_leaves_the_schema
     assert ok.status_code == 200 and ok.json()["predictions"] == [1]
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/json"
     assert [e["field"] for e in bad.json()["errors"]] == [f"records[0].{script}"]
+    assert simple.status_code == 415, simple.text
+    assert "application/json" in simple.json()["detail"]
+    assert "access-control-allow-origin" not in simple.headers
     assert _schema(home) == before
     assert rows(home, "SELECT COUNT(*) AS n FROM model_versions") == [{"n": 1}]

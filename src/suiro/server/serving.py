@@ -1,11 +1,13 @@
 """Serve one registered model version over HTTP: the FastAPI app factory and the uvicorn runner.
 
-Owns the request contract: ``POST /predict`` records are checked against the version's input
-schema (every missing, unknown or mistyped field is named in a 422), batches and bodies are
-bounded (a body over the limit gets a 413 before it is read in full), and the frame handed to
-the model has the schema's column order and dtypes, so predictions equal ``model.predict`` on the
-same frame in process. Binds to 127.0.0.1 unless told otherwise. Reads the registry (the model at
-start, the stage on ``GET /model``) and never writes to it.
+Owns the request contract: ``POST /predict`` takes only ``Content-Type: application/json`` (else
+415: a ``text/plain`` POST is one any web page may send to a local server), records are checked
+against the version's input schema (every missing, unknown or mistyped field is named in a 422;
+a missing value only where the model's preprocessing imputes it, as ``GET /model`` shows), batches
+and bodies are bounded (a body over the limit gets a 413 before it is read in full), and the frame
+handed to the model has the schema's column order and dtypes, so predictions equal
+``model.predict`` on the same frame in process. Binds to 127.0.0.1 unless told otherwise. Reads
+the registry (the model at start, the stage on ``GET /model``) and never writes to it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,19 @@ from fastapi.responses import JSONResponse
 
 from suiro.errors import PredictionInputError, RegistryError, did_you_mean
 from suiro.registry import ModelVersion, Registry
+from suiro.server.imputation import imputations
+from suiro.server.values import converter, decode, json_type, missing
 
 #: Request bodies larger than this are refused with 413 (about 10 MB).
 MAX_BODY_BYTES = 10 * 1024 * 1024
-#: At most this many problems are listed in one 422 response.
-MAX_PROBLEMS = 20
+#: At most this many problems are listed in one 422 response (a whole record of missing values fits).
+MAX_PROBLEMS = 100
+#: What a missing value gets where nothing in the model's preprocessing imputes it.
+NOT_IMPUTED = "the model has no imputation for this column, so send a value"
+#: What a record with every value missing gets, even where each could be imputed.
+ALL_MISSING = (
+    "every value is missing, so the answer would come from imputed values alone; send the record's values"
+)
 _log = logging.getLogger("suiro.serving")
 
 
@@ -57,10 +67,16 @@ def create_app(
 
     @app.get("/model")
     def model() -> dict[str, Any]:
-        return registry.get(version.name, version.version).to_dict()  # the stage may have changed
+        info = registry.get(version.name, version.version).to_dict()  # the stage may have changed
+        return {**info, "input_schema": predictor.schema()}
 
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            sent = media or "no Content-Type"
+            detail = f"send the records as JSON with Content-Type: application/json, not {sent}."
+            return JSONResponse({"detail": detail}, status_code=415)
         body = await request.body()
         try:
             return JSONResponse(await run_in_threadpool(predictor, body))
@@ -198,7 +214,8 @@ class Predictor:
         self.max_batch = max_batch
         self.columns = [c["name"] for c in version.input_schema]
         self.dtypes = {c["name"]: c["dtype"] for c in version.input_schema}
-        self._convert = {c: _converter(self.dtypes[c]) for c in self.columns}
+        self._kinds = {c: converter(self.dtypes[c]) for c in self.columns}
+        self.imputed = imputations(model, self.columns)
         self.probabilities = version.task_type == "classification" and hasattr(model, "predict_proba")
 
     def __call__(self, body: bytes) -> dict[str, Any]:
@@ -212,7 +229,7 @@ class Predictor:
             result: dict[str, Any] = {"predictions": self.model.predict(frame).tolist()}
             if self.probabilities:
                 result["probabilities"] = self.model.predict_proba(frame).tolist()
-        except (ValueError, TypeError) as exc:  # what models raise for values they cannot take
+        except (ValueError, TypeError, OverflowError) as exc:  # what models raise for values they refuse
             reason = " ".join(str(exc).split())
             raise _problem(
                 "records", f"the model rejected the records ({type(exc).__name__}: {reason})"
@@ -222,7 +239,7 @@ class Predictor:
     def records(self, body: bytes) -> list[dict[str, Any]]:
         """The records of a request body, after checking the envelope."""
         try:
-            payload = json.loads(body)
+            payload = decode(body)
         except (ValueError, RecursionError) as exc:
             raise _problem("body", f"the body is not JSON ({exc})") from None
         if not isinstance(payload, dict):
@@ -234,7 +251,7 @@ class Predictor:
             raise _problem("records", "the body has no 'records' field; send a list of records in it")
         records = payload["records"]
         if not isinstance(records, list):
-            raise _problem("records", f"'records' must be a list of objects, not {_json_type(records)}")
+            raise _problem("records", f"'records' must be a list of objects, not {json_type(records)}")
         if not records:
             raise _problem("records", "'records' is empty; send at least one record")
         if len(records) > self.max_batch:
@@ -247,135 +264,114 @@ class Predictor:
     def frame(self, records: list[Any]) -> Any:
         """A DataFrame of ``records`` in the schema's column order and dtypes.
 
-        Raises:
-            PredictionInputError: records that are not objects, missing, unknown or mistyped fields.
-        """
+        A missing value (null, NaN, or "nan" in a numeric column) stays NaN where the model
+        imputes the column and is a problem elsewhere; so is a record with every value missing.
 
+        Raises:
+            PredictionInputError: records that are not objects; missing, unknown or mistyped
+                fields; missing values the model does not impute.
+        """
         problems: list[tuple[str, str]] = []
         values: dict[str, list[Any]] = {c: [] for c in self.columns}
-        expected = set(self.columns)
+        gaps: set[str] = set()
         for i, record in enumerate(records):
             if len(problems) > MAX_PROBLEMS:
                 break
             if not isinstance(record, dict):
                 problems.append(
-                    (f"records[{i}]", f"must be an object {{column: value}}, not {_json_type(record)}")
+                    (f"records[{i}]", f"must be an object {{column: value}}, not {json_type(record)}")
                 )
                 continue
-            for column in sorted(set(record) - expected):
-                close = did_you_mean(column, self.columns)
-                problems.append(
-                    (f"records[{i}].{column}", f"unknown column{close}; the model takes {self._shown()}")
-                )
-            for column in self.columns:
-                if column not in record:
-                    problems.append((f"records[{i}].{column}", "missing column"))
-                    continue
-                try:
-                    values[column].append(self._convert[column](record[column]))
-                except PredictionInputError as exc:
-                    problems.append((f"records[{i}].{column}", str(exc)))
+            problems.extend(self._record(i, record, values, gaps))
         if len(problems) > MAX_PROBLEMS:
             problems = [*problems[:MAX_PROBLEMS], ("records", "more problems, not listed")]
         if problems:
             raise _problems(problems)
-        return self._build(values)
+        return self._build(values, gaps)
 
-    def _build(self, values: dict[str, list[Any]]) -> Any:
+    def _record(
+        self, i: int, record: dict[str, Any], values: dict[str, list[Any]], gaps: set[str]
+    ) -> list[tuple[str, str]]:
+        """Append record ``i``'s converted values to ``values``; its problems, if any."""
+        problems = []
+        for column in sorted(record.keys() - self.dtypes.keys()):
+            close = did_you_mean(column, self.columns)
+            problems.append(
+                (f"records[{i}].{column}", f"unknown column{close}; the model takes {self._shown()}")
+            )
+        missing_values = 0
+        for column in self.columns:
+            field = f"records[{i}].{column}"
+            if column not in record:
+                problems.append((field, "missing column"))
+                continue
+            kind, convert = self._kinds[column]
+            value = record[column]
+            if kind == "float" and type(value) is float and math.isfinite(value):  # the common case
+                values[column].append(value)
+                continue
+            shown = missing(value, kind)
+            if shown is not None:
+                missing_values += 1
+                gaps.add(column)
+                values[column].append(math.nan)
+                if column not in self.imputed:
+                    problems.append((field, f"missing value ({shown}); {NOT_IMPUTED}"))
+                continue
+            try:
+                values[column].append(convert(value))
+            except PredictionInputError as exc:
+                problems.append((field, str(exc)))
+        if missing_values == len(self.columns) and not problems:
+            problems.append((f"records[{i}]", ALL_MISSING))
+        return problems
+
+    def _build(self, values: dict[str, list[Any]], gaps: set[str]) -> Any:
         """The DataFrame; one row-major block when every column has the same numeric dtype.
 
         That is the layout of frames made from a 2-D array (scikit-learn's datasets, their splits),
         and BLAS results depend on layout in the last bit: with it, probabilities equal the
-        in-process ones exactly, not just to 1e-16.
+        in-process ones exactly, not just to 1e-16. Integer and boolean columns with missing
+        values become float and object columns, as pandas makes them.
         """
         import numpy as np
         import pandas as pd
 
-        kinds = set(self.dtypes.values())
-        if len(kinds) == 1 and _converter(next(iter(kinds))) in (_to_float, _to_int):
-            block = np.array([values[c] for c in self.columns], dtype=next(iter(kinds)))
+        kinds = {self._kinds[c][0] for c in self.columns}
+        dtypes = set(self.dtypes.values())
+        if len(dtypes) == 1 and (kinds == {"float"} or (kinds == {"int"} and not gaps)):
+            block = np.array([values[c] for c in self.columns], dtype=next(iter(dtypes)))
             return pd.DataFrame(np.ascontiguousarray(block.T), columns=self.columns, copy=False)
         columns = {}
         for column in self.columns:
             dtype = self.dtypes[column]
+            if column in gaps:
+                dtype = {"int": "float64", "bool": "object"}.get(self._kinds[column][0], dtype)
             try:
                 columns[column] = pd.Series(values[column], dtype=None if dtype == "any" else dtype)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise _problems([(f"records.{column}", f"cannot be made {dtype} ({exc})")]) from None
         return pd.DataFrame(columns, columns=self.columns)
+
+    def schema(self) -> list[dict[str, Any]]:
+        """The input schema as ``GET /model`` shows it, with what a missing value gets per column.
+
+        ``nullable`` says whether a column may be null, NaN or "nan"; ``imputation`` is how the
+        model's preprocessing then fills it in (None where it may not be missing).
+        """
+        return [
+            {
+                "name": column,
+                "dtype": self.dtypes[column],
+                "nullable": column in self.imputed,
+                "imputation": self.imputed[column].to_dict() if column in self.imputed else None,
+            }
+            for column in self.columns
+        ]
 
     def _shown(self) -> str:
         shown = ", ".join(repr(c) for c in self.columns[:8])
         return shown + (f" and {len(self.columns) - 8} more" if len(self.columns) > 8 else "")
-
-
-def _converter(dtype: str) -> Callable[[Any], Any]:
-    """A function turning one JSON value into a value of ``dtype`` (else PredictionInputError)."""
-    kind = dtype.lower()
-    if kind.startswith("float"):
-        return _to_float
-    if kind.startswith(("int", "uint")):
-        return _to_int
-    if kind in ("bool", "boolean"):
-        return _to_bool
-    if kind in ("object", "str", "string", "category") or kind.startswith("datetime"):
-        return _to_text
-    return _to_scalar
-
-
-def _to_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise PredictionInputError(f"expected a number, got {_shown_value(value)}")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value)
-    raise PredictionInputError(f"expected an integer, got {_shown_value(value)}")
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise PredictionInputError(f"expected true or false, got {_shown_value(value)}")
-
-
-def _to_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise PredictionInputError(f"expected a string, got {_shown_value(value)}")
-
-
-def _to_scalar(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        raise PredictionInputError(f"expected a single value, got {_json_type(value)}")
-    return value
-
-
-def _shown_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    text = json.dumps(value)
-    return f"{_json_type(value)} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list")):
-        if isinstance(value, kind):
-            return name
-    return "null" if value is None else "an object"
 
 
 def _problem(field: str, message: str) -> PredictionInputError:
