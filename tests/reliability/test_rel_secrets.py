@@ -391,3 +391,40 @@ def test_a_secret_given_as_a_bad_parameter_is_masked_in_the_error_line(tmp_path,
     assert "is not a valid int" in result.stderr
     leaks = [form for form in encodings(value) if form in result.stdout + result.stderr]
     assert not leaks, str(result)
+
+
+SHORT = """
+import suiro
+from suiro import pipeline, task
+
+
+@task
+def use(i: int) -> int:
+    return len(suiro.secret("pin")) + len(suiro.secret("pw")) + i
+
+
+@pipeline
+def short(items: tuple[int, ...] = (1, 2, 3)):
+    return use.map(items)
+"""
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_short_secret_is_named_in_one_warning_when_a_run_starts(tmp_path, executor):
+    cli = Cli(tmp_path)
+    cli.write("short.py", SHORT)
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text("pw: Qx\nlong_enough: fine-value\n", encoding="utf-8")
+    env = {"SUIRO_SECRET_PIN": "Zq9", "SUIRO_SECRETS_FILE": str(secrets_file), "SUIRO_FORK": "0"}
+    run = cli.ok("run", "short.py", "-e", executor, env=env)
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: secret 'pin' (SUIRO_SECRET_PIN) is shorter than 4 characters, so suiro does not mask it; "
+        "give it a longer value.",
+        f"warning: secret 'pw' ({secrets_file}) is shorter than 4 characters, so suiro does not mask it; "
+        "give it a longer value.",
+    ], str(run)
+    assert "Zq9" not in run.stdout + run.stderr
+    logs = cli.ok("logs", "last", env=env)
+    reads = cli.ok("runs", env=env)
+    assert "warning" not in logs.stdout + logs.stderr + reads.stderr  # not repeated by workers or reads
