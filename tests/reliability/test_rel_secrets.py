@@ -293,6 +293,7 @@ def _hostile_run(tmp_path: Path, executor: str):
     secrets_file.write_text(yaml.safe_dump(FILE_SECRETS, allow_unicode=True), encoding="utf-8")
     env = {f"SUIRO_SECRET_{name.upper()}": value for name, value in ENV_SECRETS.items()}
     env["SUIRO_SECRETS_FILE"] = str(secrets_file)
+    env["SUIRO_FORK"] = "0"  # process workers are fresh interpreters: they read the secrets themselves
     hook = Hook([200])
     try:
         run = cli(
