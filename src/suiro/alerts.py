@@ -21,7 +21,7 @@ from typing import Any
 from suiro import clock
 from suiro.context import current_context, get_logger
 from suiro.errors import SuiroError
-from suiro.secrets import mask
+from suiro.secrets import mask, mask_values
 
 ENV_WEBHOOK = "SUIRO_ALERT_WEBHOOK"
 
@@ -64,9 +64,8 @@ def send_alert(
         return AlertResult(message, delivered=False, webhook=None, attempts=0)
     ctx = current_context()
     key = idempotency_key or (ctx.task_run_key if ctx else uuid.uuid4().hex)
-    body = mask(
-        json.dumps({"text": message, "suiro": {"level": level, **(details or {})}}, default=str)
-    ).encode()
+    payload = {"text": message, "suiro": {"level": level, **mask_values(details or {})}}
+    body = mask(json.dumps(payload, default=lambda value: mask(str(value)))).encode()
     last = ""
     for attempt in range(1, retries + 2):
         status, last = _post(url, body, key, timeout)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from suiro import secrets
 from suiro.context import routed_streams
 from suiro.errors import PipelineNotFoundError, SuiroError, did_you_mean
 from suiro.events import RunObserver
@@ -187,6 +188,7 @@ def _execute(
 ) -> RunResult:
     from suiro.runner import new_run_id
 
+    secrets.warn_short()  # here, on the terminal: not in a worker, not into a task's log
     run_id = run_id or new_run_id()
     extra: dict[str, Any] = {}
     if record:

@@ -93,7 +93,7 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
         number = float(value)
     except (TypeError, ValueError):
         raise SuiroError(f"metric {name!r} must be a number, got {value!r}; log a float or an int.") from None
-    capture.metrics.append((str(name), number, None if step is None else int(step), time.time()))
+    capture.metrics.append((mask(str(name)), number, None if step is None else int(step), time.time()))
 
 
 def log_name(task_key: str, map_index: int, attempt: int) -> str:

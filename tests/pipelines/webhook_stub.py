@@ -19,7 +19,12 @@ class Hook:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.requests.append(
-                    {"body": json.loads(body), "key": self.headers["Idempotency-Key"], "path": self.path}
+                    {
+                        "body": json.loads(body),
+                        "key": self.headers["Idempotency-Key"],
+                        "path": self.path,
+                        "raw": body.decode("utf-8", "replace"),  # as sent, before JSON decoding
+                    }
                 )
                 status = hook.statuses.pop(0) if len(hook.statuses) > 1 else hook.statuses[0]
                 self.send_response(status)

@@ -78,3 +78,22 @@ def test_the_webhook_can_come_from_the_environment(hook, monkeypatch):
     monkeypatch.setenv("SUIRO_ALERT_WEBHOOK", h.url)
     assert send_alert("from env").delivered
     assert h.requests[0]["body"]["text"] == "from env"
+
+
+def test_secrets_in_the_details_are_masked_and_the_body_stays_valid_json(hook, monkeypatch):
+    from suiro import secrets
+
+    monkeypatch.setenv("SUIRO_SECRET_TOKEN", 'tok-"ab\\')  # a quote and a final backslash
+    secrets.reload()
+    try:
+        h = hook(200)
+        send_alert(
+            'token tok-"ab\\ expired', details={"token": 'tok-"ab\\', "why": ['x tok-"ab\\']}, webhook=h.url
+        )
+    finally:
+        monkeypatch.undo()
+        secrets.reload()
+    (request,) = h.requests
+    assert request["body"]["text"] == "token *** expired"
+    assert request["body"]["suiro"] == {"level": "warning", "token": "***", "why": ["x ***"]}
+    assert "tok-" not in request["raw"]

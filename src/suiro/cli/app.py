@@ -41,9 +41,20 @@ def errors(verbose: bool = False) -> Iterator[None]:
         if verbose:
             import traceback
 
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+            print(_masked(traceback.format_exc()), end="", file=sys.stderr)
+        print(f"error: {_masked(str(exc))}", file=sys.stderr)
         raise typer.Exit(2) from None
+
+
+def _masked(text: str) -> str:
+    """``text`` with secrets masked (a --set value may be one); as it is if they cannot be read."""
+    from suiro.errors import SuiroError
+    from suiro.secrets import mask
+
+    try:
+        return mask(text)
+    except SuiroError:  # the error being reported is the unreadable secrets file itself
+        return text
 
 
 def print_json(data: Any) -> None:

@@ -38,7 +38,7 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
-from suiro.secrets import mask
+from suiro.secrets import mask, mask_values
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 
@@ -175,7 +175,7 @@ class Recorder:
                     "pipeline": event.pipeline,
                     "digest": graph_digest,
                     "target": event.target,
-                    "params": mask(json.dumps(event.params, default=repr)),
+                    "params": mask(json.dumps(mask_values(event.params), default=repr)),
                     "started": event.time,
                     "host": this_host(),
                     "pid": os.getpid(),
@@ -352,7 +352,7 @@ class _Rows:
                     "run_id": self.run_id,
                     "task_key": event.task_key,
                     "map_index": event.map_index,
-                    "name": event.name,
+                    "name": mask(event.name),
                     "value": event.value,
                     "step": event.step,
                     "time": event.time,
@@ -396,8 +396,9 @@ class _Rows:
                 "ended": event.time if ended else None,
                 "duration": event.duration,
                 "error_type": error.type if error else None,
-                "error_message": error.message if error else None,
-                "traceback": error.traceback if error else None,
+                # Masked where the error was made; again here for errors made elsewhere (the runner's).
+                "error_message": mask(error.message) if error else None,
+                "traceback": mask(error.traceback) if error else None,
                 "log_path": log,
             }
 
