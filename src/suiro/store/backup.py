@@ -92,9 +92,9 @@ def _copy(source: Path, target: Path) -> None:
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target, isolation_level=None)
     try:
+        dst.execute("PRAGMA synchronous=FULL")  # the copy's commit is fsynced
         src.backup(dst)  # pages=-1: everything at once, a snapshot never restarted by writers
         dst.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
-        dst.execute("PRAGMA synchronous=FULL")
     except sqlite3.DatabaseError as exc:
         if is_damage(exc):
             raise _refused(source, str(exc)) from exc
@@ -125,24 +125,40 @@ def _count_runs(path: Path) -> int:
 
 
 def _name(partial: Path, dest: Path | None, folder: Path) -> Path:
-    """Give the checked copy its name with a hard link, which never replaces an existing file."""
+    """Give the checked copy its final name, never replacing an existing file."""
     if dest is not None:
-        try:
-            os.link(partial, dest)
-        except FileExistsError:
+        if not _claim(partial, dest):
             raise StoreError(
                 f"{dest} already exists; give a new file name or a folder (nothing was written)."
-            ) from None
+            )
         return dest
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in itertools.count(1):
         final = folder / (f"suiro-{stamp}.db" if n == 1 else f"suiro-{stamp}-{n}.db")
-        try:
-            os.link(partial, final)
-        except FileExistsError:
-            continue
-        return final
+        if _claim(partial, final):
+            return final
     raise AssertionError("unreachable")
+
+
+def _claim(partial: Path, final: Path) -> bool:
+    """Move ``partial`` to ``final`` unless ``final`` exists; False if it does.
+
+    A hard link is atomic and never replaces; where the filesystem has none (FAT, exFAT, some
+    FUSE mounts: backup drives), an exclusive create reserves the name before the rename.
+    """
+    try:
+        os.link(partial, final)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return False
+    os.replace(partial, final)
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:
