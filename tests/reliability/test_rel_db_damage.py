@@ -12,6 +12,7 @@ lands on the damaged page (the path every command takes on a database too big to
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from pipelines.cli_harness import Cli
-from reliability.rel_harness import objects, run_ids, write_diamond
+from reliability.rel_harness import objects, rows, run_ids, write_diamond
 
 from suiro import api
 from suiro.registry import Registry
@@ -47,6 +48,8 @@ def small(i: int = 0, label: str = "z"):
 """
 #: Runs of ``SMALL``: two task runs each, so ``task_runs`` spans about 25 pages of 4 KiB.
 RUNS = 100
+#: Bytes added to the "big" copy: past ``suiro.store.damage.QUICK_CHECK_LIMIT`` (32 MiB).
+PADDED = 33 * 2**20
 
 
 def middle_page(db: Path, table: str) -> int:
@@ -93,9 +96,26 @@ def template(tmp_path_factory):
     registry = Registry(home)
     registry.register("tiny", {"weights": [1, 2, 3]})
     registry.close()
-    db = home / "suiro.db"
-    damage_page(db, middle_page(db, "task_runs"))
+    big = root / "big"
+    shutil.copytree(home, big)
+    pad_past_the_quick_check_limit(big / "suiro.db")
+    for db in (home / "suiro.db", big / "suiro.db"):
+        damage_page(db, middle_page(db, "task_runs"))
     return root, diamond.run_id
+
+
+def pad_past_the_quick_check_limit(db: Path) -> None:
+    """Grow ``db`` past ``PADDED`` bytes with one big inline artifact row (appended pages)."""
+    data = bytes(PADDED)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO artifacts (digest, serializer, kind, size, created, inline)"
+            " VALUES (?, 'raw', 'bytes', ?, 0, ?)",
+            (hashlib.sha256(data).hexdigest(), len(data), data),
+        )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
 
 
 @pytest.fixture
@@ -197,3 +217,30 @@ def test_a_read_or_write_landing_on_the_damaged_page_raises_the_one_sentence(tem
         assert caught.value.path == home / "suiro.db"
     finally:
         store.close()
+
+
+def test_past_the_size_limit_a_command_that_reads_the_damaged_page_says_it_in_one_line(template, tmp_path):
+    """A database too big to check at every command: the command that meets the damage still tells."""
+    source, _ = template
+    shutil.copytree(source / "big", tmp_path / "home")
+    cli = Cli(tmp_path, new_home=True)
+    (tmp_path / "small.py").write_text(SMALL)
+    hit = []
+    for run in rows(cli.home, "SELECT id, params FROM runs WHERE pipeline = 'small'"):
+        try:
+            rows(cli.home, "SELECT * FROM task_runs WHERE run_id = ?", (run["id"],))
+        except sqlite3.DatabaseError:  # its task runs are on the damaged page
+            hit.append((run["id"], json.loads(run["params"])["i"]))
+    assert hit, "some run's task runs are on the damaged page"
+    (run_id, i), db = hit[0], cli.home / "suiro.db"
+    line = cli.error(2, "show", run_id)
+    # SQLite's words from the read itself, not from the check at open (which names the page).
+    assert line.startswith(f"error: the database {db} is damaged (database disk image is malformed)"), line
+    # Same code and parameters: its cache lookup reads the recorded task run on the damaged page.
+    line = cli.error(2, "run", "small.py", "--set", f"i={i}", "--executor", "sequential")
+    assert line.startswith(f"error: the database {db} is damaged ("), line
+    result = cli("check")
+    assert result.returncode == 1 and result.stdout.startswith("integrity: "), str(result)
+    from suiro.store.damage import QUICK_CHECK_LIMIT
+
+    assert db.stat().st_size > QUICK_CHECK_LIMIT, "the database is too big to be checked at open"

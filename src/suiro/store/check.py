@@ -30,7 +30,7 @@ from typing import Any
 from suiro import clock
 from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
-from suiro.store.damage import integrity_lines
+from suiro.store.damage import integrity_lines, newest_backup
 from suiro.store.db import Database, home_dir
 from suiro.store.home import Store
 from suiro.store.outputs import MANIFEST
@@ -138,7 +138,7 @@ def _damaged(path: Path, lines: list[str]) -> Problem:
         "integrity",
         str(path),
         f"the database {path} is damaged: PRAGMA integrity_check says {shown}; restore a backup made "
-        "with `suiro backup`, or move it aside to start a new one.",
+        f"with `suiro backup`{newest_backup(path.parent)}, or move it aside to start a new one.",
     )
 
 
