@@ -40,6 +40,7 @@ def run(
     run_id: str | None = None,
     record: bool = True,
     home: str | Path | None = None,
+    new_records: bool = False,
 ) -> RunResult:
     """Run a pipeline once and return its result (it does not raise when the run fails).
 
@@ -62,10 +63,14 @@ def run(
         record: keep the run in the store (database, artifacts, logs); False keeps
             everything in memory and caches nothing.
         home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
+        new_records: start a new database although the home's outputs or logs show that its
+            records were lost (deleted or emptied ``suiro.db``); refused otherwise.
 
     Raises:
         ParameterError: a parameter is missing, unknown or invalid.
         PipelineNotFoundError: ``target`` cannot be loaded.
+        StoreError: the database is damaged (``DatabaseDamagedError``), its records are missing
+            beside stored outputs (``RecordsMissingError``), or it cannot be written.
     """
     from suiro.config import resolve_params
 
@@ -90,6 +95,7 @@ def run(
         run_id=run_id,
         record=record,
         home=home,
+        new_records=new_records,
     )
 
 
@@ -185,6 +191,7 @@ def _execute(
     home: str | Path | None,
     parent_run_id: str | None = None,
     store: Any = None,
+    new_records: bool = False,
 ) -> RunResult:
     from suiro.runner import new_run_id
 
@@ -195,7 +202,7 @@ def _execute(
         from suiro.store import queries
         from suiro.store.home import Store
 
-        store = store or Store(home)
+        store = store or Store(home, new_records=new_records)
         store.artifacts.sweep_temp()  # temp files a crashed writer left behind
         recorder = store.recorder(run_id)
         observers = [recorder, *observers]

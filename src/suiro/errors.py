@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SuiroError(Exception):
@@ -89,6 +93,38 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 class StoreError(SuiroError, RuntimeError):
     """The metadata database cannot be opened, upgraded or written."""
+
+
+class DatabaseDamagedError(StoreError):
+    """The SQLite database file is damaged: SQLite found a malformed page or no database header.
+
+    Attributes:
+        path: the database file.
+        detail: SQLite's own words (e.g. ``database disk image is malformed``).
+    """
+
+    def __init__(self, message: str, *, path: Path, detail: str):
+        self.path = path
+        self.detail = detail
+        super().__init__(message)
+
+
+class RecordsMissingError(StoreError):
+    """The database is missing or empty while the home still holds outputs or run logs.
+
+    Attributes:
+        path: the database file.
+        objects: how many objects ``artifacts/objects`` holds.
+        runs: how many run folders ``logs`` holds.
+        detail: the message without its opening words, for ``suiro check``.
+    """
+
+    def __init__(self, message: str, *, path: Path, objects: int, runs: int, detail: str):
+        self.path = path
+        self.objects = objects
+        self.runs = runs
+        self.detail = detail
+        super().__init__(message)
 
 
 class RunFencedError(StoreError):

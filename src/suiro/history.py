@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suiro.store import queries
+from suiro.store.damage import screen
 from suiro.store.home import Store
 
 #: Unreferenced artifacts younger than this are kept by gc: a running task may be about to record them.
@@ -64,9 +65,12 @@ def gc(
     """Remove stored artifacts no task run refers to, and leftover temporary files.
 
     Objects younger than ``min_age`` seconds are kept, since a run in progress may be
-    about to record them.
+    about to record them. A damaged database is refused whatever its size: what it cannot
+    show would look unreferenced.
     """
-    store = Store(home)
+    store = Store(home, quick_check=False)
+    if store.db.path is not None:
+        screen(store.db.path, always=True)
     keep = queries.referenced_digests(store.db)
     now = time.time()
     removed, freed = [], 0
@@ -104,8 +108,25 @@ def check(*, home: str | Path | None = None) -> list[dict[str, str]]:
 
     An empty list means every successful task's output is present and hash-valid, no task run
     has two successes, no run is left running without a live process, every stored object
-    hashes to its name, and SQLite's integrity and foreign-key checks pass.
+    hashes to its name, SQLite's integrity and foreign-key checks pass, and the records are
+    there (not a missing or empty database beside stored outputs). A damaged database is a
+    list of ``integrity`` problems, not an exception.
     """
-    from suiro.store.check import check as check_store
+    from suiro.store.check import check_home
 
-    return [problem.to_dict() for problem in check_store(Store(home))]
+    return [problem.to_dict() for problem in check_home(home)]
+
+
+def backup(dest: str | Path | None = None, *, home: str | Path | None = None) -> dict[str, Any]:
+    """Copy the database consistently, even while runs write: see ``suiro.store.backup``.
+
+    Returns ``path``, ``source``, ``runs``, ``size`` (bytes) and ``seconds``. To restore it, stop
+    every suiro process, move ``suiro.db``, ``suiro.db-wal`` and ``suiro.db-shm`` aside, and copy
+    the backup to ``suiro.db``.
+    """
+    from suiro.store.backup import backup as backup_database
+    from suiro.store.db import database_url, home_dir
+
+    folder = Path(home) if home is not None else home_dir()
+    made = backup_database(database_url(folder), folder, Path(dest) if dest is not None else None)
+    return made.to_dict()

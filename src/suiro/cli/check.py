@@ -1,6 +1,9 @@
-"""The ``check`` command: list every broken invariant of the store; exit 1 if there is one."""
+"""Upkeep of the store: ``check`` lists every broken invariant, ``backup`` copies the database."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -25,3 +28,37 @@ def check(json_: Json = False, verbose: Verbose = False) -> None:
         if not problems:
             print("no problems found")
     raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def backup(
+    dest: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DEST]", help="A new file, or a folder; default <home>/backups/suiro-<time>.db."
+        ),
+    ] = None,
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """Copy the database with SQLite's backup API (safe while runs write) and say how to restore it.
+
+    The copy is checked with PRAGMA integrity_check; a damaged database is not backed up.
+    """
+    from suiro import history
+
+    with errors(verbose):
+        made = history.backup(dest)
+    if json_:
+        print_json(made)
+        return
+    source = made["source"]
+    print(
+        f"backed up {source} to {made['path']} ({made['runs']} run{'' if made['runs'] == 1 else 's'}, "
+        f"{made['size'] / 2**20:.1f} MiB, "
+        f"integrity ok, {made['seconds']:.2f} s)"
+    )
+    print(
+        f"to restore it: stop every suiro process, move {source}, {source}-wal and {source}-shm "
+        f"aside, then copy {made['path']} to {source}"
+    )

@@ -54,6 +54,13 @@ def run(
     fail_fast: FailFast = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached outputs; run every task.")] = False,
     recompute_corrupt: RecomputeCorrupt = False,
+    new_records: Annotated[
+        bool,
+        typer.Option(
+            "--new-records",
+            help="Start a new database although suiro.db is missing or empty beside stored outputs.",
+        ),
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Run a pipeline and show its tasks live; exit 0 only if the run succeeded."""
@@ -77,6 +84,7 @@ def run(
                     fresh=fresh,
                     recompute_corrupt=recompute_corrupt,
                     observers=[view],
+                    new_records=new_records,
                 )
         finally:
             ex.shutdown()

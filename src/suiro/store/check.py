@@ -10,7 +10,9 @@ Checks, reading only (nothing is repaired, no dead run is marked ``crashed``):
   ``retrying`` task run in a run that has ended;
 - every registered model version's bytes are a file in the store that hashes to its digest;
 - every file in ``artifacts/objects`` hashes to its name, and is a regular file;
-- SQLite's ``PRAGMA integrity_check`` is ``ok`` and ``PRAGMA foreign_key_check`` finds nothing.
+- SQLite's ``PRAGMA integrity_check`` is ``ok`` and ``PRAGMA foreign_key_check`` finds nothing;
+  on a damaged file, SQLite's words and each part of the record that could not be read;
+- the database is not missing or empty while the home holds outputs or run logs.
 
 Each problem is reported once, by the thing that is wrong (an artifact, a task run, a run).
 Must not write to the database or the artifact store.
@@ -20,21 +22,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from suiro import clock
-from suiro.errors import ArtifactError
+from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
-from suiro.store.db import Database
+from suiro.store.damage import integrity_lines, newest_backup
+from suiro.store.db import Database, home_dir
+from suiro.store.home import Store
 from suiro.store.outputs import MANIFEST
 from suiro.store.queries import death_of
 
-if TYPE_CHECKING:
-    from suiro.store.home import Store
-
 #: Task runs named in one artifact problem before the rest are counted.
 _SHOWN = 3
+#: Lines of SQLite's integrity check quoted in one problem before the rest are counted.
+_SHOWN_LINES = 5
 _OUTPUTS = (
     "SELECT run_id, task_key, map_index, output_digest FROM task_runs"
     " WHERE state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY id"
@@ -48,7 +53,7 @@ class Problem:
     Attributes:
         kind: what is wrong, e.g. ``missing_artifact``, ``corrupt_artifact``, ``corrupt_object``,
             ``unrecorded_artifact``, ``missing_model``, ``corrupt_model``, ``double_success``,
-            ``dead_run``, ``orphan_task_run``, ``integrity``, ``foreign_key``.
+            ``dead_run``, ``orphan_task_run``, ``integrity``, ``foreign_key``, ``records_missing``.
         subject: the artifact digest, run id or task run it is about.
         message: one sentence for people, naming the subject and what to do.
     """
@@ -62,22 +67,61 @@ class Problem:
         return asdict(self)
 
 
+def check_home(home: Path | None = None, *, now: float | None = None) -> list[Problem]:
+    """Every invariant broken in the home (``suiro check``), even one whose database cannot be opened.
+
+    A database damaged past opening gives ``integrity`` problems, a missing or empty one beside
+    stored outputs gives ``records_missing``; the artifact store's objects are checked either way.
+    Never creates a database over lost records, and never raises for a damaged one.
+    """
+    home = home_dir() if home is None else Path(home)
+    try:
+        store = Store(home, quick_check=False)
+    except DatabaseDamagedError as exc:
+        head = [_damaged(exc.path, integrity_lines(exc.path) or [exc.detail])]
+    except RecordsMissingError as exc:
+        head = [Problem("records_missing", str(exc.path), exc.detail + ".")]
+    else:
+        try:
+            return check(store, now=now)
+        finally:
+            store.close()
+    artifacts = ArtifactStore(home / "artifacts")
+    return head + _objects(artifacts, _Verdicts(None, artifacts))
+
+
 def check(store: Store, *, now: float | None = None, artifacts_only: bool = False) -> list[Problem]:
     """Every invariant broken in ``store`` (its database and artifact store), in a stable order.
 
     ``artifacts_only`` checks stored bytes alone (outputs, models, objects: ``suiro artifacts
-    verify``), skipping the database's integrity check and the records' consistency.
+    verify``), skipping the database's integrity check and the records' consistency. A part
+    that cannot be read from a damaged database is one ``integrity`` problem that names it.
     """
-    verdicts = _Verdicts(store.db, store.artifacts)
-    problems = [] if artifacts_only else _database(store.db)
-    problems += _outputs(store.db, verdicts)
-    if not artifacts_only:
-        problems += _double_successes(store.db)
-    problems += _models(store.db, store.artifacts)
-    if not artifacts_only:
-        problems += _dead_runs(store.db, clock.now() if now is None else now)
-    problems += _objects(store.artifacts, verdicts)
-    return problems
+    db = store.db
+    verdicts = _Verdicts(db, store.artifacts)
+    when = clock.now() if now is None else now
+    parts: list[tuple[str, Callable[[], list[Problem]]]] = [
+        ("the database's integrity", lambda: _database(db)),
+        ("the outputs of successful tasks", lambda: _outputs(db, verdicts)),
+        ("the attempts", lambda: _double_successes(db)),
+        ("the registered models", lambda: _models(db, store.artifacts)),
+        ("the running runs", lambda: _dead_runs(db, when)),
+    ]
+    if artifacts_only:
+        parts = [parts[1], parts[3]]
+    problems = []
+    for what, part in parts:
+        try:
+            problems += part()
+        except DatabaseDamagedError as exc:
+            problems.append(
+                Problem(
+                    "integrity",
+                    f"{exc.path}: {what}",
+                    f"{what} could not be checked: reading the database {exc.path} failed ({exc.detail}).",
+                )
+            )
+    return problems + _objects(store.artifacts, verdicts)
 
 
 def _task_run(row: dict[str, Any]) -> str:
@@ -86,20 +130,26 @@ def _task_run(row: dict[str, Any]) -> str:
     return f"{row['run_id']}/{row['task_key']}{item}"
 
 
+def _damaged(path: Path, lines: list[str]) -> Problem:
+    shown = "; ".join(lines[:_SHOWN_LINES]) + (
+        f"; and {len(lines) - _SHOWN_LINES} more" if len(lines) > _SHOWN_LINES else ""
+    )
+    return Problem(
+        "integrity",
+        str(path),
+        f"the database {path} is damaged: PRAGMA integrity_check says {shown}; restore a backup made "
+        f"with `suiro backup`{newest_backup(path.parent)}, or move it aside to start a new one.",
+    )
+
+
 def _database(db: Database) -> list[Problem]:
     if not db.is_sqlite:
         return []
+    assert db.path is not None
+    lines = integrity_lines(db.path)
+    if lines:  # the foreign-key check would only stop at the same damage
+        return [_damaged(db.path, lines)]
     problems = []
-    rows = [next(iter(row.values())) for row in db.query("PRAGMA integrity_check")]
-    if rows != ["ok"]:
-        detail = "; ".join(str(r) for r in rows[:5])
-        problems.append(
-            Problem(
-                "integrity",
-                str(db.path),
-                f"the database {db.path} fails PRAGMA integrity_check ({detail}); restore it from a backup.",
-            )
-        )
     for row in db.query("PRAGMA foreign_key_check"):
         table, rowid, parent = row.get("table"), row.get("rowid"), row.get("parent")
         problems.append(
@@ -116,7 +166,7 @@ def _database(db: Database) -> list[Problem]:
 class _Verdicts:
     """What is wrong with each artifact digest (None: nothing), worked out once per digest."""
 
-    def __init__(self, db: Database, artifacts: ArtifactStore):
+    def __init__(self, db: Database | None, artifacts: ArtifactStore):
         self.db = db
         self.artifacts = artifacts
         self.found: dict[str, tuple[str, str] | None] = {}
@@ -129,6 +179,7 @@ class _Verdicts:
         return self.found[digest]
 
     def _judge(self, digest: str) -> tuple[str, str] | None:
+        assert self.db is not None, "judged only for digests the records name"
         rows = self.db.query("SELECT * FROM artifacts WHERE digest = :d", {"d": digest})
         if not rows:
             return "unrecorded_artifact", "no row in the artifacts table"

@@ -17,13 +17,14 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from suiro.errors import StoreError
+from suiro.errors import DatabaseDamagedError, StoreError
 from suiro.faults import fault
+from suiro.store.damage import raise_if_damaged
 
 #: The schema revision this suiro writes; ``migrations/versions`` holds the path to it.
 HEAD_REVISION = "0003"
@@ -113,12 +114,18 @@ class Database:
         self._engine: Any = None
 
     @classmethod
-    def open(cls, url: str | None = None, *, upgrade: bool = True) -> Database:
+    def open(
+        cls, url: str | None = None, *, upgrade: bool = True, on_new: Callable[[], None] | None = None
+    ) -> Database:
         """Open (creating or upgrading) the database at ``url`` (default: ``database_url()``).
+
+        ``on_new`` is called before a schema is created in a database that has none (missing,
+        empty, no suiro tables); it may raise to refuse (``Store`` does when records are lost).
 
         Raises:
             StoreError: the database is newer than this suiro, sits on a network
                 filesystem, or cannot be opened.
+            DatabaseDamagedError: SQLite finds the file damaged.
         """
         db = cls(url or database_url())
         if db.is_sqlite:
@@ -135,6 +142,8 @@ class Database:
             if upgrade:
                 from suiro.store.migrate import upgrade_schema
 
+                if revision is None and on_new is not None:
+                    on_new()
                 upgrade_schema(db)
         return db
 
@@ -160,11 +169,7 @@ class Database:
         except sqlite3.DatabaseError as exc:
             if "no such table" in str(exc):
                 return None
-            if "not a database" in str(exc):
-                raise StoreError(
-                    f"{self.path} is not a suiro database ({exc}); move it away or point SUIRO_HOME "
-                    "elsewhere."
-                ) from exc
+            raise_if_damaged(exc, self.path)
             raise StoreError(f"cannot read the suiro database {self.path} ({exc}); check the disk.") from exc
         finally:
             conn.close()
@@ -174,6 +179,8 @@ class Database:
         """The schema revision stored in the database, or None for an empty one."""
         try:
             rows = self.query("SELECT version_num FROM alembic_version")
+        except DatabaseDamagedError:
+            raise
         except Exception:  # no table yet: a new database
             return None
         return rows[0]["version_num"] if rows else None
@@ -207,7 +214,11 @@ class Database:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a read statement; rows as dicts."""
         if self.is_sqlite:
-            return [dict(row) for row in self._sqlite().execute(sql, params or {})]
+            try:
+                return [dict(row) for row in self._sqlite().execute(sql, params or {})]
+            except sqlite3.DatabaseError as exc:
+                raise_if_damaged(exc, self.path)
+                raise
         from sqlalchemy import text
 
         with self.engine().connect() as conn:
@@ -228,8 +239,12 @@ class Database:
             _write_times.append((opened - asked, time.perf_counter() - asked))
             fault("db.after_commit")
             return
-        conn = self._sqlite()
-        _begin_immediate(conn, self.path)
+        try:
+            conn = self._sqlite()
+            _begin_immediate(conn, self.path)
+        except sqlite3.DatabaseError as exc:
+            raise_if_damaged(exc, self.path)
+            raise
         opened = time.perf_counter()
         try:
             yield _SQLiteTx(conn)
@@ -239,6 +254,7 @@ class Database:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            raise_if_damaged(exc, self.path)
             if isinstance(exc, sqlite3.OperationalError | OSError) and "no such table" not in str(exc):
                 # The disk or file system refused (full, I/O error, read-only): one line for users.
                 # Constraint and programming errors propagate as they are.

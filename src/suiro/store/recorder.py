@@ -27,7 +27,7 @@ from typing import Any
 
 from suiro import clock
 from suiro.context import log_name
-from suiro.errors import RunFencedError, StoreError
+from suiro.errors import DatabaseDamagedError, RunFencedError, StoreError
 from suiro.events import (
     Event,
     MetricLogged,
@@ -284,8 +284,8 @@ class Recorder:
             )
 
     def _failure(self) -> StoreError:
-        if isinstance(self._error, RunFencedError):
-            return self._error
+        if isinstance(self._error, RunFencedError | DatabaseDamagedError):
+            return self._error  # already one sentence that says what to do
         return StoreError(f"recording run {self._run_id} failed: {self._error}; the run was stopped.")
 
     def close(self) -> None:

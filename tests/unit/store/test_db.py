@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from suiro.errors import StoreError
+from suiro.errors import DatabaseDamagedError, StoreError
 from suiro.events import (
     MetricLogged,
     RunFinished,
@@ -281,9 +281,11 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path):
     path.write_bytes(content)
     with pytest.raises(
         StoreError,
-        match=r"garbage\.db is not a suiro database \(file is not a database\); move it away",
-    ):
+        match=r"garbage\.db is damaged \(file is not a database\); run `suiro check` for details, restore "
+        r"a backup made with `suiro backup`, or move it aside to start a new one\.$",
+    ) as caught:
         Database.open(url_of(path))
+    assert isinstance(caught.value, DatabaseDamagedError) and caught.value.path == path
     assert path.read_bytes() == content
 
 
