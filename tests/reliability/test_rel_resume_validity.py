@@ -320,3 +320,20 @@ def test_resume_last_file_takes_the_newest_unfinished_run_of_the_chain(tmp_path)
     (cli.root / "FAIL").unlink()
     done = cli.ok("resume", "--last", "p.py")
     assert cli.json("show", done.run_id)["parent_run_id"] == second
+
+
+# -- item 12: a resume keeps the run's executor --------------------------------------------------
+
+
+def test_resume_keeps_the_executor_of_the_run_unless_told_otherwise(tmp_path):
+    cli = Cli(tmp_path)
+    cli.write("p.py", SLOW_RESUME.replace("time.sleep(1.5)", "pass"))
+    (cli.root / "FAIL").touch()
+    failed = cli.expect(1, "run", "p.py", "--executor", "processes").run_id
+    again = cli.expect(1, "resume", failed)
+    assert "executor processes" in again.stdout.splitlines()[0], again.stdout
+    (cli.root / "FAIL").unlink()
+    told = cli.ok("resume", "last", "--executor", "sequential")
+    assert "executor sequential" in told.stdout.splitlines()[0], told.stdout
+    executors = {r["id"]: r["executor"] for r in cli.json("runs")}
+    assert executors == {failed: "processes", again.run_id: "processes", told.run_id: "sequential"}
