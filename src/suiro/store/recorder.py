@@ -301,7 +301,9 @@ class Recorder:
         )
         if resumes:
             child = resumes[0]
-            return head + f"it was already resumed by run {child['id']} ({child['state']}): suiro show {child['id']}"
+            return head + (
+                f"it was already resumed by run {child['id']} ({child['state']}): suiro show {child['id']}"
+            )
         return head + f"resume it with: suiro resume {self._run_id}"
 
     def _mark_fenced(self) -> None:
