@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 EXECUTORS = ("sequential", "threads", "processes")
 RULES = ("all_success", "one_success", "none_failed", "all_done")
 
-HEADER = '''
+HEADER = """
 import os
 from pathlib import Path
 
@@ -60,7 +60,7 @@ def _v(x):
         return sum(_v(i) for i in x)
     return int(x)
 
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -256,9 +256,7 @@ class World:
             import suiro.api as api
 
             home = clean / "home"
-            in_child(
-                lambda: api.run(str(clean / "p.py"), overrides=sets, executor="sequential", home=home)
-            )
+            in_child(lambda: api.run(str(clean / "p.py"), overrides=sets, executor="sequential", home=home))
             run_id, state, _ = latest(home)
             assert state == "success", f"the clean reference run failed:\n{text}"
             self.references[key] = digests(home, run_id)

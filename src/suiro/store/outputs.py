@@ -75,7 +75,8 @@ class StoreOutputs:
         if parent_run_id is not None:
             for row in db.query(
                 "SELECT task_key, map_index, cache_key, output_digest,"
-                " COALESCE(cached_from, run_id) AS source FROM task_runs WHERE run_id = :run AND state IN ('success', 'cached')"
+                " COALESCE(cached_from, run_id) AS source FROM task_runs"
+                " WHERE run_id = :run AND state IN ('success', 'cached')"
                 " AND output_digest IS NOT NULL AND cache_key IS NOT NULL",
                 {"run": parent_run_id},
             ):
