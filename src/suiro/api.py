@@ -115,8 +115,11 @@ def resume(
 ) -> RunResult:
     """Run again only what did not succeed in a failed or crashed run, as a new linked run.
 
-    Tasks that succeeded (or were cached) in that run reuse its recorded outputs;
-    parameters are the original run's unless overridden.
+    A task reuses that run's recorded output only if it would be computed from exactly the
+    same code, options, parameters and inputs now (its cache key is unchanged); a task whose
+    key changed (``overrides``, an edited task, an upstream that now ends differently) runs
+    again. Parameters are the original run's unless overridden, and so is the executor.
+    A run is resumed once at a time, and not again once a resume of it succeeded.
 
     Args:
         run_id: the run to resume (id, unique prefix/suffix, or ``last``).
@@ -126,25 +129,14 @@ def resume(
 
     Raises:
         RunNotFoundError: no such run, or nothing to resume.
+        ResumeConflictError: the run is being resumed, or a resume of it succeeded.
         SuiroError: the run succeeded or is still running.
     """
     from suiro.config import resolve_params
-    from suiro.store import queries
     from suiro.store.home import Store
 
     store = Store(home)
-    if last is not None:
-        pipeline = pipeline or load_pipeline(last)
-        run_id = queries.find_resumable(store.db, pipeline.name)
-    run = queries.get_run(store.db, run_id or "last")
-    if run["state"] == "running":
-        raise SuiroError(
-            f"run {run['id']} is still running (pid {run['pid']}); wait for it or stop it first."
-        )
-    if run["state"] == "success":
-        raise SuiroError(
-            f"run {run['id']} succeeded; there is nothing to resume (use `suiro run` to run again)."
-        )
+    run = run_to_resume(run_id, last=last, pipeline=pipeline, store=store)
     if pipeline is None:
         if not run["target"]:
             raise SuiroError(
@@ -162,7 +154,7 @@ def resume(
     return _execute(
         pipeline,
         values,
-        executor=executor,
+        executor=executor or run["executor"],
         workers=workers,
         fail_fast=fail_fast,
         fresh=False,
@@ -174,6 +166,44 @@ def resume(
         parent_run_id=run["id"],
         store=store,
     )
+
+
+def run_to_resume(
+    run_id: str | None = None,
+    *,
+    last: str | None = None,
+    pipeline: Pipeline | None = None,
+    store: Any = None,
+    home: str | Path | None = None,
+) -> dict[str, Any]:
+    """The recorded run ``resume`` would resume (its params, target and executor), checked.
+
+    Raises:
+        RunNotFoundError: no such run, or nothing to resume.
+        ResumeConflictError: the run is being resumed, or a resume of it succeeded.
+        SuiroError: the run succeeded or is still running.
+    """
+    from suiro.errors import ResumeConflictError
+    from suiro.store import queries
+    from suiro.store.home import Store
+
+    store = store or Store(home)
+    if last is not None:
+        pipeline = pipeline or load_pipeline(last)
+        run_id = queries.find_resumable(store.db, pipeline.name)
+    run = queries.get_run(store.db, run_id or "last")
+    if run["state"] == "running":
+        raise SuiroError(
+            f"run {run['id']} is still running (pid {run['pid']}); wait for it or stop it first."
+        )
+    if run["state"] == "success":
+        raise SuiroError(
+            f"run {run['id']} succeeded; there is nothing to resume (use `suiro run` to run again)."
+        )
+    conflict = queries.resume_conflict(store.db, run["id"])
+    if conflict is not None:  # checked again, atomically, when the resume records its start
+        raise ResumeConflictError(conflict)
+    return run
 
 
 def _execute(

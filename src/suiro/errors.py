@@ -136,6 +136,10 @@ class RunNotFoundError(SuiroError, LookupError):
     """No recorded run (or task in it) matches what was asked for."""
 
 
+class ResumeConflictError(SuiroError, RuntimeError):
+    """The run is already being resumed, or a resume of it already succeeded (one resume at a time)."""
+
+
 class SerializerError(SuiroError, ValueError):
     """A value cannot be turned into bytes (or back) by the chosen serializer.
 

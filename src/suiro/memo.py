@@ -31,8 +31,11 @@ class OutputStore(Protocol):
     #: Runs where the task ran, with (value, serializer); returns the artifact record.
     finalize: Callable[[Any, str | None], Any] | None
 
-    def lookup(self, task_key: str, map_index: int, key: CacheKey | None, *, ttl: float | None) -> Hit | None:
-        """A reusable output for this task (resume first, then cache by ``key``), or None."""
+    def lookup(
+        self, task_key: str, map_index: int, key: CacheKey, *, cache: bool, ttl: float | None
+    ) -> Hit | None:
+        """A reusable output computed under exactly ``key``: the resumed run's, else (if ``cache``)
+        any run's; None if there is none."""
         ...
 
     def collect(self, artifacts: list[Any]) -> Any:
@@ -67,20 +70,35 @@ class Memo:
         self.outputs = outputs
         self.params = params
         self.fresh = fresh
-        self.digests: dict[str, str | None] = {}
+        #: Output digest of every node that ended ok; ``ABSENT`` for one that ended without
+        #: an output (failed, skipped), whose consumers then see None.
+        self._digests: dict[str, str] = {}
         self._param_fps: dict[str, str] = {}
 
+    def record(self, key: str, artifact: Any) -> None:
+        """Remember the output a node ended with, for the keys of the nodes that read it."""
+        self._digests[key] = self.outputs.digest_of(artifact)
+
+    def record_absent(self, key: str) -> None:
+        """Remember that a node ended without an output (its consumers get None)."""
+        self._digests[key] = ABSENT
+
     def node_key(self, node: Node) -> tuple[CacheKey | None, dict[str, Any]]:
-        """The key of a whole node call; None (with the reason in parts) when it cannot be cached."""
-        opts = node.task.options
-        if not opts.cache:
-            return None, {"disabled": "cache=False on the task"}
+        """The key of a whole node call: what its output is valid for.
+
+        Computed even for ``cache=False`` tasks (``parts`` then say so), because a resume
+        reuses a recorded output only under the key it was computed with. None (with the
+        reason in parts) when an input has no fingerprint: such a call is never reused.
+        """
         try:
             inputs = {name: self._binding_fp(b) for name, b in _named_bindings(node)}
         except UnhashableError as exc:
             return None, {"unhashable": str(exc)}
         key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
-        return key, dict(key.parts)
+        parts = dict(key.parts)
+        if not node.task.options.cache:
+            parts["disabled"] = "cache=False on the task"
+        return key, parts
 
     def item_key(
         self, node: Node, node_key: CacheKey | None, index: int, call: tuple[Any, Any]
@@ -101,9 +119,13 @@ class Memo:
         return make_key(node.task.name, node.task.fn, _output_options(node), inputs)
 
     def lookup(self, node: Node, map_index: int, key: CacheKey | None) -> Hit | None:
-        """A reusable output, unless ``--fresh`` (resumed outputs are reused even then)."""
+        """An output recorded under exactly ``key``: the resumed run's, or a cache hit unless the
+        task opted out or ``--fresh`` was given. None without a key: nothing proves reuse valid."""
+        if key is None:
+            return None
+        opts = node.task.options
         return self.outputs.lookup(
-            node.key, map_index, None if self.fresh else key, ttl=node.task.options.cache_ttl
+            node.key, map_index, key, cache=opts.cache and not self.fresh, ttl=opts.cache_ttl
         )
 
     def custom_key(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey | None:
@@ -122,7 +144,9 @@ class Memo:
             if binding.is_param:
                 base = self._param_fp(binding.source)
             else:
-                base = self.digests.get(binding.source) or "none"
+                base = self._digests.get(binding.source)
+                if base is None:  # ended ok without a recorded output: its value is unknown here
+                    raise UnhashableError(f"the output of task {binding.source} was not stored")
             return combine(base, [list(step) for step in binding.path]) if binding.path else base
         if isinstance(binding, Unmapped):
             return combine("unmapped", self._binding_fp(binding.inner))
@@ -134,6 +158,10 @@ class Memo:
         if name not in self._param_fps:
             self._param_fps[name] = fingerprint(self.params[name])
         return self._param_fps[name]
+
+
+#: The digest standing for "no output" (the upstream failed or was skipped; the value is None).
+ABSENT = "none"
 
 
 def _named_bindings(node: Node) -> list[tuple[str, Binding]]:

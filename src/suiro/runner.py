@@ -349,7 +349,7 @@ class Runner:
         """Take a found output for a whole node: the node is ``cached`` and runs nothing."""
         assert self._memo is not None and self.outputs is not None
         self._values[key] = Lazy(hit.load)
-        self._memo.digests[key] = self.outputs.digest_of(hit.artifact)
+        self._memo.record(key, hit.artifact)
         self._emit(TaskOutput(self.run_id, key, None, -1, hit.artifact, hit.source_run))
         return TaskState.CACHED
 
@@ -366,6 +366,8 @@ class Runner:
         result.state = state
         if not state.is_ok:
             self._values[key] = None
+            if self._memo is not None:
+                self._memo.record_absent(key)
         elif key not in self._values:  # a reused or mapped output may already be in place
             self._values[key] = value
         if self._consumers[key] == 0 and key not in self._keep:
@@ -474,7 +476,7 @@ class Runner:
         if outcome.ok:
             if self._memo is not None and self.outputs is not None and outcome.artifact is not None:
                 if unit.map_index < 0:
-                    self._memo.digests[unit.key] = self.outputs.digest_of(outcome.artifact)
+                    self._memo.record(unit.key, outcome.artifact)
                 else:
                     self._item_artifacts[unit.key][unit.map_index] = outcome.artifact
             self._emit(TaskOutput(self.run_id, unit.key, outcome.value, unit.map_index, outcome.artifact))
@@ -563,7 +565,7 @@ class Runner:
             self._values[key] = values
             if self._memo is not None and self.outputs is not None and all(a is not None for a in artifacts):
                 manifest = self.outputs.collect(artifacts)
-                self._memo.digests[key] = self.outputs.digest_of(manifest)
+                self._memo.record(key, manifest)
                 self._emit(TaskOutput(self.run_id, key, None, -1, manifest))
         if not emit:
             return state

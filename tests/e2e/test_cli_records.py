@@ -390,7 +390,8 @@ def resumed(tmp_path_factory) -> Resumed:
 
 def test_resume_of_a_failed_run_reruns_only_the_failed_task(resumed):
     cli = resumed.cli
-    assert resumed.stdout.splitlines()[0] == f"resuming run {resumed.failed}"
+    first = resumed.stdout.splitlines()[0]
+    assert first.startswith(f"run {resumed.resumed}: ") and first.endswith(f", resuming run {resumed.failed}")
     assert "output: 20" in resumed.stdout.splitlines()
     assert (cli.root / "ledger.txt").read_text().split() == ["prepare", "fit", "fit"]
     runs = {r["id"]: r for r in cli.json("runs")}

@@ -255,7 +255,9 @@ def test_a_task_with_cache_false_always_runs(ledger):
     assert ledger.take() == Counter(["uncached", "uncached", "keyed"])
     assert second.tasks["uncached"].state is SUCCESS and second.tasks["keyed"].state is CACHED
     why = history.explain(second.run_id, "uncached")
-    assert why["reason"] == "not cached: cache=False on the task" and why["cache_key"] is None
+    assert why["reason"] == "not cached: cache=False on the task"
+    # The key is still recorded: it says what the output is valid for, so a resume can reuse it.
+    assert why["cache_key"] == history.explain(first.run_id, "uncached")["cache_key"] is not None
 
 
 def test_a_cache_key_callable_decides_what_counts_as_the_same_input(ledger):

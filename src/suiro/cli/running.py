@@ -108,25 +108,31 @@ def resume(
     """Re-run only what did not succeed in a failed or crashed run, reusing what did."""
     from suiro import api
     from suiro.cli.view import make_view, render_summary
+    from suiro.executors import make_executor
 
     if run_id is None and last is None:
         print("error: give a RUN id (or 'last'), or --last FILE.py[:PIPELINE].", file=sys.stderr)
         raise typer.Exit(2)
     with errors(verbose):
         pipeline = api.load_pipeline(last) if last else None
+        found = api.run_to_resume(run_id, last=last, pipeline=pipeline)
+        # As for `run`: made before the live view starts its thread, so workers can be forked.
+        ex = make_executor(executor.value if executor else found["executor"] or "threads", workers)
         view = make_view()
-        with view:
-            result = api.resume(
-                run_id,
-                last=last,
-                pipeline=pipeline,
-                overrides=set_ or (),
-                executor=executor.value if executor else None,
-                workers=workers,
-                fail_fast=fail_fast,
-                recompute_corrupt=recompute_corrupt,
-                observers=[view],
-            )
+        try:
+            with view:
+                result = api.resume(
+                    found["id"],
+                    pipeline=pipeline,
+                    overrides=set_ or (),
+                    executor=ex,
+                    workers=workers,
+                    fail_fast=fail_fast,
+                    recompute_corrupt=recompute_corrupt,
+                    observers=[view],
+                )
+        finally:
+            ex.shutdown()
     render_summary(result, view.console, verbose=verbose)
     raise typer.Exit(0 if result.ok else 1)
 

@@ -92,11 +92,10 @@ class RunView:
             if isinstance(event, RunStarted):
                 self.run_id = event.run_id
                 self.rows = {node["key"]: _Row() for node in event.graph["nodes"]}
-                if event.parent_run_id:
-                    self.console.print(f"resuming run {event.parent_run_id}", highlight=False)
-                self.console.print(
+                resuming = f", resuming run {event.parent_run_id}" if event.parent_run_id else ""
+                self.console.print(  # the run's own id first: scripts take the first id they see
                     f"run {event.run_id}: pipeline {event.pipeline}, {len(self.rows)} tasks, "
-                    f"executor {event.executor}",
+                    f"executor {event.executor}{resuming}",
                     highlight=False,
                 )
             elif isinstance(event, TaskMapped):

@@ -70,24 +70,39 @@ class StoreOutputs:
         self.finalize: Callable[[Any, str | None], Any] | None = Finalizer(
             str(artifacts.root), artifacts.inline_limit
         )
-        self.prior: dict[tuple[str, int], tuple[str, str]] = {}
+        #: The resumed run's outputs: (task, item) -> (cache key, digest, source run).
+        self.prior: dict[tuple[str, int], tuple[str, str, str]] = {}
         if parent_run_id is not None:
             for row in db.query(
-                "SELECT task_key, map_index, output_digest, COALESCE(cached_from, run_id) AS source"
-                " FROM task_runs WHERE run_id = :run AND state IN ('success', 'cached')"
-                " AND output_digest IS NOT NULL",
+                "SELECT task_key, map_index, cache_key, output_digest,"
+                " COALESCE(cached_from, run_id) AS source FROM task_runs"
+                " WHERE run_id = :run AND state IN ('success', 'cached')"
+                " AND output_digest IS NOT NULL AND cache_key IS NOT NULL",
                 {"run": parent_run_id},
             ):
-                self.prior[(row["task_key"], row["map_index"])] = (row["output_digest"], row["source"])
+                self.prior[(row["task_key"], row["map_index"])] = (
+                    row["cache_key"],
+                    row["output_digest"],
+                    row["source"],
+                )
 
-    def lookup(self, task_key: str, map_index: int, key: CacheKey | None, *, ttl: float | None) -> Hit | None:
-        """The resumed run's output for this task if intact, else a cache hit by ``key``."""
+    def lookup(
+        self, task_key: str, map_index: int, key: CacheKey, *, cache: bool, ttl: float | None
+    ) -> Hit | None:
+        """An intact output computed under exactly ``key``: the resumed run's, else a cache hit.
+
+        The resumed run's output is reused only if it was computed under the same key (same
+        code, options, parameters and input digests): a resume whose parameters, code or
+        upstream outputs changed reruns the task instead of trusting the old run. It is
+        reused even for ``cache=False`` tasks (``cache`` False), since the resume continues
+        that run; with a TTL, only a cache hit young enough counts.
+        """
         prior = self.prior.get((task_key, map_index))
-        if prior is not None:
-            hit = self._hit(prior[0], prior[1], task_key)
+        if prior is not None and prior[0] == key.key and not ttl:
+            hit = self._hit(prior[1], prior[2], task_key)
             if hit is not None:
                 return hit
-        if key is None:
+        if not cache:
             return None
         # With a TTL only original computations count: a reuse does not make a result younger.
         rows = self.db.query(

@@ -358,20 +358,52 @@ def root_of(db: Database, run_id: str) -> str:
 
 
 def find_resumable(db: Database, pipeline: str) -> str:
-    """The latest run of ``pipeline`` that did not succeed.
+    """The run ``resume --last`` resumes: the latest run of ``pipeline``, if it did not succeed.
+
+    The latest run is the tip of its resume chain (a resume starts after the run it resumes),
+    so an old failure that was resumed, or that a newer run of the pipeline superseded, is
+    never picked again with its old parameters.
 
     Raises:
-        RunNotFoundError: there is none.
+        RunNotFoundError: the pipeline has no run, or its latest run succeeded or still runs.
     """
     reap(db)
     rows = db.query(
-        "SELECT id FROM runs WHERE pipeline = :p AND state IN ('failed', 'crashed', 'cancelled')"
-        " ORDER BY started DESC LIMIT 1",
-        {"p": pipeline},
+        "SELECT id, state FROM runs WHERE pipeline = :p ORDER BY started DESC LIMIT 1", {"p": pipeline}
     )
     if not rows:
-        raise RunNotFoundError(f"pipeline {pipeline} has no failed or crashed run to resume.")
-    return rows[0]["id"]
+        raise RunNotFoundError(f"pipeline {pipeline} has no recorded run to resume; run it first.")
+    latest = rows[0]
+    if latest["state"] == "success":
+        raise RunNotFoundError(
+            f"nothing to resume for pipeline {pipeline}: its latest run {latest['id']} succeeded."
+        )
+    if latest["state"] == "running":
+        raise RunNotFoundError(
+            f"nothing to resume for pipeline {pipeline}: its latest run {latest['id']} is still running."
+        )
+    return latest["id"]
+
+
+def resume_conflict(db: Database, run_id: str) -> str | None:
+    """Why ``run_id`` may not be resumed now (a resume of it is running or succeeded), or None."""
+    rows = db.query(
+        "SELECT id, state, pid FROM runs WHERE parent_run_id = :id AND state IN ('running', 'success')"
+        " ORDER BY started DESC LIMIT 1",
+        {"id": run_id},
+    )
+    if not rows:
+        return None
+    child = rows[0]
+    if child["state"] == "running":
+        return (
+            f"run {run_id} is being resumed by run {child['id']} (pid {child['pid']}); "
+            f"wait for it, or follow it with: suiro show {child['id']}"
+        )
+    return (
+        f"run {run_id} was already resumed by run {child['id']}, which succeeded; "
+        f"there is nothing left to resume (see: suiro show {child['id']})."
+    )
 
 
 def referenced_digests(db: Database) -> set[str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from suiro import clock
 from suiro.context import log_name
-from suiro.errors import DatabaseDamagedError, RunFencedError, StoreError
+from suiro.errors import DatabaseDamagedError, ResumeConflictError, RunFencedError, StoreError
 from suiro.events import (
     Event,
     MetricLogged,
@@ -39,6 +39,7 @@ from suiro.events import (
     TaskStateChanged,
 )
 from suiro.secrets import mask, mask_values
+from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 
@@ -159,17 +160,35 @@ class Recorder:
         from suiro.cache import digest
 
         graph_digest = digest(graph)
+        try:
+            self._insert_run(event, graph, graph_digest)
+        except ResumeConflictError:
+            parent = event.parent_run_id or ""
+            raise ResumeConflictError(
+                queries.resume_conflict(self.db, parent) or f"run {parent} is being resumed; try again."
+            ) from None
+        self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
+        self._thread.start()
+
+    def _insert_run(self, event: RunStarted, graph: str, graph_digest: str) -> None:
         with self.db.write() as tx:
             tx.execute(
                 "INSERT INTO pipelines (name, code_digest, graph, created)"
                 " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
                 {"name": event.pipeline, "digest": graph_digest, "graph": graph, "now": event.time},
             )
-            tx.execute(
+            if event.parent_run_id is not None:
+                # Lock the resumed run's row (PostgreSQL; SQLite's write lock already serializes),
+                # so two resumes of it cannot both see "no live resume" and both start.
+                tx.execute("UPDATE runs SET id = id WHERE id = :id", {"id": event.parent_run_id})
+            inserted = tx.execute(
                 "INSERT INTO runs (id, pipeline_id, pipeline, target, params, state, started, host, pid,"
-                " heartbeat, parent_run_id, executor) VALUES (:id, (SELECT id FROM pipelines"
+                " heartbeat, parent_run_id, executor) SELECT :id, (SELECT id FROM pipelines"
                 " WHERE name = :pipeline AND code_digest = :digest), :pipeline, :target, :params, 'running',"
-                " :started, :host, :pid, :started, :parent, :executor)",
+                " :started, :host, :pid, :started, :parent, :executor"
+                # One resume of a run at a time, and none once a resume of it succeeded.
+                " WHERE CAST(:parent AS TEXT) IS NULL OR NOT EXISTS (SELECT 1 FROM runs"
+                " WHERE parent_run_id = :parent AND state IN ('running', 'success'))",
                 {
                     "id": event.run_id,
                     "pipeline": event.pipeline,
@@ -183,13 +202,13 @@ class Recorder:
                     "executor": event.executor,
                 },
             )
+            if not inserted:
+                raise ResumeConflictError(event.parent_run_id)  # rolls the transaction back
             tx.executemany(
                 "INSERT INTO task_runs (run_id, task_key, map_index, state, attempts)"
                 " VALUES (:run_id, :task_key, -1, 'pending', 0)",
                 [{"run_id": event.run_id, "task_key": node["key"]} for node in event.graph["nodes"]],
             )
-        self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
-        self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -238,10 +257,10 @@ class Recorder:
         rows.fill_known(self._known)
         try:
             self._write(rows, now)
-        except RunFencedError as exc:
-            self._error = exc  # for good: every later event is refused too
+        except RunFencedError:
+            self._error = exc = RunFencedError(self._fenced_message())  # for good: later events too
             self._mark_fenced()
-            raise
+            raise exc from None
         self._last_beat = now
 
     def _write(self, rows: _Rows, now: float) -> None:
@@ -251,11 +270,7 @@ class Recorder:
                 {"now": now, "id": self._run_id},
             )
             if not renewed:
-                raise RunFencedError(
-                    f"run {self._run_id} was declared crashed while this process (pid {os.getpid()}) "
-                    "was not heartbeating, so it stops without recording more; "
-                    f"resume it with: suiro resume {self._run_id}"
-                )
+                raise RunFencedError(f"run {self._run_id} is no longer running")
             tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
@@ -273,6 +288,23 @@ class Recorder:
                         "error": mask(rows.finished.error) if rows.finished.error else None,
                     },
                 )
+
+    def _fenced_message(self) -> str:
+        """Why this process stops, and what to do: resume the run, or look at its resume."""
+        head = (
+            f"run {self._run_id} was declared crashed while this process (pid {os.getpid()}) "
+            "was not heartbeating, so it stops without recording more; "
+        )
+        resumes = self.db.query(
+            "SELECT id, state FROM runs WHERE parent_run_id = :id ORDER BY started DESC LIMIT 1",
+            {"id": self._run_id},
+        )
+        if resumes:
+            child = resumes[0]
+            return head + (
+                f"it was already resumed by run {child['id']} ({child['state']}): suiro show {child['id']}"
+            )
+        return head + f"resume it with: suiro resume {self._run_id}"
 
     def _mark_fenced(self) -> None:
         """Say on the run's record that its first process came back and stopped (once)."""
