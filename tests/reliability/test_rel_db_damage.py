@@ -48,8 +48,8 @@ def small(i: int = 0, label: str = "z"):
 """
 #: Runs of ``SMALL``: two task runs each, so ``task_runs`` spans about 25 pages of 4 KiB.
 RUNS = 100
-#: Bytes added to the "big" copy: past ``suiro.store.damage.QUICK_CHECK_LIMIT`` (32 MiB).
-PADDED = 33 * 2**20
+#: Bytes added to the "big" copy: past ``suiro.store.damage.QUICK_CHECK_LIMIT`` (8 MiB).
+PADDED = 9 * 2**20
 
 
 def middle_page(db: Path, table: str) -> int:

@@ -22,9 +22,10 @@ _CORRUPT, _NOTADB = 11, 26
 #: Databases up to this size are screened with ``PRAGMA quick_check`` each time a store opens.
 #: Its cost is linear in the file: 29 ms for 29 MiB (10,000 runs of a four-task pipeline) and
 #: 1 ms for 0.8 MiB (300 runs) on the 2-core reference machine, warm cache, next to ~380 ms for
-#: the whole ``suiro runs`` process. Bigger files would pay more on every command, so past this
-#: a command finds damage when it reads a damaged page, and ``suiro check`` finds the rest.
-QUICK_CHECK_LIMIT = 32 * 2**20
+#: the whole ``suiro runs`` process. Bigger files would pay more on every command (and a run's
+#: fixed cost is budgeted at 20 ms in all), so past this a command finds damage when it reads a
+#: damaged page, and ``suiro check`` finds the rest.
+QUICK_CHECK_LIMIT = 8 * 2**20
 
 
 def is_damage(exc: BaseException) -> bool:
