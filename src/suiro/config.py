@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import yaml
 
 from suiro import yamltext
-from suiro.annotations import matches
+from suiro.annotations import matches, misplaced_bool
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
 
@@ -239,8 +239,12 @@ class _Resolution:
             self._fail(setting, f"is refused as YAML: {exc}; write the value out instead of nesting aliases.")
         if param.annotation is EMPTY:
             return self._place(setting, readings[0])
+        boolean = None  # (path, value) where a reading put a bool for a number: pydantic would make it 1
         for leaf in readings:
             whole = self._place(setting, leaf)
+            if (at := misplaced_bool(param.annotation, whole)) is not None:
+                boolean = (at, whole)
+                continue
             from pydantic import ValidationError
 
             try:
@@ -253,9 +257,21 @@ class _Resolution:
             as_text = value  # the text passed only by staying text: the YAML reading wins if it fits
         if as_text is not _NOTHING:
             return as_text
+        if boolean is not None:
+            self._fail_boolean(param, setting, *boolean)
         where = _where(param.name, first["loc"], rejected)
         want = _wanted(first["msg"]) + (f" for {where}" if where else "")
         self._fail(setting, f"is not a valid {_type_name(param.annotation)}; give {want}.")
+
+    def _fail_boolean(self, param: Param, setting: _Setting, path: tuple[Any, ...], whole: Any) -> NoReturn:
+        where = _where(param.name, path, whole)
+        at = f" at {where}" if where else ""
+        read = "is read as" if setting.is_text else "is"
+        self._fail(
+            setting,
+            f"{read} a boolean{at}, not a number as {_type_name(param.annotation)} wants; give a number "
+            "(YAML reads true/false, yes/no and on/off as booleans).",
+        )
 
     def _check(self, param: Param, setting: _Setting, whole: Any) -> Any:
         """Validate in lax mode; an annotation pydantic cannot handle is the setting's problem."""

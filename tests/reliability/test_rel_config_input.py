@@ -27,13 +27,13 @@ from suiro import pipeline, task
 
 
 @task
-def show(n: int, cfg: Any, grid: dict, other: dict) -> str:
+def show(n: int, cfg: Any, grid: dict, other: dict, x: float) -> str:
     return f"n={n} cfg={cfg} grid={sorted(grid.items())} other={sorted(other.items())}"
 
 
 @pipeline
-def p(n: int = 1, cfg: Any = None, grid: dict = {}, other: dict = {}):
-    return show(n, cfg, grid, other)
+def p(n: int = 1, cfg: Any = None, grid: dict = {}, other: dict = {}, x: float = 0.5):
+    return show(n, cfg, grid, other, x)
 """
 
 #: Nine levels, each a list naming the level below nine times: 9**9 = 387,420,489 strings.
@@ -137,3 +137,22 @@ def test_a_config_with_a_few_anchors_and_aliases_still_works(cli):
         "n=2 cfg=[{'depth': 3, 'lr': 0.1}, {'depth': 3, 'lr': 0.1}] "
         "grid=[('depth', 3), ('lr', 0.1)] other=[('depth', 5), ('lr', 0.1)]"
     )
+
+
+# -- booleans are not numbers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "source", "shown"),
+    [
+        (("-c", "bool.yaml"), "from bool.yaml", "n = True"),
+        (("--set", "n=yes"), "from --set", "n = 'yes'"),
+        (("--set", "x=true"), "from --set", "x = 'true'"),
+        ((), "from env SUIRO_PARAM_N", "n = 'on'"),
+    ],
+)
+def test_a_boolean_is_not_taken_for_a_number(cli, how, source, shown):
+    cli.write("bool.yaml", "n: true\n")
+    line = cli.error(2, "run", "p.py", *how, env={"SUIRO_PARAM_N": "on"} if not how else None)
+    assert f"parameter {shown} {source}" in line, line
+    assert "a boolean, not a number as" in line, line
