@@ -95,6 +95,18 @@ def mask(text: str) -> str:
     return text
 
 
+def check() -> None:
+    """Read the secrets now, so a bad ``SUIRO_SECRETS_FILE`` is reported before anything runs.
+
+    Costs nothing when the variable is unset (the environment's secrets need no reading).
+
+    Raises:
+        SuiroError: the secrets file cannot be read or is refused.
+    """
+    if os.environ.get("SUIRO_SECRETS_FILE"):
+        _secrets()
+
+
 def reload() -> None:
     """Forget the loaded secrets (after the environment changed, e.g. in tests)."""
     _secrets.cache_clear()

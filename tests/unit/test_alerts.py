@@ -78,3 +78,12 @@ def test_the_webhook_can_come_from_the_environment(hook, monkeypatch):
     monkeypatch.setenv("SUIRO_ALERT_WEBHOOK", h.url)
     assert send_alert("from env").delivered
     assert h.requests[0]["body"]["text"] == "from env"
+
+
+def test_a_webhook_variable_that_is_no_url_fails_at_once_naming_it(monkeypatch):
+    monkeypatch.setenv("SUIRO_ALERT_WEBHOOK", "hooks.example/x?token=t0k")
+    with pytest.raises(
+        AlertDeliveryError, match=r"^SUIRO_ALERT_WEBHOOK='hooks.example/x\?\*\*\*' is not usable"
+    ) as caught:
+        send_alert("nowhere to go", retry_delay=5)  # no retry waits: they could never help
+    assert "t0k" not in str(caught.value)

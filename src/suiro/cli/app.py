@@ -72,6 +72,12 @@ def _root(
     ] = False,
 ) -> None:
     """Machine-learning pipelines as plain Python."""
+    with errors():  # a bad SUIRO_* variable is one line before any command starts
+        import suiro.faults  # noqa: F401 - reads SUIRO_FAULTPOINTS on import
+        from suiro import envvar, secrets
+
+        envvar.check()
+        secrets.check()
 
 
 def main() -> None:
