@@ -38,11 +38,13 @@ def errors(verbose: bool = False) -> Iterator[None]:
     try:
         yield
     except SuiroError as exc:
+        from suiro.cli.terminal import printable
+
         if verbose:
             import traceback
 
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+            print(printable(traceback.format_exc(), newlines=True), file=sys.stderr, end="")
+        print(f"error: {printable(exc)}", file=sys.stderr)
         raise typer.Exit(2) from None
 
 
