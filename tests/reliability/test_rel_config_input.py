@@ -156,3 +156,15 @@ def test_a_boolean_is_not_taken_for_a_number(cli, how, source, shown):
     line = cli.error(2, "run", "p.py", *how, env={"SUIRO_PARAM_N": "on"} if not how else None)
     assert f"parameter {shown} {source}" in line, line
     assert "a boolean, not a number as" in line, line
+
+
+def test_every_yaml_in_the_source_is_read_through_the_bounded_loader():
+    src = Path(__file__).resolve().parents[2] / "src" / "suiro"
+    direct = [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        if path.name != "yamltext.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "yaml.safe_load" in line or "yaml.load" in line or "yaml.compose" in line
+    ]
+    assert direct == [], "read YAML with suiro.yamltext.load, which bounds what aliases expand to"
