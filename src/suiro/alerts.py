@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from suiro import clock
+from suiro import clock, envvar
 from suiro.context import current_context, get_logger
 from suiro.errors import SuiroError
 from suiro.secrets import mask, mask_values
@@ -59,7 +58,10 @@ def send_alert(
     """
     message = mask(message)
     _log(level, message)
-    url = webhook or os.environ.get(ENV_WEBHOOK) or None
+    try:
+        url = webhook or envvar.webhook()
+    except envvar.EnvVarError as exc:
+        raise AlertDeliveryError(str(exc)) from exc  # a URL that cannot work: no retries
     if url is None:
         return AlertResult(message, delivered=False, webhook=None, attempts=0)
     ctx = current_context()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _SCALARS = (int, float, str, bool, bytes, type(None))
@@ -43,6 +44,84 @@ def matches(annotation: Any, value: Any, depth: int = 0) -> bool:
     if annotation is dict:
         return type(value) is dict
     return False
+
+
+_NUMBERS = (int, float, complex)
+
+
+def misplaced_bool(annotation: Any, value: Any, depth: int = 0) -> tuple[Any, ...] | None:
+    """Where in ``value`` a bool stands for a number, or None: ``()`` for the value itself, else its path.
+
+    Python's ``bool`` is an ``int`` and pydantic's lax mode turns ``True`` into ``1`` for an
+    ``int`` or ``float``, so ``n: true`` in a config, or ``--set n=yes`` (YAML reads yes/no and
+    on/off as booleans), would silently run with ``n = 1``. A bool is misplaced where the
+    annotation takes a number and takes no bool (``int | bool`` and ``Any`` take it).
+    """
+    if depth > 8:
+        return None
+    annotation = _unwrap(annotation)
+    if isinstance(value, bool):
+        return () if _takes_number_not_bool(annotation) else None
+    members = _members(annotation)
+    for member in members:  # a container: judged by the members that can hold it
+        origin, args = typing.get_origin(member) or member, typing.get_args(member)
+        if isinstance(value, dict) and origin in (dict, typing.Mapping, Mapping) and len(args) == 2:
+            found = _first_in_pairs(args, value, depth)
+        elif isinstance(value, list | tuple | set | frozenset) and origin in _SEQUENCES and args:
+            found = _first_in_items(origin, args, list(value), depth)
+        else:
+            continue
+        return found  # the first member that can hold this container decides
+    return None
+
+
+_SEQUENCES = (list, tuple, set, frozenset, Sequence, typing.Sequence)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[int, ...]`` (``PositiveInt`` and friends) is judged as ``int``."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return tuple(_unwrap(arg) for arg in typing.get_args(annotation))
+    return (annotation,)
+
+
+def _takes_number_not_bool(annotation: Any) -> bool:
+    members = _members(annotation)
+    if any(m is bool or m is Any or m is object for m in members):
+        return False
+    return any(m in _NUMBERS for m in members)
+
+
+def _first_in_pairs(args: tuple[Any, ...], value: dict[Any, Any], depth: int) -> tuple[Any, ...] | None:
+    for key, item in value.items():
+        for annotation, part in ((args[0], key), (args[1], item)):
+            found = misplaced_bool(annotation, part, depth + 1)
+            if found is not None:
+                return (key, *found)
+    return None
+
+
+def _first_in_items(
+    origin: Any, args: tuple[Any, ...], items: list[Any], depth: int
+) -> tuple[Any, ...] | None:
+    for index, item in enumerate(items):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if index >= len(args):
+                return None
+            annotation = args[index]
+        else:
+            annotation = args[0]
+        found = misplaced_bool(annotation, item, depth + 1)
+        if found is not None:
+            return (index, *found)
+    return None
 
 
 def literal_problem(annotation: Any, value: Any) -> str | None:

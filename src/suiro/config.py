@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any, NoReturn
 
 import yaml
 
-from suiro.annotations import matches
+from suiro import yamltext
+from suiro.annotations import matches, misplaced_bool
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
 
@@ -26,6 +28,8 @@ ENV_PREFIX = "SUIRO_PARAM_"
 MAX_DEPTH = 100
 _ADAPTERS: dict[Any, Any] = {}  # annotation -> pydantic TypeAdapter, built on first need
 _NOTHING = object()
+_SHORT_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother, _SHORT_REPR.maxlong = 3, 60, 60, 60
 
 
 def resolve_params(
@@ -130,9 +134,14 @@ def parse_override(item: str) -> tuple[list[str], str]:
 def _load_file(path: Path, label: str) -> Mapping[Any, Any]:
     """The top-level mapping of a YAML config file, read with ``safe_load`` (no Python tags)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamltext.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ParameterError(f"config file {label} does not exist; check the path.", source=label) from exc
+    except yamltext.YamlAliasError as exc:
+        raise ParameterError(
+            f"config file {label} is refused: {exc}; write the values out instead of nesting aliases.",
+            source=label,
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{label}:{mark.line + 1}" if mark is not None else label
@@ -224,11 +233,18 @@ class _Resolution:
 
     def _validated(self, param: Param, setting: _Setting) -> Any:
         """The parameter's whole new value, from the first reading of the setting that validates."""
+        try:
+            readings, as_text = _readings(setting, param.annotation), _NOTHING
+        except yamltext.YamlAliasError as exc:
+            self._fail(setting, f"is refused as YAML: {exc}; write the value out instead of nesting aliases.")
         if param.annotation is EMPTY:
-            return self._place(setting, _readings(setting, EMPTY)[0])
-        readings, as_text = _readings(setting, param.annotation), _NOTHING
+            return self._place(setting, readings[0])
+        boolean = None  # (path, value) where a reading put a bool for a number: pydantic would make it 1
         for leaf in readings:
             whole = self._place(setting, leaf)
+            if (at := misplaced_bool(param.annotation, whole)) is not None:
+                boolean = (at, whole)
+                continue
             from pydantic import ValidationError
 
             try:
@@ -241,9 +257,21 @@ class _Resolution:
             as_text = value  # the text passed only by staying text: the YAML reading wins if it fits
         if as_text is not _NOTHING:
             return as_text
+        if boolean is not None:
+            self._fail_boolean(param, setting, *boolean)
         where = _where(param.name, first["loc"], rejected)
         want = _wanted(first["msg"]) + (f" for {where}" if where else "")
         self._fail(setting, f"is not a valid {_type_name(param.annotation)}; give {want}.")
+
+    def _fail_boolean(self, param: Param, setting: _Setting, path: tuple[Any, ...], whole: Any) -> NoReturn:
+        where = _where(param.name, path, whole)
+        at = f" at {where}" if where else ""
+        read = "is read as" if setting.is_text else "is"
+        self._fail(
+            setting,
+            f"{read} a boolean{at}, not a number as {_type_name(param.annotation)} wants; give a number "
+            "(YAML reads true/false, yes/no and on/off as booleans).",
+        )
 
     def _check(self, param: Param, setting: _Setting, whole: Any) -> Any:
         """Validate in lax mode; an annotation pydantic cannot handle is the setting's problem."""
@@ -308,11 +336,14 @@ def _readings(setting: _Setting, annotation: Any) -> list[Any]:
     """Candidate values: the text as is, then read as YAML; unannotated: the YAML reading only.
 
     A YAML reading that is itself a string is dropped: text stays verbatim (no unquoting).
+
+    Raises:
+        yamltext.YamlAliasError: the text's YAML aliases expand too far (or into themselves).
     """
     if not setting.is_text:
         return [setting.value]
     try:
-        parsed = yaml.safe_load(setting.value)
+        parsed = yamltext.load(setting.value)
     except yaml.YAMLError:
         return [setting.value]
     if isinstance(parsed, str):
@@ -385,7 +416,12 @@ def _type_name(annotation: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short repr of a value for a message: bounded work and length however big the value is.
+
+    ``reprlib`` looks at a few items per level and a few levels only, so a huge (or shared,
+    or self-containing) value costs the same as a small one.
+    """
+    text = _SHORT_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from suiro.errors import StoreError
 from suiro.store import queries
 from suiro.store.damage import screen
 from suiro.store.home import Store
@@ -71,6 +72,12 @@ def gc(
     store = Store(home, quick_check=False)
     if store.db.path is not None:
         screen(store.db.path, always=True)
+    if store.db.read_only_because and not dry_run:  # refuse before deleting, not between deletes
+        raise StoreError(
+            f"suiro gc cannot remove anything: the suiro database can only be read now "
+            f"({store.db.read_only_because}); free some space another way, then retry "
+            "(`suiro gc --dry-run` lists what it would remove)."
+        )
     keep = queries.referenced_digests(store.db)
     now = time.time()
     removed, freed = [], 0

@@ -74,11 +74,18 @@ def _declared() -> dict[str, _Declared]:
 def _read_file(path: Path) -> dict[str, str]:
     import yaml
 
+    from suiro import yamltext
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamltext.load(path.read_text(encoding="utf-8")) or {}
+    except yamltext.YamlAliasError as exc:
         raise SuiroError(
-            f"secrets file {path} cannot be read ({exc}); fix it or unset SUIRO_SECRETS_FILE."
+            f"secrets file {path} (SUIRO_SECRETS_FILE) is refused: {exc}; write the values out."
+        ) from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        why = " ".join(str(exc).split())
+        raise SuiroError(
+            f"secrets file {path} cannot be read ({why}); fix it or unset SUIRO_SECRETS_FILE."
         ) from exc
     if not isinstance(data, dict):
         raise SuiroError(f"secrets file {path} must be a mapping of name: value; fix its top level.")
@@ -243,6 +250,18 @@ def warn_short() -> None:
                 "so suiro does not mask it; give it a longer value.",
                 file=sys.stderr,
             )
+
+
+def check() -> None:
+    """Read the secrets now, so a bad ``SUIRO_SECRETS_FILE`` is reported before anything runs.
+
+    Costs nothing when the variable is unset (the environment's secrets need no reading).
+
+    Raises:
+        SuiroError: the secrets file cannot be read or is refused.
+    """
+    if os.environ.get("SUIRO_SECRETS_FILE"):
+        _declared()
 
 
 def reload() -> None:

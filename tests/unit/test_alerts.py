@@ -97,3 +97,12 @@ def test_secrets_in_the_details_are_masked_and_the_body_stays_valid_json(hook, m
     assert request["body"]["text"] == "token *** expired"
     assert request["body"]["suiro"] == {"level": "warning", "token": "***", "why": ["x ***"]}
     assert "tok-" not in request["raw"]
+
+
+def test_a_webhook_variable_that_is_no_url_fails_at_once_naming_it(monkeypatch):
+    monkeypatch.setenv("SUIRO_ALERT_WEBHOOK", "hooks.example/x?token=t0k")
+    with pytest.raises(
+        AlertDeliveryError, match=r"^SUIRO_ALERT_WEBHOOK='hooks.example/x\?\*\*\*' is not usable"
+    ) as caught:
+        send_alert("nowhere to go", retry_delay=5)  # no retry waits: they could never help
+    assert "t0k" not in str(caught.value)

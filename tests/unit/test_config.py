@@ -414,3 +414,58 @@ def test_all_problems_are_reported_together(tmp_path):
 def test_later_valid_layer_does_not_hide_an_invalid_lower_one():
     with pytest.raises(ParameterError, match="from env SUIRO_PARAM_EPOCHS is not a valid int"):
         resolve(environ={"SUIRO_PARAM_EPOCHS": "x"}, overrides=["epochs=3"])
+
+
+# --- booleans are not numbers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"overrides": ["epochs=yes"]},
+            "parameter epochs = 'yes' from --set is read as a boolean, not a number as int wants",
+        ),
+        (
+            {"overrides": ["threshold=off"]},
+            "parameter threshold = 'off' from --set is read as a boolean, not a number as float wants",
+        ),
+        (
+            {"environ": {"SUIRO_PARAM_EPOCHS": "true"}},
+            "epochs = 'true' from env SUIRO_PARAM_EPOCHS is read as a boolean",
+        ),
+        (
+            {"values": {"epochs": True}},
+            "parameter epochs = True from value is a boolean, not a number as int wants",
+        ),
+        (
+            {"overrides": ["grid.depth=no"]},
+            "parameter grid.depth = 'no' from --set is read as a boolean at grid['depth'], "
+            "not a number as dict[str, int] wants",
+        ),
+    ],
+)
+def test_a_boolean_is_refused_for_a_number(kwargs, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        resolve(**kwargs)
+
+
+def test_a_boolean_in_a_config_file_is_refused_for_a_number_inside_a_list(tmp_path):
+    config = write(tmp_path, "counts: [1, true]\nscale: false\n")
+    params = [Param("counts", list[int]), Param("scale", float | None)]
+    with pytest.raises(ParameterError) as caught:
+        resolve(params, config_file=config)
+    assert (
+        f"parameter counts = [1, True] from {config} is a boolean at counts[1], "
+        "not a number as list[int] wants" in str(caught.value)
+    )
+    assert f"parameter scale = False from {config} is a boolean, not a number as float | None wants" in str(
+        caught.value
+    )
+
+
+def test_booleans_still_go_where_booleans_are_wanted():
+    params = [Param("flag", bool), Param("either", int | bool), Param("anything", Any), Param("n", int)]
+    got = resolve(params, overrides=["flag=yes", "either=true", "anything=on", "n=1"])
+    assert got == {"flag": True, "either": True, "anything": True, "n": 1}
+    assert type(got["either"]) is bool

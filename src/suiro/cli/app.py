@@ -38,11 +38,13 @@ def errors(verbose: bool = False) -> Iterator[None]:
     try:
         yield
     except SuiroError as exc:
+        from suiro.cli.terminal import printable
+
         if verbose:
             import traceback
 
-            print(_masked(traceback.format_exc()), end="", file=sys.stderr)
-        print(f"error: {_masked(str(exc))}", file=sys.stderr)
+            print(printable(_masked(traceback.format_exc()), newlines=True), end="", file=sys.stderr)
+        print(f"error: {printable(_masked(str(exc)))}", file=sys.stderr)
         raise typer.Exit(2) from None
 
 
@@ -83,6 +85,12 @@ def _root(
     ] = False,
 ) -> None:
     """Machine-learning pipelines as plain Python."""
+    with errors():  # a bad SUIRO_* variable is one line before any command starts
+        import suiro.faults  # noqa: F401 - reads SUIRO_FAULTPOINTS on import
+        from suiro import envvar, secrets
+
+        envvar.check()
+        secrets.check()
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ def check(json_: Json = False, verbose: Verbose = False) -> None:
     Prints one line per problem (nothing is repaired) and exits 1 if there is any, 0 if none.
     """
     from suiro import history
+    from suiro.cli.terminal import printable
 
     with errors(verbose):
         problems = history.check()
@@ -24,7 +25,7 @@ def check(json_: Json = False, verbose: Verbose = False) -> None:
         print_json(problems)
     else:
         for problem in problems:
-            print(f"{problem['kind']}: {problem['message']}")
+            print(printable(f"{problem['kind']}: {problem['message']}"))
         if not problems:
             print("no problems found")
     raise typer.Exit(1 if problems else 0)

@@ -39,9 +39,9 @@ def _registry() -> Registry:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from suiro.cli.terminal import console
 
-    return Console(highlight=False, emoji=False)
+    return console()
 
 
 def _table(columns: list[str], rows: list[list[Any]], *, wrap: tuple[str, ...] = ()) -> Any:
@@ -111,8 +111,10 @@ def show(ref: Ref, json_: Json = False, verbose: Verbose = False) -> None:
     data["input_schema"] = ", ".join(f"{c['name']}: {c['dtype']}" for c in schema[:12]) + (
         f" ... ({len(schema)} columns)" if len(schema) > 12 else ""
     )
+    from suiro.cli.terminal import printable
+
     for key, value in data.items():
-        print(f"{key + ':':<17} {'' if value is None else value}")
+        print(printable(f"{key + ':':<17} {'' if value is None else value}"))
 
 
 @models_app.command()

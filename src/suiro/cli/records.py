@@ -16,9 +16,9 @@ def _console() -> Any:
     """Rich console; piped output gets a wide page so ids and times are never cut."""
     import sys
 
-    from rich.console import Console
+    from suiro.cli.terminal import console
 
-    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+    return console(width=None if sys.stdout.isatty() else 200)
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
@@ -143,14 +143,15 @@ def logs(
 ) -> None:
     """Print the captured output of a run's tasks, attempt by attempt."""
     from suiro import history
+    from suiro.cli.terminal import printable
 
     with errors(verbose):
         attempts = history.logs(run_id, task, attempt=attempt)
     for attempt in attempts:
         item = f"[{attempt['map_index']}]" if attempt["map_index"] >= 0 else ""
-        print(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})")
+        print(printable(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})"))
         for line in attempt["lines"]:
-            print(line)
+            print(printable(line))
 
 
 @app.command()
@@ -196,8 +197,10 @@ def artifacts(
             problems = history.verify_artifacts()
         if json_:
             print_json(problems)
+        from suiro.cli.terminal import printable
+
         for problem in [] if json_ else problems:
-            print(f"{problem['kind']}: {problem['message']}")
+            print(printable(f"{problem['kind']}: {problem['message']}"))
         if not problems and not json_:
             print("every stored artifact is intact")
         raise typer.Exit(1 if problems else 0)
@@ -236,8 +239,10 @@ def explain(
     result = _read(lambda: history.explain(run_id, task), verbose=verbose, json_=json_)
     if result is None:
         return
-    print(f"{result['task']} in run {result['run_id']}: {result['state']}")
-    print(result["reason"])
+    from suiro.cli.terminal import printable
+
+    print(printable(f"{result['task']} in run {result['run_id']}: {result['state']}"))
+    print(printable(result["reason"]))
     if result["compared_with"]:
         print(f"(compared with run {result['compared_with']})")
 

@@ -145,8 +145,9 @@ def graph(
 ) -> None:
     """Print a pipeline's DAG as text, Mermaid or Graphviz DOT, without running it."""
     from suiro import api
+    from suiro.cli.terminal import printable
 
     with errors(verbose):
         g = api.load_pipeline(target).graph
     text = {"text": g.to_text, "mermaid": g.to_mermaid, "dot": g.to_dot}[format_.value]()
-    sys.stdout.write(text)
+    sys.stdout.write(printable(text, newlines=True))

@@ -185,8 +185,10 @@ class RunView:
 
 def make_view() -> RunView:
     """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
+    from suiro.cli.terminal import console as make_console
+
     wide = None if sys.stdout.isatty() else 200  # piped: never cut ids or wrap lines
-    console = Console(file=sys.stdout, highlight=False, emoji=False, width=wide)
+    console = make_console(file=sys.stdout, width=wide)
     return RunView(console, live=console.is_terminal)
 
 

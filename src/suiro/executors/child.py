@@ -21,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 
+from suiro import envvar
 from suiro.errors import WorkerCrashedError
 from suiro.executors.base import Outcome, Work, error_info, timeout_outcome, unpicklable_error
 from suiro.executors.worker import read_frame, serve, write_frame
@@ -44,7 +45,7 @@ def can_fork() -> bool:
     return (
         hasattr(os, "fork")
         and sys.platform == "linux"
-        and os.environ.get("SUIRO_FORK", "1") != "0"
+        and envvar.flag(envvar.FORK, True)
         and threading.active_count() == 1
     )
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import quote
 
 from suiro.errors import DatabaseDamagedError, StoreError
 from suiro.faults import fault
@@ -106,10 +107,13 @@ class Database:
     number of times when the database is busy.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only_because: str | None = None):
         self.url = url
         self.is_sqlite = url.startswith("sqlite:///")
         self.path = Path(url.removeprefix("sqlite:///")) if self.is_sqlite else None
+        #: Set (to why, e.g. "its disk is full") for a SQLite file read as an immutable snapshot:
+        #: see ``suiro.store.home.read_only_reason``. Writes are refused with that reason.
+        self.read_only_because = read_only_because
         self._local = threading.local()
         self._engine: Any = None
 
@@ -190,9 +194,14 @@ class Database:
     def _sqlite(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            if self.read_only_because:  # no -shm, no lock: nothing is created next to the file
+                target, uri = f"file:{quote(str(self.path))}?mode=ro&immutable=1", True
+            else:
+                target, uri = str(self.path), False
+            conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only_because:
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(_READ_WAIT)
@@ -230,6 +239,11 @@ class Database:
 
         Its wait and duration are kept for ``write_timings``.
         """
+        if self.read_only_because:
+            raise StoreError(
+                f"the suiro database {self.path} can only be read now ({self.read_only_because}); "
+                "nothing was written; free disk space or make the folder writable, then retry."
+            )
         asked = time.perf_counter()
         if not self.is_sqlite:
             with self.engine().begin() as conn:

@@ -1,12 +1,23 @@
-"""The suiro home: one database, one artifact store and the log folders, opened together."""
+"""The suiro home: one database, one artifact store and the log folders, opened together.
+
+Reading still works when the home cannot be written (disk full, read-only filesystem or
+folder): a SQLite reader in WAL mode needs the shared-memory file ``suiro.db-shm``, which the
+last process to close the database removes and which then cannot be made again. Only then, and
+only when the write-ahead log is empty (so the main file holds every committed record, and no
+other process has the database open, or the -shm file would exist), the database is read as an
+immutable snapshot; any write through it is refused with one sentence saying why.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+from suiro.errors import StoreError
 from suiro.store.artifacts import ArtifactStore
 from suiro.store.damage import file_state, missing_records, screen
-from suiro.store.db import Database, database_url, home_dir
+from suiro.store.db import HEAD_REVISION, Database, database_url, home_dir
 from suiro.store.outputs import StoreOutputs
 from suiro.store.recorder import QUIET, Recorder
 
@@ -37,8 +48,8 @@ class Store:
     ):
         self.home = Path(home) if home is not None else home_dir()
         url = url or database_url(self.home)
-        self.db = Database.open(url, on_new=None if new_records else lambda: self._refuse_lost_records(url))
-        if quick_check and self.db.path is not None:
+        self.db = _open(url, on_new=None if new_records else lambda: self._refuse_lost_records(url))
+        if quick_check and self.db.path is not None and not self.db.read_only_because:
             screen(self.db.path)
         self.artifacts = ArtifactStore(self.home / "artifacts")
 
@@ -56,7 +67,13 @@ class Store:
     def log_dir(self, run_id: str) -> Path:
         """The folder of a run's per-attempt log files (created)."""
         path = self.home / "logs" / run_id
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the log folder {path} ({exc.strerror}); nothing was run; free disk "
+                "space or make the folder writable, then retry."
+            ) from exc
         return path
 
     def recorder(self, run_id: str) -> Recorder:
@@ -70,3 +87,52 @@ class Store:
     def close(self) -> None:
         """Close database connections held by this thread."""
         self.db.close()
+
+
+def _open(url: str, *, on_new: Callable[[], None] | None) -> Database:
+    """``Database.open(url)``; if that fails because the folder cannot be written, a read-only snapshot."""
+    try:
+        return Database.open(url, on_new=on_new)
+    except StoreError:
+        snapshot = _snapshot(url)
+        if snapshot is None:
+            raise
+        return snapshot
+
+
+def _snapshot(url: str) -> Database | None:
+    """The SQLite database at ``url`` opened as an immutable snapshot, if that is safe and needed."""
+    db = Database(url)
+    if db.path is None or not db.path.is_file():
+        return None
+    why = read_only_reason(db.path.parent)
+    wal = db.path.with_name(db.path.name + "-wal")
+    if why is None or (wal.exists() and wal.stat().st_size > 0):
+        return None  # writable after all (another cause), or records only the log holds
+    db = Database(url, read_only_because=why)
+    try:
+        current = db.revision() == HEAD_REVISION
+    except Exception:  # unreadable as well: the first error says more
+        current = False
+    if not current:
+        db.close()
+        return None
+    return db
+
+
+def read_only_reason(folder: Path) -> str | None:
+    """Why nothing can be created in ``folder`` ("its disk is full", ...), or None if it can be.
+
+    "Full" is under 64 KiB available: SQLite needs 32 KiB for its shared-memory file.
+    """
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_RDONLY:
+        return "its filesystem is read-only"
+    if info.f_bavail * info.f_frsize < 64 * 1024:
+        return "its disk is full"
+    if not os.access(folder, os.W_OK):
+        return "its folder is not writable"
+    return None

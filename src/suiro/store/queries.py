@@ -18,7 +18,7 @@ from typing import Any
 
 from suiro import clock
 from suiro.cache import diff_parts
-from suiro.errors import RunNotFoundError, did_you_mean
+from suiro.errors import RunNotFoundError, StoreError, did_you_mean
 from suiro.store.db import Database, this_host
 
 #: A running run whose heartbeat is older than this is taken as dead.
@@ -30,7 +30,9 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
     """Mark ``crashed`` every running run whose process is gone; return their ids.
 
     Each verdict is a compare-and-set, so of two readers reaping at once exactly one wins,
-    and only the winner announces the crash (``$SUIRO_ALERT_WEBHOOK``, if set).
+    and only the winner announces the crash (``$SUIRO_ALERT_WEBHOOK``, if set). A verdict
+    that cannot be written (disk full, read-only home) is logged and left for a later
+    reader: the read it is part of still answers, with the run as recorded.
     """
     now = now or clock.now()
     dead = []
@@ -38,34 +40,48 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
         "SELECT id, pipeline, host, pid, heartbeat, started FROM runs WHERE state = 'running'"
     ):
         why = death_of(run, now)
-        if why is not None:
-            beat = run["heartbeat"] or run["started"]
-            with db.write() as tx:
-                won = tx.execute(
-                    "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
-                    {"id": run["id"], "ended": beat},
-                )
-                if not won:
-                    continue
-                params = {
-                    "id": run["id"],
-                    "ended": beat,
-                    "type": "suiro.errors.WorkerCrashedError",
-                    "message": _CRASHED,
-                }
-                tx.execute(
-                    "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
-                    " AND state IN ('running', 'retrying')",
-                    params,
-                )
-                tx.execute(
-                    "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
-                    " error_message = :message WHERE run_id = :id AND state = 'running'",
-                    params,
-                )
+        if why is None:
+            continue
+        try:
+            won = _record_crash(db, run)
+        except StoreError as exc:
+            logging.getLogger("suiro.reaper").warning(
+                "run %s looks dead but was left as is: %s", run["id"], exc
+            )
+            continue
+        if won:
             dead.append(run["id"])
             _announce_crash(run, why)
     return dead
+
+
+def _record_crash(db: Database, run: dict[str, Any]) -> bool:
+    """Compare-and-set ``running`` -> ``crashed`` for the run and its unfinished tasks; whether it won."""
+    beat = run["heartbeat"] or run["started"]
+    with db.write() as tx:
+        won = tx.execute(
+            "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
+            {"id": run["id"], "ended": beat},
+        )
+        if not won:
+            return False
+        params = {
+            "id": run["id"],
+            "ended": beat,
+            "type": "suiro.errors.WorkerCrashedError",
+            "message": _CRASHED,
+        }
+        tx.execute(
+            "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
+            " AND state IN ('running', 'retrying')",
+            params,
+        )
+        tx.execute(
+            "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
+            " error_message = :message WHERE run_id = :id AND state = 'running'",
+            params,
+        )
+    return True
 
 
 def _announce_crash(run: dict[str, Any], why: str) -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from suiro import clock
+from suiro import clock, envvar
 from suiro.context import log_name
 from suiro.errors import DatabaseDamagedError, ResumeConflictError, RunFencedError, StoreError
 from suiro.events import (
@@ -43,8 +43,8 @@ from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 
-#: Seconds between group commits.
-FLUSH_INTERVAL = float(os.environ.get("SUIRO_FLUSH_INTERVAL", "0.05"))
+#: Seconds between group commits, unless ``SUIRO_FLUSH_INTERVAL`` says otherwise.
+FLUSH_INTERVAL = 0.05
 #: Seconds between heartbeats written for a running run.
 HEARTBEAT_INTERVAL = 2.0
 #: Seconds without a new event after which a run's recorder commits what it holds.
@@ -107,7 +107,8 @@ class Recorder:
     Args:
         db: where to write.
         log_dir: the run's folder of per-attempt log files, recorded with each attempt.
-        interval: seconds between group commits.
+        interval: seconds between group commits (None: ``$SUIRO_FLUSH_INTERVAL``, else
+            ``FLUSH_INTERVAL``).
         quiet: if set, also commit once events are buffered and none has come for this
             many seconds: what finished is durable moments after a longer task starts,
             even when the runner runs that task itself and so never waits for it. None
@@ -119,12 +120,16 @@ class Recorder:
         db: Database,
         *,
         log_dir: str | None = None,
-        interval: float = FLUSH_INTERVAL,
+        interval: float | None = None,
         quiet: float | None = None,
     ):
         self.db = db
         self.log_dir = log_dir
-        self.interval = interval
+        self.interval = (
+            interval
+            if interval is not None
+            else envvar.seconds(envvar.FLUSH_INTERVAL, FLUSH_INTERVAL, envvar.FLUSH_BOUNDS)
+        )
         self.quiet = quiet
         self._buffer: list[Event] = []
         self._lock = threading.Lock()

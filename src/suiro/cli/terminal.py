@@ -1,0 +1,64 @@
+"""What the command line prints is shown, never obeyed: control characters escaped, markup literal.
+
+Task and pipeline names, parameters, error messages and captured log lines are text from the
+user's code or its dependencies. Written raw, an escape sequence in a task name recolours,
+clears or retitles the terminal (or hides the text after it), and ``[bold red]`` in a name is
+Rich markup. Every printer of the CLI goes through this module: plain lines through
+``printable`` (``print(printable(x))``), Rich output through a ``console()``, whose markup is off
+and whose every string is passed through ``printable`` before Rich lays it out (table cells and
+titles included). Rich's own styling is not text, so colours still work.
+
+Escaped: C0 controls but tab (and newline where lines are printed), DEL and the C1 controls
+(U+0080-U+009F: ``\\x9b`` is a one-byte CSI on some terminals), as ``\\x1b``, ``\\r``, ``\\x9b``.
+Imports Rich only when a console is made, so ``suiro --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def printable(value: object, *, newlines: bool = False) -> str:
+    """``str(value)`` with every terminal control character shown as an escape (``\\x1b``).
+
+    Args:
+        value: what to print.
+        newlines: keep newlines (text printed as several lines); otherwise they are shown as
+            ``\\n`` too, so a one-line message stays one line.
+    """
+    text = str(value)
+    return (_CONTROL_BUT_NEWLINE if newlines else _CONTROL).sub(_escape, text)
+
+
+def console(**kwargs: Any) -> Any:
+    """A Rich console for the CLI: markup off, every string shown through ``printable``.
+
+    Takes ``rich.console.Console``'s keyword arguments; ``highlight`` and ``emoji`` default off.
+    """
+    kwargs.setdefault("highlight", False)
+    kwargs.setdefault("emoji", False)
+    return _console_class()(markup=False, **kwargs)
+
+
+@cache
+def _console_class() -> type:
+    from rich.console import Console
+
+    class _Console(Console):
+        """Every string Rich is given (printed, a table cell, a title) is escaped first."""
+
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(printable(text, newlines=True), **kwargs)
+
+    return _Console
