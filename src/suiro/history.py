@@ -70,14 +70,14 @@ def gc(
     show would look unreferenced.
     """
     store = Store(home, quick_check=False)
-    if store.db.path is not None:
-        screen(store.db.path, always=True)
     if store.db.read_only_because and not dry_run:  # refuse before deleting, not between deletes
         raise StoreError(
             f"suiro gc cannot remove anything: the suiro database can only be read now "
             f"({store.db.read_only_because}); free some space another way, then retry "
             "(`suiro gc --dry-run` lists what it would remove)."
         )
+    if store.db.path is not None:
+        screen(store.db.path, always=True, immutable=store.db.read_only_because is not None)
     keep = queries.referenced_digests(store.db)
     now = time.time()
     removed, freed = [], 0

@@ -146,7 +146,7 @@ def _database(db: Database) -> list[Problem]:
     if not db.is_sqlite:
         return []
     assert db.path is not None
-    lines = integrity_lines(db.path)
+    lines = integrity_lines(db.path, immutable=db.read_only_because is not None)
     if lines:  # the foreign-key check would only stop at the same damage
         return [_damaged(db.path, lines)]
     problems = []

@@ -64,16 +64,19 @@ def raise_if_damaged(exc: BaseException, path: Path | None) -> None:
         raise damaged(path, str(exc)) from exc
 
 
-def integrity_lines(path: Path, *, quick: bool = False) -> list[str]:
+def integrity_lines(path: Path, *, quick: bool = False, immutable: bool = False) -> list[str]:
     """SQLite's complaints about the file at ``path``: empty when it is sound; never raises for damage.
 
     ``quick`` runs ``PRAGMA quick_check`` (every page read, indexes not compared with their
     tables), else ``PRAGMA integrity_check``. On some damage SQLite stops a check with an error
     before it reports anything; asked for its first problem only, it usually names the page.
+    ``immutable`` reads the file as a snapshot, as the store does when its folder cannot be
+    written (a WAL reader would need to create the shared-memory file).
     """
     pragma = "quick_check" if quick else "integrity_check"
+    flags = "mode=ro&immutable=1" if immutable else "mode=ro"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=30)
     except sqlite3.Error as exc:
         return [str(exc)]
     try:
@@ -99,7 +102,7 @@ def _complaints(conn: sqlite3.Connection, sql: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("*** in database")]
 
 
-def screen(path: Path, *, always: bool = False) -> None:
+def screen(path: Path, *, always: bool = False, immutable: bool = False) -> None:
     """Raise ``DatabaseDamagedError`` if the database at ``path`` is damaged, when that is cheap.
 
     Checks files up to ``QUICK_CHECK_LIMIT`` only (see there), so that a read which happens to
@@ -112,7 +115,7 @@ def screen(path: Path, *, always: bool = False) -> None:
         return
     if size > QUICK_CHECK_LIMIT and not always:
         return
-    lines = integrity_lines(path, quick=True)
+    lines = integrity_lines(path, quick=True, immutable=immutable)
     if lines:
         raise damaged(path, lines[0])
 
