@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from suiro.faults import fault
 from suiro.store import queries
 from suiro.store.home import Store
 
@@ -68,6 +69,7 @@ def gc(
     """
     store = Store(home)
     keep = queries.referenced_digests(store.db)
+    fault("gc.listed")
     now = time.time()
     removed, freed = [], 0
     for digest in store.artifacts.iter_digests():
