@@ -7,16 +7,13 @@ UI will serve them.
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Any
 
-from suiro.faults import fault
 from suiro.store import queries
 from suiro.store.home import Store
 
-#: Unreferenced artifacts younger than this are kept by gc: a running task may be about to record them.
+#: Unreferenced artifacts younger than this are kept by gc (``suiro.store.gc.MIN_AGE``).
 GC_MIN_AGE = 600.0
 
 
@@ -62,36 +59,15 @@ def explain(run_id: str, task: str, *, home: str | Path | None = None) -> dict[s
 def gc(
     *, dry_run: bool = False, min_age: float = GC_MIN_AGE, home: str | Path | None = None
 ) -> dict[str, Any]:
-    """Remove stored artifacts no task run refers to, and leftover temporary files.
+    """Remove stored artifacts no task run or model refers to, and leftover temporary files.
 
-    Objects younger than ``min_age`` seconds are kept, since a run in progress may be
-    about to record them.
+    Objects younger than ``min_age`` seconds are kept, and so is every object stored since the
+    start of a run still in progress, even with ``min_age=0``: a running task may be about to
+    record it. See ``suiro.store.gc`` for the rule that keeps every recorded output.
     """
-    store = Store(home)
-    keep = queries.referenced_digests(store.db)
-    fault("gc.listed")
-    now = time.time()
-    removed, freed = [], 0
-    for digest in store.artifacts.iter_digests():
-        if digest in keep:
-            continue
-        path = store.artifacts.path(digest)
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if now - info.st_mtime < min_age:
-            continue
-        removed.append(digest)
-        freed += info.st_size
-        if not dry_run:
-            store.artifacts.delete(digest)
-    if not dry_run:
-        with store.db.write() as tx:
-            for digest in removed:
-                tx.execute("DELETE FROM artifacts WHERE digest = :d", {"d": digest})
-    temp = 0 if dry_run else store.artifacts.sweep_temp()
-    return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}
+    from suiro.store.gc import collect
+
+    return collect(Store(home), min_age=min_age, dry_run=dry_run)
 
 
 def verify_artifacts(*, home: str | Path | None = None) -> list[dict[str, str]]:

@@ -372,15 +372,3 @@ def find_resumable(db: Database, pipeline: str) -> str:
     if not rows:
         raise RunNotFoundError(f"pipeline {pipeline} has no failed or crashed run to resume.")
     return rows[0]["id"]
-
-
-def referenced_digests(db: Database) -> set[str]:
-    """Digests some task run or registered model points to (including items of manifests)."""
-    digests = {
-        r["output_digest"]
-        for r in db.query("SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL")
-    }
-    for row in db.query("SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"):
-        digests.update(json.loads(row["inline"]))
-    digests.update(r["artifact_digest"] for r in db.query("SELECT artifact_digest FROM model_versions"))
-    return digests
