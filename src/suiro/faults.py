@@ -3,12 +3,14 @@
 ``SUIRO_FAULTPOINTS="name:action[:nth],..."`` switches points on, e.g.
 ``artifact.fsynced:kill``, ``db.before_commit:raise:ENOSPC:2``, ``runner.task_done:sleep:0.5``.
 Actions: ``kill`` (SIGKILL this process), ``raise:ERRNO`` (``OSError`` with that errno, e.g.
-``ENOSPC`` or ``EIO``), ``sleep:SECONDS``. A point fires once, on its ``nth`` hit in the process
-(default 1); hits are counted per process, so a worker process counts its own. The variable is
-read once, at import: with it unset ``fault()`` is one global lookup and a ``None`` test.
+``ENOSPC`` or ``EIO``), ``sleep:SECONDS``, ``stop`` (SIGSTOP this process: a test sees it stopped,
+does what must happen in the gap, then sends SIGCONT, so an interleaving is exact, not timed).
+A point fires once, on its ``nth`` hit in the process (default 1); hits are counted per process,
+so a worker process counts its own. The variable is read once, at import: with it unset
+``fault()`` is one global lookup and a ``None`` test.
 
 Owns the spec and the counters only; the points themselves are one-line calls in the artifact
-store, the database and the runner. Imports nothing from suiro but its errors.
+store, the database, the runner and gc. Imports nothing from suiro but its errors.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ POINTS = (
     "runner.task_done",
     "db.before_commit",
     "db.after_commit",
+    "gc.listed",
 )
-ACTIONS = ("kill", "raise", "sleep")
+ACTIONS = ("kill", "raise", "sleep", "stop")
 
 
 class FaultSpecError(SuiroError, ValueError):
@@ -74,7 +77,9 @@ def _parse_one(item: str) -> Fault:
             f"points are {', '.join(POINTS)}."
         )
     if action not in ACTIONS:
-        raise FaultSpecError(f"{where}: unknown action {action!r}; use kill, raise:ERRNO or sleep:SECONDS.")
+        raise FaultSpecError(
+            f"{where}: unknown action {action!r}; use kill, raise:ERRNO, sleep:SECONDS or stop."
+        )
     arg: float | int | None = None
     if action in ("raise", "sleep"):
         text, _, rest = rest.partition(":")
@@ -137,6 +142,8 @@ def _hit(name: str, faults: dict[str, list[Fault]]) -> None:
             time.sleep(60)  # SIGKILL is delivered at once; never go on past the point
         elif armed.action == "sleep":
             time.sleep(float(armed.arg or 0))
+        elif armed.action == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)  # returns once the test sends SIGCONT
         else:
             code = int(armed.arg or errno.EIO)
             raise OSError(code, os.strerror(code), f"fault point {name}")

@@ -7,8 +7,6 @@ UI will serve them.
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from suiro.store import queries
 from suiro.store.damage import screen
 from suiro.store.home import Store
 
-#: Unreferenced artifacts younger than this are kept by gc: a running task may be about to record them.
+#: Unreferenced artifacts younger than this are kept by gc (``suiro.store.gc.MIN_AGE``).
 GC_MIN_AGE = 600.0
 
 
@@ -63,12 +61,15 @@ def explain(run_id: str, task: str, *, home: str | Path | None = None) -> dict[s
 def gc(
     *, dry_run: bool = False, min_age: float = GC_MIN_AGE, home: str | Path | None = None
 ) -> dict[str, Any]:
-    """Remove stored artifacts no task run refers to, and leftover temporary files.
+    """Remove stored artifacts no task run or model refers to, and leftover temporary files.
 
-    Objects younger than ``min_age`` seconds are kept, since a run in progress may be
-    about to record them. A damaged database is refused whatever its size: what it cannot
-    show would look unreferenced.
+    Objects younger than ``min_age`` seconds are kept, and so is every object stored since the
+    start of a run still in progress, even with ``min_age=0``: a running task may be about to
+    record it. See ``suiro.store.gc`` for the rule that keeps every recorded output. A damaged
+    database is refused whatever its size: what it cannot show would look unreferenced.
     """
+    from suiro.store.gc import collect
+
     store = Store(home, quick_check=False)
     if store.db.read_only_because and not dry_run:  # refuse before deleting, not between deletes
         raise StoreError(
@@ -78,29 +79,7 @@ def gc(
         )
     if store.db.path is not None:
         screen(store.db.path, always=True, immutable=store.db.read_only_because is not None)
-    keep = queries.referenced_digests(store.db)
-    now = time.time()
-    removed, freed = [], 0
-    for digest in store.artifacts.iter_digests():
-        if digest in keep:
-            continue
-        path = store.artifacts.path(digest)
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if now - info.st_mtime < min_age:
-            continue
-        removed.append(digest)
-        freed += info.st_size
-        if not dry_run:
-            store.artifacts.delete(digest)
-    if not dry_run:
-        with store.db.write() as tx:
-            for digest in removed:
-                tx.execute("DELETE FROM artifacts WHERE digest = :d", {"d": digest})
-    temp = 0 if dry_run else store.artifacts.sweep_temp()
-    return {"removed": removed, "bytes": freed, "dry_run": dry_run, "temp_files": temp}
+    return collect(store, min_age=min_age, dry_run=dry_run)
 
 
 def verify_artifacts(*, home: str | Path | None = None) -> list[dict[str, str]]:

@@ -189,16 +189,32 @@ class Registry:
             "created": time.time(),
             "description": description,
         }
-        meta = self.store.artifacts.put(model)
-        if meta.inline is not None:  # small JSON "models" too live as files, so load finds them
-            self.store.artifacts.put_bytes(meta.inline)
+        meta = self._store_model(model)
         row.update(artifact_digest=meta.digest, serializer=meta.serializer, size=meta.size, kind=meta.kind)
         log = _log_params(row["id"], actor=actor, run_id=run_id, reason=reason)
         statements = [(_INSERT_ARTIFACT, row), (_INSERT_VERSION, row), (_LOG_REGISTER, log)]
         if stage != "none":
             statements += _moves(row["id"], name, stage, {**log, "action": "promote"})
-        self._transact(statements)
+        for _ in range(3):
+            try:
+                self._transact(statements, claim=meta.digest)
+                break
+            except _ModelGoneError:
+                self._store_model(model)  # gc removed it between the store and the transaction
+        else:
+            raise RegistryError(
+                f"model {name}: its stored bytes were removed three times before they could be recorded "
+                "(is `suiro gc` running in a loop?); register it again.",
+                name=name,
+            )
         return _version(self.db.query("SELECT * FROM model_versions WHERE id = :id", {"id": row["id"]})[0])
+
+    def _store_model(self, model: Any) -> ArtifactMeta:
+        """Store the model's bytes, durably, as an object in the artifact store."""
+        meta = self.store.artifacts.put(model)
+        if meta.inline is not None:  # small JSON "models" too live as files, so load finds them
+            self.store.artifacts.put_bytes(meta.inline)
+        return meta
 
     def versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every version of ``name`` (of every model if None), by name then version.
@@ -366,17 +382,28 @@ class Registry:
             versions=[r["version"] for r in rows],
         )
 
-    def _transact(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+    def _transact(self, statements: list[tuple[str, dict[str, Any]]], *, claim: str | None = None) -> None:
         """Run ``statements`` in one write transaction, serialized with every other registry write.
 
         SQLite serializes writers (``BEGIN IMMEDIATE``); on PostgreSQL a table lock that readers do
         not wait for does the same, so each statement's ``SELECT`` sees the state it changes.
+        ``claim``: an object the statements refer to, made young inside the transaction, where gc's
+        check of references cannot pass between (``suiro.store.gc``).
+
+        Raises:
+            _ModelGoneError: the object to ``claim`` is gone; nothing was written.
         """
         with self.db.write() as tx:
             if not self.db.is_sqlite:
                 tx.execute(_LOCK)
+            if claim is not None and not self.store.artifacts.claim(claim):
+                raise _ModelGoneError(f"artifact {claim} was removed before its model version was recorded.")
             for sql, params in statements:
                 tx.execute(sql, params)
+
+
+class _ModelGoneError(RegistryError):
+    """A model's stored bytes were removed (by gc) between storing them and recording the version."""
 
 
 def _production_stack(history: list[dict[str, Any]]) -> list[int]:

@@ -1,17 +1,19 @@
 """Fault points (``suiro.faults``): the switch every crash and disk-error test relies on.
 
 A point does nothing unless ``SUIRO_FAULTPOINTS`` arms it; armed, it fires once, on its nth hit
-in the process: SIGKILL, an ``OSError`` with the named errno, or a sleep.
+in the process: SIGKILL, an ``OSError`` with the named errno, a sleep, or SIGSTOP.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import subprocess
 import sys
 import time
 import timeit
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +37,7 @@ def test_every_point_named_in_the_spec_exists():
         "db.before_commit",
         "db.after_commit",
         "runner.task_done",
+        "gc.listed",
     }
 
 
@@ -98,3 +101,28 @@ def test_kill_sigkills_the_process_from_the_environment():
     )
     assert second.returncode == -signal.SIGKILL
     assert "survived" not in second.stdout
+
+
+def test_stop_sigstops_the_process_until_it_is_continued():
+    code = "from suiro.faults import fault; fault('gc.listed'); print('continued')"
+    src = str(Path(faults.__file__).parents[1])  # this checkout's suiro, not an installed one
+    env = {"SUIRO_FAULTPOINTS": "gc.listed:stop", "PATH": "/usr/bin:/bin", "PYTHONPATH": src}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while _state(proc.pid) != "T":
+            assert proc.poll() is None and time.monotonic() < deadline, "never stopped at the point"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert proc.poll() is None and _state(proc.pid) == "T", "it stays stopped until continued"
+        os.kill(proc.pid, signal.SIGCONT)
+        assert proc.communicate(timeout=30)[0] == "continued\n"
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

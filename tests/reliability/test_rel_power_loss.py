@@ -96,7 +96,7 @@ class Plan:
             "resume_first": rng.random() < 0.5,
         }
         if kind == "point":
-            point = rng.choice(faults.POINTS)
+            point = rng.choice(tuple(HITS))
             return cls(**common, fault=f"{point}:kill:{rng.randint(1, HITS[point])}")
         if kind == "fsync":
             return cls(**common, crash_at=(rng.randint(1, MAX_FSYNCS), rng.choice(("before", "after"))))
@@ -234,5 +234,5 @@ def test_a_power_loss_keeps_acknowledged_runs_many_seeds(prepared, tmp_path, see
     test_a_power_loss_keeps_acknowledged_runs_and_tears_no_artifact(prepared, tmp_path, seed)
 
 
-def test_every_fault_point_has_a_known_hit_count():
-    assert set(HITS) == set(faults.POINTS)
+def test_every_fault_point_of_a_run_has_a_known_hit_count():
+    assert set(faults.POINTS) - set(HITS) == {"gc.listed"}, "only gc's own point is not on a run's path"

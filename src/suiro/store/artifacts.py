@@ -1,23 +1,31 @@
 """Content-addressed artifact store: task outputs as files named by their sha256.
 
-Owns ``<root>/objects/ab/cdef...`` and ``<root>/tmp/``. An object is absent or complete at its
-final path (temp file, fsync, rename, fsync dir; each folder on the way made durable once per
-process, whoever created it) and is re-hashed on every read, so flipped, truncated or linked
-objects are reported, never deserialized. Small JSON values travel inline in the returned
+Owns ``<root>/objects/ab/cdef...``, ``<root>/tmp/`` and ``<root>/gc.lock``. An object is absent
+or complete at its final path (temp file, fsync, rename, fsync dir; each folder on the way made
+durable once per process, whoever created it) and is re-hashed on every read, so flipped, truncated
+or linked objects are reported, never deserialized. Small JSON values travel inline in the returned
 ``ArtifactMeta`` for the caller's database. Must not know runs, tasks or the
 database: callers record a meta only after ``put`` returned, when the object is durable (G3).
+
+An object's modification time says when it was last stored: ``put`` sets it to the current time
+whether it writes the object or finds it in place, and gc deletes only objects older than its
+cutoff (``suiro.store.gc``). A writer's last step on an object's path (the rename into place, or
+setting its time) holds ``gc.lock`` shared, gc's check-then-unlink holds it exclusively, so the
+two never interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +38,9 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _FIX = "rerun the producing task, e.g. with suiro resume or --fresh"
 # O_NONBLOCK keeps a planted FIFO from hanging the open; it changes nothing for regular files.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: The lock file between writers (shared) and gc's deletes (exclusive), in the store's root.
+GC_LOCK = "gc.lock"
 
 
 @dataclass(frozen=True)
@@ -85,17 +96,77 @@ class ArtifactStore:
         producing task, the fix every corruption error suggests, would never repair it. A kept
         object is fsynced with its folder all the same: a writer killed after its rename leaves
         one that is visible but would not survive a power cut, and the caller records it next.
+        It is also claimed (made young again, see ``claim``): it may be an old orphan that gc is
+        about to delete, and the caller is about to record it. If gc took it first, it is written.
 
         Raises:
             ArtifactError: the object cannot be written.
         """
         digest = hashlib.sha256(data).hexdigest()
         path = self._checked_path(digest)
-        if self.has(digest, len(data)) and self.verify(digest):
+        if self.has(digest, len(data)) and self.verify(digest) and self.claim(digest):
             self._settle(path, digest)
         else:
             self._write(path, digest, data)
         return digest
+
+    def claim(self, digest: str) -> bool:
+        """Set the object's modification time to now, so gc keeps it; False if it is not in place.
+
+        gc deletes only objects older than when it started (and than its minimum age), checking
+        the time under the exclusive lock, so once this returned True the object stays until gc
+        runs again after the caller's record refers to it. Returns False when gc (or anything)
+        removed it: the caller must store it again before recording it.
+
+        Raises:
+            ArtifactError: the object's time or the store's lock cannot be set (permissions).
+        """
+        path = self._checked_path(digest)
+        now = time.time_ns()
+        try:
+            with self._lock(shared=True):
+                os.utime(path, ns=(now, now), follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except ArtifactError:
+            raise
+        except OSError as exc:
+            msg = f"cannot mark artifact {digest} at {path} as stored now ({exc.strerror}); check its"
+            raise ArtifactError(f"{msg} permissions.", digest=digest, path=str(path)) from exc
+        return True
+
+    def remove_older(self, digests: Iterable[str], cutoff_ns: int) -> list[tuple[str, int]]:
+        """Delete each object last stored or claimed before ``cutoff_ns`` (epoch nanoseconds).
+
+        For gc, after its database transaction said nothing refers to them: the time is checked
+        again under the exclusive lock, so a writer that found one in place and claimed it
+        meanwhile keeps it. Missing objects are skipped.
+
+        Returns:
+            ``(digest, size)`` of each object removed.
+
+        Raises:
+            ArtifactError: an object cannot be deleted (permissions).
+        """
+        digests = list(digests)
+        if not digests:
+            return []
+        removed = []
+        with self._lock(shared=False):
+            for digest in digests:
+                path = self._checked_path(digest)
+                try:
+                    info = os.lstat(path)
+                    if info.st_mtime_ns >= cutoff_ns:
+                        continue
+                    os.unlink(path)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                except OSError as exc:
+                    msg = f"cannot delete artifact {digest} at {path} ({exc.strerror}); check its"
+                    raise ArtifactError(f"{msg} permissions.", digest=digest, path=str(path)) from exc
+                removed.append((digest, info.st_size))
+        return removed
 
     def get(self, meta: ArtifactMeta) -> Any:
         """Load an artifact's value, verifying its bytes first (pickle and joblib run code).
@@ -201,6 +272,27 @@ class ArtifactStore:
                 removed += 1
         return removed
 
+    @contextlib.contextmanager
+    def _lock(self, *, shared: bool) -> Iterator[None]:
+        """Hold ``gc.lock``: shared by writers, exclusive for gc's check-then-unlink.
+
+        Opened for each use: an ``flock`` belongs to an open file, so threads of one process sharing
+        a descriptor would release each other's lock. The kernel drops it when a holder dies.
+        """
+        try:
+            fd = os.open(self.root / GC_LOCK, _LOCK_FLAGS, 0o644)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                raise
+            path = self.root / GC_LOCK
+            msg = f"cannot open the artifact store's lock {path} ({exc.strerror}); it must be a regular"
+            raise ArtifactError(f"{msg} file suiro can write: remove it and retry.", path=str(path)) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def _checked_path(self, digest: str) -> Path:
         """``path(digest)``, refusing a shard directory that resolves outside the store."""
         path = self.path(digest)
@@ -221,9 +313,12 @@ class ArtifactStore:
                     file.write(data)
                     file.flush()
                     fault("artifact.tmp_written")
+                    now = time.time_ns()  # gc's clock, not the file system's coarser one
+                    os.utime(file.fileno(), ns=(now, now))
                     os.fsync(file.fileno())
                 fault("artifact.fsynced")
-                os.replace(tmp, path)
+                with self._lock(shared=True):
+                    os.replace(tmp, path)
                 fault("artifact.renamed")
             except BaseException:
                 with contextlib.suppress(OSError):  # the original error matters more

@@ -96,6 +96,10 @@ class Tx(Protocol):
         """Run one statement; return how many rows it changed (for compare-and-set)."""
         ...
 
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Read inside the transaction (with the write lock held, so nothing changes under it)."""
+        ...
+
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
 
@@ -328,6 +332,9 @@ class _SQLiteTx:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         return self.conn.execute(sql, params or {}).rowcount
 
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.conn.execute(sql, params or {})]
+
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             self.conn.executemany(sql, rows)
@@ -341,6 +348,11 @@ class _SATx:
         from sqlalchemy import text
 
         return self.conn.execute(text(sql), dict(params or {})).rowcount
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        from sqlalchemy import text
+
+        return [dict(row) for row in self.conn.execute(text(sql), dict(params or {})).mappings()]
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         from sqlalchemy import text

@@ -420,15 +420,3 @@ def resume_conflict(db: Database, run_id: str) -> str | None:
         f"run {run_id} was already resumed by run {child['id']}, which succeeded; "
         f"there is nothing left to resume (see: suiro show {child['id']})."
     )
-
-
-def referenced_digests(db: Database) -> set[str]:
-    """Digests some task run or registered model points to (including items of manifests)."""
-    digests = {
-        r["output_digest"]
-        for r in db.query("SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL")
-    }
-    for row in db.query("SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"):
-        digests.update(json.loads(row["inline"]))
-    digests.update(r["artifact_digest"] for r in db.query("SELECT artifact_digest FROM model_versions"))
-    return digests

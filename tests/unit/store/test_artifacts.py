@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import pickle
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from suiro.errors import (
     InvalidDigestError,
 )
 from suiro.store import serializers
-from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.artifacts import GC_LOCK, ArtifactMeta, ArtifactStore
 
 
 class Canary:
@@ -312,3 +314,62 @@ def test_iter_digests_skips_foreign_files(store):
 def test_artifact_errors_survive_pickling_with_their_fields(store):
     err = pickle.loads(pickle.dumps(ArtifactCorruptError("msg", digest="d", path="/p")))
     assert (type(err), str(err), err.digest, err.path) == (ArtifactCorruptError, "msg", "d", "/p")
+
+
+# --- what gc relies on: an object's time says when it was last stored (R19) ------------------------
+
+
+def _age(store: ArtifactStore, digest: str, seconds: float) -> None:
+    old = time.time() - seconds
+    os.utime(store.path(digest), (old, old))
+
+
+def test_storing_an_object_that_is_already_there_makes_it_young_again(store):
+    digest = store.put_bytes(b"an output computed again")
+    _age(store, digest, 3600)
+    before = time.time_ns()
+    assert store.put_bytes(b"an output computed again") == digest
+    assert os.lstat(store.path(digest)).st_mtime_ns >= before, "gc would take it for an old orphan"
+
+
+def test_remove_older_deletes_only_objects_older_than_the_cutoff(store):
+    old, young = store.put_bytes(b"old orphan"), store.put_bytes(b"young orphan")
+    _age(store, old, 3600)
+    cutoff = time.time_ns() - 60 * 10**9
+    assert store.remove_older([old, young, "0" * 64], cutoff) == [(old, len(b"old orphan"))]
+    assert not store.has(old) and store.has(young)
+
+
+def test_claim_keeps_an_old_object_from_remove_older_or_says_it_is_gone(store):
+    digest = store.put_bytes(b"registered model bytes")
+    _age(store, digest, 3600)
+    cutoff = time.time_ns()
+    assert store.claim(digest)
+    assert store.remove_older([digest], cutoff) == []
+    store.delete(digest)
+    assert store.claim(digest) is False
+
+
+def test_a_writer_waits_while_gc_holds_the_store_lock(store):
+    # gc checks an object's time and unlinks it under the exclusive lock: a writer's rename into
+    # place (or its claim) must not fall between the two.
+    store.put_bytes(b"makes the store's folders")
+    code = textwrap.dedent(
+        f"""
+        from suiro.store.artifacts import ArtifactStore
+        ArtifactStore({str(store.root)!r}).put_bytes(b"written while gc holds the lock")
+        """
+    )
+    src = str(Path(serializers.__file__).parents[2])
+    fd = os.open(store.root / GC_LOCK, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        writer = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src})
+        time.sleep(1.0)
+        assert writer.poll() is None, "the writer renamed into place while gc held the lock"
+        digest = hashlib.sha256(b"written while gc holds the lock").hexdigest()
+        assert not store.has(digest)
+    finally:
+        os.close(fd)
+    assert writer.wait(timeout=60) == 0
+    assert store.verify(hashlib.sha256(b"written while gc holds the lock").hexdigest())
