@@ -8,12 +8,13 @@ so the runner has one path for every ending.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.errors import TaskTimeoutError
@@ -92,12 +93,25 @@ class Executor(Protocol):
 
 
 def execute(work: Work) -> Outcome:
-    """Run one attempt here, in this thread: context set, output captured, errors kept."""
+    """Run one attempt here, in this thread: context set, output captured, errors kept.
+
+    A process the task forked that comes back here (its function returned, raised or called
+    ``sys.exit`` in the child) ends at once: only the process that started the attempt
+    reports it (see ``_end_forked_child``).
+    """
     capture = Capture(work.log_path)
     start = time.perf_counter()
+    pid = os.getpid()
     try:
-        with task_scope(work.context(), capture):
-            value = work.fn(*work.args, **work.kwargs)
+        try:
+            with task_scope(work.context(), capture):
+                value = work.fn(*work.args, **work.kwargs)
+        except BaseException as exc:
+            if os.getpid() != pid:
+                _end_forked_child(capture, exc)
+            raise
+        if os.getpid() != pid:
+            _end_forked_child(capture, None)
         artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
     except KeyboardInterrupt:
         raise
@@ -115,6 +129,33 @@ def execute(work: Work) -> Outcome:
         artifact=artifact,
         metrics=tuple(capture.metrics),
     )
+
+
+def _end_forked_child(capture: Capture, exc: BaseException | None) -> NoReturn:
+    """End a process forked by a task that came back into suiro, as ``multiprocessing`` ends its children.
+
+    It is a copy of whatever ran the attempt (on the sequential and threads executors, of the
+    runner itself): were it to go on, its outcome would be taken for the attempt's and the copy
+    would run the rest of the pipeline and record the run. So it reports nothing and leaves with
+    ``os._exit``: no ``atexit`` handler, no inherited buffer or database connection is flushed or
+    closed. Its exit status tells its parent what happened: 0 when the function returned or called
+    ``sys.exit()``/``sys.exit(0)``, the ``SystemExit`` code, or 1 after an exception, whose
+    traceback goes to the attempt's log with what the child printed.
+    """
+    code = 0
+    try:
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if not isinstance(exc.code, int) and exc.code is not None:
+                capture.write("stderr", f"{exc.code}\n")
+        elif exc is not None:
+            code = 1
+            capture.write("stderr", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        capture.close()
+    except BaseException:
+        code = code or 1
+    finally:
+        os._exit(code)
 
 
 def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:
