@@ -56,8 +56,23 @@ class Work:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """An argument the attempt loads where it runs: ``load`` is picklable and called there.
+
+    The runner passes a large stored output this way to a worker process, which reads it from
+    the artifact store itself, instead of loading it and pickling it across.
+    """
+
+    load: Callable[[], Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """How an attempt ended: a value, or an error; the lines it wrote; its duration."""
+    """How an attempt ended: a value, or an error; the lines it wrote; its duration.
+
+    ``stored``: the value stayed in the worker process that wrote it as ``artifact`` and is
+    not in ``value``; whoever needs it loads it from there.
+    """
 
     value: Any = None
     error: ErrorInfo | None = None
@@ -65,6 +80,7 @@ class Outcome:
     duration: float = 0.0
     artifact: Any = None
     metrics: tuple[tuple[str, float, int | None, float], ...] = ()
+    stored: bool = False
 
     @property
     def ok(self) -> bool:
@@ -78,6 +94,8 @@ class Executor(Protocol):
     An executor may also offer ``run_here(work) -> Outcome | None``: run the attempt in the
     caller's thread, or None to have it submitted. The runner calls it only when that
     attempt is the only thing it could do until it ends (see ``ThreadExecutor.run_here``).
+    One that sets ``remote = True`` runs attempts in other processes: the runner then passes
+    stored inputs as ``Deferred`` loads, and its outcomes may be ``stored``.
     """
 
     name: str
@@ -103,9 +121,15 @@ def execute(work: Work) -> Outcome:
     start = time.perf_counter()
     pid = os.getpid()
     try:
+        args, kwargs = _load_deferred(work)
+    except Exception as exc:
+        return Outcome(
+            error=input_error(work, exc), lines=capture.close(), duration=time.perf_counter() - start
+        )
+    try:
         try:
             with task_scope(work.context(), capture):
-                value = work.fn(*work.args, **work.kwargs)
+                value = work.fn(*args, **kwargs)
         except BaseException as exc:
             if os.getpid() != pid:
                 _end_forked_child(capture, exc)
@@ -129,6 +153,23 @@ def execute(work: Work) -> Outcome:
         artifact=artifact,
         metrics=tuple(capture.metrics),
     )
+
+
+def _load_deferred(work: Work) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The attempt's arguments, with every ``Deferred`` one loaded here."""
+    if not any(isinstance(v, Deferred) for v in (*work.args, *work.kwargs.values())):
+        return work.args, work.kwargs
+    args = tuple(v.load() if isinstance(v, Deferred) else v for v in work.args)
+    kwargs = {k: v.load() if isinstance(v, Deferred) else v for k, v in work.kwargs.items()}
+    return args, kwargs
+
+
+def input_error(work: Work, exc: BaseException) -> ErrorInfo:
+    """The error of an attempt whose input could not be loaded (e.g. corrupt): not retried,
+    as when the runner fails to load it."""
+    info = error_info(exc, retry_on=())
+    message = f"task {work.label()} could not get its inputs: {info}"
+    return ErrorInfo(info.type, message, info.traceback, False)
 
 
 def _end_forked_child(capture: Capture, exc: BaseException | None) -> NoReturn:

@@ -13,16 +13,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError, InvalidDigestError
+from suiro.errors import (
+    ArtifactCorruptError,
+    ArtifactError,
+    ArtifactMissingError,
+    InvalidDigestError,
+    SerializerError,
+)
 from suiro.faults import fault
 from suiro.store import serializers
 
@@ -72,11 +79,14 @@ class ArtifactStore:
             SerializerError: the value cannot be serialized (with ``serializer``, if forced).
             ArtifactError: the object cannot be written (disk full, permissions).
         """
-        name, data = serializers.dumps(value, serializer)
         kind = serializers.kind_of(value)
-        if name == "json" and len(data) <= self.inline_limit:
-            return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
-        return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
+        if serializers.is_inline_candidate(value, serializer):
+            name, data = serializers.dumps(value, serializer)
+            if name == "json" and len(data) <= self.inline_limit:
+                return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
+            return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
+        name, digest, size = self._stream(lambda file: serializers.dump(value, file, serializer), kind)
+        return ArtifactMeta(digest, name, size, kind)
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` under its sha256 and return the digest.
@@ -105,6 +115,8 @@ class ArtifactStore:
             ArtifactCorruptError: the bytes (on disk or inline) do not match the digest.
             SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
         """
+        if meta.inline is None and meta.serializer in serializers.STREAMED:
+            return self._load_streamed(meta)
         if meta.inline is None:
             data = self._read(meta.digest, meta.size)
         else:
@@ -210,6 +222,54 @@ class ArtifactStore:
             raise ArtifactCorruptError(f"{msg} that link, then {_FIX}.", digest=digest, path=str(path))
         return path
 
+    def _stream(self, write: Callable[[BinaryIO], str], kind: str) -> tuple[str, str, int]:
+        """Store what ``write`` writes, hashed on its way to the temp file; return (its result, digest, size).
+
+        The bytes are never all in memory: ``write`` streams them, the digest is known once it
+        returns, and only then is the final path chosen. An object already there and intact is
+        kept (made durable) and the temp file dropped; otherwise the temp file is fsynced and
+        renamed into place, as ``_write`` does, with the same fault points in the same order.
+
+        Raises:
+            SerializerError: from ``write``: the value cannot be stored.
+            ArtifactError: the object cannot be written.
+        """
+        digest, tmp = "", ""
+        try:
+            _make_dirs(self._tmp, self.root)
+            fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".tmp", dir=self._tmp)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    sink = _HashingWriter(file)
+                    name = write(sink)
+                    digest, size = sink.hexdigest(), sink.size
+                    file.flush()
+                    fault("artifact.tmp_written")
+                    path = self._checked_path(digest)
+                    if self.has(digest, size) and self.verify(digest):
+                        os.unlink(tmp)
+                        self._settle(path, digest)
+                        return name, digest, size
+                    os.fsync(file.fileno())
+                fault("artifact.fsynced")
+                _make_dirs(path.parent, self.root)
+                os.replace(tmp, path)
+                fault("artifact.renamed")
+            except BaseException:
+                with contextlib.suppress(OSError):  # the original error matters more
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+            fault("artifact.dir_fsynced")
+        except ArtifactError:
+            raise
+        except OSError as exc:
+            fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
+            what = f"artifact {digest} to {self.path(digest)}" if digest else f"artifact (a {kind}) to {tmp}"
+            msg = f"cannot write {what} ({exc.strerror or exc}); {fix}."
+            raise ArtifactError(msg, digest=digest or None, path=tmp) from exc
+        return name, digest, size
+
     def _write(self, path: Path, digest: str, data: bytes) -> None:
         """Temp file, fsync, rename, fsync dir: the final path never shows partial bytes."""
         try:
@@ -270,6 +330,36 @@ class ArtifactStore:
             raise _corrupt(digest, path, "not a regular file")
         return file
 
+    def _load_streamed(self, meta: ArtifactMeta) -> Any:
+        """Decode an object while hashing it, so its bytes are never all in memory besides the value.
+
+        Only for formats whose decoding runs no code (``serializers.STREAMED``); the value is
+        handed out only once every byte hashed to the digest. A size that differs is found first.
+        """
+        path = self.path(meta.digest)
+        with self._open(meta.digest) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size != meta.size:
+                raise _corrupt(
+                    meta.digest, path, f"{size} bytes instead of {meta.size}: truncated or overwritten"
+                )
+            reader = _HashingReader(file)
+            try:
+                try:
+                    value = serializers.load(meta.serializer, reader)
+                finally:
+                    reader.drain()
+            except OSError as exc:
+                msg = f"cannot read artifact {meta.digest} at {path} ({exc.strerror}); check the disk, then"
+                raise ArtifactError(f"{msg} {_FIX}.", digest=meta.digest, path=str(path)) from exc
+            except SerializerError:
+                if reader.hexdigest() != meta.digest:  # undecodable because changed: say so
+                    raise _corrupt(meta.digest, path, _CHANGED) from None
+                raise
+        if reader.hexdigest() != meta.digest:
+            raise _corrupt(meta.digest, path, _CHANGED)
+        return value
+
     def _read(self, digest: str, size: int | None) -> bytes:
         """All of an object's bytes, verified against ``digest`` (and ``size`` when known)."""
         path = self.path(digest)
@@ -285,12 +375,91 @@ class ArtifactStore:
         return data
 
 
+_CHANGED = "its bytes do not hash to its name: changed after writing"
+
+
+class _HashingReader(io.RawIOBase):
+    """A read-only view of ``file`` that hashes everything read through it."""
+
+    def __init__(self, file: BinaryIO):
+        super().__init__()
+        self._file = file
+        self._hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._file.readinto(buffer)  # type: ignore[attr-defined]
+        self._hash.update(memoryview(buffer)[:n])
+        return n
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the decoder left unread, up to the end."""
+        while chunk := self._file.read(1 << 20):
+            self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class _HashingWriter(io.BufferedIOBase):
+    """A write-only file that hashes and counts what passes through to ``file``.
+
+    Rewinding to the start and truncating (what ``serializers.dump`` does before it falls back
+    to pickle) starts the hash and the count again.
+    """
+
+    def __init__(self, file: BinaryIO):
+        super().__init__()
+        self._file = file
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # bytes, memoryview or a pickle.PickleBuffer
+        view = memoryview(data).cast("B")
+        self._file.write(view)
+        self._hash.update(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) not in ((0, io.SEEK_SET), (0, io.SEEK_CUR), (0, io.SEEK_END)):
+            raise io.UnsupportedOperation("an artifact is written front to back")
+        if whence == io.SEEK_SET and self.size:
+            self._file.seek(0)
+            self._hash, self.size = hashlib.sha256(), 0
+        return self.size
+
+    def truncate(self, size: int | None = None) -> int:
+        if size not in (None, self.size):
+            raise io.UnsupportedOperation("an artifact is truncated only where it is written up to")
+        self._file.truncate(self.size)
+        return self.size
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
 def _problem(data: bytes, digest: str, size: int | None) -> str | None:
     """Why ``data`` is not the artifact ``digest`` names, or None when it is."""
     if size is not None and len(data) != size:
         return f"{len(data)} bytes instead of {size}: truncated or overwritten"
     if hashlib.sha256(data).hexdigest() != digest:
-        return "its bytes do not hash to its name: changed after writing"
+        return _CHANGED
     return None
 
 
