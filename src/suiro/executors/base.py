@@ -119,7 +119,6 @@ def execute(work: Work) -> Outcome:
     """
     capture = Capture(work.log_path)
     start = time.perf_counter()
-    pid = os.getpid()
     try:
         args, kwargs = _load_deferred(work)
     except Exception as exc:
@@ -127,15 +126,7 @@ def execute(work: Work) -> Outcome:
             error=input_error(work, exc), lines=capture.close(), duration=time.perf_counter() - start
         )
     try:
-        try:
-            with task_scope(work.context(), capture):
-                value = work.fn(*args, **kwargs)
-        except BaseException as exc:
-            if os.getpid() != pid:
-                _end_forked_child(capture, exc)
-            raise
-        if os.getpid() != pid:
-            _end_forked_child(capture, None)
+        value = _call(work, capture, args, kwargs)
         artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
     except KeyboardInterrupt:
         raise
@@ -153,6 +144,21 @@ def execute(work: Work) -> Outcome:
         artifact=artifact,
         metrics=tuple(capture.metrics),
     )
+
+
+def _call(work: Work, capture: Capture, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call the task's function in its context; a process it forked never gets past here."""
+    pid = os.getpid()
+    try:
+        with task_scope(work.context(), capture):
+            value = work.fn(*args, **kwargs)
+    except BaseException as exc:
+        if os.getpid() != pid:
+            _end_forked_child(capture, exc)
+        raise
+    if os.getpid() != pid:
+        _end_forked_child(capture, None)
+    return value
 
 
 def _load_deferred(work: Work) -> tuple[tuple[Any, ...], dict[str, Any]]:

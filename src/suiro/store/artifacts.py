@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import io
 import os
 import re
 import stat
@@ -32,6 +31,7 @@ from suiro.errors import (
 )
 from suiro.faults import fault
 from suiro.store import serializers
+from suiro.store.hashed import HashingReader, HashingWriter
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _FIX = "rerun the producing task, e.g. with suiro resume or --fresh"
@@ -240,7 +240,7 @@ class ArtifactStore:
             fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".tmp", dir=self._tmp)
             try:
                 with os.fdopen(fd, "wb") as file:
-                    sink = _HashingWriter(file)
+                    sink = HashingWriter(file)
                     name = write(sink)
                     digest, size = sink.hexdigest(), sink.size
                     file.flush()
@@ -264,11 +264,14 @@ class ArtifactStore:
         except ArtifactError:
             raise
         except OSError as exc:
-            fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
-            what = f"artifact {digest} to {self.path(digest)}" if digest else f"artifact (a {kind}) to {tmp}"
-            msg = f"cannot write {what} ({exc.strerror or exc}); {fix}."
-            raise ArtifactError(msg, digest=digest or None, path=tmp) from exc
+            where = f"{digest} to {self.path(digest)}" if digest else f"(a {kind}) to {tmp}"
+            raise self._write_error(where, exc, digest or None, tmp) from exc
         return name, digest, size
+
+    def _write_error(self, where: str, exc: OSError, digest: str | None, path: str) -> ArtifactError:
+        fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
+        msg = f"cannot write artifact {where} ({exc.strerror or exc}); {fix}."
+        return ArtifactError(msg, digest=digest, path=path)
 
     def _write(self, path: Path, digest: str, data: bytes) -> None:
         """Temp file, fsync, rename, fsync dir: the final path never shows partial bytes."""
@@ -292,9 +295,7 @@ class ArtifactStore:
             _fsync_dir(path.parent)
             fault("artifact.dir_fsynced")
         except OSError as exc:
-            fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
-            msg = f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); {fix}."
-            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
+            raise self._write_error(f"{digest} to {path}", exc, digest, str(path)) from exc
 
     def _settle(self, path: Path, digest: str) -> None:
         """Make an object found in place durable: its bytes, its entry and its folders' entries."""
@@ -343,7 +344,7 @@ class ArtifactStore:
                 raise _corrupt(
                     meta.digest, path, f"{size} bytes instead of {meta.size}: truncated or overwritten"
                 )
-            reader = _HashingReader(file)
+            reader = HashingReader(file)
             try:
                 try:
                     value = serializers.load(meta.serializer, reader)
@@ -376,82 +377,6 @@ class ArtifactStore:
 
 
 _CHANGED = "its bytes do not hash to its name: changed after writing"
-
-
-class _HashingReader(io.RawIOBase):
-    """A read-only view of ``file`` that hashes everything read through it."""
-
-    def __init__(self, file: BinaryIO):
-        super().__init__()
-        self._file = file
-        self._hash = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._file.readinto(buffer)  # type: ignore[attr-defined]
-        self._hash.update(memoryview(buffer)[:n])
-        return n
-
-    def drain(self) -> None:
-        """Read (and hash) whatever the decoder left unread, up to the end."""
-        while chunk := self._file.read(1 << 20):
-            self._hash.update(chunk)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-class _HashingWriter(io.BufferedIOBase):
-    """A write-only file that hashes and counts what passes through to ``file``.
-
-    Rewinding to the start and truncating (what ``serializers.dump`` does before it falls back
-    to pickle) starts the hash and the count again.
-    """
-
-    def __init__(self, file: BinaryIO):
-        super().__init__()
-        self._file = file
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:  # bytes, memoryview or a pickle.PickleBuffer
-        view = memoryview(data).cast("B")
-        self._file.write(view)
-        self._hash.update(view)
-        self.size += view.nbytes
-        return view.nbytes
-
-    def tell(self) -> int:
-        return self.size
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if (offset, whence) not in ((0, io.SEEK_SET), (0, io.SEEK_CUR), (0, io.SEEK_END)):
-            raise io.UnsupportedOperation("an artifact is written front to back")
-        if whence == io.SEEK_SET and self.size:
-            self._file.seek(0)
-            self._hash, self.size = hashlib.sha256(), 0
-        return self.size
-
-    def truncate(self, size: int | None = None) -> int:
-        if size not in (None, self.size):
-            raise io.UnsupportedOperation("an artifact is truncated only where it is written up to")
-        self._file.truncate(self.size)
-        return self.size
-
-    def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 def _problem(data: bytes, digest: str, size: int | None) -> str | None:
