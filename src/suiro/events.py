@@ -88,7 +88,8 @@ class TaskOutput:
     """A task produced ``value`` (or reused it: ``cached_from`` names the run that made it).
 
     Sent before the matching ``success``/``cached`` state; ``artifact`` is where the
-    value was stored, if an output store is plugged in.
+    value was stored, if an output store is plugged in. ``value`` is None when the value
+    was not loaded here: reused, or left in the worker process that stored it.
     """
 
     run_id: str

@@ -46,6 +46,14 @@ class OutputStore(Protocol):
         """The content digest of an artifact record."""
         ...
 
+    def fetch(self, artifact: Any) -> Callable[[], Any]:
+        """A loader of an artifact's value (for an output a worker process stored and kept).
+
+        Loaders here and in ``Hit.load`` that have ``portable = True`` are picklable and load
+        in any process of this machine, so the runner can hand them to a worker process.
+        """
+        ...
+
 
 class Lazy:
     """A value not loaded yet; loaded once, when a running task needs it."""
@@ -54,6 +62,29 @@ class Lazy:
 
     def __init__(self, load: Callable[[], Any]):
         self.load = load
+
+
+class Gather:
+    """Loads a mapped task's list output from its items (some ``Lazy``), each once.
+
+    Portable (see ``is_portable``) when every lazy item is, so a worker process can gather a
+    list of large stored items itself.
+    """
+
+    def __init__(self, items: list[Any]):
+        self.items = items
+
+    @property
+    def portable(self) -> bool:
+        return all(not isinstance(v, Lazy) or is_portable(v) for v in self.items)
+
+    def __call__(self) -> list[Any]:
+        return [materialize(v) for v in self.items]
+
+
+def is_portable(value: Any) -> bool:
+    """Whether ``value`` is a ``Lazy`` whose loader can run in a worker process instead of here."""
+    return isinstance(value, Lazy) and getattr(value.load, "portable", False)
 
 
 def materialize(value: Any) -> Any:

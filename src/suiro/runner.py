@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from suiro import clock as clocks
@@ -37,11 +37,11 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
-from suiro.executors.base import Executor, Outcome, Work, error_info
+from suiro.executors.base import Deferred, Executor, Outcome, Work, error_info
 from suiro.faults import fault
 from suiro.graph import Binding, Graph, Node, Use
 from suiro.mapping import split_mapped
-from suiro.memo import Hit, Lazy, Memo, OutputStore, materialize
+from suiro.memo import Gather, Hit, Lazy, Memo, OutputStore, is_portable
 from suiro.results import RunResult, TaskResult, new_run_id
 from suiro.rules import apply_rule, resolve
 from suiro.states import RunState, TaskState, TriggerRule
@@ -285,9 +285,16 @@ class Runner:
             if hit is not None:
                 self._release_inputs(node)
                 return self._reuse(node.key, hit)
+        # A remote executor's worker loads a whole stored input itself (not for map or cache_key=,
+        # which need the value here): the runner never holds, nor pickles, a large output.
+        defer = (
+            getattr(self.executor, "remote", False)
+            and not node.is_map
+            and node.task.options.cache_key is None
+        )
         try:
-            args = tuple(self._resolve(b) for b in node.args)
-            kwargs = {k: self._resolve(b) for k, b in node.kwargs.items()}
+            args = tuple(self._input(b, defer) for b in node.args)
+            kwargs = {k: self._input(b, defer) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
             custom = None
             if self._memo is not None and not node.is_map and node.task.options.cache_key is not None:
@@ -474,12 +481,15 @@ class Runner:
         for name, value, step, at in outcome.metrics:
             self._emit(MetricLogged(self.run_id, unit.key, name, value, step, at, unit.map_index))
         if outcome.ok:
+            if outcome.stored and self.outputs is not None:  # loaded only if a task here needs it
+                outcome = replace(outcome, value=Lazy(self.outputs.fetch(outcome.artifact)))
             if self._memo is not None and self.outputs is not None and outcome.artifact is not None:
                 if unit.map_index < 0:
                     self._memo.record(unit.key, outcome.artifact)
                 else:
                     self._item_artifacts[unit.key][unit.map_index] = outcome.artifact
-            self._emit(TaskOutput(self.run_id, unit.key, outcome.value, unit.map_index, outcome.artifact))
+            value = None if outcome.stored else outcome.value
+            self._emit(TaskOutput(self.run_id, unit.key, value, unit.map_index, outcome.artifact))
             self._unit_ended(unit, TaskState.SUCCESS, outcome)
             return
         error = outcome.error
@@ -560,8 +570,7 @@ class Runner:
             state = TaskState.CACHED
         if ok:
             if any(isinstance(v, Lazy) for v in values):
-                items = values
-                values = Lazy(lambda: [materialize(v) for v in items])
+                values = Lazy(Gather(values))
             self._values[key] = values
             if self._memo is not None and self.outputs is not None and all(a is not None for a in artifacts):
                 manifest = self.outputs.collect(artifacts)
@@ -600,6 +609,14 @@ class Runner:
 
     def _resolve(self, binding: Binding | None) -> Any:
         return resolve(binding, self.params, self._values)
+
+    def _input(self, binding: Binding, defer: bool) -> Any:
+        """An argument's value, or a ``Deferred`` load of a stored output for the worker to do."""
+        if defer and isinstance(binding, Use) and not binding.is_param and not binding.path:
+            value = self._values.get(binding.source)
+            if is_portable(value):
+                return Deferred(value.load)
+        return self._resolve(binding)
 
     def _log_path(self, unit: _Unit) -> str | None:
         if self.log_dir is None:

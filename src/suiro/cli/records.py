@@ -109,6 +109,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         f"  {_secs(run['duration'])}" + (f"  resumes {run['parent_run_id']}" if run["parent_run_id"] else "")
     )
     console.print(f"params: {run['params']}", markup=False)
+    if run["error"]:
+        console.print(f"error: {run['error']}", markup=False, highlight=False)
     rows = []
     for t in run["tasks"]:
         note = ", ".join(f"{n} {s}" for s, n in t["items"].items())

@@ -8,12 +8,13 @@ so the runner has one path for every ending.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.errors import TaskTimeoutError
@@ -55,8 +56,23 @@ class Work:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """An argument the attempt loads where it runs: ``load`` is picklable and called there.
+
+    The runner passes a large stored output this way to a worker process, which reads it from
+    the artifact store itself, instead of loading it and pickling it across.
+    """
+
+    load: Callable[[], Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """How an attempt ended: a value, or an error; the lines it wrote; its duration."""
+    """How an attempt ended: a value, or an error; the lines it wrote; its duration.
+
+    ``stored``: the value stayed in the worker process that wrote it as ``artifact`` and is
+    not in ``value``; whoever needs it loads it from there.
+    """
 
     value: Any = None
     error: ErrorInfo | None = None
@@ -64,6 +80,7 @@ class Outcome:
     duration: float = 0.0
     artifact: Any = None
     metrics: tuple[tuple[str, float, int | None, float], ...] = ()
+    stored: bool = False
 
     @property
     def ok(self) -> bool:
@@ -77,6 +94,8 @@ class Executor(Protocol):
     An executor may also offer ``run_here(work) -> Outcome | None``: run the attempt in the
     caller's thread, or None to have it submitted. The runner calls it only when that
     attempt is the only thing it could do until it ends (see ``ThreadExecutor.run_here``).
+    One that sets ``remote = True`` runs attempts in other processes: the runner then passes
+    stored inputs as ``Deferred`` loads, and its outcomes may be ``stored``.
     """
 
     name: str
@@ -92,12 +111,22 @@ class Executor(Protocol):
 
 
 def execute(work: Work) -> Outcome:
-    """Run one attempt here, in this thread: context set, output captured, errors kept."""
+    """Run one attempt here, in this thread: context set, output captured, errors kept.
+
+    A process the task forked that comes back here (its function returned, raised or called
+    ``sys.exit`` in the child) ends at once: only the process that started the attempt
+    reports it (see ``_end_forked_child``).
+    """
     capture = Capture(work.log_path)
     start = time.perf_counter()
     try:
-        with task_scope(work.context(), capture):
-            value = work.fn(*work.args, **work.kwargs)
+        args, kwargs = _load_deferred(work)
+    except Exception as exc:
+        return Outcome(
+            error=input_error(work, exc), lines=capture.close(), duration=time.perf_counter() - start
+        )
+    try:
+        value = _call(work, capture, args, kwargs)
         artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
     except KeyboardInterrupt:
         raise
@@ -115,6 +144,65 @@ def execute(work: Work) -> Outcome:
         artifact=artifact,
         metrics=tuple(capture.metrics),
     )
+
+
+def _call(work: Work, capture: Capture, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call the task's function in its context; a process it forked never gets past here."""
+    pid = os.getpid()
+    try:
+        with task_scope(work.context(), capture):
+            value = work.fn(*args, **kwargs)
+    except BaseException as exc:
+        if os.getpid() != pid:
+            _end_forked_child(capture, exc)
+        raise
+    if os.getpid() != pid:
+        _end_forked_child(capture, None)
+    return value
+
+
+def _load_deferred(work: Work) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The attempt's arguments, with every ``Deferred`` one loaded here."""
+    if not any(isinstance(v, Deferred) for v in (*work.args, *work.kwargs.values())):
+        return work.args, work.kwargs
+    args = tuple(v.load() if isinstance(v, Deferred) else v for v in work.args)
+    kwargs = {k: v.load() if isinstance(v, Deferred) else v for k, v in work.kwargs.items()}
+    return args, kwargs
+
+
+def input_error(work: Work, exc: BaseException) -> ErrorInfo:
+    """The error of an attempt whose input could not be loaded (e.g. corrupt): not retried,
+    as when the runner fails to load it."""
+    info = error_info(exc, retry_on=())
+    message = f"task {work.label()} could not get its inputs: {info}"
+    return ErrorInfo(info.type, message, info.traceback, False)
+
+
+def _end_forked_child(capture: Capture, exc: BaseException | None) -> NoReturn:
+    """End a process forked by a task that came back into suiro, as ``multiprocessing`` ends its children.
+
+    It is a copy of whatever ran the attempt (on the sequential and threads executors, of the
+    runner itself): were it to go on, its outcome would be taken for the attempt's and the copy
+    would run the rest of the pipeline and record the run. So it reports nothing and leaves with
+    ``os._exit``: no ``atexit`` handler, no inherited buffer or database connection is flushed or
+    closed. Its exit status tells its parent what happened: 0 when the function returned or called
+    ``sys.exit()``/``sys.exit(0)``, the ``SystemExit`` code, or 1 after an exception, whose
+    traceback goes to the attempt's log with what the child printed.
+    """
+    code = 0
+    try:
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if not isinstance(exc.code, int) and exc.code is not None:
+                capture.write("stderr", f"{exc.code}\n")
+        elif exc is not None:
+            code = 1
+            capture.write("stderr", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        capture.close()
+    except BaseException:
+        code = code or 1
+    finally:
+        os._exit(code)
 
 
 def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:

@@ -26,6 +26,9 @@ class ProcessExecutor:
     """
 
     name = "processes"
+    #: Attempts run in other processes: stored inputs are loaded there (``Deferred``), and a
+    #: large output stays in the worker that stored it (``worker.kept``).
+    remote = True
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1

@@ -14,6 +14,7 @@ import struct
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import cloudpickle
 
@@ -23,7 +24,7 @@ from suiro.executors.base import Outcome, Work, execute
 _HEADER = struct.Struct("!Q")
 
 
-def read_frame(fd: int) -> bytes | None:
+def read_frame(fd: int) -> bytearray | None:
     """Read one length-prefixed frame; None at end of file."""
     header = _read_exactly(fd, _HEADER.size)
     if header is None:
@@ -33,22 +34,24 @@ def read_frame(fd: int) -> bytes | None:
 
 
 def write_frame(fd: int, data: bytes) -> None:
-    """Write one length-prefixed frame."""
-    view = memoryview(_HEADER.pack(len(data)) + data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    """Write one length-prefixed frame (``data`` is not copied)."""
+    for part in (_HEADER.pack(len(data)), data):
+        view = memoryview(part)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
+def _read_exactly(fd: int, size: int) -> bytearray | None:
+    """``size`` bytes read straight into one buffer (no chunks joined into a second copy)."""
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = os.readv(fd, [view[got : got + (1 << 20)]])
+        if not n:
             return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        got += n
+    return buf
 
 
 def encode_outcome(work: Work, outcome: Outcome) -> bytes:
@@ -59,6 +62,29 @@ def encode_outcome(work: Work, outcome: Outcome) -> bytes:
         from suiro.executors.base import unpicklable_error
 
         return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
+
+
+#: Outputs stored from this many bytes on stay here, written in the store (see ``kept``).
+KEEP_FROM = 1 << 20
+
+
+def kept(outcome: Outcome) -> Outcome:
+    """The outcome to send home: without its value when the worker stored a large one.
+
+    The value is in the artifact store already (the task's ``finalize`` wrote it here), so
+    pickling it across as well would cost the worker and the runner a copy or two of it each;
+    the runner loads it from the store only if a task in its own process needs it, and a task
+    in a worker process loads it there. Small outputs still travel: that is cheaper than a read.
+    """
+    artifact = outcome.artifact
+    if (
+        outcome.ok
+        and artifact is not None
+        and getattr(artifact, "inline", None) is None
+        and getattr(artifact, "size", 0) >= KEEP_FROM
+    ):
+        return replace(outcome, value=None, stored=True)
+    return outcome
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -84,7 +110,7 @@ def serve(read_fd: int, write_fd: int, parent: int) -> None:
     with routed_streams():
         while (frame := read_frame(read_fd)) is not None:
             work: Work = cloudpickle.loads(frame)
-            write_frame(write_fd, encode_outcome(work, execute(work)))
+            write_frame(write_fd, encode_outcome(work, kept(execute(work))))
 
 
 if __name__ == "__main__":

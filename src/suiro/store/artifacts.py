@@ -25,14 +25,21 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError, InvalidDigestError
+from suiro.errors import (
+    ArtifactCorruptError,
+    ArtifactError,
+    ArtifactMissingError,
+    InvalidDigestError,
+    SerializerError,
+)
 from suiro.faults import fault
 from suiro.store import serializers
+from suiro.store.hashed import HashingReader, HashingWriter
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _FIX = "rerun the producing task, e.g. with suiro resume or --fresh"
@@ -83,11 +90,14 @@ class ArtifactStore:
             SerializerError: the value cannot be serialized (with ``serializer``, if forced).
             ArtifactError: the object cannot be written (disk full, permissions).
         """
-        name, data = serializers.dumps(value, serializer)
         kind = serializers.kind_of(value)
-        if name == "json" and len(data) <= self.inline_limit:
-            return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
-        return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
+        if serializers.is_inline_candidate(value, serializer):
+            name, data = serializers.dumps(value, serializer)
+            if name == "json" and len(data) <= self.inline_limit:
+                return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
+            return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
+        name, digest, size = self._stream(lambda file: serializers.dump(value, file, serializer), kind)
+        return ArtifactMeta(digest, name, size, kind)
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` under its sha256 and return the digest.
@@ -176,6 +186,8 @@ class ArtifactStore:
             ArtifactCorruptError: the bytes (on disk or inline) do not match the digest.
             SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
         """
+        if meta.inline is None and meta.serializer in serializers.STREAMED:
+            return self._load_streamed(meta)
         if meta.inline is None:
             data = self._read(meta.digest, meta.size)
         else:
@@ -302,6 +314,61 @@ class ArtifactStore:
             raise ArtifactCorruptError(f"{msg} that link, then {_FIX}.", digest=digest, path=str(path))
         return path
 
+    def _stream(self, write: Callable[[BinaryIO], str], kind: str) -> tuple[str, str, int]:
+        """Store what ``write`` writes, hashed on its way to the temp file; return (its result, digest, size).
+
+        The bytes are never all in memory: ``write`` streams them, the digest is known once it
+        returns, and only then is the final path chosen. An object already there and intact is
+        kept and claimed for gc, as ``put_bytes`` does, and the temp file dropped; otherwise the
+        temp file is stamped, fsynced and renamed into place under the store's shared lock, as
+        ``_write`` does, with the same fault points in the same order.
+
+        Raises:
+            SerializerError: from ``write``: the value cannot be stored.
+            ArtifactError: the object cannot be written.
+        """
+        digest, tmp = "", ""
+        try:
+            _make_dirs(self._tmp, self.root)
+            fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".tmp", dir=self._tmp)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    sink = HashingWriter(file)
+                    name = write(sink)
+                    digest, size = sink.hexdigest(), sink.size
+                    file.flush()
+                    fault("artifact.tmp_written")
+                    path = self._checked_path(digest)
+                    if self.has(digest, size) and self.verify(digest) and self.claim(digest):
+                        os.unlink(tmp)  # as put_bytes: kept, made young again (gc), made durable
+                        self._settle(path, digest)
+                        return name, digest, size
+                    now = time.time_ns()  # gc's clock, not the file system's coarser one
+                    os.utime(file.fileno(), ns=(now, now))
+                    os.fsync(file.fileno())
+                fault("artifact.fsynced")
+                _make_dirs(path.parent, self.root)
+                with self._lock(shared=True):
+                    os.replace(tmp, path)
+                fault("artifact.renamed")
+            except BaseException:
+                with contextlib.suppress(OSError):  # the original error matters more
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+            fault("artifact.dir_fsynced")
+        except ArtifactError:
+            raise
+        except OSError as exc:
+            where = f"{digest} to {self.path(digest)}" if digest else f"(a {kind}) to {tmp}"
+            raise self._write_error(where, exc, digest or None, tmp) from exc
+        return name, digest, size
+
+    def _write_error(self, where: str, exc: OSError, digest: str | None, path: str) -> ArtifactError:
+        fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
+        msg = f"cannot write artifact {where} ({exc.strerror or exc}); {fix}."
+        return ArtifactError(msg, digest=digest, path=path)
+
     def _write(self, path: Path, digest: str, data: bytes) -> None:
         """Temp file, fsync, rename, fsync dir: the final path never shows partial bytes."""
         try:
@@ -327,9 +394,7 @@ class ArtifactStore:
             _fsync_dir(path.parent)
             fault("artifact.dir_fsynced")
         except OSError as exc:
-            fix = f"free disk space or fix permissions under {self.root}, then rerun the task"
-            msg = f"cannot write artifact {digest} to {path} ({exc.strerror or exc}); {fix}."
-            raise ArtifactError(msg, digest=digest, path=str(path)) from exc
+            raise self._write_error(f"{digest} to {path}", exc, digest, str(path)) from exc
 
     def _settle(self, path: Path, digest: str) -> None:
         """Make an object found in place durable: its bytes, its entry and its folders' entries."""
@@ -365,6 +430,36 @@ class ArtifactStore:
             raise _corrupt(digest, path, "not a regular file")
         return file
 
+    def _load_streamed(self, meta: ArtifactMeta) -> Any:
+        """Decode an object while hashing it, so its bytes are never all in memory besides the value.
+
+        Only for formats whose decoding runs no code (``serializers.STREAMED``); the value is
+        handed out only once every byte hashed to the digest. A size that differs is found first.
+        """
+        path = self.path(meta.digest)
+        with self._open(meta.digest) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size != meta.size:
+                raise _corrupt(
+                    meta.digest, path, f"{size} bytes instead of {meta.size}: truncated or overwritten"
+                )
+            reader = HashingReader(file)
+            try:
+                try:
+                    value = serializers.load(meta.serializer, reader)
+                finally:
+                    reader.drain()
+            except OSError as exc:
+                msg = f"cannot read artifact {meta.digest} at {path} ({exc.strerror}); check the disk, then"
+                raise ArtifactError(f"{msg} {_FIX}.", digest=meta.digest, path=str(path)) from exc
+            except SerializerError:
+                if reader.hexdigest() != meta.digest:  # undecodable because changed: say so
+                    raise _corrupt(meta.digest, path, _CHANGED) from None
+                raise
+        if reader.hexdigest() != meta.digest:
+            raise _corrupt(meta.digest, path, _CHANGED)
+        return value
+
     def _read(self, digest: str, size: int | None) -> bytes:
         """All of an object's bytes, verified against ``digest`` (and ``size`` when known)."""
         path = self.path(digest)
@@ -380,12 +475,15 @@ class ArtifactStore:
         return data
 
 
+_CHANGED = "its bytes do not hash to its name: changed after writing"
+
+
 def _problem(data: bytes, digest: str, size: int | None) -> str | None:
     """Why ``data`` is not the artifact ``digest`` names, or None when it is."""
     if size is not None and len(data) != size:
         return f"{len(data)} bytes instead of {size}: truncated or overwritten"
     if hashlib.sha256(data).hexdigest() != digest:
-        return "its bytes do not hash to its name: changed after writing"
+        return _CHANGED
     return None
 
 

@@ -35,6 +35,14 @@ _FIND_FRESH = (
 _STORES: dict[tuple[str, int], ArtifactStore] = {}
 
 
+def _store(root: str, inline_limit: int) -> ArtifactStore:
+    """This process's ``ArtifactStore`` for ``root`` (one per process, whoever asks)."""
+    store = _STORES.get((root, inline_limit))
+    if store is None:
+        store = _STORES[(root, inline_limit)] = ArtifactStore(root, inline_limit=inline_limit)
+    return store
+
+
 class Finalizer:
     """Stores a task's return value in the artifact store, in whatever process ran the task."""
 
@@ -43,12 +51,42 @@ class Finalizer:
         self.inline_limit = inline_limit
 
     def __call__(self, value: Any, serializer: str | None) -> ArtifactMeta:
-        store = _STORES.get((self.root, self.inline_limit))
-        if store is None:
-            store = _STORES[(self.root, self.inline_limit)] = ArtifactStore(
-                self.root, inline_limit=self.inline_limit
-            )
-        return store.put(value, serializer=serializer)
+        return _store(self.root, self.inline_limit).put(value, serializer=serializer)
+
+
+class Fetch:
+    """Loads one stored output (verified) in whatever process calls it.
+
+    Picklable (the store's folder and the artifact's record, no database), so a worker process
+    loads a task's input itself instead of receiving it, pickled, through the runner; and the
+    runner holds an output a worker wrote without ever loading it unless it needs the value.
+    A corrupt object is moved aside first, so the next look-up misses it and its task reruns.
+
+    Args:
+        root, inline_limit: the artifact store.
+        meta: the artifact (not a manifest: its items are found through the database).
+        about: how to name the output in an error, e.g. ``the output of task t from run r``.
+    """
+
+    #: Tells the runner this loader may travel to a worker process (see ``suiro.memo.is_portable``).
+    portable = True
+
+    def __init__(self, root: str, inline_limit: int, meta: ArtifactMeta, about: str | None = None):
+        self.root = root
+        self.inline_limit = inline_limit
+        self.meta = meta
+        self.about = about
+
+    def __call__(self) -> Any:
+        store = _store(self.root, self.inline_limit)
+        try:
+            return store.get(self.meta)
+        except ArtifactError as exc:
+            if isinstance(exc, ArtifactCorruptError):
+                quarantine(store, self.meta.digest)
+            if self.about is None:
+                raise
+            raise type(exc)(f"{self.about} cannot be used: {exc}", digest=self.meta.digest) from exc
 
 
 class StoreOutputs:
@@ -120,16 +158,22 @@ class StoreOutputs:
             return None
         if self.verify and not self._intact(meta):
             return None
-        return Hit(meta, lambda: self._load_for(meta, task_key, source_run), source_run)
+        about = f"the output of task {task_key} from run {source_run}"
+        if meta.serializer != MANIFEST:
+            return Hit(meta, self.fetch(meta, about), source_run)
+        return Hit(meta, lambda: self._load_for(meta, about), source_run)
 
-    def _load_for(self, meta: ArtifactMeta, task_key: str, source_run: str) -> Any:
+    def fetch(self, meta: ArtifactMeta, about: str | None = None) -> Callable[[], Any]:
+        """A loader of ``meta``'s value, picklable (a ``Fetch``) unless ``meta`` is a manifest."""
+        if meta.serializer == MANIFEST:
+            return lambda: self.load(meta)
+        return Fetch(str(self.artifacts.root), self.artifacts.inline_limit, meta, about)
+
+    def _load_for(self, meta: ArtifactMeta, about: str) -> Any:
         try:
             return self.load(meta)
         except ArtifactError as exc:
-            raise type(exc)(
-                f"the output of task {task_key} from run {source_run} cannot be used: {exc}",
-                digest=meta.digest,
-            ) from exc
+            raise type(exc)(f"{about} cannot be used: {exc}", digest=meta.digest) from exc
 
     def meta(self, digest: str) -> ArtifactMeta | None:
         """The recorded artifact with this digest, or None."""
@@ -198,10 +242,15 @@ class StoreOutputs:
 
     def quarantine(self, digest: str) -> None:
         """Move a corrupt object to ``corrupt/`` so it is never reused, keeping it for inspection."""
-        path = self.artifacts.path(digest)
-        target = Path(self.artifacts.root) / "corrupt"
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(path, target / digest)
-        except OSError:
-            pass
+        quarantine(self.artifacts, digest)
+
+
+def quarantine(store: ArtifactStore, digest: str) -> None:
+    """Move ``store``'s object ``digest`` to ``corrupt/``, keeping it for inspection."""
+    path = store.path(digest)
+    target = Path(store.root) / "corrupt"
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, target / digest)
+    except OSError:
+        pass

@@ -37,13 +37,14 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
     now = now or clock.now()
     dead = []
     for run in db.query(
-        "SELECT id, pipeline, host, pid, heartbeat, started FROM runs WHERE state = 'running'"
+        "SELECT id, pipeline, host, pid, heartbeat, started, executor FROM runs WHERE state = 'running'"
     ):
         why = death_of(run, now)
         if why is None:
             continue
+        why = _while_running(db, run, why)  # the process is gone: nothing changes these rows now
         try:
-            won = _record_crash(db, run)
+            won = _record_crash(db, run, why)
         except StoreError as exc:
             logging.getLogger("suiro.reaper").warning(
                 "run %s looks dead but was left as is: %s", run["id"], exc
@@ -55,13 +56,14 @@ def reap(db: Database, *, now: float | None = None) -> list[str]:
     return dead
 
 
-def _record_crash(db: Database, run: dict[str, Any]) -> bool:
+def _record_crash(db: Database, run: dict[str, Any], why: str) -> bool:
     """Compare-and-set ``running`` -> ``crashed`` for the run and its unfinished tasks; whether it won."""
     beat = run["heartbeat"] or run["started"]
     with db.write() as tx:
         won = tx.execute(
-            "UPDATE runs SET state = 'crashed', ended = :ended WHERE id = :id AND state = 'running'",
-            {"id": run["id"], "ended": beat},
+            "UPDATE runs SET state = 'crashed', ended = :ended, error = :why"
+            " WHERE id = :id AND state = 'running'",
+            {"id": run["id"], "ended": beat, "why": why},
         )
         if not won:
             return False
@@ -82,6 +84,47 @@ def _record_crash(db: Database, run: dict[str, Any]) -> bool:
             params,
         )
     return True
+
+
+#: Executors that run a task in the runner's own process (unless it has a timeout).
+_IN_PROCESS = ("sequential", "threads")
+#: Running attempts named in a crash verdict; more are counted.
+_NAMED = 5
+
+
+def _while_running(db: Database, run: dict[str, Any], why: str) -> str:
+    """``why`` completed with the attempts recorded as running when the process died.
+
+    On the sequential and threads executors such a task ran inside the runner's process, so it
+    may have ended it itself (``os._exit``, a crash in native code); the verdict says so and how
+    to keep the run alive. Records are group-committed, so an attempt that ended the process
+    within moments of starting may not be recorded as running; then the verdict says that.
+    """
+    running = db.query(
+        "SELECT task_key, map_index, attempt FROM attempts WHERE run_id = :id AND state = 'running'"
+        " ORDER BY id",
+        {"id": run["id"]},
+    )
+    if not running:
+        return f"{why}; no task was recorded as running at that moment"
+    names = [_attempt_label(r) for r in running[:_NAMED]]
+    if len(running) > _NAMED:
+        names.append(f"{len(running) - _NAMED} more")
+    task = "task " + names[0] if len(names) == 1 else "tasks " + ", ".join(names)
+    verb = "was" if len(names) == 1 else "were"
+    why = f"{why} while {task} {verb} running"
+    if run["executor"] in _IN_PROCESS:
+        why += (
+            f"; on the {run['executor']} executor a task without timeout= runs inside the runner, so a task"
+            " that ends its own process (os._exit, a crash in native code) ends the run: give it a timeout="
+            " or use --executor processes to run it apart"
+        )
+    return why
+
+
+def _attempt_label(row: dict[str, Any]) -> str:
+    item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
+    return f"{row['task_key']}{item} (attempt {row['attempt']})"
 
 
 def _announce_crash(run: dict[str, Any], why: str) -> None:

@@ -314,9 +314,10 @@ class Recorder:
     def _mark_fenced(self) -> None:
         """Say on the run's record that its first process came back and stopped (once)."""
         note = f"fenced: its process {os.getpid()} came back after the crash verdict and stopped unrecorded"
-        with self.db.write() as tx:
+        with self.db.write() as tx:  # before the reaper's verdict, which it explains
             tx.execute(
-                "UPDATE runs SET error = :note WHERE id = :id AND state = 'crashed' AND error IS NULL",
+                "UPDATE runs SET error = :note || COALESCE('; ' || error, '')"
+                " WHERE id = :id AND state = 'crashed' AND (error IS NULL OR error NOT LIKE 'fenced: %')",
                 {"note": note, "id": self._run_id},
             )
 

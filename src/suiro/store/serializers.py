@@ -2,9 +2,12 @@
 
 Owns value -> (serializer name, bytes). The same value must give the same bytes: artifacts are
 content-addressed, so equal outputs then share one object and cache keys built from input
-digests stay stable. Must not import pandas, numpy, pyarrow, sklearn or joblib at import time
-(``import suiro`` stays fast): types are recognised by module and class name, libraries imported
-in the branch that needs them. Must not touch files; the store verifies bytes before ``loads``.
+digests stay stable. ``dump`` streams the bytes into a binary file object the caller gives (the
+store's temp file, hashed as it is written), so a large output is never also held in memory as
+bytes; every format writes the same bytes there as into memory (``dumps``). Must not import
+pandas, numpy, pyarrow, sklearn or joblib at import time (``import suiro`` stays fast): types are
+recognised by module and class name, libraries imported in the branch that needs them. Opens no
+file itself; the store verifies bytes before ``loads``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 import pickle
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from suiro.errors import SerializerError, did_you_mean
 
@@ -63,18 +66,49 @@ def dumps(value: Any, serializer: str | None = None) -> tuple[str, bytes]:
         SerializerError: the name is unknown, or the value cannot be stored with it (or,
             when choosing, cannot be pickled at all).
     """
+    buf = io.BytesIO()
+    name = dump(value, buf, serializer)
+    return name, buf.getvalue()
+
+
+def dump(value: Any, file: BinaryIO, serializer: str | None = None) -> str:
+    """Write ``value`` to ``file`` as ``dumps`` would, without holding its bytes in memory.
+
+    Args:
+        value: any task output.
+        file: an empty binary file object; when a format turns out not to fit (and pickle is
+            tried instead) it is rewound and truncated, so it must support both.
+        serializer: a name from ``SERIALIZERS`` to force, or None to choose by type.
+
+    Returns:
+        The serializer actually used.
+
+    Raises:
+        SerializerError: as for ``dumps``.
+        OSError: ``file`` could not be written (disk full, file too large): never taken for a
+            value that does not fit a format.
+    """
     if serializer is not None:
         _check_name(serializer)
         if not _ACCEPTS[serializer](value):
             raise _unfit_error(serializer, value, "it only stores " + _STORES[serializer])
-        return serializer, _dump_or_raise(serializer, value)
+        _dump_or_raise(serializer, value, file)
+        return serializer
     name = _choose(value)
     if name != "pickle":
         try:
-            return name, _DUMPERS[name](value)
-        except _UnfitError:
-            pass  # e.g. a frame with mixed-type object columns: pickle keeps it intact
-    return "pickle", _dump_or_raise("pickle", value)
+            _WRITERS[name](value, file)
+            return name
+        except _UnfitError:  # e.g. a frame with mixed-type object columns: pickle keeps it intact
+            file.seek(0)
+            file.truncate()
+    _dump_or_raise("pickle", value, file)
+    return "pickle"
+
+
+def is_inline_candidate(value: Any, serializer: str | None = None) -> bool:
+    """Whether ``value`` would be stored as JSON, the one format small enough values keep inline."""
+    return serializer == "json" or (serializer is None and _is_json(value))
 
 
 def loads(serializer: str, data: bytes) -> Any:
@@ -89,6 +123,34 @@ def loads(serializer: str, data: bytes) -> Any:
     try:
         return _decode(serializer, data)
     except Exception as exc:  # a loader can raise anything; callers get one error type
+        raise SerializerError(
+            f"cannot load {serializer!r} artifact bytes ({type(exc).__name__}: {exc}); "
+            "install the libraries the producing task used, or rerun it with --fresh.",
+            serializer=serializer,
+        ) from exc
+
+
+#: Formats ``load`` reads from a file as it goes: their decoding runs no code, so it may start
+#: before the whole object is verified (the caller verifies it before handing the value out).
+STREAMED: tuple[str, ...] = ("npy",)
+
+
+def load(serializer: str, file: BinaryIO) -> Any:
+    """Read a value of a ``STREAMED`` format from ``file`` without its bytes ever all in memory.
+
+    Raises:
+        SerializerError: the format is not streamed, or the bytes cannot be decoded.
+    """
+    if serializer not in STREAMED:
+        raise SerializerError(
+            f"{serializer!r} artifacts are not read as a stream; use loads.", serializer=serializer
+        )
+    try:
+        import numpy.lib.format as npy
+
+        # Not a plain file to numpy: it reads the data in chunks into the array it allocates.
+        return npy.read_array(file, allow_pickle=False)
+    except Exception as exc:
         raise SerializerError(
             f"cannot load {serializer!r} artifact bytes ({type(exc).__name__}: {exc}); "
             "install the libraries the producing task used, or rerun it with --fresh.",
@@ -115,9 +177,9 @@ def _unfit_error(serializer: str, value: Any, reason: str) -> SerializerError:
     )
 
 
-def _dump_or_raise(serializer: str, value: Any) -> bytes:
+def _dump_or_raise(serializer: str, value: Any, file: BinaryIO) -> None:
     try:
-        return _DUMPERS[serializer](value)
+        _WRITERS[serializer](value, file)
     except _UnfitError as exc:
         raise _unfit_error(serializer, value, str(exc)) from exc.__cause__
 
@@ -189,56 +251,56 @@ def _is_model(value: Any) -> bool:
     return False
 
 
-def _dump_json(value: Any) -> bytes:
+def _dump_json(value: Any, file: BinaryIO) -> None:
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return text.encode()
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError, RecursionError) as exc:  # ints past 4300 digits, lone surrogates
         raise _UnfitError(str(exc)) from exc
+    file.write(data)
 
 
-def _dump_npy(value: Any) -> bytes:
+def _dump_npy(value: Any, file: BinaryIO) -> None:
     import numpy as np
 
     if not value.flags.c_contiguous:
         value = np.array(value, order="C")  # one layout per value, so one digest per value
-    buf = io.BytesIO()
     try:
-        np.save(buf, value, allow_pickle=False)
+        # To an object that is not a plain file, numpy writes in chunks of at most 16 MiB.
+        np.save(file, value, allow_pickle=False)
     except ValueError as exc:
         raise _UnfitError(str(exc)) from exc
-    return buf.getvalue()
 
 
-def _dump_parquet(value: Any) -> bytes:
+def _dump_parquet(value: Any, file: BinaryIO) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    buf = io.BytesIO()
     try:
         # preserve_index=None keeps a RangeIndex as metadata and any other index as columns.
-        pq.write_table(pa.Table.from_pandas(value, preserve_index=None), buf)
+        pq.write_table(pa.Table.from_pandas(value, preserve_index=None), file)
     except _ARROW_ERRORS as exc:
         raise _UnfitError(str(exc)) from exc
-    return buf.getvalue()
 
 
-def _dump_joblib(value: Any) -> bytes:
+def _dump_joblib(value: Any, file: BinaryIO) -> None:
     import joblib
 
-    buf = io.BytesIO()
     try:
-        joblib.dump(value, buf, protocol=_PICKLE_PROTOCOL)
+        joblib.dump(value, file, protocol=_PICKLE_PROTOCOL)
+    except OSError:
+        raise  # the file, not the value
     except Exception as exc:  # whatever the value's __reduce__ raises
         raise _UnfitError(f"{type(exc).__name__}: {exc}") from exc
-    return buf.getvalue()
 
 
-def _dump_pickle(value: Any) -> bytes:
+def _dump_pickle(value: Any, file: BinaryIO) -> None:
     import cloudpickle
 
     try:
-        return cloudpickle.dumps(value, protocol=_PICKLE_PROTOCOL)
+        # Large buffers (bytes, arrays) go straight to the file, not through a copy.
+        cloudpickle.dump(value, file, protocol=_PICKLE_PROTOCOL)
+    except OSError:
+        raise  # the file, not the value
     except Exception as exc:  # whatever the value's __reduce__ raises
         raise _UnfitError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -263,7 +325,7 @@ def _decode(serializer: str, data: bytes) -> Any:
     return joblib.load(buf)
 
 
-_DUMPERS: dict[str, Callable[[Any], bytes]] = {
+_WRITERS: dict[str, Callable[[Any, BinaryIO], None]] = {
     "json": _dump_json,
     "npy": _dump_npy,
     "parquet": _dump_parquet,

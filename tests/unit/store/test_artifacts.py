@@ -373,3 +373,66 @@ def test_a_writer_waits_while_gc_holds_the_store_lock(store):
         os.close(fd)
     assert writer.wait(timeout=60) == 0
     assert store.verify(hashlib.sha256(b"written while gc holds the lock").hexdigest())
+
+
+# -- large outputs are streamed: their bytes are never all in memory besides the value ---------
+
+MB = 2**20
+
+
+def _peak_while(call) -> tuple[object, int]:
+    """What ``call()`` returns, and the most Python-tracked memory it held at once beyond its start."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["bytes", "npy"])
+def test_a_large_output_is_streamed_to_its_file_hashed_on_the_way(store, kind):
+    value = b"x" * (40 * MB) if kind == "bytes" else np.arange(5 * MB, dtype=np.float64)  # 40 MB each
+    meta, peak = _peak_while(lambda: store.put(value))
+    # Before: the serialized bytes were built in memory (and copied), 40-80 MB on top of the value.
+    assert peak < 20 * MB, f"storing a 40 MB {kind} output held {peak / MB:.0f} MB more"
+    name, data = serializers.dumps(value)
+    assert (meta.serializer, meta.size) == (name, len(data))
+    assert meta.digest == hashlib.sha256(data).hexdigest(), "the same bytes as serialized in memory"
+    assert store.path(meta.digest).read_bytes() == data
+    assert stored_files(store, "tmp") == []
+
+
+def test_a_large_array_is_read_back_while_hashed_without_its_bytes_in_memory(store):
+    value = np.arange(5 * MB, dtype=np.float64)  # 40 MB
+    meta = store.put(value)
+    loaded, peak = _peak_while(lambda: store.get(meta))
+    np.testing.assert_array_equal(loaded, value)
+    assert loaded.flags.writeable
+    # Before: the file's 40 MB were read whole, then decoded into a second 40 MB.
+    assert peak < 40 * MB + 4 * MB, f"loading a 40 MB array held {peak / MB:.0f} MB"
+
+
+@pytest.mark.parametrize("at", [20, 4000], ids=["header", "data"])
+def test_a_streamed_array_with_a_flipped_byte_is_refused_as_corrupt(store, at):
+    meta = store.put(np.arange(100_000, dtype=np.float64))
+    path = store.path(meta.digest)
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactCorruptError, match=f"corrupt artifact {meta.digest} .*changed after writing"):
+        store.get(meta)
+
+
+def test_a_frame_parquet_cannot_store_falls_back_to_pickle_with_the_bytes_dumps_gives(store):
+    mixed = pd.DataFrame({"a": [1, "two", 3.0]})  # mixed-type object column: not Parquet
+    meta = store.put(mixed)
+    name, data = serializers.dumps(mixed)
+    assert (meta.serializer, name) == ("pickle", "pickle")
+    assert meta.digest == hashlib.sha256(data).hexdigest()
+    pd.testing.assert_frame_equal(store.get(meta), mixed)
