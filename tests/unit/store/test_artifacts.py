@@ -436,3 +436,23 @@ def test_a_frame_parquet_cannot_store_falls_back_to_pickle_with_the_bytes_dumps_
     assert (meta.serializer, name) == ("pickle", "pickle")
     assert meta.digest == hashlib.sha256(data).hexdigest()
     pd.testing.assert_frame_equal(store.get(meta), mixed)
+
+
+def test_storing_a_streamed_output_that_is_already_there_makes_it_young_again(store):
+    import numpy as np
+
+    value = np.arange(50_000, dtype="float64")  # over the inline limit: streamed to a file
+    meta = store.put(value)
+    assert meta.inline is None
+    _age(store, meta.digest, 3600)
+    before = time.time_ns()
+    assert store.put(value).digest == meta.digest
+    assert os.lstat(store.path(meta.digest)).st_mtime_ns >= before, "gc would take it for an old orphan"
+
+
+def test_a_streamed_output_is_stamped_with_the_time_it_was_stored(store):
+    import numpy as np
+
+    before = time.time_ns()
+    meta = store.put(np.arange(60_000, dtype="float64"))
+    assert os.lstat(store.path(meta.digest)).st_mtime_ns >= before
