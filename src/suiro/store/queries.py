@@ -358,7 +358,7 @@ def root_of(db: Database, run_id: str) -> str:
 
 
 def find_resumable(db: Database, pipeline: str) -> str:
-    """The latest run of ``pipeline`` that did not succeed.
+    """The latest run of ``pipeline`` that did not succeed (failed, crashed or cancelled).
 
     Raises:
         RunNotFoundError: there is none.
@@ -370,7 +370,7 @@ def find_resumable(db: Database, pipeline: str) -> str:
         {"p": pipeline},
     )
     if not rows:
-        raise RunNotFoundError(f"pipeline {pipeline} has no failed or crashed run to resume.")
+        raise RunNotFoundError(f"pipeline {pipeline} has no failed, crashed or cancelled run to resume.")
     return rows[0]["id"]
 
 
