@@ -42,8 +42,8 @@ class Interrupted(KeyboardInterrupt):
 class Cancellation:
     """One run's stop request: who asked, and how to wake and, if asked twice, force the run.
 
-    Thread-safe, and safe to call from a signal handler (``request`` takes no lock: it only
-    sets fields and calls wakers, which must themselves be reentrant, like ``SimpleQueue.put``).
+    ``request`` may be called from any thread and from a signal handler: it takes no lock, only
+    sets fields and calls the wakers, which must be reentrant themselves (``SimpleQueue.put``).
     """
 
     def __init__(self) -> None:
@@ -184,8 +184,13 @@ def _watch(
 ) -> Callable[[], None] | None:
     """Start the watcher thread that counts ``signals``; returns how to stop it (None: fd taken)."""
     read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    try:
+        os.set_blocking(write_fd, False)
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # e.g. Windows, where the wakeup fd must be a socket
+        os.close(read_fd)
+        os.close(write_fd)
+        return None
     if previous != -1:  # someone else's (an event loop): leave it to them
         signal.set_wakeup_fd(previous)
         os.close(read_fd)
