@@ -30,6 +30,10 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: The name of the thread that counts signals: it only ever blocks in ``os.read`` or prints
+#: (a forked worker opens fresh streams), so forking beside it is safe (see ``child.can_fork``).
+WATCHER_THREAD = "suiro-signals"
+
 
 class Interrupted(KeyboardInterrupt):
     """A stop request reached a task running in the runner's thread.
@@ -215,7 +219,7 @@ def _watch(
                         cancel.force()
         os.close(read_fd)
 
-    threading.Thread(target=watch, name="suiro-signals", daemon=True).start()
+    threading.Thread(target=watch, name=WATCHER_THREAD, daemon=True).start()
 
     def stop() -> None:
         signal.set_wakeup_fd(-1)

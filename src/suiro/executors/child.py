@@ -21,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 
+from suiro.cancel import WATCHER_THREAD
 from suiro.errors import WorkerCrashedError
 from suiro.executors.base import Outcome, Work, error_info, timeout_outcome, unpicklable_error
 from suiro.executors.worker import read_frame, serve, write_frame
@@ -37,7 +38,8 @@ def can_fork() -> bool:
     """Whether forking this process is safe enough to start workers from it.
 
     Only with no other Python thread (none can hold a lock the child would inherit
-    held); native pools such as OpenBLAS re-create themselves after a fork.
+    held), but the CLI's signal watcher, which holds none; native pools such as OpenBLAS
+    re-create themselves after a fork.
     ``SUIRO_FORK=0`` turns forking off, e.g. for a parent that ran OpenMP-parallel
     code, whose pool does not survive a fork.
     """
@@ -45,7 +47,7 @@ def can_fork() -> bool:
         hasattr(os, "fork")
         and sys.platform == "linux"
         and os.environ.get("SUIRO_FORK", "1") != "0"
-        and threading.active_count() == 1
+        and all(t is threading.main_thread() or t.name == WATCHER_THREAD for t in threading.enumerate())
     )
 
 
