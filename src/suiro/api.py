@@ -7,18 +7,22 @@ CLI does is one of these calls, so a user can do the same from Python.
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from suiro import secrets
+from suiro.cancel import Cancellation, handling_signals, is_default_sigint
 from suiro.context import routed_streams
 from suiro.errors import PipelineNotFoundError, SuiroError, did_you_mean
 from suiro.events import RunObserver
 from suiro.executors import Executor, make_executor
 from suiro.pipeline import Pipeline
 from suiro.runner import Runner, RunResult
+from suiro.states import RunState
 
 #: The pipeline ``suiro run`` runs when no file is given.
 BUILTIN = "suiro.ml.pipeline:training"
@@ -41,8 +45,13 @@ def run(
     record: bool = True,
     home: str | Path | None = None,
     new_records: bool = False,
+    cancel: Cancellation | None = None,
 ) -> RunResult:
     """Run a pipeline once and return its result (it does not raise when the run fails).
+
+    Ctrl-C (called from the main thread, with Python's own SIGINT handler in place) cancels
+    the run: its workers are killed, it is recorded ``cancelled``, then ``KeyboardInterrupt``
+    is raised. A second Ctrl-C raises at once (the run is still recorded ``cancelled``).
 
     Args:
         target: a ``Pipeline``, or ``"file.py[:name]"`` / ``"module:name"`` to load one;
@@ -65,12 +74,16 @@ def run(
         home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
         new_records: start a new database although the home's outputs or logs show that its
             records were lost (deleted or emptied ``suiro.db``); refused otherwise.
+        cancel: stop the run when it is requested (e.g. from another thread); the run then
+            returns in state ``cancelled``, without raising. The CLI passes one its SIGINT and
+            SIGTERM handlers request.
 
     Raises:
         ParameterError: a parameter is missing, unknown or invalid.
         PipelineNotFoundError: ``target`` cannot be loaded.
         StoreError: the database is damaged (``DatabaseDamagedError``), its records are missing
             beside stored outputs (``RecordsMissingError``), or it cannot be written.
+        KeyboardInterrupt: Ctrl-C, after the run was recorded ``cancelled``.
     """
     from suiro.config import resolve_params
 
@@ -96,6 +109,7 @@ def run(
         record=record,
         home=home,
         new_records=new_records,
+        cancel=cancel,
     )
 
 
@@ -112,14 +126,16 @@ def resume(
     recompute_corrupt: bool = False,
     observers: Sequence[RunObserver] = (),
     home: str | Path | None = None,
+    cancel: Cancellation | None = None,
 ) -> RunResult:
-    """Run again only what did not succeed in a failed or crashed run, as a new linked run.
+    """Run again only what did not succeed in a failed, crashed or cancelled run, as a new linked run.
 
     A task reuses that run's recorded output only if it would be computed from exactly the
     same code, options, parameters and inputs now (its cache key is unchanged); a task whose
     key changed (``overrides``, an edited task, an upstream that now ends differently) runs
-    again. Parameters are the original run's unless overridden, and so is the executor.
-    A run is resumed once at a time, and not again once a resume of it succeeded.
+    again, and so do tasks that were running when it was cancelled or crashed. Parameters are
+    the original run's unless overridden, and so is the executor. A run is resumed once at a
+    time, and not again once a resume of it succeeded. Ctrl-C and ``cancel`` behave as in ``run``.
 
     Args:
         run_id: the run to resume (id, unique prefix/suffix, or ``last``).
@@ -165,6 +181,7 @@ def resume(
         home=home,
         parent_run_id=run["id"],
         store=store,
+        cancel=cancel,
     )
 
 
@@ -222,6 +239,7 @@ def _execute(
     parent_run_id: str | None = None,
     store: Any = None,
     new_records: bool = False,
+    cancel: Cancellation | None = None,
 ) -> RunResult:
     from suiro.runner import new_run_id
 
@@ -247,15 +265,46 @@ def _execute(
         }
     executor = executor or pipe.executor or "threads"
     ex = make_executor(executor, workers) if isinstance(executor, str) else executor
+    # Ctrl-C from Python is handled like the CLI's SIGINT for the run, then raised as usual.
+    ctrl_c = cancel is None and is_default_sigint()
+    cancel = cancel or Cancellation()
+
+    def force_stop() -> None:  # a second request, or a KeyboardInterrupt past the runner
+        _cancel_executor(ex)
+        if record:
+            recorder.finish_now(cancel.detail or "cancelled by KeyboardInterrupt")
+
+    cancel.on_force(force_stop)
+    signals = handling_signals(cancel, (signal.SIGINT,), raise_again=True) if ctrl_c else nullcontext()
     try:
         runner = Runner(
-            pipe.graph, values, ex, observers=observers, run_id=run_id, fail_fast=fail_fast, **extra
+            pipe.graph,
+            values,
+            ex,
+            observers=observers,
+            run_id=run_id,
+            fail_fast=fail_fast,
+            cancel=cancel,
+            **extra,
         )
-        with routed_streams():
-            return runner.run()
+        with routed_streams(), signals:
+            result = runner.run()
+    except KeyboardInterrupt:
+        force_stop()
+        raise
     finally:
         if isinstance(executor, str):
             ex.shutdown()
+    if ctrl_c and result.state is RunState.CANCELLED:
+        raise KeyboardInterrupt
+    return result
+
+
+def _cancel_executor(ex: Executor) -> None:
+    """Kill the executor's workers (executors without ``cancel`` have nothing to kill)."""
+    cancel = getattr(ex, "cancel", None)
+    if cancel is not None:
+        cancel()
 
 
 def target_of(pipe: Pipeline) -> str:

@@ -71,6 +71,11 @@ class WorkerCrashedError(SuiroError, RuntimeError):
     """The process running a task died without reporting a result."""
 
 
+class RunCancelledError(SuiroError, RuntimeError):
+    """The run was cancelled (SIGINT, SIGTERM, Ctrl-C) while this attempt ran; recorded as the
+    attempt's error, never raised at the caller (``suiro.run`` re-raises ``KeyboardInterrupt``)."""
+
+
 class RunFailedError(SuiroError, RuntimeError):
     """A run ended without success; raised only where a caller asked for the output.
 

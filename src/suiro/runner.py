@@ -1,10 +1,17 @@
 """One run's state machine: decide what runs when, retry what fails, report everything.
 
-Owns task states, trigger rules, ``when`` guards, fan-out, retries with backoff and
-``--fail-fast``. A task is submitted as soon as its own inputs are done (not level
-by level); a task waiting for a retry holds no worker. Everything that happens is
+Owns task states, trigger rules, ``when`` guards, fan-out, retries with backoff,
+``--fail-fast`` and cancelling. A task is submitted as soon as its own inputs are done (not
+level by level); a task waiting for a retry holds no worker. Everything that happens is
 reported to observers as events. Knows no store and no concrete executor: it is
 handed an ``Executor`` and a list of ``RunObserver``.
+
+Cancelling (a ``Cancellation`` requested by SIGINT/SIGTERM, or a ``KeyboardInterrupt``):
+nothing new starts, the executor kills its workers, retries that were waiting are dropped,
+attempts that were running end ``failed`` with ``RunCancelledError`` (their task runs again
+on resume), outcomes that had already arrived are kept (a success stays a success), and the
+run ends ``cancelled`` with the reason. Attempts on threads cannot be stopped: they are
+abandoned at once, and what they return later is not recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from suiro import clock as clocks
+from suiro.cancel import Cancellation, Interrupted
 from suiro.context import Capture, TaskContext, log_name, task_scope
 from suiro.events import (
     ErrorInfo,
@@ -86,6 +94,8 @@ class Runner:
         target: how to load the pipeline again (``file.py:name``), recorded for resume.
         home: the suiro home the run records into, told to tasks through ``suiro.context()``.
         root_run_id: the first run of the resume chain this run belongs to (for idempotency keys).
+        cancel: a stop request the run obeys (see the module docstring); a ``KeyboardInterrupt``
+            in the runner's thread is one too, recorded and then re-raised.
     """
 
     def __init__(
@@ -106,6 +116,7 @@ class Runner:
         target: str | None = None,
         home: str | None = None,
         root_run_id: str | None = None,
+        cancel: Cancellation | None = None,
     ):
         self.graph = graph
         self.params = dict(params)
@@ -121,6 +132,7 @@ class Runner:
         self.target = target
         self.home = home
         self.root_run_id = root_run_id
+        self.cancellation = cancel or Cancellation()
         self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
         self._item_artifacts: dict[str, list[Any]] = {}
         self._map_started: dict[str, float] = {}
@@ -129,7 +141,10 @@ class Runner:
         self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
         self._consumers = {k: len(v) for k, v in graph.downstream().items()}
         self._keep = {u.source for u in _uses(graph.output) if not u.is_param} if graph.output else set()
-        self._done: queue.SimpleQueue[tuple[_Unit, Outcome]] = queue.SimpleQueue()
+        #: Ended attempts; None only wakes the loop (a cancel).
+        self._done: queue.SimpleQueue[tuple[_Unit, Outcome] | None] = queue.SimpleQueue()
+        #: Attempts submitted and not yet finished, by (task, item).
+        self._active: dict[tuple[str, int], _Unit] = {}
         self._ready: deque[_Unit] = deque()
         self._waiting: dict[str, deque[_Unit]] = {}
         self._running: dict[str, int] = {}
@@ -157,21 +172,25 @@ class Runner:
                 target=self.target,
             )
         )
-        self._sorter = graphlib.TopologicalSorter(self._upstream)
-        self._sorter.prepare()
-        self._start_ready_nodes()
-        while True:
-            self._promote_due_retries()
-            self._submit_ready()
-            if not self._inflight and not self._retries and not self._ready:
-                break
-            self._collect(self._wait_timeout())
-        state = (
-            RunState.SUCCESS
-            if all(r.state.is_terminal and not r.state.is_failure for r in self.results.values())
-            else RunState.FAILED
-        )
+        self.cancellation.bind(self.run_id, lambda: self._done.put(None))  # put: safe in a signal handler
+        interrupted = None
+        try:
+            self._loop()
+        except KeyboardInterrupt as exc:  # Ctrl-C under Python's own handler, wherever the loop was
+            if self.cancellation.requested:
+                raise  # asked twice: the forced stop records the run
+            self.cancellation.request(
+                "KeyboardInterrupt", f"cancelled by KeyboardInterrupt in process {os.getpid()}"
+            )
+            interrupted = exc
         output, error = None, None
+        if self.cancellation.requested:
+            self._cancel_run()
+            state, error = RunState.CANCELLED, self.cancellation.detail
+        elif all(r.state.is_terminal and not r.state.is_failure for r in self.results.values()):
+            state = RunState.SUCCESS
+        else:
+            state = RunState.FAILED
         if state is RunState.SUCCESS and self.graph.output is not None:
             try:
                 output = self._resolve(self.graph.output)
@@ -179,9 +198,22 @@ class Runner:
                 state, error = RunState.FAILED, f"the pipeline's output could not be read: {exc}"
         ended = self.clock.time()
         self._emit(RunFinished(self.run_id, state, ended, error))
+        if interrupted is not None:
+            raise interrupted
         return RunResult(
             self.run_id, self.graph.name, state, self.params, self.results, output, started, ended, error
         )
+
+    def _loop(self) -> None:
+        self._sorter = graphlib.TopologicalSorter(self._upstream)
+        self._sorter.prepare()
+        self._start_ready_nodes()
+        while not self.cancellation.requested:
+            self._promote_due_retries()
+            self._submit_ready()
+            if self.cancellation.requested or not (self._inflight or self._retries or self._ready):
+                return
+            self._collect(self._wait_timeout())
 
     def _wait_timeout(self) -> float | None:
         if not self._retries:
@@ -196,22 +228,24 @@ class Runner:
         """
         try:
             if not self._inflight:
-                unit, outcome = self._sleep(timeout)
+                item = self._sleep(timeout)
             else:
                 try:
-                    unit, outcome = self._done.get(timeout=_IDLE if timeout is None else min(timeout, _IDLE))
+                    item = self._done.get(timeout=_IDLE if timeout is None else min(timeout, _IDLE))
                 except queue.Empty:
                     self._flush_observers()
-                    unit, outcome = self._done.get(
-                        timeout=None if timeout is None else max(timeout - _IDLE, 0)
-                    )
+                    item = self._done.get(timeout=None if timeout is None else max(timeout - _IDLE, 0))
         except queue.Empty:
             return
         while True:
-            self._inflight -= 1
-            self._finish_attempt(unit, outcome)
+            if item is not None:  # None: a cancel's wake-up
+                if self.cancellation.requested:
+                    self._done.put(item)  # left for _cancel_run: it may be a casualty of the signal
+                    return
+                self._inflight -= 1
+                self._finish_attempt(*item)
             try:
-                unit, outcome = self._done.get_nowait()
+                item = self._done.get_nowait()
             except queue.Empty:
                 break
         self._start_ready_nodes()
@@ -222,9 +256,13 @@ class Runner:
             if flush is not None:
                 flush()
 
-    def _sleep(self, timeout: float | None) -> tuple[_Unit, Outcome]:
+    def _sleep(self, timeout: float | None) -> tuple[_Unit, Outcome] | None:
+        """Wait for a retry to fall due (nothing is running); a cancel ends the wait at once."""
         self._flush_observers()
-        self.clock.sleep(timeout or 0.0)
+        if isinstance(self.clock, clocks.SystemClock):
+            self._done.get(timeout=timeout or 0.0)  # only a cancel's wake-up can come: nothing runs
+        else:
+            self.clock.sleep(timeout or 0.0)  # an injected clock moves time by itself
         raise queue.Empty
 
     # -- nodes ------------------------------------------------------------------------
@@ -409,7 +447,12 @@ class Runner:
     # -- attempts -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
-        while self._ready and self._inflight < self.executor.workers and not self._stopping:
+        while (
+            self._ready
+            and self._inflight < self.executor.workers
+            and not self._stopping
+            and not self.cancellation.requested
+        ):
             unit = self._ready.popleft()
             node = self.graph.nodes[unit.key]
             if node.max_concurrency and self._running.get(unit.key, 0) >= node.max_concurrency:
@@ -421,6 +464,7 @@ class Runner:
         unit.attempt += 1
         opts = node.task.options
         result = self.results[unit.key]
+        self._active[(unit.key, unit.map_index)] = unit
         if unit.map_index < 0:
             result.attempts = unit.attempt
             result.state = TaskState.RUNNING
@@ -457,18 +501,27 @@ class Runner:
         self._inflight += 1
         self._running[unit.key] = self._running.get(unit.key, 0) + 1
         run_here = getattr(self.executor, "run_here", None)
-        if run_here is not None and self._inflight == 1 and not self._ready and not self._retries:
-            # Nothing else can run or fall due before this attempt ends: the loop would only wait
-            # for it, so an executor that can (threads) runs it here, saving two thread hand-offs.
-            outcome = run_here(work)
-            if outcome is not None:
-                self._done.put((unit, outcome))
-                return
-        future = self.executor.submit(work)
+        try:
+            # A task may run in this thread (run_here, or the submit of an executor that runs_inline):
+            # only there can a cancel's signal interrupt it. If it does, the unit stays active.
+            if run_here is not None and self._inflight == 1 and not self._ready and not self._retries:
+                # Nothing else can run or fall due before this attempt ends: the loop would only wait
+                # for it, so an executor that can (threads) runs it here, saving two thread hand-offs.
+                outcome = self.cancellation.interruptible(run_here, work)
+                if outcome is not None:
+                    self._done.put((unit, outcome))
+                    return
+            if getattr(self.executor, "runs_inline", False):
+                future = self.cancellation.interruptible(self.executor.submit, work)
+            else:
+                future = self.executor.submit(work)
+        except Interrupted:
+            return
         future.add_done_callback(lambda f, u=unit: self._done.put((u, _outcome_of(f))))
 
     def _finish_attempt(self, unit: _Unit, outcome: Outcome) -> None:
         fault("runner.task_done")
+        self._active.pop((unit.key, unit.map_index), None)
         self._running[unit.key] -= 1
         waiting = self._waiting.get(unit.key)
         if waiting:
@@ -605,6 +658,42 @@ class Runner:
                 if self._items_left[unit.key] == 0:
                     self._finish_map(unit.key)
 
+    def _cancel_run(self) -> None:
+        """End a cancelled run: kill the workers, drop what waits, end what ran as cancelled.
+
+        Outcomes that had arrived are kept when they succeeded (no need to run them again);
+        a failure that arrived is treated as cancelled, since the signal may have caused it (a
+        terminal's Ctrl-C reaches the programs a task runs too).
+        """
+        cancel = getattr(self.executor, "cancel", None)
+        if cancel is not None:
+            cancel()
+        self._stop()  # start nothing; queued units stay pending, waiting retries end failed
+        while True:
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and item[1].ok:
+                self._inflight -= 1
+                self._finish_attempt(*item)
+        message = (
+            f"run {self.run_id} was cancelled ({self.cancellation.reason}) while this attempt ran; "
+            f"resume it to run the task again: suiro resume {self.run_id}"
+        )
+        error = ErrorInfo("suiro.errors.RunCancelledError", message, "", retryable=False)
+        for unit in list(self._active.values()):
+            result = self.results[unit.key]
+            if (result.state if unit.map_index < 0 else result.item_states[unit.map_index]).is_terminal:
+                continue
+            result.errors.append(error)
+            self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
+        self._active.clear()
+        for key, result in self.results.items():  # a KeyboardInterrupt may have cut a step short
+            if result.map_size is None and result.state in (TaskState.RUNNING, TaskState.RETRYING):
+                result.errors.append(error)
+                self._finish_node(key, TaskState.FAILED)
+
     # -- values -----------------------------------------------------------------------
 
     def _resolve(self, binding: Binding | None) -> Any:
@@ -635,6 +724,8 @@ def _uses(binding: Binding | None) -> list[Use]:
 
 
 def _outcome_of(future: Future[Outcome]) -> Outcome:
+    if future.cancelled():  # dropped by a cancel before it started
+        return Outcome(error=ErrorInfo("suiro.errors.RunCancelledError", "not started", "", retryable=False))
     exc = future.exception()
     if exc is None:
         return future.result()

@@ -108,6 +108,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         f"run {run['id']}  pipeline {run['pipeline']}  {run['state']}  started {_when(run['started'])}"
         f"  {_secs(run['duration'])}" + (f"  resumes {run['parent_run_id']}" if run["parent_run_id"] else "")
     )
+    if run["error"]:  # why it ended so: cancelled by a signal, fenced, an unreadable output
+        console.print(f"reason: {run['error']}", markup=False, highlight=False)
     console.print(f"params: {run['params']}", markup=False)
     if run["error"]:
         console.print(f"error: {run['error']}", markup=False, highlight=False)

@@ -1,15 +1,31 @@
-"""Commands that run pipelines: ``run``, ``resume``, ``graph``."""
+"""Commands that run pipelines: ``run``, ``resume``, ``graph``.
+
+``run`` and ``resume`` turn SIGINT and SIGTERM into a cancel of the run (see ``suiro.cancel``):
+the run is recorded ``cancelled``, the command prints how to resume it and exits 130. A second
+signal exits at once, the run still recorded ``cancelled``.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from suiro.cli.app import Target, Verbose, app, errors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from suiro.cancel import Cancellation
+    from suiro.results import RunResult
 
 
 class ExecutorName(StrEnum):
@@ -63,33 +79,36 @@ def run(
     ] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Run a pipeline and show its tasks live; exit 0 only if the run succeeded."""
+    """Run a pipeline and show its tasks live; exit 0 only if the run succeeded (130: cancelled)."""
     from suiro import api
-    from suiro.cli.view import make_view, render_summary
+    from suiro.cli.view import make_view
     from suiro.executors import make_executor
 
     with errors(verbose):
         pipe = api.load_pipeline(target)
-        # Made before the live view starts its thread: process workers can then be forked.
+        # Made before the signal watcher and the live view start their threads: process workers
+        # can then be forked.
         ex = make_executor(executor.value if executor else pipe.executor or "threads", workers)
-        view = make_view()
-        try:
-            with view:
-                result = api.run(
-                    pipe,
-                    config_file=config,
-                    overrides=set_ or (),
-                    executor=ex,
-                    fail_fast=fail_fast,
-                    fresh=fresh,
-                    recompute_corrupt=recompute_corrupt,
-                    observers=[view],
-                    new_records=new_records,
-                )
-        finally:
-            ex.shutdown()
-    render_summary(result, view.console, verbose=verbose)
-    raise typer.Exit(0 if result.ok else 1)
+        with _cancellable() as cancel:
+            view = make_view()
+            cancel.on_force(lambda: view.__exit__(None, None, None))
+            try:
+                with view:
+                    result = api.run(
+                        pipe,
+                        config_file=config,
+                        overrides=set_ or (),
+                        executor=ex,
+                        fail_fast=fail_fast,
+                        fresh=fresh,
+                        recompute_corrupt=recompute_corrupt,
+                        observers=[view],
+                        new_records=new_records,
+                        cancel=cancel,
+                    )
+            finally:
+                ex.shutdown()
+            _finish(result, view.console, cancel, verbose=verbose)
 
 
 @app.command()
@@ -105,9 +124,9 @@ def resume(
     recompute_corrupt: RecomputeCorrupt = False,
     verbose: Verbose = False,
 ) -> None:
-    """Re-run only what did not succeed in a failed or crashed run, reusing what did."""
+    """Re-run only what did not succeed in a failed, crashed or cancelled run, reusing what did."""
     from suiro import api
-    from suiro.cli.view import make_view, render_summary
+    from suiro.cli.view import make_view
     from suiro.executors import make_executor
 
     if run_id is None and last is None:
@@ -116,25 +135,83 @@ def resume(
     with errors(verbose):
         pipeline = api.load_pipeline(last) if last else None
         found = api.run_to_resume(run_id, last=last, pipeline=pipeline)
-        # As for `run`: made before the live view starts its thread, so workers can be forked.
+        # As for `run`: made before the signal watcher and the live view start their threads,
+        # so workers can be forked.
         ex = make_executor(executor.value if executor else found["executor"] or "threads", workers)
-        view = make_view()
-        try:
-            with view:
-                result = api.resume(
-                    found["id"],
-                    pipeline=pipeline,
-                    overrides=set_ or (),
-                    executor=ex,
-                    workers=workers,
-                    fail_fast=fail_fast,
-                    recompute_corrupt=recompute_corrupt,
-                    observers=[view],
-                )
-        finally:
-            ex.shutdown()
-    render_summary(result, view.console, verbose=verbose)
+        with _cancellable() as cancel:
+            view = make_view()
+            cancel.on_force(lambda: view.__exit__(None, None, None))
+            try:
+                with view:
+                    result = api.resume(
+                        found["id"],
+                        pipeline=pipeline,
+                        overrides=set_ or (),
+                        executor=ex,
+                        workers=workers,
+                        fail_fast=fail_fast,
+                        recompute_corrupt=recompute_corrupt,
+                        observers=[view],
+                        cancel=cancel,
+                    )
+            finally:
+                ex.shutdown()
+            _finish(result, view.console, cancel, verbose=verbose)
+
+
+#: Held by the thread that prints the resume hint and exits: the main thread or a forced stop's.
+_EXITING = threading.Lock()
+
+
+@contextmanager
+def _cancellable() -> Iterator[Cancellation]:
+    """SIGINT/SIGTERM cancel the run for the block; a second signal exits 130 at once."""
+    from suiro.cancel import Cancellation, handling_signals
+
+    cancel = Cancellation()
+    cancel.on_force(lambda: _exit_cancelled(cancel, wait=False))  # runs last: after the run is recorded
+
+    def notice(name: str) -> None:
+        run = f"run {cancel.run_id}" if cancel.run_id else "the run"
+        print(
+            f"cancelling {run} ({name}): stopping its tasks; send {name} again to stop at once.",
+            file=sys.stderr,
+        )
+
+    with handling_signals(cancel, (signal.SIGINT, signal.SIGTERM), notice=notice):
+        yield cancel
+
+
+def _finish(result: RunResult, console: Console, cancel: Cancellation, *, verbose: bool) -> None:
+    """Print the summary and exit: 0 succeeded, 1 failed, 130 cancelled (with the resume hint)."""
+    from suiro.cli.view import render_summary
+    from suiro.states import RunState
+
+    render_summary(result, console, verbose=verbose)
+    if result.state is RunState.CANCELLED:
+        _exit_cancelled(cancel, wait=True)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _exit_cancelled(cancel: Cancellation, *, wait: bool) -> None:
+    """Print how to resume the cancelled run and exit 130 now.
+
+    ``os._exit``: the record is complete, and threads still running abandoned tasks (they cannot
+    be stopped) would otherwise hold the interpreter's exit until they return. Whichever thread
+    gets here first exits; the other returns (``wait=False``) or waits for that exit.
+    """
+    if not _EXITING.acquire(blocking=wait):
+        return
+    if cancel.run_id is None:
+        print(f"cancelled ({cancel.reason}) before the run started.", file=sys.stderr)
+    else:
+        print(
+            f"run {cancel.run_id} cancelled ({cancel.reason}); resume it with: suiro resume {cancel.run_id}",
+            file=sys.stderr,
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 @app.command()

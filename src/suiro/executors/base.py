@@ -96,6 +96,12 @@ class Executor(Protocol):
     attempt is the only thing it could do until it ends (see ``ThreadExecutor.run_here``).
     One that sets ``remote = True`` runs attempts in other processes: the runner then passes
     stored inputs as ``Deferred`` loads, and its outcomes may be ``stored``.
+
+    ``runs_inline = True`` says that ``submit`` itself runs the attempt in the caller's thread.
+
+    And ``cancel()``, called from any thread when the run is cancelled: kill the worker
+    processes now, drop attempts not yet started, and stop waiting for threads; outcomes that
+    come after it are ignored. After ``cancel`` the executor runs nothing more.
     """
 
     name: str
@@ -128,7 +134,8 @@ def execute(work: Work) -> Outcome:
     try:
         value = _call(work, capture, args, kwargs)
         artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or a cancel reaching a task in the runner's thread
+        capture.close()
         raise
     except BaseException as exc:  # every task error, sys.exit() included, becomes an outcome
         return Outcome(
@@ -220,6 +227,12 @@ def timeout_outcome(work: Work, duration: float) -> Outcome:
     )
     info = error_info(exc, retry_on=work.retry_on)
     return Outcome(error=ErrorInfo(info.type, info.message, "", info.retryable), duration=duration)
+
+
+def cancelled_outcome(work: Work) -> Outcome:
+    """The outcome of an attempt that was not run, or not waited for, because its run was cancelled."""
+    message = f"the run was cancelled before task {work.label()} ended; resume it to run the task."
+    return Outcome(error=ErrorInfo("suiro.errors.RunCancelledError", message, "", retryable=False))
 
 
 def unpicklable_error(work: Work, exc: Exception, what: str = "function or arguments") -> ErrorInfo:

@@ -22,6 +22,7 @@ from typing import Any
 import cloudpickle
 
 from suiro import envvar
+from suiro.cancel import WATCHER_THREAD
 from suiro.errors import WorkerCrashedError
 from suiro.executors.base import Outcome, Work, error_info, timeout_outcome, unpicklable_error
 from suiro.executors.worker import read_frame, serve, write_frame
@@ -38,7 +39,8 @@ def can_fork() -> bool:
     """Whether forking this process is safe enough to start workers from it.
 
     Only with no other Python thread (none can hold a lock the child would inherit
-    held); native pools such as OpenBLAS re-create themselves after a fork.
+    held), but the CLI's signal watcher, which holds none; native pools such as OpenBLAS
+    re-create themselves after a fork.
     ``SUIRO_FORK=0`` turns forking off, e.g. for a parent that ran OpenMP-parallel
     code, whose pool does not survive a fork.
     """
@@ -46,7 +48,7 @@ def can_fork() -> bool:
         hasattr(os, "fork")
         and sys.platform == "linux"
         and envvar.flag(envvar.FORK, True)
-        and threading.active_count() == 1
+        and all(t is threading.main_thread() or t.name == WATCHER_THREAD for t in threading.enumerate())
     )
 
 
@@ -56,13 +58,17 @@ class _Forked:
     def __init__(self, pid: int):
         self.pid = pid
         self.returncode: int | None = None
+        # Reaping and killing never overlap, so a kill from another thread (a cancel) never
+        # hits a reaped pid that the system may already have given to another process.
+        self._lock = threading.Lock()
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
+        with self._lock:
+            if self.returncode is None:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -73,8 +79,9 @@ class _Forked:
         return self.returncode  # type: ignore[return-value]
 
     def kill(self) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
+        with self._lock:
+            if self.returncode is None:
+                os.kill(self.pid, signal.SIGKILL)  # a zombie is still ours: it cannot be another process
 
 
 class WorkerProcess:
@@ -88,6 +95,8 @@ class WorkerProcess:
     def __init__(self, *, fork: bool = False) -> None:
         self._proc: Any = None
         self._to_child = self._from_child = -1
+        self._lock = threading.Lock()  # between starting a process and a cancel killing it
+        self._killed = False
         if fork and can_fork():
             self._fork()
 
@@ -116,17 +125,20 @@ class WorkerProcess:
         self._await_ready()
 
     def _start(self) -> Any:
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "suiro.executors.worker", str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w),
-            stdin=subprocess.DEVNULL,
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
-        _PARENT_FDS.update((self._to_child, self._from_child))
-        self._proc = proc
+        with self._lock:
+            if self._killed:
+                raise WorkerCrashedError("the run was cancelled; no new worker process is started.")
+            to_child_r, self._to_child = os.pipe()
+            self._from_child, from_child_w = os.pipe()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "suiro.executors.worker", str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+            )
+            os.close(to_child_r)
+            os.close(from_child_w)
+            _PARENT_FDS.update((self._to_child, self._from_child))
+            self._proc = proc
         write_frame(self._to_child, cloudpickle.dumps((list(sys.path), os.getpid())))
         self._await_ready()
         return proc
@@ -173,6 +185,17 @@ class WorkerProcess:
         )
         return Outcome(error=replace(error_info(exc, retry_on=None), infra=True))
 
+    def kill(self) -> None:
+        """Kill the process now, from any thread, and never start another (a cancel).
+
+        Closes nothing: the thread using the worker sees its pipe end and cleans up itself.
+        """
+        with self._lock:
+            self._killed = True
+            proc = self._proc
+        if proc is not None:
+            proc.kill()
+
     def close(self, *, kill: bool = False) -> None:
         """Stop the worker: ask it to exit (closing its input), or kill it."""
         proc, self._proc = self._proc, None
@@ -193,16 +216,51 @@ class WorkerProcess:
             proc.wait()
 
 
-def run_in_child(work: Work) -> Future[Outcome]:
-    """Run ``work`` in a worker process of its own; the future resolves when it ends."""
+class Children:
+    """The worker processes an executor started for single attempts, so a cancel can kill them."""
+
+    def __init__(self) -> None:
+        self._live: set[WorkerProcess] = set()
+        self._lock = threading.Lock()
+        self._killed = False
+
+    def add(self, worker: WorkerProcess) -> None:
+        """Track ``worker``; after ``kill_all`` it is killed before it starts."""
+        with self._lock:
+            self._live.add(worker)
+            if self._killed:
+                worker.kill()
+
+    def discard(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            self._live.discard(worker)
+
+    def kill_all(self) -> None:
+        """Kill every tracked worker now, and every one added later."""
+        with self._lock:
+            self._killed = True
+            live = list(self._live)
+        for worker in live:
+            worker.kill()
+
+
+def run_in_child(work: Work, children: Children | None = None) -> Future[Outcome]:
+    """Run ``work`` in a worker process of its own; the future resolves when it ends.
+
+    ``children`` tracks the worker while it runs, so a cancel can kill it.
+    """
     future: Future[Outcome] = Future()
 
     def target() -> None:
         worker = WorkerProcess()
+        if children is not None:
+            children.add(worker)
         try:
             outcome = worker.call(work)
         finally:
             worker.close()  # the process is gone before anyone hears the outcome
+            if children is not None:
+                children.discard(worker)
         future.set_result(outcome)
 
     threading.Thread(target=target, name=f"suiro-child-{work.label()}", daemon=True).start()

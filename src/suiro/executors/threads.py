@@ -8,14 +8,16 @@ import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from suiro.executors.base import Outcome, Work, execute
-from suiro.executors.child import run_in_child
+from suiro.executors.child import Children, run_in_child
 
 
 class ThreadExecutor:
     """Runs attempts on ``workers`` threads.
 
     An attempt with a timeout runs in a killable child process instead, so a
-    timed-out task never leaves a runaway thread behind.
+    timed-out task never leaves a runaway thread behind. A thread cannot be stopped: on
+    ``cancel`` the attempts running on threads are abandoned (they run on, unrecorded, until
+    they return or the process exits).
 
     Args:
         workers: threads in the pool (default: cores + 4, at most 32).
@@ -28,10 +30,12 @@ class ThreadExecutor:
         self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
         self.inline = inline
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="suiro-task")
+        self._children = Children()
+        self._cancelled = False
 
     def submit(self, work: Work) -> Future[Outcome]:
         if work.timeout is not None:
-            return run_in_child(work)
+            return run_in_child(work, self._children)
         # A fresh context per attempt: what a task sets (decimal precision, its own variables)
         # never reaches the next task this thread runs, nor the caller's.
         return self._pool.submit(contextvars.Context().run, execute, work)
@@ -53,8 +57,15 @@ class ThreadExecutor:
             return None
         return contextvars.Context().run(execute, work)
 
+    def cancel(self) -> None:
+        """Drop queued attempts, kill timeout children; running threads are abandoned, not awaited."""
+        self._cancelled = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._children.kill_all()
+
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # After a cancel, waiting would wait for the abandoned attempts to return.
+        self._pool.shutdown(wait=not self._cancelled, cancel_futures=True)
 
 
 def _in_event_loop() -> bool:

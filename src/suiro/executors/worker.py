@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import cloudpickle
 
+from suiro.cancel import ignore_stop_signals
 from suiro.context import routed_streams
 from suiro.executors.base import Outcome, Work, execute
 
@@ -104,7 +105,12 @@ def main(read_fd: int, write_fd: int) -> None:
 
 
 def serve(read_fd: int, write_fd: int, parent: int) -> None:
-    """Serve attempts until the parent closes the pipe (or dies)."""
+    """Serve attempts until the parent closes the pipe (or dies).
+
+    SIGINT and SIGTERM sent to the whole process group (a terminal's Ctrl-C) are let pass: the
+    runner cancels the run and kills this worker, so the task never ends as a failure of its own.
+    """
+    ignore_stop_signals()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     write_frame(write_fd, b"ready")
     with routed_streams():

@@ -417,7 +417,8 @@ def root_of(db: Database, run_id: str) -> str:
 
 
 def find_resumable(db: Database, pipeline: str) -> str:
-    """The run ``resume --last`` resumes: the latest run of ``pipeline``, if it did not succeed.
+    """The run ``resume --last`` resumes: the latest run of ``pipeline``, if it did not succeed
+    (failed, crashed or cancelled).
 
     The latest run is the tip of its resume chain (a resume starts after the run it resumes),
     so an old failure that was resumed, or that a newer run of the pipeline superseded, is

@@ -15,6 +15,10 @@ Fencing: every batch first renews the run's heartbeat with a compare-and-set on
 its run crashed (and for the run to be resumed elsewhere) finds the set refused when it
 comes back: the batch is rolled back, the run is marked as fenced, and the runner stops
 at its next event. Its late work can never overwrite the verdict or the resumed run.
+
+A forced stop (a second Ctrl-C) ends the record from another thread with ``finish_now``:
+what is buffered and the ``cancelled`` state are written, attempts still open end ``failed``,
+and every later event is dropped.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from suiro.events import (
     TaskStateChanged,
 )
 from suiro.secrets import mask, mask_values
+from suiro.states import RunState
 from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
@@ -140,6 +145,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._run_id = ""
+        self._finished = False  # the run's end is buffered or written: later events are dropped
         self._last_beat = 0.0
         #: Last recorded (state, attempts) per task run, so partial updates never regress them.
         self._known: dict[tuple[str, int], tuple[str, int]] = {}
@@ -148,11 +154,16 @@ class Recorder:
         """Buffer an event; the run's first and last events are written at once."""
         if self._error is not None:
             raise self._failure()
+        if self._finished:
+            return  # ended by ``finish_now``: the runner goes on briefly, unrecorded
         if isinstance(event, RunStarted):
             self._start(event)
             return
         with self._lock:
+            if self._finished:
+                return
             self._buffer.append(event)
+            self._finished = isinstance(event, RunFinished)
             first = len(self._buffer) == 1
         if first and self.quiet is not None:
             self._arrived.set()  # once per batch: the recorder thread starts watching for quiet
@@ -281,7 +292,7 @@ class Recorder:
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
             tx.executemany(_INSERT_METRIC, rows.metrics)
             if rows.finished is not None:
-                tx.execute(
+                ended = tx.execute(
                     # Compare-and-set: a run the reaper already declared crashed (its heartbeat stopped
                     # long enough, e.g. a stopped process) stays crashed; its resume is what counts.
                     "UPDATE runs SET state = :state, ended = :ended, heartbeat = :ended, error = :error"
@@ -293,6 +304,8 @@ class Recorder:
                         "error": mask(rows.finished.error) if rows.finished.error else None,
                     },
                 )
+                if ended and rows.finished.state is RunState.CANCELLED:
+                    _close_open_attempts(tx, self._run_id, rows.finished)
 
     def _fenced_message(self) -> str:
         """Why this process stops, and what to do: resume the run, or look at its resume."""
@@ -325,6 +338,22 @@ class Recorder:
         if isinstance(self._error, RunFencedError | DatabaseDamagedError):
             return self._error  # already one sentence that says what to do
         return StoreError(f"recording run {self._run_id} failed: {self._error}; the run was stopped.")
+
+    def finish_now(self, error: str) -> None:
+        """Record the run ``cancelled`` at once, from any thread; drop every later event.
+
+        For a forced stop, when the runner cannot be waited for. What is buffered is written
+        with it. Does nothing if the run's end was already recorded (or never began).
+        """
+        with self._lock:
+            if self._finished or not self._run_id:
+                return
+            self._finished = True
+            self._buffer.append(RunFinished(self._run_id, RunState.CANCELLED, clock.now(), error))
+        self._stop.set()
+        self._wake.set()
+        self._arrived.set()
+        self.flush()
 
     def close(self) -> None:
         """Stop the background thread and write what is left (called at the run's end)."""
@@ -439,6 +468,27 @@ class _Rows:
                 "traceback": mask(error.traceback) if error else None,
                 "log_path": log,
             }
+
+
+def _close_open_attempts(tx: Any, run_id: str, finished: RunFinished) -> None:
+    """End what a forced stop left open (the runner ends it itself otherwise): attempts that were
+    running fail as cancelled, so ``suiro resume`` runs them again."""
+    message = (
+        f"run {run_id} was cancelled while this attempt ran ({finished.error}); "
+        f"resume it to run the task again: suiro resume {run_id}"
+    )
+    params = {"id": run_id, "ended": finished.time, "message": mask(message)}
+    tx.execute(
+        "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
+        " AND state IN ('running', 'retrying')",
+        params,
+    )
+    tx.execute(
+        "UPDATE attempts SET state = 'failed', ended = :ended, error_type = 'suiro.errors.RunCancelledError',"
+        " error_message = :message WHERE run_id = :id AND state = 'running'",
+        params,
+    )
+    tx.execute("UPDATE attempts SET state = 'failed' WHERE run_id = :id AND state = 'retrying'", params)
 
 
 def _artifact_row(meta: ArtifactMeta) -> dict[str, Any]:
