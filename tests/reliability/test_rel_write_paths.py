@@ -34,6 +34,7 @@ from reliability.rel_harness import rows
 
 import suiro
 from suiro import api, context, history, log_metric, pipeline, task
+from suiro.cancel import Cancellation
 from suiro.errors import RunFencedError
 from suiro.registry import Registry
 from suiro.store import db as db_module
@@ -178,6 +179,35 @@ run(doomed, executor="threads")
 """
 
 
+@task(retries=1, retry_delay=60.0)
+def retry_later() -> int:
+    raise RuntimeError("not now")
+
+
+@task
+def long_sleep() -> int:
+    time.sleep(2.0)  # cancelled while this runs
+    return 1
+
+
+@pipeline
+def cancelled():
+    retry_later()
+    return long_sleep()
+
+
+def cancel_a_run() -> None:
+    """A run cancelled while one task runs and another waits for its retry: both attempts closed."""
+    cancel = Cancellation()
+    timer = threading.Timer(0.5, cancel.request, args=("test", "cancelled by the write-path test"))
+    timer.start()
+    try:
+        result = api.run(cancelled, executor="threads", cancel=cancel)
+    finally:
+        timer.cancel()
+    assert result.state.value == "cancelled"
+
+
 def record_runs(tmp_path: Path) -> None:
     """A run that fails, its resume, a fully cached run: recorder writes of every kind."""
     flag = tmp_path / "flag"
@@ -254,6 +284,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
     record_runs(tmp_path)
     reap_a_dead_run(tmp_path, suiro_home)
     fence_a_run_declared_crashed()
+    cancel_a_run()
     use_the_registry()
     collect_garbage()
 

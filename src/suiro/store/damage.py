@@ -64,6 +64,11 @@ def raise_if_damaged(exc: BaseException, path: Path | None) -> None:
         raise damaged(path, str(exc)) from exc
 
 
+#: The two checks, whole and stopped at the first problem.
+_QUICK = ("PRAGMA quick_check", "PRAGMA quick_check(1)")
+_FULL = ("PRAGMA integrity_check", "PRAGMA integrity_check(1)")
+
+
 def integrity_lines(path: Path, *, quick: bool = False, immutable: bool = False) -> list[str]:
     """SQLite's complaints about the file at ``path``: empty when it is sound; never raises for damage.
 
@@ -73,7 +78,7 @@ def integrity_lines(path: Path, *, quick: bool = False, immutable: bool = False)
     ``immutable`` reads the file as a snapshot, as the store does when its folder cannot be
     written (a WAL reader would need to create the shared-memory file).
     """
-    pragma = "quick_check" if quick else "integrity_check"
+    check, first_problem = _QUICK if quick else _FULL
     flags = "mode=ro&immutable=1" if immutable else "mode=ro"
     try:
         conn = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=30)
@@ -81,12 +86,12 @@ def integrity_lines(path: Path, *, quick: bool = False, immutable: bool = False)
         return [str(exc)]
     try:
         try:
-            return _complaints(conn, f"PRAGMA {pragma}")
+            return _complaints(conn, check)
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise
             try:
-                first = _complaints(conn, f"PRAGMA {pragma}(1)")
+                first = _complaints(conn, first_problem)
             except sqlite3.DatabaseError:
                 first = []
             return first or [str(exc)]
