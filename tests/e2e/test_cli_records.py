@@ -8,6 +8,7 @@ run of another pipeline); the read-only commands are checked against it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -280,6 +281,34 @@ def test_artifacts_json_lists_each_output(record):
     cached = record.cli.json("artifacts", record.cached)
     assert [r["digest"] for r in cached] == [r["digest"] for r in rows]
     assert {r["cached_from"] for r in cached} == {record.first}
+
+
+def test_artifacts_run_lists_and_artifacts_verify_is_a_sub_command(cli):
+    """``artifacts RUN`` (short for ``artifacts list RUN``) lists; ``verify`` is its own command."""
+    cli.write("bigout.py", BIG)
+    run_id = cli.ok("run", "bigout.py").run_id
+    listed = cli.json("artifacts", run_id)
+    assert [r["task_key"] for r in listed] == ["big"]
+    assert cli.json("artifacts", "list", run_id) == listed
+    assert cli.json("artifacts", "list", "last") == listed
+    assert "big" in cli.ok("artifacts", run_id).stdout  # the table
+
+    help_text = cli.ok("artifacts", "--help").stdout
+    assert re.search(r"^\s+list\s", help_text, re.M) and re.search(r"^\s+verify\s", help_text, re.M)
+    verify_help = cli.ok("artifacts", "verify", "--help").stdout
+    assert "Usage: python -m suiro artifacts verify [OPTIONS]" in verify_help
+    assert cli.ok("artifacts", "verify").stdout == "every stored artifact is intact\n"
+    assert cli.json("artifacts", "verify") == []
+
+    objects = cli.home / "artifacts" / "objects"
+    ((digest, path),) = [(p.parent.name + p.name, p) for p in objects.glob("*/*")]
+    path.write_bytes(path.read_bytes()[:-1] + b"!")  # same size, another hash
+    result = cli.expect(1, "artifacts", "verify")
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("corrupt_artifact: ") and digest in line
+    problems = json.loads(cli.expect(1, "artifacts", "--json", "verify").stdout)
+    assert [p["subject"] for p in problems] == [digest]
+    assert "Missing argument 'run_id'" in cli.expect(2, "artifacts", "list").stderr
 
 
 # --- explain ---------------------------------------------------------------------------------

@@ -7,7 +7,12 @@ layers, executors, ``--workers``, ``--fail-fast``, graph formats, help and versi
 from __future__ import annotations
 
 import ast
+import os
+import pty
 import re
+import select
+import subprocess
+import time
 
 import pytest
 from pipelines.cli_harness import RUN_ID, Cli
@@ -427,6 +432,71 @@ def test_every_executor_gives_the_same_output(cli, executor):
         assert run["pid"] not in pids, "tasks must run in worker processes"
     else:
         assert pids == {run["pid"]}
+
+
+FORKING = """
+    import sys
+    from pathlib import Path
+
+    from suiro import pipeline, task
+
+
+    @task
+    def where() -> str:
+        if Path("broken").exists():
+            raise ValueError("broken until the test removes the file")
+        # typer is loaded in the suiro command only: a forked worker has it, a fresh interpreter not.
+        return "forked" if "typer" in sys.modules else "fresh"
+
+
+    @pipeline
+    def forking():
+        return where()
+"""
+
+
+def _on_a_terminal(cli: Cli, *args: str) -> tuple[int, str]:
+    """Run ``suiro *args`` with its output on a pseudo-terminal (so the live view's thread runs).
+
+    Returns its exit code and everything it wrote.
+    """
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        cli.argv(*args),
+        env=cli.env(),
+        cwd=cli.root,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                chunks.append(os.read(leader, 65536))
+            except OSError:  # EIO: every process holding the terminal closed it
+                break
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
+
+
+def test_run_and_resume_fork_their_process_workers_on_a_terminal(cli):
+    """The executor is made before the live view starts its thread, so workers are forked."""
+    cli.write("forking.py", FORKING)
+    (cli.root / "broken").touch()
+    code, out = _on_a_terminal(cli, "run", "forking.py", "-e", "processes")
+    assert code == 1, out
+    (cli.root / "broken").unlink()
+    code, out = _on_a_terminal(cli, "resume", "last", "-e", "processes")
+    assert code == 0 and "output: 'forked'" in out, out
+    code, out = _on_a_terminal(cli, "run", "forking.py", "--fresh", "-e", "processes")
+    assert code == 0 and "output: 'forked'" in out, out
+    piped = cli.ok("run", "forking.py", "--fresh", "-e", "processes")  # no live view: forked too
+    assert piped.output == "'forked'"
 
 
 def test_workers_1_runs_one_task_at_a_time(cli):

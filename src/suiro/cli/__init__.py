@@ -1,7 +1,7 @@
 """The ``suiro`` command: parse arguments, call ``suiro.api``/``suiro.history``, render.
 
-No logic lives here: every command is one library call plus rendering. Heavy
-modules are imported inside commands so ``suiro --help`` stays fast.
+No logic lives here: every command is one library call plus rendering. ``app`` composes the
+command modules; heavy modules are imported inside commands so ``suiro --help`` stays fast.
 """
 
 from suiro.cli.app import app, main

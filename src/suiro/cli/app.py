@@ -1,14 +1,20 @@
-"""The Typer application and what every command shares: error handling and output."""
+"""The ``suiro`` application: the composition root that puts the command modules together.
+
+Each command module (``running``, ``records``, ``check``, ``models``) owns a ``commands`` Typer;
+this module adds them to the root one, in the order ``suiro --help`` lists them. Imports point
+one way: here to the commands, the commands to ``options`` and ``output``, never back (an
+import-linter contract in pyproject.toml keeps it so). The command modules import only typer
+at the top and load what a command needs when it runs, so ``suiro --help`` stays fast.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+
+from suiro.cli import check, models, records, running
+from suiro.cli.output import errors
 
 app = typer.Typer(
     name="suiro",
@@ -18,56 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-Target = Annotated[
-    str | None,
-    typer.Argument(
-        metavar="[FILE.py[:PIPELINE]]",
-        help="FILE.py[:PIPELINE] or module:PIPELINE; the built-in pipeline if omitted.",
-    ),
-]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and task output.")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-@contextmanager
-def errors(verbose: bool = False) -> Iterator[None]:
-    """Print a suiro error as one line and exit 2; the traceback only with --verbose."""
-    from suiro.errors import SuiroError
-
-    try:
-        yield
-    except SuiroError as exc:
-        from suiro.cli.terminal import printable
-
-        if verbose:
-            import traceback
-
-            print(printable(_masked(traceback.format_exc()), newlines=True), end="", file=sys.stderr)
-        print(f"error: {printable(_masked(str(exc)))}", file=sys.stderr)
-        raise typer.Exit(2) from None
-
-
-def _masked(text: str) -> str:
-    """``text`` with secrets masked (a --set value may be one); as it is if they cannot be read."""
-    from suiro.errors import SuiroError
-    from suiro.secrets import mask
-
-    try:
-        return mask(text)
-    except SuiroError:  # the error being reported is the unreadable secrets file itself
-        return text
-
-
-def print_json(data: Any) -> None:
-    """Write ``data`` as JSON on stdout (bytes shown as their length)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return str(value)
+for _module in (running, records, check, models):
+    app.add_typer(_module.commands)
 
 
 def _version(value: bool) -> None:
@@ -95,9 +53,4 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
-    import suiro.cli.check
-    import suiro.cli.models
-    import suiro.cli.records
-    import suiro.cli.running  # noqa: F401 - registers the commands
-
     app()

@@ -7,17 +7,20 @@ from typing import Annotated
 
 import typer
 
-from suiro.cli.app import Json, Verbose, app, errors, print_json
+from suiro.cli.options import Json, Verbose
+from suiro.cli.output import errors, print_json
+from suiro.cli.terminal import printable
+
+commands = typer.Typer()
 
 
-@app.command()
+@commands.command()
 def check(json_: Json = False, verbose: Verbose = False) -> None:
     """Check the store: outputs present and hash-valid, one success per task, no dead running run.
 
     Prints one line per problem (nothing is repaired) and exits 1 if there is any, 0 if none.
     """
     from suiro import history
-    from suiro.cli.terminal import printable
 
     with errors(verbose):
         problems = history.check()
@@ -31,7 +34,7 @@ def check(json_: Json = False, verbose: Verbose = False) -> None:
     raise typer.Exit(1 if problems else 0)
 
 
-@app.command()
+@commands.command()
 def backup(
     dest: Annotated[
         Path | None,

@@ -7,23 +7,25 @@ rendering; ``--json`` prints what the call returned (``ModelVersion.to_dict()`` 
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from suiro.cli.app import Json, Verbose, app, errors, print_json
+from suiro.cli.options import Json, Verbose
+from suiro.cli.output import errors, number, print_json, table, when
+from suiro.cli.terminal import console, printable
 
 if TYPE_CHECKING:
     from suiro.registry import ModelVersion, Registry
 
+commands = typer.Typer()
 models_app = typer.Typer(
     name="models",
     help="Registered models: versions, stages, promotion, rollback, comparison.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(models_app, name="models")
+commands.add_typer(models_app)
 
 Ref = Annotated[
     str, typer.Argument(help="NAME, NAME@VERSION, NAME@latest or NAME@STAGE (e.g. NAME@production).")
@@ -38,34 +40,8 @@ def _registry() -> Registry:
     return Registry()
 
 
-def _console() -> Any:
-    from suiro.cli.terminal import console
-
-    return console()
-
-
-def _table(columns: list[str], rows: list[list[Any]], *, wrap: tuple[str, ...] = ()) -> Any:
-    """A Rich table; only the ``wrap`` columns may wrap, so names, versions and digests stay whole."""
-    from rich.table import Table
-
-    table = Table()
-    for column in columns:
-        table.add_column(column, no_wrap=column not in wrap)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    return table
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
-
-
 def _metrics(metrics: dict[str, float | None]) -> str:
-    return "  ".join(f"{k}={_number(v)}" for k, v in sorted(metrics.items()))
+    return "  ".join(f"{k}={number(v)}" for k, v in sorted(metrics.items()))
 
 
 def _row(v: ModelVersion) -> list[Any]:
@@ -74,7 +50,7 @@ def _row(v: ModelVersion) -> list[Any]:
         v.version,
         v.stage,
         _metrics(v.metrics),
-        _when(v.created),
+        when(v.created),
         v.run_id,
         v.artifact_digest[:12],
     ]
@@ -93,7 +69,7 @@ def list_(
         print_json([v.to_dict() for v in versions])
         return
     columns = ["name", "version", "stage", "metrics", "created", "run", "digest"]
-    _console().print(_table(columns, [_row(v) for v in versions], wrap=("metrics", "created", "run")))
+    console().print(table(columns, [_row(v) for v in versions], wrap=("metrics", "created", "run")))
 
 
 @models_app.command()
@@ -105,14 +81,12 @@ def show(ref: Ref, json_: Json = False, verbose: Verbose = False) -> None:
         print_json(version.to_dict())
         return
     data = version.to_dict()
-    data["created"] = _when(version.created)
+    data["created"] = when(version.created)
     data["metrics"] = _metrics(version.metrics)
     schema = version.input_schema or []
     data["input_schema"] = ", ".join(f"{c['name']}: {c['dtype']}" for c in schema[:12]) + (
         f" ... ({len(schema)} columns)" if len(schema) > 12 else ""
     )
-    from suiro.cli.terminal import printable
-
     for key, value in data.items():
         print(printable(f"{key + ':':<17} {'' if value is None else value}"))
 
@@ -172,14 +146,14 @@ def compare(
         print_json(result)
         return
     a, b = result["versions"]
-    console = _console()
+    out = console()
     rows = [
-        [m["metric"], _number(m["v1"]), _number(m["v2"]), _signed(m["difference"])] for m in result["metrics"]
+        [m["metric"], number(m["v1"]), number(m["v2"]), _signed(m["difference"])] for m in result["metrics"]
     ]
-    console.print(_table(["metric", f"v{a}", f"v{b}", f"v{b} - v{a}"], rows))
+    out.print(table(["metric", f"v{a}", f"v{b}", f"v{b} - v{a}"], rows, wrap=()))
     if result["params"]:
-        console.print(
-            _table(
+        out.print(
+            table(
                 ["param", f"v{a}", f"v{b}"],
                 [[p["param"], p["v1"], p["v2"]] for p in result["params"]],
                 wrap=(f"v{a}", f"v{b}"),
@@ -205,11 +179,11 @@ def history(name: Name, json_: Json = False, verbose: Verbose = False) -> None:
         return
     columns = ["time", "version", "action", "from", "to", "actor", "run", "reason"]
     keys = ["version", "action", "from_stage", "to_stage", "actor", "run_id", "reason"]
-    lines = [[_when(t["time"]), *(t[k] for k in keys)] for t in rows]
-    _console().print(_table(columns, lines, wrap=("time", "actor", "run", "reason")))
+    lines = [[when(t["time"]), *(t[k] for k in keys)] for t in rows]
+    console().print(table(columns, lines, wrap=("time", "actor", "run", "reason")))
 
 
-@app.command()
+@commands.command()
 def serve(
     ref: Ref,
     host: Annotated[

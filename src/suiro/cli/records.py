@@ -1,40 +1,21 @@
-"""Commands that read the record: runs, show, logs, metrics, artifacts, explain, gc."""
+"""Commands that read the record: runs, show, logs, metrics, artifacts, explain; and gc.
+
+``artifacts`` is a group: ``artifacts list RUN`` (``artifacts RUN`` for short) and
+``artifacts verify``.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from suiro.cli.app import Json, Verbose, app, errors, print_json
+from suiro.cli.options import Json, RunId, Verbose
+from suiro.cli.output import errors, number, print_json, seconds, table, when
+from suiro.cli.terminal import console, printable
 
-RunId = Annotated[str, typer.Argument(help="A run id, a unique prefix or suffix of one, or 'last'.")]
-
-
-def _console() -> Any:
-    """Rich console; piped output gets a wide page so ids and times are never cut."""
-    import sys
-
-    from suiro.cli.terminal import console
-
-    return console(width=None if sys.stdout.isatty() else 200)
-
-
-def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
-    """A table whose first column (a run id, a task) is never cut, so it can be copied."""
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
-        table.add_column(
-            column,
-            no_wrap=i == 0,
-            min_width=max((len(str(r[0])) for r in rows), default=0) if i == 0 else None,
-        )
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    return table
+commands = typer.Typer()
 
 
 def _read(call: Any, *, verbose: bool, json_: bool) -> Any:
@@ -52,15 +33,7 @@ def _label(row: dict[str, Any]) -> str:
     return row["task_key"] + (f"[{row['map_index']}]" if row["map_index"] >= 0 else "")
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
-
-
-def _secs(value: float | None) -> str:
-    return f"{value:.3f}s" if value is not None else ""
-
-
-@app.command()
+@commands.command()
 def runs(
     pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Only this pipeline.")] = None,
     state: Annotated[str | None, typer.Option("--state", "-s", help="Only runs in this state.")] = None,
@@ -76,26 +49,15 @@ def runs(
     )
     if rows is None:
         return
-    _console().print(
-        _table(
-            None,
-            ["run", "pipeline", "state", "started", "time", "resumes"],
-            [
-                [
-                    r["id"],
-                    r["pipeline"],
-                    r["state"],
-                    _when(r["started"]),
-                    _secs(r["duration"]),
-                    r["parent_run_id"],
-                ]
-                for r in rows
-            ],
-        )
-    )
+    columns = ["run", "pipeline", "state", "started", "time", "resumes"]
+    lines = [
+        [r["id"], r["pipeline"], r["state"], when(r["started"]), seconds(r["duration"]), r["parent_run_id"]]
+        for r in rows
+    ]
+    console().print(table(columns, lines))
 
 
-@app.command()
+@commands.command()
 def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     """Show a run: its parameters and every task's state, attempts, time, errors, cache hits."""
     from suiro import history
@@ -103,16 +65,17 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     run = _read(lambda: history.show(run_id), verbose=verbose, json_=json_)
     if run is None:
         return
-    console = _console()
-    console.print(
-        f"run {run['id']}  pipeline {run['pipeline']}  {run['state']}  started {_when(run['started'])}"
-        f"  {_secs(run['duration'])}" + (f"  resumes {run['parent_run_id']}" if run["parent_run_id"] else "")
+    out = console()
+    resumes = f"  resumes {run['parent_run_id']}" if run["parent_run_id"] else ""
+    out.print(
+        f"run {run['id']}  pipeline {run['pipeline']}  {run['state']}  started {when(run['started'])}"
+        f"  {seconds(run['duration'])}{resumes}"
     )
     if run["error"]:  # why it ended so: cancelled by a signal, fenced, an unreadable output
-        console.print(f"reason: {run['error']}", markup=False, highlight=False)
-    console.print(f"params: {run['params']}", markup=False)
+        out.print(f"reason: {run['error']}", markup=False, highlight=False)
+    out.print(f"params: {run['params']}", markup=False)
     if run["error"]:
-        console.print(f"error: {run['error']}", markup=False, highlight=False)
+        out.print(f"error: {run['error']}", markup=False, highlight=False)
     rows = []
     for t in run["tasks"]:
         note = ", ".join(f"{n} {s}" for s, n in t["items"].items())
@@ -125,18 +88,18 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
             note = (
                 note + "  " if note else ""
             ) + f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"[:160]
-        rows.append([t["task_key"], t["state"], t["attempts"] or "", _secs(t["duration"]), note])
-    console.print(_table(None, ["task", "state", "attempts", "time", "note"], rows))
+        rows.append([t["task_key"], t["state"], t["attempts"] or "", seconds(t["duration"]), note])
+    out.print(table(["task", "state", "attempts", "time", "note"], rows))
     if verbose:
         for t in run["tasks"]:
             for e in t["errors"]:
-                console.print(
+                out.print(
                     f"{t['task_key']} attempt {e['attempt']}: {e['error_type']}: {e['error_message']}",
                     markup=False,
                 )
 
 
-@app.command()
+@commands.command()
 def logs(
     run_id: RunId,
     task: Annotated[str | None, typer.Argument(help="Only this task.")] = None,
@@ -147,7 +110,6 @@ def logs(
 ) -> None:
     """Print the captured output of a run's tasks, attempt by attempt."""
     from suiro import history
-    from suiro.cli.terminal import printable
 
     with errors(verbose):
         attempts = history.logs(run_id, task, attempt=attempt)
@@ -158,7 +120,7 @@ def logs(
             print(printable(line))
 
 
-@app.command()
+@commands.command()
 def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     """List the metrics a run's tasks logged."""
     from suiro import history
@@ -166,71 +128,77 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
     rows = _read(lambda: history.metrics(run_id), verbose=verbose, json_=json_)
     if rows is None:
         return
-    _console().print(
-        _table(
-            None,
-            ["task", "name", "value", "step"],
-            [
-                [
-                    _label(r),
-                    r["name"],
-                    f"{r['value']:.6g}",
-                    r["step"],
-                ]
-                for r in rows
-            ],
-        )
-    )
+    lines = [[_label(r), r["name"], number(r["value"]), r["step"]] for r in rows]
+    console().print(table(["task", "name", "value", "step"], lines))
 
 
-@app.command()
-def artifacts(
-    run_id: Annotated[str, typer.Argument(help="A run id (prefix, suffix or 'last'), or 'verify'.")],
-    json_: Json = False,
-    verbose: Verbose = False,
-) -> None:
-    """List the stored outputs of a run's tasks; ``artifacts verify`` re-hashes every stored one.
+class _RunOrCommand(TyperGroup):
+    """``artifacts RUN`` is short for ``artifacts list RUN``; ``artifacts verify`` is a sub-command.
 
-    ``verify`` prints one line per missing or corrupt artifact or model and exits 1 if there is
-    any (``suiro check`` also checks the records); ``run --recompute-corrupt`` redoes them.
+    The first argument that is not an option picks the sub-command when it names one, wherever
+    it stands (``artifacts --json verify``); otherwise every argument goes to ``list`` (a run id
+    is ``YYYYMMDD-HHMMSS-xxxxxx``, a part of one, or ``last``: never a sub-command's name).
+    Only ``--help`` alone, or no argument, is the group's own (its help).
     """
+
+    default = "list"
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first = next((i for i, arg in enumerate(args) if not arg.startswith("-")), None)
+        if first is not None and args[first] in self.commands:
+            args = [args[first], *args[:first], *args[first + 1 :]]
+        elif first is not None or (args and "--help" not in args):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+artifacts = typer.Typer(
+    name="artifacts",
+    cls=_RunOrCommand,
+    help="A run's stored outputs (artifacts RUN), or a check of every stored one (artifacts verify).",
+    no_args_is_help=True,
+)
+commands.add_typer(artifacts)
+
+
+@artifacts.command("list")
+def list_(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
+    """List the stored outputs of a run's tasks (``suiro artifacts RUN`` for short)."""
     from suiro import history
 
-    if run_id == "verify":
-        with errors(verbose):
-            problems = history.verify_artifacts()
-        if json_:
-            print_json(problems)
-        from suiro.cli.terminal import printable
-
-        for problem in [] if json_ else problems:
-            print(printable(f"{problem['kind']}: {problem['message']}"))
-        if not problems and not json_:
-            print("every stored artifact is intact")
-        raise typer.Exit(1 if problems else 0)
     rows = _read(lambda: history.artifacts(run_id), verbose=verbose, json_=json_)
     if rows is None:
         return
-    _console().print(
-        _table(
-            None,
-            ["task", "digest", "serializer", "type", "bytes", "from"],
-            [
-                [
-                    _label(r),
-                    r["digest"][:16],
-                    r["serializer"],
-                    r["kind"],
-                    r["size"],
-                    r["cached_from"] or "",
-                ]
-                for r in rows
-            ],
-        )
-    )
+    columns = ["task", "digest", "serializer", "type", "bytes", "from"]
+    lines = [
+        [_label(r), r["digest"][:16], r["serializer"], r["kind"], r["size"], r["cached_from"] or ""]
+        for r in rows
+    ]
+    console().print(table(columns, lines))
 
 
-@app.command()
+@artifacts.command()
+def verify(json_: Json = False, verbose: Verbose = False) -> None:
+    """Re-hash every stored artifact and model; one line per missing or corrupt one.
+
+    Exits 1 if there is any (``suiro check`` also checks the records); ``run
+    --recompute-corrupt`` redoes them.
+    """
+    from suiro import history
+
+    with errors(verbose):
+        problems = history.verify_artifacts()
+    if json_:
+        print_json(problems)
+    else:
+        for problem in problems:
+            print(printable(f"{problem['kind']}: {problem['message']}"))
+        if not problems:
+            print("every stored artifact is intact")
+    raise typer.Exit(1 if problems else 0)
+
+
+@commands.command()
 def explain(
     run_id: RunId,
     task: Annotated[str, typer.Argument(help="The task to explain.")],
@@ -243,15 +211,13 @@ def explain(
     result = _read(lambda: history.explain(run_id, task), verbose=verbose, json_=json_)
     if result is None:
         return
-    from suiro.cli.terminal import printable
-
     print(printable(f"{result['task']} in run {result['run_id']}: {result['state']}"))
     print(printable(result["reason"]))
     if result["compared_with"]:
         print(f"(compared with run {result['compared_with']})")
 
 
-@app.command()
+@commands.command()
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
     min_age: Annotated[float, typer.Option("--min-age", help="Keep objects younger than this (s).")] = 600.0,

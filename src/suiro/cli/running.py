@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -19,19 +19,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from suiro.cli.app import Target, Verbose, app, errors
+from suiro.cli.options import Target, Verbose
+from suiro.cli.output import errors
+from suiro.executors import DEFAULT_EXECUTOR, EXECUTORS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from suiro.cancel import Cancellation
+    from suiro.cli.view import RunView
+    from suiro.executors import Executor
     from suiro.results import RunResult
 
+commands = typer.Typer()
 
-class ExecutorName(StrEnum):
-    sequential = "sequential"
-    threads = "threads"
-    processes = "processes"
+#: The ``--executor`` choices: the executors package's names, in its order.
+ExecutorName = StrEnum("ExecutorName", [(name, name) for name in EXECUTORS])
 
 
 class GraphFormat(StrEnum):
@@ -40,9 +43,11 @@ class GraphFormat(StrEnum):
     dot = "dot"
 
 
-Executor = Annotated[
+ExecutorChoice = Annotated[
     ExecutorName | None,
-    typer.Option("--executor", "-e", help="Where tasks run (default: the pipeline's choice, else threads)."),
+    typer.Option(
+        "--executor", "-e", help=f"Where tasks run (default: the pipeline's choice, else {DEFAULT_EXECUTOR})."
+    ),
 ]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", help="Tasks run at once.")]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")]
@@ -58,14 +63,14 @@ Sets = Annotated[
 ]
 
 
-@app.command()
+@commands.command()
 def run(
     target: Target = None,
     config: Annotated[
         Path | None, typer.Option("-c", "--config", help="YAML file of parameter values.")
     ] = None,
     set_: Sets = None,
-    executor: Executor = None,
+    executor: ExecutorChoice = None,
     workers: Workers = None,
     fail_fast: FailFast = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached outputs; run every task.")] = False,
@@ -81,44 +86,36 @@ def run(
 ) -> None:
     """Run a pipeline and show its tasks live; exit 0 only if the run succeeded (130: cancelled)."""
     from suiro import api
-    from suiro.cli.view import make_view
-    from suiro.executors import make_executor
 
     with errors(verbose):
         pipe = api.load_pipeline(target)
-        # Made before the signal watcher and the live view start their threads: process workers
-        # can then be forked.
-        ex = make_executor(executor.value if executor else pipe.executor or "threads", workers)
-        with _cancellable() as cancel:
-            view = make_view()
-            cancel.on_force(lambda: view.__exit__(None, None, None))
-            try:
-                with view:
-                    result = api.run(
-                        pipe,
-                        config_file=config,
-                        overrides=set_ or (),
-                        executor=ex,
-                        fail_fast=fail_fast,
-                        fresh=fresh,
-                        recompute_corrupt=recompute_corrupt,
-                        observers=[view],
-                        new_records=new_records,
-                        cancel=cancel,
-                    )
-            finally:
-                ex.shutdown()
-            _finish(result, view.console, cancel, verbose=verbose)
+        _run_live(
+            lambda ex, view, cancel: api.run(
+                pipe,
+                config_file=config,
+                overrides=set_ or (),
+                executor=ex,
+                fail_fast=fail_fast,
+                fresh=fresh,
+                recompute_corrupt=recompute_corrupt,
+                observers=[view],
+                new_records=new_records,
+                cancel=cancel,
+            ),
+            executor=executor.value if executor else pipe.executor,
+            workers=workers,
+            verbose=verbose,
+        )
 
 
-@app.command()
+@commands.command()
 def resume(
     run_id: Annotated[str | None, typer.Argument(help="The run to resume (id, prefix, or 'last').")] = None,
     last: Annotated[
         str | None, typer.Option("--last", help="Resume the latest failed run of FILE.py[:PIPELINE].")
     ] = None,
     set_: Sets = None,
-    executor: Executor = None,
+    executor: ExecutorChoice = None,
     workers: Workers = None,
     fail_fast: FailFast = False,
     recompute_corrupt: RecomputeCorrupt = False,
@@ -126,8 +123,6 @@ def resume(
 ) -> None:
     """Re-run only what did not succeed in a failed, crashed or cancelled run, reusing what did."""
     from suiro import api
-    from suiro.cli.view import make_view
-    from suiro.executors import make_executor
 
     if run_id is None and last is None:
         print("error: give a RUN id (or 'last'), or --last FILE.py[:PIPELINE].", file=sys.stderr)
@@ -135,28 +130,57 @@ def resume(
     with errors(verbose):
         pipeline = api.load_pipeline(last) if last else None
         found = api.run_to_resume(run_id, last=last, pipeline=pipeline)
-        # As for `run`: made before the signal watcher and the live view start their threads,
-        # so workers can be forked.
-        ex = make_executor(executor.value if executor else found["executor"] or "threads", workers)
-        with _cancellable() as cancel:
-            view = make_view()
-            cancel.on_force(lambda: view.__exit__(None, None, None))
-            try:
-                with view:
-                    result = api.resume(
-                        found["id"],
-                        pipeline=pipeline,
-                        overrides=set_ or (),
-                        executor=ex,
-                        workers=workers,
-                        fail_fast=fail_fast,
-                        recompute_corrupt=recompute_corrupt,
-                        observers=[view],
-                        cancel=cancel,
-                    )
-            finally:
-                ex.shutdown()
-            _finish(result, view.console, cancel, verbose=verbose)
+        _run_live(
+            lambda ex, view, cancel: api.resume(
+                found["id"],
+                pipeline=pipeline,
+                overrides=set_ or (),
+                executor=ex,
+                fail_fast=fail_fast,
+                recompute_corrupt=recompute_corrupt,
+                observers=[view],
+                cancel=cancel,
+            ),
+            executor=executor.value if executor else found["executor"],
+            workers=workers,
+            verbose=verbose,
+        )
+
+
+def _run_live(
+    start: Callable[[Executor, RunView, Cancellation], RunResult],
+    *,
+    executor: str | None,
+    workers: int | None,
+    verbose: bool,
+) -> None:
+    """Run ``start(executor, view, cancel)`` under the live view and signal handling; print, exit.
+
+    ``run`` and ``resume`` both go through here. The executor is made first, before the signal
+    watcher and the live view start their threads: process workers are forked only from a
+    process with no other thread (else they start as fresh interpreters, slower and without
+    what this process loaded).
+
+    Args:
+        start: calls ``suiro.api`` with the executor, the view (its observer) and the cancel.
+        executor: the name asked for (the option, the pipeline's or the resumed run's);
+            None: the default executor.
+        workers: the executor's slots (None: its default).
+        verbose: tracebacks and every output line in the summary.
+    """
+    from suiro.cli.view import make_view
+    from suiro.executors import make_executor
+
+    ex = make_executor(executor or DEFAULT_EXECUTOR, workers)
+    with _cancellable() as cancel:
+        view = make_view()
+        cancel.on_force(lambda: view.__exit__(None, None, None))
+        try:
+            with view:
+                result = start(ex, view, cancel)
+        finally:
+            ex.shutdown()
+        _finish(result, view.console, cancel, verbose=verbose)
 
 
 #: Held by the thread that prints the resume hint and exits: the main thread or a forced stop's.
@@ -214,7 +238,7 @@ def _exit_cancelled(cancel: Cancellation, *, wait: bool) -> None:
     os._exit(130)
 
 
-@app.command()
+@commands.command()
 def graph(
     target: Target = None,
     format_: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format.")] = GraphFormat.text,

@@ -16,6 +16,7 @@ Imports Rich only when a console is made, so ``suiro --help`` stays fast.
 from __future__ import annotations
 
 import re
+import sys
 from functools import cache
 from typing import Any
 
@@ -44,10 +45,15 @@ def printable(value: object, *, newlines: bool = False) -> str:
 def console(**kwargs: Any) -> Any:
     """A Rich console for the CLI: markup off, every string shown through ``printable``.
 
-    Takes ``rich.console.Console``'s keyword arguments; ``highlight`` and ``emoji`` default off.
+    Piped (its file not a terminal), the page is 200 columns wide, so run ids, digests and
+    times are never cut and a line stays one line for ``grep``; on a terminal, the terminal's
+    width. Takes ``rich.console.Console``'s keyword arguments (default file: stdout);
+    ``highlight`` and ``emoji`` default off.
     """
     kwargs.setdefault("highlight", False)
     kwargs.setdefault("emoji", False)
+    if "width" not in kwargs:
+        kwargs["width"] = None if (kwargs.get("file") or sys.stdout).isatty() else 200
     return _console_class()(markup=False, **kwargs)
 
 

@@ -18,6 +18,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from suiro.cli.output import seconds, table
+from suiro.cli.terminal import console as make_console
 from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
 from suiro.runner import RunResult
 from suiro.secrets import mask
@@ -130,21 +132,21 @@ class RunView:
         if event.delay is not None:
             parts.append(f"retry in {event.delay:.2f}s")
         if event.duration is not None and event.state.is_terminal:
-            parts.append(f"{event.duration:.3f}s")
+            parts.append(seconds(event.duration))
         if event.error is not None:
             parts.append(f"- {str(event.error).splitlines()[0][:200] if str(event.error) else ''}")
         self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
     def _render(self) -> Group:
         with self._lock:
-            table = Table(box=None, pad_edge=False, show_edge=False)
+            grid = Table(box=None, pad_edge=False, show_edge=False)
             for name in ("task", "state", "attempt", "time", ""):
-                table.add_column(name)
+                grid.add_column(name)
             keys = list(self.rows)
             if len(keys) > MAX_ROWS:
                 keys = [k for k in keys if self.rows[k].state not in (TaskState.PENDING, TaskState.SUCCESS)]
             for key in keys[:MAX_ROWS]:
-                table.add_row(*self._cells(key))
+                grid.add_row(*self._cells(key))
             done = total = 0
             for r in self.rows.values():
                 size = r.size or 1
@@ -158,7 +160,7 @@ class RunView:
                 f" {tasks_done}/{len(self.rows)} tasks done"
                 + (f", {hidden} rows hidden" if hidden > 0 else "")
             )
-            return Group(table, Group(bar, footer))
+            return Group(grid, Group(bar, footer))
 
     def _cells(self, key: str) -> tuple[Any, ...]:
         row = self.rows[key]
@@ -185,18 +187,13 @@ class RunView:
 
 def make_view() -> RunView:
     """A view on stdout: live when stdout is a terminal, plain lines otherwise."""
-    from suiro.cli.terminal import console as make_console
-
-    wide = None if sys.stdout.isatty() else 200  # piped: never cut ids or wrap lines
-    console = make_console(file=sys.stdout, width=wide)
+    console = make_console(file=sys.stdout)
     return RunView(console, live=console.is_terminal)
 
 
 def render_summary(result: RunResult, console: Console, *, verbose: bool = False) -> None:
     """The table printed after a run: every task's state, attempts, time, and errors."""
-    table = Table(title=f"run {result.run_id}: {result.state.value}", title_justify="left")
-    for name in ("task", "state", "attempts", "time", "note"):
-        table.add_column(name, no_wrap=name != "note")
+    rows = []
     for key, task in result.tasks.items():
         note = ""
         if task.map_size is not None:
@@ -208,14 +205,10 @@ def render_summary(result: RunResult, console: Console, *, verbose: bool = False
             )
         if task.state is TaskState.FAILED and task.errors:
             note = (note + "  " if note else "") + str(task.errors[-1]).splitlines()[0][:200]
-        table.add_row(
-            key,
-            Text(task.state.value, style=STYLES[task.state]),
-            str(task.attempts or ""),
-            f"{task.duration:.3f}s" if task.duration is not None else "",
-            note,
-        )
-    console.print(table)
+        state = Text(task.state.value, style=STYLES[task.state])
+        rows.append([key, state, task.attempts or "", seconds(task.duration), note])
+    title = f"run {result.run_id}: {result.state.value}"
+    console.print(table(["task", "state", "attempts", "time", "note"], rows, wrap=("note",), title=title))
     _print_failures(result, console, verbose=verbose)
     counts: dict[str, int] = {}
     for task in result.tasks.values():
@@ -242,12 +235,12 @@ def render_output(output: Any, console: Console) -> None:
     for key, value in output.items():
         if _is_table(value):
             columns = sorted({c for row in value.values() for c in row})
-            table = Table(title=str(key), title_justify="left")
+            grid = Table(title=str(key), title_justify="left")
             for name in ["", *columns]:
-                table.add_column(name, justify="left" if not name else "right")
+                grid.add_column(name, justify="left" if not name else "right")
             for row_key, row in value.items():
-                table.add_row(str(row_key), *[_cell(row.get(c)) for c in columns])
-            console.print(table)
+                grid.add_row(str(row_key), *[_cell(row.get(c)) for c in columns])
+            console.print(grid)
         else:
             console.print(mask(f"{key}: {value}"), highlight=False, markup=False)
 
