@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from suiro import yamltext
-from suiro.yamltext import MAX_ALIAS_VALUES, YamlAliasError, check_aliases, load
+from suiro.yamltext import YamlAliasError, check_aliases, load
 
 
 def _laughs(levels: int) -> str:
