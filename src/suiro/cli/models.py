@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from suiro.cli.app import Json, Verbose, app, errors, print_json
+from suiro.states import ModelStage
 
 if TYPE_CHECKING:
     from suiro.registry import ModelVersion, Registry
@@ -123,7 +124,7 @@ def promote(
     version: Annotated[str, typer.Argument(help="A version number, latest, or a stage (e.g. staging).")],
     stage: Annotated[
         str, typer.Option("--stage", "-s", help="none, staging, production or archived.")
-    ] = "production",
+    ] = ModelStage.PRODUCTION.value,
     reason: Reason = None,
     json_: Json = False,
     verbose: Verbose = False,
@@ -153,7 +154,7 @@ def rollback(name: Name, reason: Reason = None, json_: Json = False, verbose: Ve
     if json_:
         print_json(restored.to_dict())
         return
-    archived = [v.ref for v in before if v.stage == "production"]
+    archived = [v.ref for v in before if v.stage is ModelStage.PRODUCTION]
     print(f"{restored.ref} is production again; {', '.join(archived)} archived")
 
 
