@@ -16,7 +16,7 @@ from typing import Any
 
 from suiro import secrets
 from suiro.cancel import Cancellation, handling_signals, is_default_sigint
-from suiro.context import routed_streams
+from suiro.context import routed_streams, run_home
 from suiro.errors import PipelineNotFoundError, SuiroError, did_you_mean
 from suiro.events import RunObserver
 from suiro.executors import Executor, make_executor
@@ -71,7 +71,8 @@ def run(
         run_id: use this id instead of a new one.
         record: keep the run in the store (database, artifacts, logs); False keeps
             everything in memory and caches nothing.
-        home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
+        home: the suiro home (default: inside a task, the home its run records into; else
+            ``$SUIRO_HOME`` or ``./.suiro``).
         new_records: start a new database although the home's outputs or logs show that its
             records were lost (deleted or emptied ``suiro.db``); refused otherwise.
         cancel: stop the run when it is requested (e.g. from another thread); the run then
@@ -107,7 +108,7 @@ def run(
         observers=observers,
         run_id=run_id,
         record=record,
-        home=home,
+        home=run_home(home),
         new_records=new_records,
         cancel=cancel,
     )
@@ -151,6 +152,7 @@ def resume(
     from suiro.config import resolve_params
     from suiro.store.home import Store
 
+    home = run_home(home)
     store = Store(home)
     run = run_to_resume(run_id, last=last, pipeline=pipeline, store=store)
     if pipeline is None:
@@ -195,20 +197,25 @@ def run_to_resume(
 ) -> dict[str, Any]:
     """The recorded run ``resume`` would resume (its params, target and executor), checked.
 
+    Dead runs are reaped first (recorded ``crashed``, announced once), so a run whose process
+    died can be resumed at once.
+
     Raises:
         RunNotFoundError: no such run, or nothing to resume.
         ResumeConflictError: the run is being resumed, or a resume of it succeeded.
         SuiroError: the run succeeded or is still running.
     """
+    from suiro import crashes
     from suiro.errors import ResumeConflictError
     from suiro.store import queries
     from suiro.store.home import Store
 
-    store = store or Store(home)
+    store = store or Store(run_home(home))
+    crashes.reap(store.db)
     if last is not None:
         pipeline = pipeline or load_pipeline(last)
-        run_id = queries.find_resumable(store.db, pipeline.name)
-    run = queries.get_run(store.db, run_id or "last")
+        run_id = queries.find_resumable(store.reader, pipeline.name)
+    run = queries.get_run(store.reader, run_id or "last")
     if run["state"] == "running":
         raise SuiroError(
             f"run {run['id']} is still running (pid {run['pid']}); wait for it or stop it first."
@@ -217,7 +224,7 @@ def run_to_resume(
         raise SuiroError(
             f"run {run['id']} succeeded; there is nothing to resume (use `suiro run` to run again)."
         )
-    conflict = queries.resume_conflict(store.db, run["id"])
+    conflict = queries.resume_conflict(store.reader, run["id"])
     if conflict is not None:  # checked again, atomically, when the resume records its start
         raise ResumeConflictError(conflict)
     return run

@@ -15,9 +15,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from suiro.errors import SuiroError
+from suiro.labels import log_name as log_name  # re-exported: the runner names log files here
 from suiro.secrets import mask
 
 
@@ -71,6 +73,19 @@ def current_context() -> TaskContext | None:
     return _context.get()
 
 
+def run_home(home: str | Path | None = None) -> str | Path | None:
+    """``home`` if given, else the home the running task's run records into (None outside a task).
+
+    For the calls above the store (registry, history, ``run``): inside a task, even in a worker
+    process, what it reads, registers or runs lands beside its run. The store itself never asks
+    the context; given None it takes ``$SUIRO_HOME``.
+    """
+    if home is not None:
+        return home
+    ctx = _context.get()
+    return ctx.home if ctx is not None and ctx.home else None
+
+
 def get_logger() -> logging.LoggerAdapter[logging.Logger]:
     """A logger whose records go to the running task's log, tagged with run, task and attempt."""
     ctx = _context.get()
@@ -94,12 +109,6 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     except (TypeError, ValueError):
         raise SuiroError(f"metric {name!r} must be a number, got {value!r}; log a float or an int.") from None
     capture.metrics.append((mask(str(name)), number, None if step is None else int(step), time.time()))
-
-
-def log_name(task_key: str, map_index: int, attempt: int) -> str:
-    """File name of one attempt's log inside a run's log folder: ``task[i].attempt.log``."""
-    item = f"[{map_index}]" if map_index >= 0 else ""
-    return f"{task_key}{item}.{attempt}.log"
 
 
 class Capture:

@@ -1,8 +1,10 @@
 """The record read back, as a Python API: runs, tasks, logs, metrics, artifacts, gc.
 
-Each function opens the store (``SUIRO_HOME`` / ``SUIRO_DB`` unless ``home`` is
-given) and returns plain data; the CLI renders exactly these results, and the web
-UI will serve them.
+Each function opens the store (the running task's run's home inside a task, else
+``SUIRO_HOME`` / ``SUIRO_DB``, unless ``home`` is given) and returns plain data; the CLI
+renders exactly these results, and the web UI will serve them. Every read goes through a
+read-only connection (``Store.reader``); ``runs`` and ``show`` first reap dead runs
+(``suiro.crashes``: recorded ``crashed``, announced once), so what they print is current.
 """
 
 from __future__ import annotations
@@ -10,10 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from suiro import crashes
+from suiro.context import run_home
 from suiro.errors import StoreError
 from suiro.store import queries
 from suiro.store.damage import screen
 from suiro.store.home import Store
+
+
+def _store(home: str | Path | None, **options: Any) -> Store:
+    return Store(run_home(home), **options)
+
 
 #: Unreferenced artifacts younger than this are kept by gc (``suiro.store.gc.MIN_AGE``).
 GC_MIN_AGE = 600.0
@@ -22,40 +31,47 @@ GC_MIN_AGE = 600.0
 def runs(
     *, pipeline: str | None = None, state: str | None = None, limit: int = 50, home: str | Path | None = None
 ) -> list[dict[str, Any]]:
-    """Recent runs, newest first (dead runs are marked ``crashed`` on the way)."""
-    return queries.list_runs(Store(home).db, pipeline=pipeline, state=state, limit=limit)
+    """Recent runs, newest first (dead runs are marked ``crashed`` first)."""
+    store = _store(home)
+    crashes.reap(store.db)
+    return queries.list_runs(store.reader, pipeline=pipeline, state=state, limit=limit)
 
 
 def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:
-    """One run: parameters, state, and every task with its attempts, errors and cache hits."""
-    return queries.get_run(Store(home).db, run_id)
+    """One run: parameters, state, and every task with its attempts, errors and cache hits.
+
+    Dead runs are marked ``crashed`` first.
+    """
+    store = _store(home)
+    crashes.reap(store.db)
+    return queries.get_run(store.reader, run_id)
 
 
 def errors(run_id: str, task: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
     """Every failed attempt of one task, with tracebacks."""
-    return queries.task_errors(Store(home).db, run_id, task)
+    return queries.task_errors(_store(home).reader, run_id, task)
 
 
 def logs(
     run_id: str, task: str | None = None, *, attempt: int | None = None, home: str | Path | None = None
 ) -> list[dict[str, Any]]:
     """Captured stdout, stderr and logger lines per attempt (only attempt ``attempt`` if given)."""
-    return queries.logs(Store(home).db, run_id, task, attempt)
+    return queries.logs(_store(home).reader, run_id, task, attempt)
 
 
 def metrics(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
     """Metrics logged with ``suiro.log_metric`` in a run."""
-    return queries.metrics(Store(home).db, run_id)
+    return queries.metrics(_store(home).reader, run_id)
 
 
 def artifacts(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
     """The stored outputs of a run's tasks."""
-    return queries.artifacts(Store(home).db, run_id)
+    return queries.artifacts(_store(home).reader, run_id)
 
 
 def explain(run_id: str, task: str, *, home: str | Path | None = None) -> dict[str, Any]:
     """Why ``task`` was or was not a cache hit in ``run_id``: what changed since its last run."""
-    return queries.explain(Store(home).db, run_id, task)
+    return queries.explain(_store(home).reader, run_id, task)
 
 
 def gc(
@@ -66,11 +82,12 @@ def gc(
     Objects younger than ``min_age`` seconds are kept, and so is every object stored since the
     start of a run still in progress, even with ``min_age=0``: a running task may be about to
     record it. See ``suiro.store.gc`` for the rule that keeps every recorded output. A damaged
-    database is refused whatever its size: what it cannot show would look unreferenced.
+    database is refused whatever its size: what it cannot show would look unreferenced. Dead
+    runs are reaped first, so a crashed run does not hold gc back.
     """
     from suiro.store.gc import collect
 
-    store = Store(home, quick_check=False)
+    store = _store(home, quick_check=False)
     if store.db.read_only_because and not dry_run:  # refuse before deleting, not between deletes
         raise StoreError(
             f"suiro gc cannot remove anything: the suiro database can only be read now "
@@ -79,6 +96,7 @@ def gc(
         )
     if store.db.path is not None:
         screen(store.db.path, always=True, immutable=store.db.read_only_because is not None)
+    crashes.reap(store.db)
     return collect(store, min_age=min_age, dry_run=dry_run)
 
 
@@ -86,7 +104,7 @@ def verify_artifacts(*, home: str | Path | None = None) -> list[dict[str, str]]:
     """Every stored output, object and model version whose bytes are missing or do not hash right."""
     from suiro.store.check import check as check_store
 
-    return [problem.to_dict() for problem in check_store(Store(home), artifacts_only=True)]
+    return [problem.to_dict() for problem in check_store(_store(home), artifacts_only=True)]
 
 
 def check(*, home: str | Path | None = None) -> list[dict[str, str]]:
@@ -100,7 +118,7 @@ def check(*, home: str | Path | None = None) -> list[dict[str, str]]:
     """
     from suiro.store.check import check_home
 
-    return [problem.to_dict() for problem in check_home(home)]
+    return [problem.to_dict() for problem in check_home(run_home(home))]
 
 
 def backup(dest: str | Path | None = None, *, home: str | Path | None = None) -> dict[str, Any]:
@@ -113,6 +131,7 @@ def backup(dest: str | Path | None = None, *, home: str | Path | None = None) ->
     from suiro.store.backup import backup as backup_database
     from suiro.store.db import database_url, home_dir
 
+    home = run_home(home)
     folder = Path(home) if home is not None else home_dir()
     made = backup_database(database_url(folder), folder, Path(dest) if dest is not None else None)
     return made.to_dict()

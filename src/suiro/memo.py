@@ -2,96 +2,21 @@
 
 The runner asks this module, before running a task, whether an equal output
 already exists (a cache hit, or the recorded output of the run being resumed).
-The output store plugs in through ``OutputStore``; nothing here does I/O itself,
+The output store plugs in through ``suiro.reuse.OutputStore``; nothing here does I/O itself,
 and values found are loaded only when a task that really runs needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
 from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
+from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
 
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """An output found again: where it is stored, how to load it, which run made it."""
-
-    artifact: Any
-    load: Callable[[], Any]
-    source_run: str
-
-
-class OutputStore(Protocol):
-    """Where task outputs are written and found again (the store implements it)."""
-
-    #: Runs where the task ran, with (value, serializer); returns the artifact record.
-    finalize: Callable[[Any, str | None], Any] | None
-
-    def lookup(
-        self, task_key: str, map_index: int, key: CacheKey, *, cache: bool, ttl: float | None
-    ) -> Hit | None:
-        """A reusable output computed under exactly ``key``: the resumed run's, else (if ``cache``)
-        any run's; None if there is none."""
-        ...
-
-    def collect(self, artifacts: list[Any]) -> Any:
-        """The artifact record of a mapped task's list output, from its items' records."""
-        ...
-
-    def digest_of(self, artifact: Any) -> str:
-        """The content digest of an artifact record."""
-        ...
-
-    def fetch(self, artifact: Any) -> Callable[[], Any]:
-        """A loader of an artifact's value (for an output a worker process stored and kept).
-
-        Loaders here and in ``Hit.load`` that have ``portable = True`` are picklable and load
-        in any process of this machine, so the runner can hand them to a worker process.
-        """
-        ...
-
-
-class Lazy:
-    """A value not loaded yet; loaded once, when a running task needs it."""
-
-    __slots__ = ("load",)
-
-    def __init__(self, load: Callable[[], Any]):
-        self.load = load
-
-
-class Gather:
-    """Loads a mapped task's list output from its items (some ``Lazy``), each once.
-
-    Portable (see ``is_portable``) when every lazy item is, so a worker process can gather a
-    list of large stored items itself.
-    """
-
-    def __init__(self, items: list[Any]):
-        self.items = items
-
-    @property
-    def portable(self) -> bool:
-        return all(not isinstance(v, Lazy) or is_portable(v) for v in self.items)
-
-    def __call__(self) -> list[Any]:
-        return [materialize(v) for v in self.items]
-
-
-def is_portable(value: Any) -> bool:
-    """Whether ``value`` is a ``Lazy`` whose loader can run in a worker process instead of here."""
-    return isinstance(value, Lazy) and getattr(value.load, "portable", False)
-
-
-def materialize(value: Any) -> Any:
-    """The value itself, loading it if it is ``Lazy`` (also inside a mapped task's list)."""
-    if isinstance(value, Lazy):
-        return value.load()
-    return value
+# Re-exported: the runner takes them from here with the memo that uses them.
+__all__ = ["ABSENT", "Gather", "Hit", "Lazy", "Memo", "OutputStore", "is_portable", "materialize"]
 
 
 class Memo:

@@ -1,13 +1,14 @@
 """The model registry: numbered versions of named models, their stages, and a log of every change.
 
-Owns the ``model_versions`` and ``model_transitions`` tables. Model objects are stored like task
-outputs, in the content-addressed ``ArtifactStore`` (joblib for scikit-learn, LightGBM and XGBoost
-models), so ``load`` re-verifies the bytes before joblib or pickle runs them. Names are database
-keys only, never paths, and are still held to a strict pattern. Every write is one transaction
-whose statements read the state they change (``INSERT ... SELECT``), so concurrent registrations
-and promotions cannot produce duplicate versions or two production versions (a unique partial
-index backs the latter). Must not import pandas or scikit-learn at import time, nor Typer or
-FastAPI: the CLI and the server are thin layers over this module.
+The public API over the ``model_versions`` and ``model_transitions`` tables, whose statements
+live in ``suiro.store.models`` (every write one transaction that reads the state it changes, so
+concurrent registrations and promotions cannot produce duplicate versions or two production
+versions). Model objects are stored like task outputs, in the content-addressed
+``ArtifactStore`` (joblib for scikit-learn, LightGBM and XGBoost models), so ``load``
+re-verifies the bytes before joblib or pickle runs them. Names are database keys only, never
+paths, and are still held to a strict pattern. Reads go through a read-only connection. Must
+not import pandas or scikit-learn at import time, nor Typer or FastAPI: the CLI and the server
+are thin layers over this module.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suiro.context import run_home
 from suiro.errors import ModelNotFoundError, RegistryError, did_you_mean
+from suiro.states import ModelStage
+from suiro.store import models
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.home import Store
 
 #: Stages a version can be in; at most one version per name is in ``production``.
-STAGES = ("none", "staging", "production", "archived")
+STAGES = tuple(ModelStage)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _STAGE_LIST = ", ".join(STAGES)
 
@@ -46,7 +50,7 @@ class ModelVersion:
 
     name: str
     version: int
-    stage: str
+    stage: ModelStage
     metrics: dict[str, float | None]
     params: dict[str, Any]
     data_digest: str | None
@@ -87,8 +91,8 @@ def check_name(name: Any) -> str:
     return name
 
 
-def check_stage(stage: Any) -> str:
-    """Return ``stage`` if it is one of ``STAGES``.
+def check_stage(stage: Any) -> ModelStage:
+    """``stage`` as a ``ModelStage`` if it is one of ``STAGES``.
 
     Raises:
         RegistryError: any other value.
@@ -97,7 +101,7 @@ def check_stage(stage: Any) -> str:
         raise RegistryError(
             f"unknown stage {stage!r}{did_you_mean(str(stage), STAGES)}; use one of {_STAGE_LIST}."
         )
-    return stage
+    return ModelStage(stage)
 
 
 def parse_ref(ref: str) -> tuple[str, int | str | None]:
@@ -124,13 +128,16 @@ class Registry:
     """Registered models in a suiro home (its database and artifact store).
 
     Args:
-        home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
+        home: the suiro home (default: inside a task, the home its run records into; else
+            ``$SUIRO_HOME`` or ``./.suiro``).
         url: the database URL (default ``$SUIRO_DB`` or ``<home>/suiro.db``).
     """
 
     def __init__(self, home: str | Path | None = None, url: str | None = None):
-        self.store = Store(home, url)
+        self.store = Store(run_home(home), url)
+        #: Writes (register, promote, rollback) go through ``db``; reads through ``reader``.
         self.db = self.store.db
+        self.reader = self.store.reader
 
     def close(self) -> None:
         """Close this thread's database connection."""
@@ -150,7 +157,7 @@ class Registry:
         task_type: str | None = None,
         classes: Sequence[Any] | None = None,
         description: str | None = None,
-        stage: str = "none",
+        stage: str = ModelStage.NONE,
         reason: str | None = None,
         actor: str | None = None,
     ) -> ModelVersion:
@@ -171,7 +178,7 @@ class Registry:
             SerializerError, ArtifactError: the model cannot be stored.
         """
         check_name(name)
-        check_stage(stage)
+        stage = check_stage(stage)
         task_type = task_type or _infer_task_type(model)
         if classes is None and task_type == "classification":
             classes = getattr(model, "classes_", None)
@@ -190,16 +197,13 @@ class Registry:
             "description": description,
         }
         meta = self._store_model(model)
-        row.update(artifact_digest=meta.digest, serializer=meta.serializer, size=meta.size, kind=meta.kind)
+        row.update(artifact_digest=meta.digest, serializer=meta.serializer, size=meta.size)
         log = _log_params(row["id"], actor=actor, run_id=run_id, reason=reason)
-        statements = [(_INSERT_ARTIFACT, row), (_INSERT_VERSION, row), (_LOG_REGISTER, log)]
-        if stage != "none":
-            statements += _moves(row["id"], name, stage, {**log, "action": "promote"})
         for _ in range(3):
             try:
-                self._transact(statements, claim=meta.digest)
+                models.register(self.db, self.store.artifacts, row, log, meta=meta, stage=stage)
                 break
-            except _ModelGoneError:
+            except models.ModelGoneError:
                 self._store_model(model)  # gc removed it between the store and the transaction
         else:
             raise RegistryError(
@@ -207,7 +211,7 @@ class Registry:
                 "(is `suiro gc` running in a loop?); register it again.",
                 name=name,
             )
-        return _version(self.db.query("SELECT * FROM model_versions WHERE id = :id", {"id": row["id"]})[0])
+        return _version(models.version_by_id(self.db, row["id"]))
 
     def _store_model(self, model: Any) -> ArtifactMeta:
         """Store the model's bytes, durably, as an object in the artifact store."""
@@ -223,7 +227,7 @@ class Registry:
             ModelNotFoundError: no model is registered under ``name``.
         """
         if name is None:
-            return [_version(r) for r in self.db.query("SELECT * FROM model_versions ORDER BY name, version")]
+            return [_version(r) for r in models.all_versions(self.reader)]
         return [_version(r) for r in self._rows(name)]
 
     def get(self, name: str, version: int | str | None = None) -> ModelVersion:
@@ -271,10 +275,10 @@ class Registry:
         Raises:
             ModelNotFoundError, RegistryError: as for ``get``; an unknown stage.
         """
-        check_stage(stage)
+        stage = check_stage(stage)
         row = self._row(name, version)
         log = {**_log_params(row["id"], actor=actor, run_id=run_id, reason=reason), "action": "promote"}
-        self._transact(_moves(row["id"], row["name"], stage, log))
+        models.move(self.db, row["id"], row["name"], stage, log)
         return self.get(row["name"], row["version"])
 
     def rollback(self, name: str, *, reason: str | None = None, actor: str | None = None) -> ModelVersion:
@@ -287,14 +291,14 @@ class Registry:
             RegistryError: no version is in production, or none was before it.
         """
         rows = self._rows(name)
-        current = next((r["version"] for r in rows if r["stage"] == "production"), None)
+        current = next((r["version"] for r in rows if r["stage"] == ModelStage.PRODUCTION), None)
         if current is None:
             raise RegistryError(
                 f"model {name} has no production version to roll back from; "
                 f"promote one with: suiro models promote {name} VERSION --stage production.",
                 name=name,
             )
-        history = [t for t in self.transitions(name) if t["to_stage"] == "production"]
+        history = [t for t in self.transitions(name) if t["to_stage"] == ModelStage.PRODUCTION]
         earlier = [v for v in _production_stack(history)[:-1] if v != current]
         if not earlier:
             raise RegistryError(
@@ -302,7 +306,7 @@ class Registry:
             )
         target = next(r for r in rows if r["version"] == earlier[-1])
         log = {**_log_params(target["id"], actor=actor, run_id=None, reason=reason), "action": "rollback"}
-        self._transact(_moves(target["id"], name, "production", log))
+        models.move(self.db, target["id"], name, ModelStage.PRODUCTION, log)
         return self.get(name, target["version"])
 
     def transitions(self, name: str) -> list[dict[str, Any]]:
@@ -312,11 +316,7 @@ class Registry:
             ModelNotFoundError: no such model.
         """
         self._rows(name)
-        return self.db.query(
-            "SELECT id, name, version, from_stage, to_stage, action, time, actor, run_id, reason"
-            " FROM model_transitions WHERE name = :name ORDER BY id",
-            {"name": name},
-        )
+        return models.transitions(self.reader, name)
 
     def compare(self, name: str, v1: int | str, v2: int | str) -> dict[str, Any]:
         """Two versions side by side: every metric with its difference (v2 - v1), the params that differ.
@@ -351,12 +351,10 @@ class Registry:
     def _rows(self, name: str) -> list[dict[str, Any]]:
         """All rows of ``name`` by version; raises ModelNotFoundError when there are none."""
         check_name(name)
-        rows = self.db.query(
-            "SELECT * FROM model_versions WHERE name = :name ORDER BY version", {"name": name}
-        )
+        rows = models.versions_of(self.reader, name)
         if rows:
             return rows
-        names = [r["name"] for r in self.db.query("SELECT DISTINCT name FROM model_versions ORDER BY name")]
+        names = models.names(self.reader)
         known = f"registered models: {_listing(names)}" if names else "the registry is empty"
         raise ModelNotFoundError(
             f"no model named {name!r} is registered{did_you_mean(name, names)}; {known}.", name=name
@@ -382,29 +380,6 @@ class Registry:
             versions=[r["version"] for r in rows],
         )
 
-    def _transact(self, statements: list[tuple[str, dict[str, Any]]], *, claim: str | None = None) -> None:
-        """Run ``statements`` in one write transaction, serialized with every other registry write.
-
-        SQLite serializes writers (``BEGIN IMMEDIATE``); on PostgreSQL a table lock that readers do
-        not wait for does the same, so each statement's ``SELECT`` sees the state it changes.
-        ``claim``: an object the statements refer to, made young inside the transaction, where gc's
-        check of references cannot pass between (``suiro.store.gc``).
-
-        Raises:
-            _ModelGoneError: the object to ``claim`` is gone; nothing was written.
-        """
-        with self.db.write() as tx:
-            if not self.db.is_sqlite:
-                tx.execute(_LOCK)
-            if claim is not None and not self.store.artifacts.claim(claim):
-                raise _ModelGoneError(f"artifact {claim} was removed before its model version was recorded.")
-            for sql, params in statements:
-                tx.execute(sql, params)
-
-
-class _ModelGoneError(RegistryError):
-    """A model's stored bytes were removed (by gc) between storing them and recording the version."""
-
 
 def _production_stack(history: list[dict[str, Any]]) -> list[int]:
     """The versions that held production, oldest first, with rolled-back ones removed."""
@@ -418,16 +393,6 @@ def _production_stack(history: list[dict[str, Any]]) -> list[int]:
         if not stack or stack[-1] != t["version"]:
             stack.append(t["version"])
     return stack
-
-
-def _moves(row_id: str, name: str, stage: str, log: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Statements moving the row ``row_id`` to ``stage`` (demoting the production one first), logged."""
-    params = {**log, "name": name, "stage": stage}
-    moves = [(_LOG_MOVE, params), (_MOVE, params)]
-    if stage != "production":
-        return moves
-    suffix = f": {log['reason']}" if log["reason"] else ""
-    return [(_LOG_DEMOTE, {**params, "suffix": suffix}), (_DEMOTE, params), *moves]
 
 
 def _log_params(row_id: str, *, actor: str | None, run_id: str | None, reason: str | None) -> dict[str, Any]:
@@ -460,6 +425,7 @@ def _version(row: Mapping[str, Any]) -> ModelVersion:
     fields = {f.name: row[f.name] for f in dataclasses.fields(ModelVersion)}
     for key in ("metrics", "params", "input_schema", "classes"):
         fields[key] = None if row[key] is None else json.loads(row[key])
+    fields["stage"] = ModelStage(fields["stage"])
     return ModelVersion(**{**fields, "metrics": fields["metrics"] or {}, "params": fields["params"] or {}})
 
 
@@ -544,44 +510,3 @@ def _listing(items: Sequence[str], limit: int = 20) -> str:
 
 
 _MISSING = object()
-_LOCK = "LOCK TABLE model_versions IN SHARE ROW EXCLUSIVE MODE"
-_INSERT_ARTIFACT = """
-INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
-VALUES (:artifact_digest, :serializer, :kind, :size, :created, NULL)
-ON CONFLICT (digest) DO NOTHING
-"""
-# The version is computed inside the write transaction, so concurrent registrations never share one.
-_INSERT_VERSION = """
-INSERT INTO model_versions (id, name, version, stage, metrics, params, data_digest, run_id, task_key,
-                            artifact_digest, serializer, size, input_schema, task_type, classes, created,
-                            description)
-SELECT CAST(:id AS TEXT), CAST(:name AS TEXT), COALESCE(MAX(version), 0) + 1, 'none', CAST(:metrics AS TEXT),
-       CAST(:params AS TEXT), CAST(:data_digest AS TEXT), CAST(:run_id AS TEXT), CAST(:task_key AS TEXT),
-       CAST(:artifact_digest AS TEXT), CAST(:serializer AS TEXT), :size, CAST(:input_schema AS TEXT),
-       CAST(:task_type AS TEXT), CAST(:classes AS TEXT), :created, CAST(:description AS TEXT)
-FROM model_versions WHERE name = :name
-"""
-_LOG_REGISTER = """
-INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
-SELECT name, version, NULL, 'none', 'register', :time, CAST(:actor AS TEXT), CAST(:run_id AS TEXT),
-       CAST(:reason AS TEXT)
-FROM model_versions WHERE id = :id
-"""
-# Demotion first: the unique partial index refuses a second production row at once.
-_LOG_DEMOTE = """
-INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
-SELECT cur.name, cur.version, cur.stage, 'archived', 'demote', :time, CAST(:actor AS TEXT),
-       CAST(:run_id AS TEXT), 'replaced by version ' || CAST(tgt.version AS TEXT) || CAST(:suffix AS TEXT)
-FROM model_versions cur JOIN model_versions tgt ON tgt.id = :id
-WHERE cur.name = :name AND cur.stage = 'production' AND cur.id <> :id
-"""
-_DEMOTE = """
-UPDATE model_versions SET stage = 'archived' WHERE name = :name AND stage = 'production' AND id <> :id
-"""
-_LOG_MOVE = """
-INSERT INTO model_transitions (name, version, from_stage, to_stage, action, time, actor, run_id, reason)
-SELECT name, version, stage, CAST(:stage AS TEXT), CAST(:action AS TEXT), :time, CAST(:actor AS TEXT),
-       CAST(:run_id AS TEXT), CAST(:reason AS TEXT)
-FROM model_versions WHERE id = :id AND stage <> :stage
-"""
-_MOVE = "UPDATE model_versions SET stage = :stage WHERE id = :id"

@@ -10,7 +10,7 @@ from typing import Any
 
 from suiro.graph import Binding, Const, Pack, Unmapped, Use
 from suiro.mapping import unmapped
-from suiro.memo import Lazy
+from suiro.reuse import Lazy
 from suiro.states import TaskState, TriggerRule
 
 

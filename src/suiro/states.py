@@ -1,6 +1,6 @@
 """Task and run states: the vocabulary the runner, the store and the CLI share.
 
-Leaf module: imports nothing from suiro. Values are what the database stores.
+Leaf module: imports nothing from suiro. Values are what the database stores (model stages too).
 """
 
 from __future__ import annotations
@@ -63,3 +63,12 @@ class TriggerRule(StrEnum):
     ONE_SUCCESS = "one_success"
     ALL_DONE = "all_done"
     NONE_FAILED = "none_failed"
+
+
+class ModelStage(StrEnum):
+    """Where a registered model version is in its life; at most one per name is in ``production``."""
+
+    NONE = "none"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"

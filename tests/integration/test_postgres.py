@@ -97,3 +97,22 @@ def test_runs_are_recorded_cached_and_read_back_in_postgres(postgres_url, monkey
     assert {t["task_key"]: t["state"] for t in shown["tasks"]} == {"double": "success", "total": "success"}
     assert [m["value"] for m in history.metrics(first.run_id, home=tmp_path)] == [12.0]
     assert not (tmp_path / "suiro.db").exists()  # the records went to PostgreSQL, not SQLite
+
+
+def test_a_read_only_handle_on_postgres_refuses_writes_and_reads(postgres_url, monkeypatch, tmp_path):
+    import pytest
+
+    from suiro.errors import StoreError
+    from suiro.store import queries
+    from suiro.store.db import Database
+
+    monkeypatch.setenv("SUIRO_DB", postgres_url)
+    done = suiro.run(doubled, environ={}, home=tmp_path)
+    reader = Database(postgres_url, read_only=True)
+    assert queries.get_run(reader, done.run_id)["state"] == "success"
+    with pytest.raises(StoreError, match="was opened read-only, for reading the record; nothing was written"):
+        reader.query("UPDATE runs SET state = 'failed'")
+    with pytest.raises(StoreError, match="was opened read-only"), reader.write():
+        pass
+    reader.close()
+    assert history.show(done.run_id, home=tmp_path)["state"] == "success"

@@ -27,10 +27,16 @@ from pipelines.cli_harness import Cli
 from pipelines.webhook_stub import Hook
 from rel_harness import rows, task_states, write_diamond
 
-from suiro import clock, history
+from suiro import clock, crashes, history
 from suiro.clock import ManualClock
-from suiro.store import queries
+from suiro.store import reaper
 from suiro.store.db import Database
+
+
+def reap(db: Database) -> list[str]:
+    """The ids of the runs the reaper declared crashed now (it sends no alert)."""
+    return [crash.run_id for crash in reaper.reap(db)]
+
 
 PAUSED = """
 import os
@@ -128,10 +134,10 @@ def test_r4a_a_paused_runner_is_reaped_after_the_stale_timeout_and_fenced_when_i
     cli, proc, run_id = paused_run
     db = Database.open(f"sqlite:///{cli.home / 'suiro.db'}")
 
-    assert queries.reap(db) == [], "stopped, but its heartbeat is fresh: not dead yet"
-    later = ManualClock(start=time.time() + queries.STALE_AFTER + 5)
+    assert reap(db) == [], "stopped, but its heartbeat is fresh: not dead yet"
+    later = ManualClock(start=time.time() + reaper.STALE_AFTER + 5)
     with clock.use(later):
-        assert queries.reap(db) == [run_id]
+        assert reap(db) == [run_id]
     (run,) = rows(cli.home, "SELECT state, error FROM runs WHERE id = ?", (run_id,))
     assert run["state"] == "crashed"
 
@@ -171,7 +177,7 @@ def test_r4b_a_runner_killed_before_its_first_heartbeat_is_found_by_its_pid(tmp_
     assert set(task_states(cli.home, run["id"]).values()) == {"pending"}
 
     db = Database.open(f"sqlite:///{cli.home / 'suiro.db'}")
-    assert queries.reap(db) == [run["id"]], "its pid is gone: dead at once, no timeout needed"
+    assert reap(db) == [run["id"]], "its pid is gone: dead at once, no timeout needed"
     assert history.check(home=cli.home) == []
 
 
@@ -184,10 +190,10 @@ def test_r4b_a_remote_run_that_never_heartbeated_is_reaped_by_its_start_time(tmp
         tx.execute("UPDATE runs SET host = 'elsewhere', heartbeat = NULL")
     (run,) = rows(cli.home, "SELECT id, started FROM runs")
 
-    with clock.use(ManualClock(start=run["started"] + queries.STALE_AFTER - 1)) as manual:
-        assert queries.reap(db) == [], "younger than the stale timeout: it may still be starting"
+    with clock.use(ManualClock(start=run["started"] + reaper.STALE_AFTER - 1)) as manual:
+        assert reap(db) == [], "younger than the stale timeout: it may still be starting"
         manual.advance(2)
-        assert queries.reap(db) == [run["id"]]
+        assert reap(db) == [run["id"]]
     (ended,) = rows(cli.home, "SELECT state, ended FROM runs")
     assert ended == {"state": "crashed", "ended": run["started"]}, "ended when it was last known alive"
 
@@ -251,7 +257,7 @@ def test_r16_a_failing_crash_alert_is_retried_a_bounded_number_of_times_and_chan
     try:
         os.environ["SUIRO_ALERT_WEBHOOK"] = hook.url
         with clock.use(ManualClock()) as manual:
-            assert queries.reap(db) == [run_id]
+            assert [crash.run_id for crash in crashes.reap(db)] == [run_id]
     finally:
         del os.environ["SUIRO_ALERT_WEBHOOK"]
         hook.close()
@@ -259,4 +265,4 @@ def test_r16_a_failing_crash_alert_is_retried_a_bounded_number_of_times_and_chan
     assert Counter(r["key"] for r in hook.requests) == {f"suiro-run-{run_id}-crashed": 4}
     assert manual.sleeps == [0.5, 1.0, 2.0], "exponential backoff, on the injected clock"
     assert rows(cli.home, "SELECT state FROM runs") == [{"state": "crashed"}]
-    assert queries.reap(db) == [], "the verdict was made once; the alert is not sent again"
+    assert crashes.reap(db) == [], "the verdict was made once; the alert is not sent again"

@@ -300,13 +300,13 @@ def test_the_database_refuses_a_second_production_version(registry, model):
 
 
 def test_a_failed_promotion_changes_nothing(registry, model, monkeypatch):
-    import suiro.registry as registry_module
+    from suiro.store import models as model_records
 
     registry.register("cancer", model, stage="production")
     registry.register("cancer", model)
     before = log(registry, "cancer")
     # The last statement of the transaction fails, after the demotion and both log rows ran.
-    monkeypatch.setattr(registry_module, "_MOVE", "UPDATE no_such_table SET stage = :stage")
+    monkeypatch.setattr(model_records, "_MOVE", "UPDATE no_such_table SET stage = :stage")
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         registry.promote("cancer", 2, "production")
     assert stages(registry, "cancer") == {1: "production", 2: "none"}

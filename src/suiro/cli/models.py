@@ -14,6 +14,7 @@ import typer
 from suiro.cli.options import Json, Verbose
 from suiro.cli.output import errors, number, print_json, table, when
 from suiro.cli.terminal import console, printable
+from suiro.states import ModelStage
 
 if TYPE_CHECKING:
     from suiro.registry import ModelVersion, Registry
@@ -97,7 +98,7 @@ def promote(
     version: Annotated[str, typer.Argument(help="A version number, latest, or a stage (e.g. staging).")],
     stage: Annotated[
         str, typer.Option("--stage", "-s", help="none, staging, production or archived.")
-    ] = "production",
+    ] = ModelStage.PRODUCTION.value,
     reason: Reason = None,
     json_: Json = False,
     verbose: Verbose = False,
@@ -127,7 +128,7 @@ def rollback(name: Name, reason: Reason = None, json_: Json = False, verbose: Ve
     if json_:
         print_json(restored.to_dict())
         return
-    archived = [v.ref for v in before if v.stage == "production"]
+    archived = [v.ref for v in before if v.stage is ModelStage.PRODUCTION]
     print(f"{restored.ref} is production again; {', '.join(archived)} archived")
 
 

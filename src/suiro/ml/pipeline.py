@@ -21,6 +21,7 @@ from suiro.ml.selection import Candidate, GateDecision, pick_best, quality_gate
 from suiro.ml.split import Split, split
 from suiro.ml.tuning import TuneResult, tune
 from suiro.ml.validation import validate
+from suiro.states import ModelStage
 
 #: Default search grids, small enough for a laptop; override per model with --set grids.<model>.<param>=[..].
 GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -67,7 +68,7 @@ def _champion_key(model_name: str, candidate: Candidate, data: Split) -> str:
     from suiro.registry import Registry
 
     try:
-        production = Registry().get(model_name, "production")
+        production = Registry().get(model_name, ModelStage.PRODUCTION)
     except ModelNotFoundError:
         return "none"
     if production.params.get("training_digest") == training_digest(candidate, data):
@@ -82,7 +83,7 @@ def champion(model_name: str, candidate: Candidate, data: Split) -> dict[str, fl
         return None
     from suiro.registry import Registry
 
-    return Registry().get(model_name, "production").metrics
+    return Registry().get(model_name, ModelStage.PRODUCTION).metrics
 
 
 @task
@@ -119,8 +120,10 @@ def register(candidate: Candidate, decision: GateDecision, data: Split, model_na
         )
     )
     reason = "; ".join(decision.reasons)
-    version = registry.promote(model_name, version.version, "production", reason=reason, run_id=ctx.run_id)
-    return {"name": version.name, "version": version.version, "stage": version.stage}
+    version = registry.promote(
+        model_name, version.version, ModelStage.PRODUCTION, reason=reason, run_id=ctx.run_id
+    )
+    return {"name": version.name, "version": version.version, "stage": version.stage.value}  # plain JSON
 
 
 def _versions(registry: Any, name: str) -> list[Any]:
@@ -152,7 +155,7 @@ def deploy(model_name: str, registered: dict[str, Any] | None) -> dict[str, Any]
     from suiro.registry import Registry
 
     try:
-        production = Registry().get(model_name, "production")
+        production = Registry().get(model_name, ModelStage.PRODUCTION)
     except ModelNotFoundError:
         return {"model": model_name, "version": None, "serve": None}
     return {

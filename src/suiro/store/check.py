@@ -6,7 +6,7 @@ Checks, reading only (nothing is repaired, no dead run is marked ``crashed``):
   bytes are present and hash to that digest (inline bytes too; a manifest and each of its items);
 - no task run has two successful attempts (its success is recorded exactly once);
 - no ``running`` run without a live owner: its process is gone (on this host) or its heartbeat is
-  older than the stale timeout, the same test ``queries.reap`` applies; no ``running`` or
+  older than the stale timeout, the same test ``reaper.reap`` applies; no ``running`` or
   ``retrying`` task run in a run that has ended;
 - every registered model version's bytes are a file in the store that hashes to its digest;
 - every file in ``artifacts/objects`` hashes to its name, and is a regular file;
@@ -29,12 +29,13 @@ from typing import Any
 
 from suiro import clock
 from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
+from suiro.labels import task_label
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
 from suiro.store.damage import integrity_lines, newest_backup
 from suiro.store.db import Database, home_dir
 from suiro.store.home import Store
 from suiro.store.outputs import MANIFEST
-from suiro.store.queries import death_of
+from suiro.store.reaper import death_of
 
 #: Task runs named in one artifact problem before the rest are counted.
 _SHOWN = 3
@@ -97,7 +98,7 @@ def check(store: Store, *, now: float | None = None, artifacts_only: bool = Fals
     verify``), skipping the database's integrity check and the records' consistency. A part
     that cannot be read from a damaged database is one ``integrity`` problem that names it.
     """
-    db = store.db
+    db = store.reader  # reading only: a check that wrote would be refused
     verdicts = _Verdicts(db, store.artifacts)
     when = clock.now() if now is None else now
     parts: list[tuple[str, Callable[[], list[Problem]]]] = [
@@ -126,8 +127,7 @@ def check(store: Store, *, now: float | None = None, artifacts_only: bool = Fals
 
 def _task_run(row: dict[str, Any]) -> str:
     """``run/task`` or ``run/task[i]`` for a mapped item."""
-    item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
-    return f"{row['run_id']}/{row['task_key']}{item}"
+    return f"{row['run_id']}/{task_label(row['task_key'], row['map_index'])}"
 
 
 def _damaged(path: Path, lines: list[str]) -> Problem:
@@ -216,8 +216,7 @@ def _outputs(db: Database, verdicts: _Verdicts) -> list[Problem]:
     """One problem per broken artifact that a successful task run points to."""
     users: dict[str, list[str]] = {}
     for row in db.query(_OUTPUTS):
-        item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
-        users.setdefault(row["output_digest"], []).append(f"{row['run_id']}/{row['task_key']}{item}")
+        users.setdefault(row["output_digest"], []).append(_task_run(row))
     problems = []
     for digest, names in users.items():
         verdict = verdicts.of(digest)

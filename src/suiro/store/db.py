@@ -26,10 +26,8 @@ from urllib.parse import quote
 from suiro.errors import DatabaseDamagedError, StoreError
 from suiro.faults import fault
 from suiro.store.damage import raise_if_damaged
+from suiro.store.revisions import HEAD_REVISION, KNOWN_REVISIONS
 
-#: The schema revision this suiro writes; ``migrations/versions`` holds the path to it.
-HEAD_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
 #: Seconds a writer waits for SQLite's write lock before it gives up.
 LOCK_TIMEOUT = 30.0
 #: What a read waits, at most, in the rare cases a WAL reader must wait (SQLite's busy handler).
@@ -43,16 +41,11 @@ os.register_at_fork(after_in_child=_write_times.clear)
 
 
 def home_dir() -> Path:
-    """The running task's home, else ``$SUIRO_HOME``, else ``./.suiro``.
+    """``$SUIRO_HOME``, else ``./.suiro``: the home of a caller that named none.
 
-    Inside a task (even in a worker process) the home is the one its run records into,
-    so what the task reads or registers lands beside the run.
+    The store never asks which task is running: a caller that runs inside a task and means
+    its run's home passes it (``suiro.context.run_home``).
     """
-    from suiro.context import current_context
-
-    ctx = current_context()
-    if ctx is not None and ctx.home:
-        return Path(ctx.home)
     return Path(os.environ.get("SUIRO_HOME") or ".suiro")
 
 
@@ -109,15 +102,22 @@ class Database:
     Each thread (and each process: a connection never crosses ``fork``) gets its own
     connection. Writes are short ``BEGIN IMMEDIATE`` transactions retried a bounded
     number of times when the database is busy.
+
+    With ``read_only`` the connection itself cannot write (SQLite: a ``mode=ro`` URI;
+    PostgreSQL: read-only transactions), so whatever reads through it (``queries``, the
+    web UI) cannot change the record, by mistake or otherwise: ``write`` and any writing
+    statement are refused with one sentence. It never creates, upgrades or changes the file.
     """
 
-    def __init__(self, url: str, *, read_only_because: str | None = None):
+    def __init__(self, url: str, *, read_only: bool = False, read_only_because: str | None = None):
         self.url = url
         self.is_sqlite = url.startswith("sqlite:///")
         self.path = Path(url.removeprefix("sqlite:///")) if self.is_sqlite else None
         #: Set (to why, e.g. "its disk is full") for a SQLite file read as an immutable snapshot:
         #: see ``suiro.store.home.read_only_reason``. Writes are refused with that reason.
         self.read_only_because = read_only_because
+        #: Whether this handle only reads (asked for, or a snapshot).
+        self.read_only = read_only or read_only_because is not None
         self._local = threading.local()
         self._engine: Any = None
 
@@ -200,11 +200,20 @@ class Database:
         if conn is None or self._local.pid != os.getpid():
             if self.read_only_because:  # no -shm, no lock: nothing is created next to the file
                 target, uri = f"file:{quote(str(self.path))}?mode=ro&immutable=1", True
+            elif self.read_only:
+                target, uri = f"file:{quote(str(self.path))}?mode=ro", True
             else:
                 target, uri = str(self.path), False
-            conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri)
+            try:
+                conn = sqlite3.connect(
+                    target, timeout=30, isolation_level=None, check_same_thread=False, uri=uri
+                )
+            except sqlite3.OperationalError as exc:  # mode=ro does not create a missing file
+                raise StoreError(
+                    f"cannot open the suiro database {self.path} ({exc}); check that the file exists."
+                ) from exc
             conn.row_factory = sqlite3.Row
-            if not self.read_only_because:
+            if not self.read_only:  # a database suiro made is in WAL mode already: nothing to set
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -219,23 +228,50 @@ class Database:
         if self._engine is None:
             from sqlalchemy import create_engine
 
-            self._engine = create_engine(self.url)
+            options = {}
+            if self.read_only and self.url.startswith("postgresql"):  # libpq: every transaction read-only
+                options = {"connect_args": {"options": "-c default_transaction_read_only=on"}}
+            self._engine = create_engine(self.url, **options)
         return self._engine
 
     # -- statements ---------------------------------------------------------------------
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a read statement; rows as dicts."""
+        """Run a read statement; rows as dicts.
+
+        Raises:
+            StoreError: the statement writes and this handle is ``read_only``.
+        """
         if self.is_sqlite:
             try:
                 return [dict(row) for row in self._sqlite().execute(sql, params or {})]
             except sqlite3.DatabaseError as exc:
                 raise_if_damaged(exc, self.path)
+                if self.read_only and "readonly database" in str(exc):
+                    raise self._refused() from exc
                 raise
         from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
 
-        with self.engine().connect() as conn:
-            return [dict(row) for row in conn.execute(text(sql), params or {}).mappings()]
+        try:
+            with self.engine().connect() as conn:
+                return [dict(row) for row in conn.execute(text(sql), params or {}).mappings()]
+        except DBAPIError as exc:
+            if self.read_only and "read-only transaction" in str(exc):
+                raise self._refused() from exc
+            raise
+
+    def _refused(self) -> StoreError:
+        """The error of a write through this read-only handle."""
+        if self.read_only_because:
+            return StoreError(
+                f"the suiro database {self.path} can only be read now ({self.read_only_because}); "
+                "nothing was written; free disk space or make the folder writable, then retry."
+            )
+        return StoreError(
+            f"the suiro database {self.display_url} was opened read-only, for reading the record; "
+            "nothing was written; write through a connection opened for writing (Database(url))."
+        )
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -243,11 +279,8 @@ class Database:
 
         Its wait and duration are kept for ``write_timings``.
         """
-        if self.read_only_because:
-            raise StoreError(
-                f"the suiro database {self.path} can only be read now ({self.read_only_because}); "
-                "nothing was written; free disk space or make the folder writable, then retry."
-            )
+        if self.read_only:
+            raise self._refused()
         asked = time.perf_counter()
         if not self.is_sqlite:
             with self.engine().begin() as conn:

@@ -15,9 +15,10 @@ So "unreferenced now" is not enough; gc deletes an object only if all of these h
    claimed it in the meantime keeps it; that writer's record inserts the row again.
 
 A model registration is not part of a run: the registry claims its object inside the transaction
-that records the version, and stores it again if gc took it (``Registry.register``). Dead runs are
-reaped first, so a crashed run does not hold gc back; a run declared crashed is fenced and records
-nothing more. Owns gc's SQL; the deletes themselves are the artifact store's.
+that records the version, and stores it again if gc took it (``Registry.register``). The caller
+reaps dead runs first (``suiro.history.gc``), so a crashed run does not hold gc back; a run declared
+crashed is fenced and records nothing more. Owns gc's SQL; the deletes themselves are the artifact
+store's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from suiro.faults import fault
-from suiro.store import queries
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -73,7 +73,6 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
         run lists what the listing would remove; the real run may remove less, never more.
     """
     started = time.time_ns()  # before the runs are read: a run not seen yet starts after this
-    queries.reap(store.db)
     cutoff = _cutoff(store, started, min_age)
     keep = referenced_digests(store.db)
     candidates = [d for d in store.artifacts.iter_digests() if d not in keep and _older(store, d, cutoff)]

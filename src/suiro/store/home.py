@@ -6,6 +6,9 @@ last process to close the database removes and which then cannot be made again. 
 only when the write-ahead log is empty (so the main file holds every committed record, and no
 other process has the database open, or the -shm file would exist), the database is read as an
 immutable snapshot; any write through it is refused with one sentence saying why.
+
+Reads of the record go through ``Store.reader``, a second handle on the same database that
+cannot write (``Database(url, read_only=True)``), so a read can never change what it reads.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from pathlib import Path
 from suiro.errors import StoreError
 from suiro.store.artifacts import ArtifactStore
 from suiro.store.damage import file_state, missing_records, screen
-from suiro.store.db import HEAD_REVISION, Database, database_url, home_dir
+from suiro.store.db import Database, database_url, home_dir
 from suiro.store.outputs import StoreOutputs
 from suiro.store.recorder import QUIET, Recorder
+from suiro.store.revisions import HEAD_REVISION
 
 
 class Store:
@@ -52,6 +56,16 @@ class Store:
         if quick_check and self.db.path is not None and not self.db.read_only_because:
             screen(self.db.path)
         self.artifacts = ArtifactStore(self.home / "artifacts")
+        self._reader: Database | None = None
+
+    @property
+    def reader(self) -> Database:
+        """The database opened read-only, for ``queries`` (the same handle when ``db`` is a snapshot)."""
+        if self.db.read_only:
+            return self.db
+        if self._reader is None:
+            self._reader = Database(self.db.url, read_only=True)
+        return self._reader
 
     def _refuse_lost_records(self, url: str) -> None:
         """Before a schema is made in a database that has none: not over records that were lost."""
@@ -85,7 +99,13 @@ class Store:
         return StoreOutputs(self.db, self.artifacts, parent_run_id=parent_run_id, verify=verify)
 
     def close(self) -> None:
-        """Close database connections held by this thread."""
+        """Close database connections held by this thread.
+
+        The reader first: the last connection to close is the one that may remove SQLite's
+        ``-wal`` and ``-shm`` files, and only a writing one can.
+        """
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
 
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from suiro.errors import StoreError
-from suiro.store.db import HEAD_REVISION, Database
+from suiro.store.revisions import HEAD_REVISION
+
+if TYPE_CHECKING:  # db imports this module (to upgrade on open), never the other way round
+    from suiro.store.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,4 +1,4 @@
-"""Task outputs kept and found again: the store's side of ``suiro.memo.OutputStore``.
+"""Task outputs kept and found again: the store's side of ``suiro.reuse.OutputStore``.
 
 Writes each output where its task ran (``Finalizer``, picklable, so process workers
 write their own artifacts in parallel) and finds reusable outputs for the runner:
@@ -19,11 +19,18 @@ from typing import Any
 from suiro import clock
 from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError
-from suiro.memo import Hit
+from suiro.reuse import Hit
 from suiro.store.artifacts import ArtifactMeta, ArtifactStore
 from suiro.store.db import Database
 
 MANIFEST = "manifest"
+#: The one statement that records an artifact: a task's output (the recorder) or a model's bytes
+#: (the registry). Its row comes from ``artifact_row``; a digest already recorded is kept as is.
+INSERT_ARTIFACT = """
+INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
+VALUES (:digest, :serializer, :kind, :size, :created, :inline)
+ON CONFLICT (digest) DO NOTHING
+"""
 _FIND_ANY = (
     "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs WHERE cache_key = :key"
     " AND state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY ended DESC LIMIT 3"
@@ -68,7 +75,7 @@ class Fetch:
         about: how to name the output in an error, e.g. ``the output of task t from run r``.
     """
 
-    #: Tells the runner this loader may travel to a worker process (see ``suiro.memo.is_portable``).
+    #: Tells the runner this loader may travel to a worker process (see ``suiro.reuse.is_portable``).
     portable = True
 
     def __init__(self, root: str, inline_limit: int, meta: ArtifactMeta, about: str | None = None):
@@ -87,6 +94,18 @@ class Fetch:
             if self.about is None:
                 raise
             raise type(exc)(f"{self.about} cannot be used: {exc}", digest=self.meta.digest) from exc
+
+
+def artifact_row(meta: ArtifactMeta, created: float) -> dict[str, Any]:
+    """The ``INSERT_ARTIFACT`` parameters recording ``meta`` (its inline bytes too, if any)."""
+    return {
+        "digest": meta.digest,
+        "serializer": meta.serializer,
+        "kind": meta.kind,
+        "size": meta.size,
+        "created": created,
+        "inline": meta.inline,
+    }
 
 
 class StoreOutputs:

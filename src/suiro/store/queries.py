@@ -1,221 +1,27 @@
 """Reads of the record for the CLI, the Python API and the UI: runs, tasks, logs, metrics.
 
-Every function takes a ``Database`` and returns plain dicts/lists (JSON-able), so
-one place renders them. Reading also finds runs whose process died: a ``running``
-run whose pid is gone (on this host) or whose heartbeat stopped is marked
-``crashed`` (compare-and-set, so a live run is never overwritten), and the reader
-that made the verdict, only that one, sends the crash alert (G8: the dying process
-cannot).
+Every function takes a ``Database``, only reads (SELECT), and returns plain dicts/lists
+(JSON-able), so one place renders them. Each works on a read-only handle
+(``Database(url, read_only=True)``, ``Store.reader``), which is how the CLI and the web
+UI call them. Nothing here declares a dead run crashed: a caller that should show
+verdicts first reaps (``suiro.store.reaper``; ``suiro.crashes`` also alerts).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-from pathlib import Path
 from typing import Any
 
-from suiro import clock
 from suiro.cache import diff_parts
-from suiro.errors import RunNotFoundError, StoreError, did_you_mean
-from suiro.store.db import Database, this_host
-
-#: A running run whose heartbeat is older than this is taken as dead.
-STALE_AFTER = 60.0
-_CRASHED = "the run's process died while this attempt was running (the run crashed); resume it to rerun"
-
-
-def reap(db: Database, *, now: float | None = None) -> list[str]:
-    """Mark ``crashed`` every running run whose process is gone; return their ids.
-
-    Each verdict is a compare-and-set, so of two readers reaping at once exactly one wins,
-    and only the winner announces the crash (``$SUIRO_ALERT_WEBHOOK``, if set). A verdict
-    that cannot be written (disk full, read-only home) is logged and left for a later
-    reader: the read it is part of still answers, with the run as recorded.
-    """
-    now = now or clock.now()
-    dead = []
-    for run in db.query(
-        "SELECT id, pipeline, host, pid, heartbeat, started, executor FROM runs WHERE state = 'running'"
-    ):
-        why = death_of(run, now)
-        if why is None:
-            continue
-        why = _while_running(db, run, why)  # the process is gone: nothing changes these rows now
-        try:
-            won = _record_crash(db, run, why)
-        except StoreError as exc:
-            logging.getLogger("suiro.reaper").warning(
-                "run %s looks dead but was left as is: %s", run["id"], exc
-            )
-            continue
-        if won:
-            dead.append(run["id"])
-            _announce_crash(run, why)
-    return dead
-
-
-def _record_crash(db: Database, run: dict[str, Any], why: str) -> bool:
-    """Compare-and-set ``running`` -> ``crashed`` for the run and its unfinished tasks; whether it won."""
-    beat = run["heartbeat"] or run["started"]
-    with db.write() as tx:
-        won = tx.execute(
-            "UPDATE runs SET state = 'crashed', ended = :ended, error = :why"
-            " WHERE id = :id AND state = 'running'",
-            {"id": run["id"], "ended": beat, "why": why},
-        )
-        if not won:
-            return False
-        params = {
-            "id": run["id"],
-            "ended": beat,
-            "type": "suiro.errors.WorkerCrashedError",
-            "message": _CRASHED,
-        }
-        tx.execute(
-            "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
-            " AND state IN ('running', 'retrying')",
-            params,
-        )
-        tx.execute(
-            "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
-            " error_message = :message WHERE run_id = :id AND state = 'running'",
-            params,
-        )
-    return True
-
-
-#: Executors that run a task in the runner's own process (unless it has a timeout).
-_IN_PROCESS = ("sequential", "threads")
-#: Running attempts named in a crash verdict; more are counted.
-_NAMED = 5
-
-
-def _while_running(db: Database, run: dict[str, Any], why: str) -> str:
-    """``why`` completed with the attempts recorded as running when the process died.
-
-    On the sequential and threads executors such a task ran inside the runner's process, so it
-    may have ended it itself (``os._exit``, a crash in native code); the verdict says so and how
-    to keep the run alive. Records are group-committed, so an attempt that ended the process
-    within moments of starting may not be recorded as running; then the verdict says that.
-    """
-    running = db.query(
-        "SELECT task_key, map_index, attempt FROM attempts WHERE run_id = :id AND state = 'running'"
-        " ORDER BY id",
-        {"id": run["id"]},
-    )
-    if not running:
-        return f"{why}; no task was recorded as running at that moment"
-    names = [_attempt_label(r) for r in running[:_NAMED]]
-    if len(running) > _NAMED:
-        names.append(f"{len(running) - _NAMED} more")
-    task = "task " + names[0] if len(names) == 1 else "tasks " + ", ".join(names)
-    verb = "was" if len(names) == 1 else "were"
-    why = f"{why} while {task} {verb} running"
-    if run["executor"] in _IN_PROCESS:
-        why += (
-            f"; on the {run['executor']} executor a task without timeout= runs inside the runner, so a task"
-            " that ends its own process (os._exit, a crash in native code) ends the run: give it a timeout="
-            " or use --executor processes to run it apart"
-        )
-    return why
-
-
-def _attempt_label(row: dict[str, Any]) -> str:
-    item = f"[{row['map_index']}]" if row["map_index"] >= 0 else ""
-    return f"{row['task_key']}{item} (attempt {row['attempt']})"
-
-
-def _announce_crash(run: dict[str, Any], why: str) -> None:
-    """The crash alert, best effort: its delivery can never change the run's state.
-
-    ``suiro.alerts`` (urllib, http.client, ssl: ~40 ms) is imported only here, when a crash is
-    found, not by every command that reads the record.
-    """
-    from suiro.alerts import AlertDeliveryError, send_alert
-
-    message = (
-        f"suiro run {run['id']} of {run['pipeline']} crashed: {why}; resume it with: suiro resume {run['id']}"
-    )
-    details = {"run_id": run["id"], "pipeline": run["pipeline"], "state": "crashed", "reason": why}
-    try:
-        send_alert(message, details=details, level="error", idempotency_key=f"suiro-run-{run['id']}-crashed")
-    except AlertDeliveryError as exc:
-        logging.getLogger("suiro.reaper").error("%s", exc)
-
-
-def death_of(run: dict[str, Any], now: float) -> str | None:
-    """Why a ``running`` run's process is dead, or None while it may be alive.
-
-    On this host the process decides: gone, or stopped (SIGSTOP, Ctrl-Z) with no heartbeat
-    for ``STALE_AFTER`` — a live, running process keeps its run even when a task holds
-    the interpreter so long that the heartbeat lags. For a run on another host, the
-    heartbeat alone. A process declared dead that comes back is fenced (see the recorder).
-    """
-    alive = owner_alive(run)
-    if alive is False:
-        return f"its process {run['pid']} is gone"
-    beat = run["heartbeat"] or run["started"]
-    if now - beat <= STALE_AFTER:
-        return None
-    if alive is None:
-        return f"no heartbeat for {now - beat:.0f} s"
-    if _process_stopped(run["pid"]):
-        return f"its process {run['pid']} is stopped and sent no heartbeat for {now - beat:.0f} s"
-    return None
-
-
-def owner_alive(run: dict[str, Any]) -> bool | None:
-    """Whether the process that runs ``run`` is alive: None when it cannot be told from here.
-
-    A pid alive but started after the run began belongs to another process (pid reuse).
-    """
-    if run["host"] != this_host() or run["pid"] is None:
-        return None
-    if not _pid_alive(run["pid"]):
-        return False
-    started = _process_start(run["pid"])
-    return started is None or started <= run["started"] + 1.0
-
-
-def _process_stopped(pid: int) -> bool:
-    """Whether a process is stopped by a signal or a tracer (state T or t in /proc)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("T", "t")
-
-
-def _process_start(pid: int) -> float | None:
-    """When a process started (epoch seconds), from /proc; None where /proc is missing."""
-    try:
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-        stat = Path("/proc/stat").read_text().splitlines()
-        boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from suiro.errors import RunNotFoundError, did_you_mean
+from suiro.states import RunState, TaskState
+from suiro.store.db import Database
 
 
 def list_runs(
     db: Database, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Recent runs, newest first, optionally of one pipeline and/or in one state."""
-    reap(db)
     rows = db.query(
         "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid FROM runs"
         " WHERE (CAST(:pipeline AS TEXT) IS NULL OR pipeline = :pipeline)"
@@ -263,7 +69,6 @@ def _like(text: str) -> str:
 
 def get_run(db: Database, run_id: str) -> dict[str, Any]:
     """One run with its tasks (node rows), attempts and mapped-item counts."""
-    reap(db)
     run_id = resolve_run_id(db, run_id)
     run = db.query("SELECT * FROM runs WHERE id = :id", {"id": run_id})[0]
     run["params"] = json.loads(run["params"])
@@ -382,13 +187,13 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         "changed": [],
         "reason": "",
     }
-    if row["state"] == "cached":
+    if row["state"] == TaskState.CACHED:
         result["reason"] = f"cache hit: the same code, options and inputs ran in run {row['cached_from']}"
     elif "disabled" in parts:
         result["reason"] = f"not cached: {parts['disabled']}"
     elif "unhashable" in parts:
         result["reason"] = f"not cached: an input cannot be fingerprinted ({parts['unhashable']})"
-    elif row["state"] in ("skipped", "upstream_failed", "pending"):
+    elif row["state"] in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.PENDING):
         result["reason"] = f"the task did not run ({row['state']})"
     else:
         changed = diff_parts(before, parts)
@@ -427,18 +232,17 @@ def find_resumable(db: Database, pipeline: str) -> str:
     Raises:
         RunNotFoundError: the pipeline has no run, or its latest run succeeded or still runs.
     """
-    reap(db)
     rows = db.query(
         "SELECT id, state FROM runs WHERE pipeline = :p ORDER BY started DESC LIMIT 1", {"p": pipeline}
     )
     if not rows:
         raise RunNotFoundError(f"pipeline {pipeline} has no recorded run to resume; run it first.")
     latest = rows[0]
-    if latest["state"] == "success":
+    if latest["state"] == RunState.SUCCESS:
         raise RunNotFoundError(
             f"nothing to resume for pipeline {pipeline}: its latest run {latest['id']} succeeded."
         )
-    if latest["state"] == "running":
+    if latest["state"] == RunState.RUNNING:
         raise RunNotFoundError(
             f"nothing to resume for pipeline {pipeline}: its latest run {latest['id']} is still running."
         )
@@ -455,7 +259,7 @@ def resume_conflict(db: Database, run_id: str) -> str | None:
     if not rows:
         return None
     child = rows[0]
-    if child["state"] == "running":
+    if child["state"] == RunState.RUNNING:
         return (
             f"run {run_id} is being resumed by run {child['id']} (pid {child['pid']}); "
             f"wait for it, or follow it with: suiro show {child['id']}"

@@ -30,8 +30,13 @@ import time
 from typing import Any
 
 from suiro import clock, envvar
-from suiro.context import log_name
-from suiro.errors import DatabaseDamagedError, ResumeConflictError, RunFencedError, StoreError
+from suiro.errors import (
+    DatabaseDamagedError,
+    ResumeConflictError,
+    RunCancelledError,
+    RunFencedError,
+    StoreError,
+)
 from suiro.events import (
     Event,
     MetricLogged,
@@ -42,11 +47,13 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
+from suiro.labels import log_name, type_name
 from suiro.secrets import mask, mask_values
-from suiro.states import RunState
+from suiro.states import RunState, TaskState
 from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
+from suiro.store.outputs import INSERT_ARTIFACT, artifact_row
 
 #: Seconds between group commits, unless ``SUIRO_FLUSH_INTERVAL`` says otherwise.
 FLUSH_INTERVAL = 0.05
@@ -83,15 +90,12 @@ ON CONFLICT (run_id, task_key, map_index, attempt) DO UPDATE SET
     error_type = excluded.error_type, error_message = excluded.error_message,
     traceback = excluded.traceback, log_path = excluded.log_path
 """
-_INSERT_ARTIFACT = """
-INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
-VALUES (:digest, :serializer, :kind, :size, :created, :inline)
-ON CONFLICT (digest) DO NOTHING
-"""
 _INSERT_METRIC = """
 INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)
 VALUES (:run_id, :task_key, :map_index, :name, :value, :step, :time)
 """
+#: The states of a task run that are also an attempt's (started, retried, ended).
+_ATTEMPT_STATES = frozenset({TaskState.RUNNING, TaskState.RETRYING, TaskState.FAILED, TaskState.SUCCESS})
 _TASK_FIELDS = (
     "state",
     "attempts",
@@ -287,7 +291,7 @@ class Recorder:
             )
             if not renewed:
                 raise RunFencedError(f"run {self._run_id} is no longer running")
-            tx.executemany(_INSERT_ARTIFACT, rows.artifacts)
+            tx.executemany(INSERT_ARTIFACT, rows.artifacts)
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
             tx.executemany(_INSERT_METRIC, rows.metrics)
@@ -405,7 +409,7 @@ class _Rows:
             row = self.task(event.task_key, event.map_index)
             if isinstance(event.artifact, ArtifactMeta):
                 row["output_digest"] = event.artifact.digest
-                self.artifacts.append(_artifact_row(event.artifact))
+                self.artifacts.append(artifact_row(event.artifact, clock.now()))
             row["cached_from"] = event.cached_from
         elif isinstance(event, TaskKeyed):
             row = self.task(event.task_key, event.map_index)
@@ -433,27 +437,22 @@ class _Rows:
         row["state"] = event.state.value
         if event.attempt:
             row["attempts"] = max(row["attempts"] or 0, event.attempt)
-        if event.state.value == "running" and row["started"] is None:
+        if event.state is TaskState.RUNNING and row["started"] is None:
             row["started"] = event.time
         if event.state.is_terminal:
             row["ended"] = event.time
             row["duration"] = event.duration
         failed_before_running = (
-            event.state.value == "failed" and event.error is not None and event.map_index < 0
+            event.state is TaskState.FAILED and event.error is not None and event.map_index < 0
         )
-        if (event.attempt or failed_before_running) and event.state.value in (
-            "running",
-            "retrying",
-            "failed",
-            "success",
-        ):
+        if (event.attempt or failed_before_running) and event.state in _ATTEMPT_STATES:
             error = event.error
             log = (
                 os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
                 if self.log_dir
                 else None
             )
-            ended = event.state.value != "running"
+            ended = event.state is not TaskState.RUNNING
             self.attempts[(event.task_key, event.map_index, event.attempt)] = {
                 "run_id": self.run_id,
                 "task_key": event.task_key,
@@ -477,26 +476,20 @@ def _close_open_attempts(tx: Any, run_id: str, finished: RunFinished) -> None:
         f"run {run_id} was cancelled while this attempt ran ({finished.error}); "
         f"resume it to run the task again: suiro resume {run_id}"
     )
-    params = {"id": run_id, "ended": finished.time, "message": mask(message)}
+    params = {
+        "id": run_id,
+        "ended": finished.time,
+        "message": mask(message),
+        "type": type_name(RunCancelledError),
+    }
     tx.execute(
         "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
         " AND state IN ('running', 'retrying')",
         params,
     )
     tx.execute(
-        "UPDATE attempts SET state = 'failed', ended = :ended, error_type = 'suiro.errors.RunCancelledError',"
+        "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
         " error_message = :message WHERE run_id = :id AND state = 'running'",
         params,
     )
     tx.execute("UPDATE attempts SET state = 'failed' WHERE run_id = :id AND state = 'retrying'", params)
-
-
-def _artifact_row(meta: ArtifactMeta) -> dict[str, Any]:
-    return {
-        "digest": meta.digest,
-        "serializer": meta.serializer,
-        "kind": meta.kind,
-        "size": meta.size,
-        "created": clock.now(),
-        "inline": meta.inline,
-    }

@@ -541,3 +541,40 @@ def test_a_waiting_writer_gets_the_lock_within_milliseconds_of_its_release(suiro
         late.append(returned - (timing.total - timing.wait) - released[0])
     assert timing.wait >= 0.3
     assert min(late) < 0.03, f"got the lock {min(late) * 1000:.0f} ms after it was released"
+
+
+# -- the home: the caller names it; the store never asks which task is running --------------------
+
+_SEEN: dict[str, str] = {}
+
+
+def _task_sees_homes() -> int:
+    from suiro import history
+    from suiro.registry import Registry
+    from suiro.store.db import home_dir
+
+    _SEEN["store"] = str(home_dir())
+    registry = Registry()  # a registration from a task lands beside its run
+    _SEEN["registry"] = str(registry.store.home)
+    registry.register("from-task", {"w": 1})
+    registry.close()
+    _SEEN["runs"] = ",".join(r["pipeline"] for r in history.runs())
+    return 1
+
+
+def test_the_store_takes_the_home_it_is_given_and_callers_above_it_pass_the_runs(tmp_path, suiro_home):
+    from suiro import pipeline, run, task
+    from suiro.registry import Registry
+
+    job = task(_task_sees_homes)
+
+    @pipeline
+    def homes():
+        return job()
+
+    elsewhere = tmp_path / "elsewhere"
+    assert run(homes, home=elsewhere, executor="sequential").ok
+    assert _SEEN["store"] == str(suiro_home), "home_dir() is $SUIRO_HOME, whatever task runs"
+    assert _SEEN["registry"] == str(elsewhere) and _SEEN["runs"] == "homes"
+    assert [v.name for v in Registry(elsewhere).versions()] == ["from-task"]
+    assert not (suiro_home / "suiro.db").exists(), "nothing went to $SUIRO_HOME"
