@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from suiro.errors import SuiroError
+from suiro.labels import task_label
 from suiro.secrets import mask
 
 
@@ -46,8 +47,7 @@ class TaskContext:
         A task may run again after a crash (at least once); use this key to make what it
         writes elsewhere idempotent.
         """
-        item = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.root_run_id or self.run_id}/{self.task_key}{item}"
+        return f"{self.root_run_id or self.run_id}/{task_label(self.task_key, self.map_index)}"
 
 
 _context: ContextVar[TaskContext | None] = ContextVar("suiro_task_context", default=None)
@@ -94,12 +94,6 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     except (TypeError, ValueError):
         raise SuiroError(f"metric {name!r} must be a number, got {value!r}; log a float or an int.") from None
     capture.metrics.append((mask(str(name)), number, None if step is None else int(step), time.time()))
-
-
-def log_name(task_key: str, map_index: int, attempt: int) -> str:
-    """File name of one attempt's log inside a run's log folder: ``task[i].attempt.log``."""
-    item = f"[{map_index}]" if map_index >= 0 else ""
-    return f"{task_key}{item}.{attempt}.log"
 
 
 class Capture:

@@ -6,9 +6,11 @@ from suiro.errors import SuiroError, did_you_mean
 from suiro.executors.base import Executor, Outcome, Work
 
 EXECUTORS = ("sequential", "threads", "processes")
+#: Used when neither the caller nor the pipeline names an executor.
+DEFAULT_EXECUTOR = "threads"
 
 
-def make_executor(name: str = "threads", workers: int | None = None) -> Executor:
+def make_executor(name: str = DEFAULT_EXECUTOR, workers: int | None = None) -> Executor:
     """Build the executor called ``name`` with ``workers`` slots (None: its default)."""
     if workers is not None and workers < 1:
         raise SuiroError(f"--workers must be 1 or more, got {workers}.")

@@ -30,7 +30,6 @@ import time
 from typing import Any
 
 from suiro import clock, envvar
-from suiro.context import log_name
 from suiro.errors import DatabaseDamagedError, ResumeConflictError, RunFencedError, StoreError
 from suiro.events import (
     Event,
@@ -111,7 +110,6 @@ class Recorder:
 
     Args:
         db: where to write.
-        log_dir: the run's folder of per-attempt log files, recorded with each attempt.
         interval: seconds between group commits (None: ``$SUIRO_FLUSH_INTERVAL``, else
             ``FLUSH_INTERVAL``).
         quiet: if set, also commit once events are buffered and none has come for this
@@ -124,12 +122,10 @@ class Recorder:
         self,
         db: Database,
         *,
-        log_dir: str | None = None,
         interval: float | None = None,
         quiet: float | None = None,
     ):
         self.db = db
-        self.log_dir = log_dir
         self.interval = (
             interval
             if interval is not None
@@ -267,7 +263,7 @@ class Recorder:
         beat = now - self._last_beat >= HEARTBEAT_INTERVAL
         if not events and not beat:
             return
-        rows = _Rows(self._run_id, self.log_dir)
+        rows = _Rows(self._run_id)
         for event in events:
             rows.add(event)
         rows.fill_known(self._known)
@@ -349,7 +345,9 @@ class Recorder:
             if self._finished or not self._run_id:
                 return
             self._finished = True
-            self._buffer.append(RunFinished(self._run_id, RunState.CANCELLED, clock.now(), error))
+            self._buffer.append(
+                RunFinished(run_id=self._run_id, state=RunState.CANCELLED, time=clock.now(), error=error)
+            )
         self._stop.set()
         self._wake.set()
         self._arrived.set()
@@ -370,9 +368,8 @@ class Recorder:
 class _Rows:
     """Turns a batch of events into rows, one upsert per task run however many changes it had."""
 
-    def __init__(self, run_id: str, log_dir: str | None):
+    def __init__(self, run_id: str):
         self.run_id = run_id
-        self.log_dir = log_dir
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
         self.attempts: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.artifacts: list[dict[str, Any]] = []
@@ -448,11 +445,6 @@ class _Rows:
             "success",
         ):
             error = event.error
-            log = (
-                os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
-                if self.log_dir
-                else None
-            )
             ended = event.state.value != "running"
             self.attempts[(event.task_key, event.map_index, event.attempt)] = {
                 "run_id": self.run_id,
@@ -466,7 +458,7 @@ class _Rows:
                 # Masked where the error was made; again here for errors made elsewhere (the runner's).
                 "error_message": mask(error.message) if error else None,
                 "traceback": mask(error.traceback) if error else None,
-                "log_path": log,
+                "log_path": event.log_path,  # the runner's: one rule names log files
             }
 
 
