@@ -142,8 +142,9 @@ def test_a_task_waiting_for_its_retry_does_not_hold_a_worker(manual_clock):
     for other in ("pause", "steady"):
         (start,) = rec.changes(other, TaskState.RUNNING)
         (end,) = rec.changes(other, TaskState.SUCCESS)
-        # With one worker, both ran while the retry waited: it held no worker.
+        # With one worker, both ran while the retry waited, before its delay passed: it held no worker.
         assert order(retrying) < order(start) < order(end) < order(second_start), other
+        assert start.time < retrying.time + 60.0, other
 
 
 def test_fail_fast_ends_a_task_waiting_for_its_retry_as_failed_without_waiting(manual_clock):

@@ -6,9 +6,11 @@ checked through the ``RunResult`` and the events a recording observer received.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -512,3 +514,37 @@ def test_output_and_log_lines_are_captured_per_task_when_tasks_run_concurrently(
     out, err = capsys.readouterr()
     assert "line" not in out
     assert "complains" not in err
+
+
+@task(retries=1, retry_on=(ConnectionError,))
+def speaks(x: int) -> int:
+    attempt = suiro.context().attempt
+    print(f"item {x} attempt {attempt}")
+    if x == 1 and attempt == 1:
+        raise ConnectionError("item 1 fails once")
+    return x
+
+
+@pipeline
+def speaking():
+    return speaks.map([0, 1])
+
+
+def test_each_attempt_names_its_log_file_in_its_events_and_the_record_keeps_that_path(suiro_home):
+    rec = RecordingObserver()
+    result = run(speaking, rec)
+
+    assert result.output == [0, 1]
+    logs = suiro_home / "logs" / result.run_id
+    first, second = str(logs / "speaks[1].1.log"), str(logs / "speaks[1].2.log")
+    assert [(e.state, e.attempt, e.log_path) for e in rec.changes("speaks", map_index=1)] == [
+        (TaskState.RUNNING, 1, first),
+        (TaskState.RETRYING, 1, first),
+        (TaskState.RUNNING, 2, second),
+        (TaskState.SUCCESS, 2, second),
+    ]
+    assert [Path(p).read_text() for p in (first, second)] == ["item 1 attempt 1\n", "item 1 attempt 2\n"]
+    assert [e.log_path for e in rec.changes("speaks")] == [None, None], "the mapped node itself ran nothing"
+    with sqlite3.connect(suiro_home / "suiro.db") as db:
+        recorded = db.execute("SELECT map_index, attempt, log_path FROM attempts ORDER BY map_index, attempt")
+        assert recorded.fetchall() == [(0, 1, str(logs / "speaks[0].1.log")), (1, 1, first), (1, 2, second)]
