@@ -254,11 +254,10 @@ def _execute(
         from suiro.store.home import Store
 
         store = store or Store(home, new_records=new_records)
-        store.artifacts.sweep_temp()  # temp files a crashed writer left behind
-        info = _recorded_run(store, info.run_id, pipe, parent_run_id)
-        recorder = store.recorder()
+        info, outputs, recorder = _recording(
+            store, info.run_id, pipe=pipe, parent_run_id=parent_run_id, verify=recompute_corrupt
+        )
         observers = [recorder, *observers]
-        outputs = store.outputs(parent_run_id=parent_run_id, verify=recompute_corrupt)
     chosen = executor or pipe.executor or DEFAULT_EXECUTOR
     ex = make_executor(chosen, workers) if isinstance(chosen, str) else chosen
     # Ctrl-C from Python is handled like the CLI's SIGINT for the run, then raised as usual.
@@ -297,11 +296,15 @@ def _execute(
     return result
 
 
-def _recorded_run(store: Store, run_id: str, pipe: Pipeline, parent_run_id: str | None) -> RunInfo:
-    """The ``RunInfo`` of a run recorded in ``store`` (its log folder is made here)."""
+def _recording(
+    store: Store, run_id: str, *, pipe: Pipeline, parent_run_id: str | None, verify: bool
+) -> tuple[RunInfo, OutputStore, Recorder]:
+    """What a run recorded in ``store`` needs from it: its ``RunInfo`` (the log folder is made
+    here), where its outputs go and are found again, and its recorder."""
     from suiro.store import queries
 
-    return RunInfo(
+    store.artifacts.sweep_temp()  # temp files a crashed writer left behind
+    info = RunInfo(
         run_id=run_id,
         parent_run_id=parent_run_id,
         root_run_id=queries.root_of(store.db, parent_run_id) if parent_run_id else None,
@@ -309,6 +312,7 @@ def _recorded_run(store: Store, run_id: str, pipe: Pipeline, parent_run_id: str 
         home=str(store.home),
         log_dir=str(store.log_dir(run_id)),
     )
+    return info, store.outputs(parent_run_id=parent_run_id, verify=verify), store.recorder()
 
 
 def target_of(pipe: Pipeline) -> str:

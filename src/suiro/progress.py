@@ -1,9 +1,9 @@
-"""What happened to every task of one run: kept in its ``TaskResult`` and reported, in one step.
+"""What happened in one run: each task's ``TaskResult`` and the events, updated in one step.
 
 Each change to a task (an attempt started or ended, a retry, a reuse, the node's end) updates
 the ``TaskResult`` the run returns and sends the matching event to the observers in the same
-call, so the result and the events never disagree. Events are built by keyword and stamped with
-the run's id and the time on the run's clock.
+call, so the result and the events never disagree; the run's start and end are sent from here
+too. Events are built by keyword and stamped with the run's id and the time on the run's clock.
 
 Must not decide anything (the runner says which state a task enters), buffer, or swallow an
 observer's error: an observer that fails stops the run (a lost record is worse than a stop).
@@ -18,7 +18,9 @@ from suiro.events import (
     ErrorInfo,
     Event,
     MetricLogged,
+    RunFinished,
     RunObserver,
+    RunStarted,
     TaskKeyed,
     TaskLogged,
     TaskMapped,
@@ -26,13 +28,14 @@ from suiro.events import (
     TaskStateChanged,
 )
 from suiro.results import TaskResult
-from suiro.states import TaskState
+from suiro.states import RunState, TaskState
 
 if TYPE_CHECKING:
     from suiro.attempts import Unit
     from suiro.cache import CacheKey
     from suiro.clock import Clock
     from suiro.executors.base import Outcome
+    from suiro.graph import Graph
     from suiro.memo import Hit
     from suiro.runinfo import RunInfo
 
@@ -57,6 +60,29 @@ class Progress:
         """Hand ``event`` to every observer."""
         for observer in self._observers:
             observer.notify(event)
+
+    def run_started(self, graph: Graph, params: dict[str, Any], executor: str) -> float:
+        """The run starts (the first event of every run); returns the time it started."""
+        run, now = self.run, self._clock.time()
+        self.send(
+            RunStarted(
+                run_id=run.run_id,
+                pipeline=graph.name,
+                params=params,
+                graph=graph.to_dict(),
+                time=now,
+                executor=executor,
+                parent_run_id=run.parent_run_id,
+                target=run.target,
+            )
+        )
+        return now
+
+    def run_finished(self, state: RunState, error: str | None) -> float:
+        """The run ended (the last event of every run); returns the time it ended."""
+        now = self._clock.time()
+        self.send(RunFinished(run_id=self.run.run_id, state=state, time=now, error=error))
+        return now
 
     def state_of(self, unit: Unit) -> TaskState:
         """The state of a unit's task, or of its item."""

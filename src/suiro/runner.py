@@ -33,7 +33,7 @@ from suiro.attempts import Attempts, Unit
 from suiro.cache import CacheKey
 from suiro.cancel import Cancellation
 from suiro.context import Capture, TaskContext, task_scope
-from suiro.events import ErrorInfo, RunFinished, RunObserver, RunStarted
+from suiro.events import ErrorInfo, RunObserver
 from suiro.executors.base import Executor, Outcome, Work, cancelled_error, error_info
 from suiro.fanout import MapState, map_verdict
 from suiro.faults import fault
@@ -106,19 +106,8 @@ class Runner:
 
     def run(self) -> RunResult:
         """Run every node that its trigger rules allow; return when nothing is left."""
-        info, started = self.info, self.clock.time()
-        self._progress.send(
-            RunStarted(
-                run_id=info.run_id,
-                pipeline=self.graph.name,
-                params=self.params,
-                graph=self.graph.to_dict(),
-                time=started,
-                executor=self.executor.name,
-                parent_run_id=info.parent_run_id,
-                target=info.target,
-            )
-        )
+        info = self.info
+        started = self._progress.run_started(self.graph, self.params, self.executor.name)
         self.cancellation.bind(info.run_id, self._attempts.wake)
         interrupted = None
         try:
@@ -131,8 +120,7 @@ class Runner:
             )
             interrupted = exc
         state, output, error = self._ending()
-        ended = self.clock.time()
-        self._progress.send(RunFinished(run_id=info.run_id, state=state, time=ended, error=error))
+        ended = self._progress.run_finished(state, error)
         if interrupted is not None:
             raise interrupted
         return RunResult(
