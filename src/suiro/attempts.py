@@ -95,14 +95,14 @@ class Attempts:
         self._running[unit.key] = self._running.get(unit.key, 0) + 1
         executor = self.executor
         try:
-            if alone and self.inflight == 1 and not self.ready:
-                outcome = self._cancellation.interruptible(executor.run_here, work)
-                if outcome is not None:
-                    self._ended.put((unit, outcome))
-                    return
-            if executor.runs_inline:
+            if executor.runs_inline:  # its submit runs the attempt here anyway
                 future = self._cancellation.interruptible(executor.submit, work)
             else:
+                if alone and self.inflight == 1 and not self.ready:
+                    outcome = self._cancellation.interruptible(executor.run_here, work)
+                    if outcome is not None:
+                        self._ended.put((unit, outcome))
+                        return
                 future = executor.submit(work)
         except Interrupted:
             return

@@ -138,16 +138,28 @@ class Capture:
         return tuple(self.lines)
 
 
-@contextmanager
-def task_scope(ctx: TaskContext, capture: Capture) -> Iterator[None]:
-    """Make ``ctx`` current and send this thread's task output to ``capture``."""
-    ctx_token = _context.set(ctx)
-    cap_token = _capture.set(capture)
-    try:
-        yield
-    finally:
-        _capture.reset(cap_token)
-        _context.reset(ctx_token)
+def task_scope(ctx: TaskContext, capture: Capture) -> TaskScope:
+    """Make ``ctx`` current and send this thread's task output to ``capture``, in a ``with`` block."""
+    return TaskScope(ctx, capture)
+
+
+class TaskScope:
+    """The ``with`` block of ``task_scope``: a class, not ``@contextmanager``, since every attempt
+    enters one (a generator-based one costs about 0.7 µs more each time)."""
+
+    __slots__ = ("_cap_token", "_capture", "_ctx", "_ctx_token")
+
+    def __init__(self, ctx: TaskContext, capture: Capture):
+        self._ctx = ctx
+        self._capture = capture
+
+    def __enter__(self) -> None:
+        self._ctx_token = _context.set(self._ctx)
+        self._cap_token = _capture.set(self._capture)
+
+    def __exit__(self, *exc: object) -> None:
+        _capture.reset(self._cap_token)
+        _context.reset(self._ctx_token)
 
 
 class _StreamRouter(io.TextIOBase):

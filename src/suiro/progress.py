@@ -117,7 +117,15 @@ class Progress:
         self.output(key, map_index=map_index, artifact=hit.artifact, cached_from=hit.source_run)
         if map_index >= 0:
             self.results[key].item_states[map_index] = TaskState.CACHED
-            self._state(key, TaskState.CACHED, map_index=map_index)
+            self.send(
+                TaskStateChanged(
+                    run_id=self.run.run_id,
+                    task_key=key,
+                    state=TaskState.CACHED,
+                    time=self._clock.time(),
+                    map_index=map_index,
+                )
+            )
 
     def mapped(self, key: str, size: int) -> None:
         """A mapped task learned its number of items, all pending."""
@@ -129,7 +137,11 @@ class Progress:
     def map_running(self, key: str) -> None:
         """A mapped task's items start."""
         self.results[key].state = TaskState.RUNNING
-        self._state(key, TaskState.RUNNING)
+        self.send(
+            TaskStateChanged(
+                run_id=self.run.run_id, task_key=key, state=TaskState.RUNNING, time=self._clock.time()
+            )
+        )
 
     # -- attempts ----------------------------------------------------------------------
 
@@ -142,7 +154,17 @@ class Progress:
         else:
             result.attempts += 1
             result.item_states[unit.map_index] = TaskState.RUNNING
-        self._attempt_state(unit, TaskState.RUNNING)
+        self.send(
+            TaskStateChanged(
+                run_id=self.run.run_id,
+                task_key=unit.key,
+                state=TaskState.RUNNING,
+                time=self._clock.time(),
+                attempt=unit.attempt,
+                map_index=unit.map_index,
+                log_path=unit.log_path,
+            )
+        )
 
     def attempt_wrote(self, unit: Unit, outcome: Outcome) -> None:
         """The lines and metrics an attempt left, whichever way it ended."""
@@ -178,12 +200,36 @@ class Progress:
         """The unit's attempt failed and another follows in ``delay`` seconds."""
         if unit.map_index < 0:
             self.results[unit.key].state = TaskState.RETRYING
-        self._attempt_state(unit, TaskState.RETRYING, error=error, delay=delay)
+        self.send(
+            TaskStateChanged(
+                run_id=self.run.run_id,
+                task_key=unit.key,
+                state=TaskState.RETRYING,
+                time=self._clock.time(),
+                attempt=unit.attempt,
+                map_index=unit.map_index,
+                error=error,
+                delay=delay,
+                log_path=unit.log_path,
+            )
+        )
 
     def item_ended(self, unit: Unit, state: TaskState, outcome: Outcome) -> None:
         """A mapped item's last attempt ended in ``state``."""
         self.results[unit.key].item_states[unit.map_index] = state
-        self._attempt_state(unit, state, error=outcome.error, duration=outcome.duration)
+        self.send(
+            TaskStateChanged(
+                run_id=self.run.run_id,
+                task_key=unit.key,
+                state=state,
+                time=self._clock.time(),
+                attempt=unit.attempt,
+                map_index=unit.map_index,
+                error=outcome.error,
+                duration=outcome.duration,
+                log_path=unit.log_path,
+            )
+        )
 
     # -- ends --------------------------------------------------------------------------
 
@@ -213,47 +259,8 @@ class Progress:
         result = self.results[key]
         result.state = state
         attempt = result.attempts if result.map_size is None else 0
-        self._state(
-            key,
-            state,
-            attempt=attempt,
-            error=result.errors[-1] if state is TaskState.FAILED and result.errors else None,
-            duration=result.duration,
-            log_path=log_path or self.run.log_path(key, -1, attempt),
-        )
-
-    def _attempt_state(
-        self,
-        unit: Unit,
-        state: TaskState,
-        *,
-        error: ErrorInfo | None = None,
-        delay: float | None = None,
-        duration: float | None = None,
-    ) -> None:
-        self._state(
-            unit.key,
-            state,
-            attempt=unit.attempt,
-            map_index=unit.map_index,
-            error=error,
-            delay=delay,
-            duration=duration,
-            log_path=unit.log_path,
-        )
-
-    def _state(
-        self,
-        key: str,
-        state: TaskState,
-        *,
-        attempt: int = 0,
-        map_index: int = -1,
-        error: ErrorInfo | None = None,
-        delay: float | None = None,
-        duration: float | None = None,
-        log_path: str | None = None,
-    ) -> None:
+        if log_path is None and attempt and self.run.log_dir is not None:
+            log_path = self.run.log_path(key, -1, attempt)
         self.send(
             TaskStateChanged(
                 run_id=self.run.run_id,
@@ -261,10 +268,8 @@ class Progress:
                 state=state,
                 time=self._clock.time(),
                 attempt=attempt,
-                map_index=map_index,
-                error=error,
-                delay=delay,
-                duration=duration,
+                error=result.errors[-1] if state is TaskState.FAILED and result.errors else None,
+                duration=result.duration,
                 log_path=log_path,
             )
         )

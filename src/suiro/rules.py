@@ -5,7 +5,7 @@ Pure functions over states and values, shared by the runner; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from suiro.graph import Binding, Const, Pack, Unmapped, Use
@@ -19,19 +19,19 @@ if TYPE_CHECKING:
 
 def verdict(
     node: Node,
-    upstream: Iterable[str],
+    states: list[TaskState],
     state_of: Callable[[str], TaskState],
     truth_of: Callable[[Use], bool],
 ) -> TaskState | None:
     """The state a node ends in without running, or None if it should run.
 
     Its ``when`` guards decide first when what they read failed or was skipped, then its trigger
-    rule over the states of its ``upstream``, then the guards' values.
+    rule over the states its upstream nodes ended in, then the guards' values.
 
     Args:
         node: the node, whose upstream nodes have all ended.
-        upstream: the keys of the nodes it waits for.
-        state_of: the state a node ended in, by key.
+        states: the states its upstream nodes ended in.
+        state_of: the state a node ended in, by key (for what a guard reads).
         truth_of: whether a guard's binding holds (its value is read here, so it may raise: the
             node could not get its inputs).
     """
@@ -43,7 +43,7 @@ def verdict(
             )
         if state is TaskState.SKIPPED:
             return TaskState.SKIPPED
-    state = apply_rule(node.trigger_rule, [state_of(k) for k in upstream])
+    state = apply_rule(node.trigger_rule, states)
     if state is not None:
         return state
     for cond in node.conditions:

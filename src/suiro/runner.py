@@ -94,12 +94,12 @@ class Runner:
         self._progress = Progress(run, graph.nodes, observers, self.clock)
         self.results = self._progress.results
         self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
-        self._values = Values(graph, self.params)
+        self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
+        self._values = Values(graph, self.params, self._upstream)
         limits = {k: n.max_concurrency for k, n in graph.nodes.items() if n.max_concurrency}
         self._attempts = Attempts(executor, self.cancellation, limits)
         self._retries = RetrySchedule(self.clock, rng or random.Random())
         self._maps: dict[str, MapState] = {}
-        self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
         self._stopping = False
 
     # -- the loop ---------------------------------------------------------------------
@@ -177,7 +177,8 @@ class Runner:
                 continue  # left pending: fail-fast never starts it
             node = self.graph.nodes[key]
             try:
-                state = verdict(node, self._upstream[key], self._state_of, self._is_true)
+                states = [self.results[k].state for k in self._upstream[key]]
+                state = verdict(node, states, self._state_of, self._is_true)
             except Exception as exc:  # a when() guard's value could not be read
                 self._record_input_error(node, exc)
                 state = TaskState.FAILED
@@ -212,10 +213,11 @@ class Runner:
         # which need the value here): the runner never holds, nor pickles, a large output.
         defer = self.executor.remote and not node.is_map and node.task.options.cache_key is None
         try:
-            args = tuple(self._values.argument(b, defer=defer) for b in node.args)
-            kwargs = {k: self._values.argument(b, defer=defer) for k, b in node.kwargs.items()}
+            argument = self._values.argument
+            args = tuple(argument(b, defer) for b in node.args)
+            kwargs = {k: argument(b, defer) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
-            custom = self._custom_key(node, args, kwargs)
+            custom = self._custom_key(node, args, kwargs) if node.task.options.cache_key else None
         except Exception as exc:
             self._record_input_error(node, exc)
             return TaskState.FAILED
@@ -285,8 +287,9 @@ class Runner:
         self, key: str, state: TaskState, value: Any = None, log_path: str | None = None
     ) -> None:
         """A node ended in ``state`` (``log_path``: of its last attempt, if known)."""
-        self._values.ended(key, value, ok=state.is_ok)
-        if not state.is_ok and self._memo is not None:
+        ok = state.is_ok
+        self._values.ended(key, value, ok)
+        if not ok and self._memo is not None:
             self._memo.record_absent(key)
         self._progress.node_ended(key, state, log_path)
         self._sorter.done(key)
@@ -324,16 +327,18 @@ class Runner:
     # -- attempts -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
+        alone = not self._retries  # no retry can fall due while these start
         while not self._stopping and not self.cancellation.requested:
             unit = self._attempts.next()
             if unit is None:
                 return
-            self._attempts.start(unit, self._next_attempt(unit), alone=not self._retries)
+            self._attempts.start(unit, self._next_attempt(unit), alone=alone)
 
     def _next_attempt(self, unit: Unit) -> Work:
         """Count and report the unit's next attempt, and describe it for the executor."""
         unit.attempt += 1
-        unit.log_path = self.info.log_path(unit.key, unit.map_index, unit.attempt)
+        if self.info.log_dir is not None:
+            unit.log_path = self.info.log_path(unit.key, unit.map_index, unit.attempt)
         self._progress.attempt_started(unit)
         node = self.graph.nodes[unit.key]
         opts = node.task.options

@@ -23,14 +23,18 @@ class Values:
     """The outputs of one run's ended nodes that a node still to run may read.
 
     Args:
-        graph: the run's graph (who reads what, and the pipeline's output).
+        graph: the run's graph (its pipeline's output is kept to the end).
         params: the run's parameter values (bindings may read them too).
+        upstream: the keys of the nodes each node waits for (who reads what).
     """
 
-    def __init__(self, graph: Graph, params: Mapping[str, Any]):
+    def __init__(self, graph: Graph, params: Mapping[str, Any], upstream: Mapping[str, Iterable[str]]):
         self._params = params
         self._held: dict[str, Any] = {}
-        self._readers = {key: len(down) for key, down in graph.downstream().items()}
+        self._readers = dict.fromkeys(graph.nodes, 0)
+        for ups in upstream.values():
+            for key in ups:
+                self._readers[key] += 1
         output = graph.output
         self._keep = {u.source for u in iter_uses(output) if not u.is_param} if output is not None else set()
 
@@ -38,7 +42,7 @@ class Values:
         """Hold ``key``'s output before its node ends (a reused output, a mapped node's list)."""
         self._held[key] = value
 
-    def ended(self, key: str, value: Any, *, ok: bool) -> None:
+    def ended(self, key: str, value: Any, ok: bool) -> None:
         """A node ended: hold its output (None if it has none), unless no node reads it."""
         if not ok:
             self._held[key] = None
@@ -58,7 +62,7 @@ class Values:
         """The value ``binding`` stands for (a reused output is loaded here, once)."""
         return resolve(binding, self._params, self._held)
 
-    def argument(self, binding: Binding, *, defer: bool) -> Any:
+    def argument(self, binding: Binding, defer: bool) -> Any:
         """An argument's value; with ``defer``, a whole stored output the worker process loads itself."""
         if defer and isinstance(binding, Use) and not binding.is_param and not binding.path:
             value = self._held.get(binding.source)
