@@ -12,17 +12,23 @@ import sys
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suiro import secrets
 from suiro.cancel import Cancellation, handling_signals, is_default_sigint
 from suiro.context import routed_streams, run_home
-from suiro.errors import PipelineNotFoundError, SuiroError, did_you_mean
+from suiro.errors import PipelineNotFoundError, ResumeConflictError, SuiroError, did_you_mean
 from suiro.events import RunObserver
-from suiro.executors import Executor, make_executor
+from suiro.executors import DEFAULT_EXECUTOR, Executor, make_executor
 from suiro.pipeline import Pipeline
+from suiro.runinfo import RunInfo, new_run_id
 from suiro.runner import Runner, RunResult
 from suiro.states import RunState
+
+if TYPE_CHECKING:
+    from suiro.memo import OutputStore
+    from suiro.store.home import Store
+    from suiro.store.recorder import Recorder
 
 #: The pipeline ``suiro run`` runs when no file is given.
 BUILTIN = "suiro.ml.pipeline:training"
@@ -192,7 +198,7 @@ def run_to_resume(
     *,
     last: str | None = None,
     pipeline: Pipeline | None = None,
-    store: Any = None,
+    store: Store | None = None,
     home: str | Path | None = None,
 ) -> dict[str, Any]:
     """The recorded run ``resume`` would resume (its params, target and executor), checked.
@@ -206,7 +212,6 @@ def run_to_resume(
         SuiroError: the run succeeded or is still running.
     """
     from suiro import crashes
-    from suiro.errors import ResumeConflictError
     from suiro.store import queries
     from suiro.store.home import Store
 
@@ -244,41 +249,31 @@ def _execute(
     record: bool,
     home: str | Path | None,
     parent_run_id: str | None = None,
-    store: Any = None,
+    store: Store | None = None,
     new_records: bool = False,
     cancel: Cancellation | None = None,
 ) -> RunResult:
-    from suiro.runner import new_run_id
-
     secrets.warn_short()  # here, on the terminal: not in a worker, not into a task's log
-    run_id = run_id or new_run_id()
-    extra: dict[str, Any] = {}
+    info = RunInfo(run_id=run_id or new_run_id())
+    outputs: OutputStore | None = None
+    recorder: Recorder | None = None
     if record:
-        from suiro.store import queries
         from suiro.store.home import Store
 
         store = store or Store(home, new_records=new_records)
-        store.artifacts.sweep_temp()  # temp files a crashed writer left behind
-        recorder = store.recorder(run_id)
+        info, outputs, recorder = _recording(
+            store, info.run_id, pipe=pipe, parent_run_id=parent_run_id, verify=recompute_corrupt
+        )
         observers = [recorder, *observers]
-        extra = {
-            "outputs": store.outputs(parent_run_id=parent_run_id, verify=recompute_corrupt),
-            "log_dir": str(store.log_dir(run_id)),
-            "fresh": fresh,
-            "parent_run_id": parent_run_id,
-            "target": target_of(pipe),
-            "home": str(store.home),
-            "root_run_id": queries.root_of(store.db, parent_run_id) if parent_run_id else None,
-        }
-    executor = executor or pipe.executor or "threads"
-    ex = make_executor(executor, workers) if isinstance(executor, str) else executor
+    chosen = executor or pipe.executor or DEFAULT_EXECUTOR
+    ex = make_executor(chosen, workers) if isinstance(chosen, str) else chosen
     # Ctrl-C from Python is handled like the CLI's SIGINT for the run, then raised as usual.
     ctrl_c = cancel is None and is_default_sigint()
     cancel = cancel or Cancellation()
 
     def force_stop() -> None:  # a second request, or a KeyboardInterrupt past the runner
-        _cancel_executor(ex)
-        if record:
+        ex.cancel()
+        if recorder is not None:
             recorder.finish_now(cancel.detail or "cancelled by KeyboardInterrupt")
 
     cancel.on_force(force_stop)
@@ -288,11 +283,12 @@ def _execute(
             pipe.graph,
             values,
             ex,
+            run=info,
             observers=observers,
-            run_id=run_id,
+            outputs=outputs,
+            fresh=fresh,
             fail_fast=fail_fast,
             cancel=cancel,
-            **extra,
         )
         with routed_streams(), signals:
             result = runner.run()
@@ -300,18 +296,30 @@ def _execute(
         force_stop()
         raise
     finally:
-        if isinstance(executor, str):
+        if ex is not executor:  # made here
             ex.shutdown()
     if ctrl_c and result.state is RunState.CANCELLED:
         raise KeyboardInterrupt
     return result
 
 
-def _cancel_executor(ex: Executor) -> None:
-    """Kill the executor's workers (executors without ``cancel`` have nothing to kill)."""
-    cancel = getattr(ex, "cancel", None)
-    if cancel is not None:
-        cancel()
+def _recording(
+    store: Store, run_id: str, *, pipe: Pipeline, parent_run_id: str | None, verify: bool
+) -> tuple[RunInfo, OutputStore, Recorder]:
+    """What a run recorded in ``store`` needs from it: its ``RunInfo`` (the log folder is made
+    here), where its outputs go and are found again, and its recorder."""
+    from suiro.store import queries
+
+    store.artifacts.sweep_temp()  # temp files a crashed writer left behind
+    info = RunInfo(
+        run_id=run_id,
+        parent_run_id=parent_run_id,
+        root_run_id=queries.root_of(store.db, parent_run_id) if parent_run_id else None,
+        target=target_of(pipe),
+        home=str(store.home),
+        log_dir=str(store.log_dir(run_id)),
+    )
+    return info, store.outputs(parent_run_id=parent_run_id, verify=verify), store.recorder()
 
 
 def target_of(pipe: Pipeline) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from suiro.errors import SuiroError
-from suiro.labels import log_name as log_name  # re-exported: the runner names log files here
+from suiro.labels import task_label
 from suiro.secrets import mask
 
 
@@ -48,8 +48,7 @@ class TaskContext:
         A task may run again after a crash (at least once); use this key to make what it
         writes elsewhere idempotent.
         """
-        item = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.root_run_id or self.run_id}/{self.task_key}{item}"
+        return f"{self.root_run_id or self.run_id}/{task_label(self.task_key, self.map_index)}"
 
 
 _context: ContextVar[TaskContext | None] = ContextVar("suiro_task_context", default=None)
@@ -153,16 +152,28 @@ class Capture:
         return tuple(self.lines)
 
 
-@contextmanager
-def task_scope(ctx: TaskContext, capture: Capture) -> Iterator[None]:
-    """Make ``ctx`` current and send this thread's task output to ``capture``."""
-    ctx_token = _context.set(ctx)
-    cap_token = _capture.set(capture)
-    try:
-        yield
-    finally:
-        _capture.reset(cap_token)
-        _context.reset(ctx_token)
+def task_scope(ctx: TaskContext, capture: Capture) -> TaskScope:
+    """Make ``ctx`` current and send this thread's task output to ``capture``, in a ``with`` block."""
+    return TaskScope(ctx, capture)
+
+
+class TaskScope:
+    """The ``with`` block of ``task_scope``: a class, not ``@contextmanager``, since every attempt
+    enters one (a generator-based one costs about 0.7 µs more each time)."""
+
+    __slots__ = ("_cap_token", "_capture", "_ctx", "_ctx_token")
+
+    def __init__(self, ctx: TaskContext, capture: Capture):
+        self._ctx = ctx
+        self._capture = capture
+
+    def __enter__(self) -> None:
+        self._ctx_token = _context.set(self._ctx)
+        self._cap_token = _capture.set(self._capture)
+
+    def __exit__(self, *exc: object) -> None:
+        _capture.reset(self._cap_token)
+        _context.reset(self._ctx_token)
 
 
 class _StreamRouter(io.TextIOBase):

@@ -76,20 +76,6 @@ class RunCancelledError(SuiroError, RuntimeError):
     attempt's error, never raised at the caller (``suiro.run`` re-raises ``KeyboardInterrupt``)."""
 
 
-class RunFailedError(SuiroError, RuntimeError):
-    """A run ended without success; raised only where a caller asked for the output.
-
-    Attributes:
-        run_id: the run's id.
-        failed: keys of the tasks that failed.
-    """
-
-    def __init__(self, message: str, *, run_id: str, failed: Sequence[str]):
-        self.run_id = run_id
-        self.failed = list(failed)
-        super().__init__(message)
-
-
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean "x"?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from suiro.states import RunState, TaskState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """An exception raised by a task, reduced to what can cross processes and be stored."""
 
@@ -29,7 +29,7 @@ class ErrorInfo:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
     """A run began: its id, pipeline, resolved parameters and graph (as a dict)."""
 
@@ -43,12 +43,14 @@ class RunStarted:
     target: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskStateChanged:
     """A task (or one mapped item, ``map_index`` >= 0) entered ``state``.
 
     ``delay`` is set for ``retrying`` (seconds until the next attempt); ``error`` for
-    ``retrying``/``failed``; ``duration`` for terminal states reached by running.
+    ``retrying``/``failed``; ``duration`` for terminal states reached by running; ``log_path``
+    for every state of an attempt (``attempt`` >= 1) when the run writes log files: where that
+    attempt's lines are.
     """
 
     run_id: str
@@ -60,9 +62,10 @@ class TaskStateChanged:
     error: ErrorInfo | None = None
     delay: float | None = None
     duration: float | None = None
+    log_path: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskMapped:
     """A mapped task learned how many items it has (before any item runs)."""
 
@@ -72,7 +75,7 @@ class TaskMapped:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskLogged:
     """Lines a task attempt wrote to stdout/stderr or its logger, in order."""
 
@@ -83,7 +86,7 @@ class TaskLogged:
     map_index: int = -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskOutput:
     """A task produced ``value`` (or reused it: ``cached_from`` names the run that made it).
 
@@ -100,7 +103,7 @@ class TaskOutput:
     cached_from: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskKeyed:
     """A task's cache key was computed (before it ran or was found cached)."""
 
@@ -111,7 +114,7 @@ class TaskKeyed:
     map_index: int = -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricLogged:
     """A task logged a metric with ``suiro.log_metric``."""
 
@@ -124,7 +127,7 @@ class MetricLogged:
     map_index: int = -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
     """A run ended in ``state``; the last event of every run (``error`` says why, if not a task)."""
 
@@ -150,17 +153,11 @@ class RunObserver(Protocol):
     """Receives every event of a run, in order, on the runner's thread.
 
     An observer must be quick (the runner waits for it) and must not raise: an
-    observer that fails stops the run, since a lost record is worse than a stop.
+    observer that fails stops the run, since a lost record is worse than a stop. One that
+    buffers events (the store's recorder) makes them durable by itself, from its own thread:
+    the runner never asks it to flush, and a task running in the runner's thread could not.
     """
 
     def notify(self, event: Event) -> None:
         """Handle one event."""
-        ...
-
-
-class BufferingObserver(RunObserver, Protocol):
-    """An observer that buffers events; the runner calls ``flush`` before it waits long."""
-
-    def flush(self) -> None:
-        """Make everything notified so far durable."""
         ...

@@ -111,14 +111,6 @@ class Node:
         keys.update(c.use.source for c in self.conditions if not c.use.is_param)
         return keys
 
-    @property
-    def data_upstream(self) -> set[str]:
-        """Keys of the nodes whose outputs this one consumes."""
-        keys: set[str] = set()
-        for binding in (*self.args, *self.kwargs.values()):
-            keys.update(u.source for u in iter_uses(binding) if not u.is_param)
-        return keys
-
 
 def iter_uses(binding: Binding) -> Iterator[Use]:
     """Every ``Use`` inside a binding, depth first."""

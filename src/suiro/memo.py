@@ -8,7 +8,7 @@ and values found are loaded only when a task that really runs needs them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
@@ -20,7 +20,12 @@ __all__ = ["ABSENT", "Gather", "Hit", "Lazy", "Memo", "OutputStore", "is_portabl
 
 
 class Memo:
-    """Computes cache keys for one run and asks the output store for reusable outputs."""
+    """One run's side of output reuse: cache keys, look-ups, and the digests keys are made of.
+
+    The runner tells it how each node ended (``record``, ``record_items``, ``record_absent``,
+    ``reuse``) and asks it for keys and hits; it never reads the digests or the output store
+    itself.
+    """
 
     def __init__(self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False):
         self.outputs = outputs
@@ -38,6 +43,34 @@ class Memo:
     def record_absent(self, key: str) -> None:
         """Remember that a node ended without an output (its consumers get None)."""
         self._digests[key] = ABSENT
+
+    def record_items(self, key: str, artifacts: list[Any]) -> Any | None:
+        """Remember a mapped node's list output by its items' stored outputs; returns the record
+        standing for the list, or None when an item's output was not stored."""
+        if any(a is None for a in artifacts):
+            return None
+        manifest = self.outputs.collect(artifacts)
+        self.record(key, manifest)
+        return manifest
+
+    def reuse(self, key: str, hit: Hit, *, map_index: int = -1) -> Lazy:
+        """Take a found output instead of running: its value, loaded only if a task here needs it.
+
+        A whole node's output is remembered for its consumers' keys at once; an item's counts
+        when its node's list is recorded (``record_items``).
+        """
+        if map_index < 0:
+            self.record(key, hit.artifact)
+        return Lazy(hit.load)
+
+    def kept(self, artifact: Any) -> Lazy:
+        """The value of an output a worker process stored and kept, loaded here only if needed."""
+        return Lazy(self.outputs.fetch(artifact))
+
+    @property
+    def finalize(self) -> Callable[[Any, str | None], Any] | None:
+        """What stores an attempt's output where it ran (handed to the executor with the work)."""
+        return self.outputs.finalize
 
     def node_key(self, node: Node) -> tuple[CacheKey | None, dict[str, Any]]:
         """The key of a whole node call: what its output is valid for.

@@ -13,13 +13,13 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, overload
+from typing import Any, get_type_hints, overload
 
 from suiro.annotations import incompatible, literal_problem, matches
 from suiro.errors import DefinitionError, did_you_mean
 from suiro.graph import EMPTY, Binding, Condition, Const, Graph, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
-from suiro.task import Task, active_tracer
+from suiro.task import Task, active_tracer, definition_location
 
 
 class Ref:
@@ -374,7 +374,7 @@ def _type_problem(trace: _Trace, value: Any, expected: Any) -> str | None:
 
 def _hints_or_empty(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return _type_hints(fn)
+        return get_type_hints(fn)
     except Exception:  # unresolvable annotations are not checked
         return {}
 
@@ -397,7 +397,7 @@ def _check_literal_lengths(
 def _trace(fn: Callable[..., Any], name: str) -> Graph:
     if active_tracer.get() is not None:
         raise DefinitionError(f"pipeline {name} was defined while another pipeline was being traced.")
-    location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+    location = definition_location(fn)
     params = _params_of(fn, name, location)
     trace = _Trace(name)
     token = active_tracer.set(trace)
@@ -420,7 +420,7 @@ def _trace(fn: Callable[..., Any], name: str) -> Graph:
 def _params_of(fn: Callable[..., Any], name: str, location: str) -> tuple[Param, ...]:
     """Parameters from the signature; a default that does not fit its annotation is an error."""
     try:
-        hints = _type_hints(fn)
+        hints = get_type_hints(fn)
     except Exception as exc:  # a bad annotation is the user's error; say which
         raise DefinitionError(f"pipeline {name} at {location}: cannot read its annotations: {exc}.") from exc
     params = []
@@ -455,12 +455,6 @@ def _check_default(pipeline_name: str, location: str, param: str, annotation: An
         ) from None
     except Exception:  # annotations pydantic cannot build a schema for are not checked
         return default
-
-
-def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
-    return typing.get_type_hints(fn)
 
 
 def _current_trace(what: str = ">>") -> _Trace:

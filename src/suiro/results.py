@@ -6,8 +6,6 @@ Plain records filled in by the runner and read by the CLI and by users of
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +13,7 @@ from suiro.events import ErrorInfo
 from suiro.states import RunState, TaskState
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TaskResult:
     """What happened to one node in a run (for a mapped node: all its items)."""
 
@@ -29,7 +27,7 @@ class TaskResult:
     lines: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunResult:
     """The outcome of a run: its state, every task's result and the pipeline's output."""
 
@@ -51,8 +49,3 @@ class RunResult:
     def failed(self) -> list[str]:
         """Keys of the tasks that failed themselves (not those failed upstream)."""
         return [k for k, t in self.tasks.items() if t.state is TaskState.FAILED]
-
-
-def new_run_id() -> str:
-    """A short, sortable-enough, unique run id."""
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]

@@ -5,13 +5,51 @@ Pure functions over states and values, shared by the runner; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from suiro.graph import Binding, Const, Pack, Unmapped, Use
 from suiro.mapping import unmapped
 from suiro.reuse import Lazy
 from suiro.states import TaskState, TriggerRule
+
+if TYPE_CHECKING:
+    from suiro.graph import Node
+
+
+def verdict(
+    node: Node,
+    states: list[TaskState],
+    state_of: Callable[[str], TaskState],
+    truth_of: Callable[[Use], bool],
+) -> TaskState | None:
+    """The state a node ends in without running, or None if it should run.
+
+    Its ``when`` guards decide first when what they read failed or was skipped, then its trigger
+    rule over the states its upstream nodes ended in, then the guards' values.
+
+    Args:
+        node: the node, whose upstream nodes have all ended.
+        states: the states its upstream nodes ended in.
+        state_of: the state a node ended in, by key (for what a guard reads).
+        truth_of: whether a guard's binding holds (its value is read here, so it may raise: the
+            node could not get its inputs).
+    """
+    for cond in node.conditions:
+        state = TaskState.SUCCESS if cond.use.is_param else state_of(cond.use.source)
+        if state.is_failure:
+            return (
+                TaskState.SKIPPED if node.trigger_rule is TriggerRule.ALL_DONE else TaskState.UPSTREAM_FAILED
+            )
+        if state is TaskState.SKIPPED:
+            return TaskState.SKIPPED
+    state = apply_rule(node.trigger_rule, states)
+    if state is not None:
+        return state
+    for cond in node.conditions:
+        if truth_of(cond.use) == cond.negate:
+            return TaskState.SKIPPED
+    return None
 
 
 def apply_rule(rule: TriggerRule, states: list[TaskState]) -> TaskState | None:

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from suiro.errors import DefinitionError
+from suiro.errors import DefinitionError, did_you_mean
 from suiro.states import TriggerRule
 
 P = ParamSpec("P")
@@ -103,10 +103,6 @@ class TaskOptions:
         if self.jitter:
             delay += delay * self.jitter * (rng or random).random()
         return delay
-
-    def is_retryable(self, exc: BaseException) -> bool:
-        """Whether ``exc`` may be retried under ``retry_on``."""
-        return self.retry_on is None or isinstance(exc, self.retry_on)
 
 
 class Task(Generic[P, R]):
@@ -203,12 +199,10 @@ def _build_options(fn: Callable[..., Any], name: str | None, options: dict[str, 
 
 def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Check option names and bring values to their canonical types (for @task and with_options)."""
-    where = _definition_location(fn)
+    where = definition_location(fn)
     known = {f.name for f in dataclasses.fields(TaskOptions)} - {"name"}
     unknown = sorted(set(options) - known)
     if unknown:
-        from suiro.errors import did_you_mean
-
         listed = ", ".join(f"{u!r}{did_you_mean(u, known)}" for u in unknown)
         raise DefinitionError(
             f"@task {task_name} at {where}: unknown option{'s' if len(unknown) > 1 else ''} {listed}; "
@@ -238,7 +232,7 @@ def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) 
 
 def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
     """Reject option values that could only fail later, naming task and line."""
-    where = f"@task {opts.name} at {_definition_location(fn)}"
+    where = f"@task {opts.name} at {definition_location(fn)}"
     problems = []
     if not _NAME.fullmatch(opts.name):
         problems.append(
@@ -265,11 +259,12 @@ def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
         problems.append(f"retry_on must be exception types, got {opts.retry_on!r}")
     if problems:
         raise DefinitionError(
-            f"{where}: {'; '.join(problems)}.", task=opts.name, location=_definition_location(fn)
+            f"{where}: {'; '.join(problems)}.", task=opts.name, location=definition_location(fn)
         )
 
 
-def _definition_location(fn: Callable[..., Any]) -> str:
+def definition_location(fn: Callable[..., Any]) -> str:
+    """``file:line`` where a function is defined (for errors about a task or pipeline definition)."""
     code = getattr(fn, "__code__", None)
     return f"{code.co_filename}:{code.co_firstlineno}" if code else "<unknown>"
 

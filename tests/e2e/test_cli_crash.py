@@ -238,9 +238,8 @@ def test_resume_last_of_a_file_on_the_processes_executor(tmp_path, killer):
 def test_successes_are_committed_as_soon_as_the_runner_waits_for_a_long_task(tmp_path, killer):
     # With a 5 s group-commit interval only a commit once the run goes quiet can have committed
     # t1 and t2 when the kill comes 0.2 s after t3 started: the recorder's, ~5 ms after the last
-    # event (t3 runs in the runner's thread on threads), or the runner's flush before it waits for a
-    # worker. Without it resume would run them again. (A kill inside the few milliseconds before
-    # that commit may run them again: at least once.)
+    # event, wherever t3 runs (in the runner's thread on threads). Without it resume would run them
+    # again. (A kill inside the few milliseconds before that commit may run them again: at least once.)
     crash = killer.crash(Cli(tmp_path), settle=False, env={"SUIRO_FLUSH_INTERVAL": "5"}, pause=0.2)
     result = crash.cli.ok("resume", crash.run_id)
     counts = collections.Counter(task for task, _ in crash.ledger())

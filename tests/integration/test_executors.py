@@ -1,5 +1,7 @@
-"""The same pipelines on every executor, and what only the processes executor does: other processes,
-functions from a pipeline file shipped by value, and workers that die."""
+"""What one executor does that the others do not: the processes executor's other processes,
+functions from a pipeline file shipped by value, and workers that die; the threads executor's
+lone task in the runner's thread. What every executor must do alike is in
+``test_executor_conformance.py``."""
 
 from __future__ import annotations
 
@@ -11,78 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipelines import diamond, fanout, flaky, gate
+from pipelines import fanout, flaky
+from pipelines.observer import RecordingObserver
 
 import suiro
 from suiro import RunState, TaskState, pipeline, task
-from suiro.events import Event, TaskLogged, TaskStateChanged
+from suiro.events import TaskLogged, TaskStateChanged
 from suiro.executors.threads import ThreadExecutor
 
-EXECUTORS = ["sequential", "threads", "processes"]
 CRASH_ERROR = "suiro.errors.WorkerCrashedError"
 
 
-class Recorder:
-    """A run observer that keeps every event it is sent."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def notify(self, event: Event) -> None:
-        self.events.append(event)
-
-
-def run(pipe: Any, recorder: Recorder | None = None, **kwargs: Any) -> suiro.RunResult:
+def run(pipe: Any, recorder: RecordingObserver | None = None, **kwargs: Any) -> suiro.RunResult:
     kwargs.setdefault("environ", {})
     return suiro.run(pipe, observers=[recorder] if recorder else [], **kwargs)
-
-
-S = TaskState.SUCCESS
-CASES = {
-    "diamond": (
-        diamond.diamond,
-        {},
-        diamond.EXPECTED,
-        {"source": S, "double": S, "square": S, "combine": S},
-    ),
-    "fanout": (
-        fanout.fanout,
-        {},
-        fanout.EXPECTED,
-        {"make_items": S, "score": S, "score_2": S, "score_3": S, "total": S},
-    ),
-    "gate-pass": (
-        gate.gate,
-        {"quality": 0.9},
-        "registered model scoring 0.9",
-        {"train": S, "check": S, "register": S, "alert": TaskState.SKIPPED, "end": S},
-    ),
-    "gate-fail": (
-        gate.gate,
-        {"quality": 0.5},
-        "alert: model scoring 0.5 is below the bar",
-        {"train": S, "check": S, "register": TaskState.SKIPPED, "alert": S, "end": S},
-    ),
-}
-
-
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("executor", EXECUTORS)
-def test_every_executor_gives_the_same_outputs_and_states(executor, case):
-    pipe, params, output, states = CASES[case]
-    result = run(pipe, params=params, executor=executor, workers=2)
-
-    assert result.state is RunState.SUCCESS
-    assert result.output == output
-    assert {key: t.state for key, t in result.tasks.items()} == states
-    for t in result.tasks.values():
-        assert t.errors == []
-        assert t.attempts == (0 if t.state is TaskState.SKIPPED else (t.map_size or 1))
-        if t.map_size is not None:
-            assert t.item_states == [TaskState.SUCCESS] * t.map_size
-    if case == "fanout":
-        sizes = {k: t.map_size for k, t in result.tasks.items() if t.map_size is not None}
-        assert sizes == {"score": 5, "score_2": 2, "score_3": 3}
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -159,7 +103,7 @@ def test_a_pipeline_loaded_from_a_file_runs_its_own_functions_on_the_processes_e
 
 
 def test_task_lines_from_worker_processes_are_captured(tmp_path: Path):
-    rec = Recorder()
+    rec = RecordingObserver()
     path = tmp_path / "flow_in_file.py"
     path.write_text(PIPELINE_FILE)
 
@@ -177,7 +121,7 @@ def crashing(parent_pid: int):
 
 
 def test_a_worker_that_dies_fails_only_that_attempt_and_the_task_is_retried():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(crashing, rec, params={"parent_pid": os.getpid()}, executor="processes", workers=1)
 
     assert result.state is RunState.SUCCESS
@@ -396,7 +340,7 @@ def test_a_lone_task_on_threads_keeps_each_attempts_lines_in_its_own_log(suiro_h
     def retried():
         return says_and_fails(2)
 
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(retried, rec, executor="threads")
 
     assert result.state is RunState.SUCCESS

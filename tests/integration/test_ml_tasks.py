@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipelines.observer import RecordingObserver
+
 import suiro
 from suiro import RunState, TaskState, pipeline, task, unmapped, when
-from suiro.events import Event, MetricLogged, TaskStateChanged
+from suiro.events import Event, TaskStateChanged
 from suiro.ml import (
     Candidate,
     GateDecision,
@@ -24,19 +26,6 @@ from suiro.ml import (
     train,
     validate,
 )
-
-
-class Recorder:
-    """A run observer that keeps every event it is sent."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def notify(self, event: Event) -> None:
-        self.events.append(event)
-
-    def metrics(self) -> dict[str, float]:
-        return {e.name: e.value for e in self.events if isinstance(e, MetricLogged)}
 
 
 @task
@@ -73,13 +62,13 @@ def training(
     return report(registered, alerted)
 
 
-def _run(pipe: Any, recorder: Recorder, **kwargs: Any) -> suiro.RunResult:
+def _run(pipe: Any, recorder: RecordingObserver, **kwargs: Any) -> suiro.RunResult:
     kwargs.setdefault("record", False)
     return suiro.run(pipe, observers=[recorder], environ={}, **kwargs)
 
 
 def test_training_pipeline_runs_and_logs_every_metric():
-    recorder = Recorder()
+    recorder = RecordingObserver()
     result = _run(training, recorder)
     assert result.state is RunState.SUCCESS, result.failed()
     assert result.output.startswith("registered ")
@@ -92,7 +81,7 @@ def test_training_pipeline_runs_and_logs_every_metric():
 
 
 def test_the_gate_branches_to_the_alert_when_the_bar_is_too_high():
-    recorder = Recorder()
+    recorder = RecordingObserver()
     result = _run(training, recorder, params={"threshold": 1.01}, executor="sequential")
     assert result.state is RunState.SUCCESS
     assert result.output.startswith("alert: roc_auc ") and "< threshold 1.01" in result.output
@@ -100,7 +89,7 @@ def test_the_gate_branches_to_the_alert_when_the_bar_is_too_high():
 
 
 def test_failed_validation_stops_the_run_before_training():
-    recorder = Recorder()
+    recorder = RecordingObserver()
     result = _run(training, recorder, params={"min_rows": 1000}, executor="sequential")
     assert result.state is RunState.FAILED
     assert result.failed() == ["validate"]
@@ -120,7 +109,7 @@ def test_an_unreachable_database_is_retried_until_it_answers(tmp_path):
     folder = tmp_path / "db"
     source = f"sql:sqlite:///{folder}/data.db::SELECT 1 AS x"
 
-    class MakeReachableOnRetry(Recorder):
+    class MakeReachableOnRetry(RecordingObserver):
         def notify(self, event: Event) -> None:
             super().notify(event)
             if isinstance(event, TaskStateChanged) and event.state is TaskState.RETRYING:
@@ -136,8 +125,8 @@ def test_an_unreachable_database_is_retried_until_it_answers(tmp_path):
 
 def test_ml_tasks_run_recorded_on_the_process_executor():
     """Outputs (frames, splits, fitted pipelines) cross process boundaries and are stored as artifacts."""
-    recorder = Recorder()
+    recorder = RecordingObserver()
     result = _run(training, recorder, executor="processes", record=True)
-    assert result.state is RunState.SUCCESS, {k: str(t.error) for k, t in result.tasks.items() if t.error}
+    assert result.state is RunState.SUCCESS, {k: t.errors for k, t in result.tasks.items() if t.errors}
     assert result.output.startswith("registered ")
     assert "random_forest.roc_auc" in recorder.metrics()

@@ -6,50 +6,23 @@ checked through the ``RunResult`` and the events a recording observer received.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pipelines import gate as gate_module
+from pipelines.observer import RecordingObserver
 
 import suiro
 from suiro import RunState, TaskState, pipeline, task, unmapped, when
-from suiro.events import Event, RunFinished, RunStarted, TaskLogged, TaskMapped, TaskOutput, TaskStateChanged
+from suiro.events import RunFinished, RunStarted, TaskLogged, TaskMapped, TaskOutput, TaskStateChanged
 
 
-class Recorder:
-    """A run observer that keeps every event it is sent."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def notify(self, event: Event) -> None:
-        self.events.append(event)
-
-    def states(self, key: str, map_index: int = -1) -> list[TaskState]:
-        return [
-            e.state
-            for e in self.events
-            if isinstance(e, TaskStateChanged) and e.task_key == key and e.map_index == map_index
-        ]
-
-    def first_time(self, key: str, state: TaskState, map_index: int = -1) -> float:
-        return next(
-            e.time
-            for e in self.events
-            if isinstance(e, TaskStateChanged)
-            and e.task_key == key
-            and e.state is state
-            and e.map_index == map_index
-        )
-
-    def outputs(self) -> dict[str, Any]:
-        return {e.task_key: e.value for e in self.events if isinstance(e, TaskOutput) and e.map_index < 0}
-
-
-def run(pipe: Any, recorder: Recorder | None = None, **kwargs: Any) -> suiro.RunResult:
+def run(pipe: Any, recorder: RecordingObserver | None = None, **kwargs: Any) -> suiro.RunResult:
     kwargs.setdefault("executor", "threads")
     kwargs.setdefault("environ", {})
     return suiro.run(pipe, observers=[recorder] if recorder else [], **kwargs)
@@ -83,7 +56,7 @@ def uneven(delay: float = 0.6):
 
 
 def test_a_task_starts_when_its_own_inputs_are_done_not_level_by_level():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(uneven, rec, workers=2)
 
     assert result.state is RunState.SUCCESS
@@ -95,7 +68,7 @@ def test_a_task_starts_when_its_own_inputs_are_done_not_level_by_level():
 
 
 def test_events_bracket_the_run_and_follow_each_task_life_in_order():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(uneven, rec, params={"delay": 0.01}, workers=2)
 
     assert isinstance(rec.events[0], RunStarted)
@@ -155,7 +128,7 @@ def mapped(n: int = 4, items: list[int] = [2, 1, 0]):  # noqa: B006 - a traced d
 
 
 def test_map_over_a_literal_a_parameter_and_an_upstream_output_keeps_item_order():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(mapped, rec, workers=8)
 
     assert result.state is RunState.SUCCESS
@@ -182,7 +155,7 @@ def test_map_over_a_parameter_given_at_run_time():
 
 
 def test_map_over_an_empty_list_runs_no_item_and_passes_an_empty_list_downstream():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(mapped, rec, params={"items": [], "n": 0})
 
     assert result.state is RunState.SUCCESS
@@ -233,7 +206,7 @@ def uneven_lists():
 
 
 def test_mapped_lists_of_different_lengths_at_run_time_fail_the_node_with_a_clear_error():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(uneven_lists, rec)
 
     assert result.state is RunState.FAILED
@@ -260,7 +233,7 @@ def test_mapped_lists_of_different_lengths_at_run_time_fail_the_node_with_a_clea
     ],
 )
 def test_quality_gate_runs_one_branch_and_the_one_success_join(quality, ran, skipped, message):
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(gate_module.gate, rec, params={"quality": quality})
 
     assert result.state is RunState.SUCCESS
@@ -317,7 +290,7 @@ def rules(flag: bool = False):
 
 
 def test_trigger_rules_over_success_failed_and_skipped_upstreams():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(rules, rec)
 
     assert result.state is RunState.FAILED
@@ -353,7 +326,7 @@ def test_with_options_accepts_a_trigger_rule_by_name_as_task_does():
     def by_name():
         return joined(ok(), boom())
 
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(by_name, rec)
 
     assert result.tasks["joined"].state is TaskState.SUCCESS
@@ -368,7 +341,7 @@ def test_skipped_propagates_as_skipped_and_a_run_with_only_skips_succeeds():
         second = rule("second", "all_success")(first, first)
         return rule("third", "all_success")(second, second)
 
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(skips, rec)
 
     assert result.state is RunState.SUCCESS
@@ -394,7 +367,7 @@ def broken():
 
 
 def test_a_failed_task_fails_its_dependents_while_an_independent_branch_succeeds():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(broken, rec, workers=2)
 
     assert result.state is RunState.FAILED
@@ -425,7 +398,7 @@ def fail_fast_shape():
 
 
 def test_fail_fast_leaves_not_yet_started_tasks_pending_and_fails_the_run():
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(fail_fast_shape, rec, workers=2, fail_fast=True)
 
     assert result.state is RunState.FAILED
@@ -522,7 +495,7 @@ def expected_lines(name: str) -> list[str]:
 
 
 def test_output_and_log_lines_are_captured_per_task_when_tasks_run_concurrently(capsys):
-    rec = Recorder()
+    rec = RecordingObserver()
     result = run(chatter, rec, workers=4)
 
     assert result.state is RunState.SUCCESS
@@ -541,3 +514,37 @@ def test_output_and_log_lines_are_captured_per_task_when_tasks_run_concurrently(
     out, err = capsys.readouterr()
     assert "line" not in out
     assert "complains" not in err
+
+
+@task(retries=1, retry_on=(ConnectionError,))
+def speaks(x: int) -> int:
+    attempt = suiro.context().attempt
+    print(f"item {x} attempt {attempt}")
+    if x == 1 and attempt == 1:
+        raise ConnectionError("item 1 fails once")
+    return x
+
+
+@pipeline
+def speaking():
+    return speaks.map([0, 1])
+
+
+def test_each_attempt_names_its_log_file_in_its_events_and_the_record_keeps_that_path(suiro_home):
+    rec = RecordingObserver()
+    result = run(speaking, rec)
+
+    assert result.output == [0, 1]
+    logs = suiro_home / "logs" / result.run_id
+    first, second = str(logs / "speaks[1].1.log"), str(logs / "speaks[1].2.log")
+    assert [(e.state, e.attempt, e.log_path) for e in rec.changes("speaks", map_index=1)] == [
+        (TaskState.RUNNING, 1, first),
+        (TaskState.RETRYING, 1, first),
+        (TaskState.RUNNING, 2, second),
+        (TaskState.SUCCESS, 2, second),
+    ]
+    assert [Path(p).read_text() for p in (first, second)] == ["item 1 attempt 1\n", "item 1 attempt 2\n"]
+    assert [e.log_path for e in rec.changes("speaks")] == [None, None], "the mapped node itself ran nothing"
+    with sqlite3.connect(suiro_home / "suiro.db") as db:
+        recorded = db.execute("SELECT map_index, attempt, log_path FROM attempts ORDER BY map_index, attempt")
+        assert recorded.fetchall() == [(0, 1, str(logs / "speaks[0].1.log")), (1, 1, first), (1, 2, second)]

@@ -66,8 +66,8 @@ def test_a_database_commit_error_stops_the_run_and_resume_finishes(tmp_path, cod
     stopped = cli("run", "diamond.py", env={**env, "SUIRO_FAULTPOINTS": f"db.before_commit:raise:{code}:2"})
     assert stopped.returncode != 0
     (run_id,) = run_ids(cli.home)
-    # Which thread's commit fails is a race: the recorder's gives a one-line StoreError, the
-    # runner's own flush (see the xfail below) a traceback; both name the cause.
+    # Which commit fails is a race: the recorder thread's gives a one-line StoreError, the last one,
+    # made in the runner's thread when a quick run ends first, a traceback; both name the cause.
     assert MESSAGES[code] in stopped.stderr
     # The failed batch (the first after the run row: load's cache key and start) was rolled back
     # whole; what was committed before it is intact.

@@ -128,7 +128,7 @@ def flaky_once() -> str:
 @task
 def measured() -> int:
     log_metric("loss", 0.5)
-    time.sleep(0.05)  # the runner waits, so it flushes mid-run: the heartbeat update
+    time.sleep(0.05)  # a quiet spell: the recorder commits mid-run, renewing the heartbeat
     return 1
 
 

@@ -19,7 +19,7 @@ from pipelines import authoring_examples as examples
 
 from suiro import Pipeline, pipeline, task, unmapped, when
 from suiro.errors import CycleError
-from suiro.graph import Graph, Node, Param
+from suiro.graph import Graph, Node, Param, iter_uses
 
 EXAMPLES = [examples.training, examples.everything]
 EXPECTED_EDGES = {"training": examples.TRAINING_EDGES, "everything": examples.EVERYTHING_EDGES}
@@ -333,6 +333,11 @@ def build(spec: list[tuple[list[int], list[int], tuple[int, bool] | None, str]])
     return pipeline(body)
 
 
+def data_inputs(node: Node) -> set[str]:
+    """Keys of the nodes whose outputs ``node`` consumes (its data edges, not ``when``/``>>``)."""
+    return {u.source for b in (*node.args, *node.kwargs.values()) for u in iter_uses(b) if not u.is_param}
+
+
 def key(i: int) -> str:
     return "step" if i == 0 else f"step_{i + 1}"
 
@@ -347,7 +352,7 @@ def test_random_dags_trace_to_the_drawn_edges_and_toposort_respects_them(spec):
         node = graph.nodes[key(i)]
         expected = {key(j) for j in (*data, *after, *([guard[0]] if guard else []))}
         assert node.upstream == expected
-        assert node.data_upstream == {key(j) for j in data}
+        assert data_inputs(node) == {key(j) for j in data}
         assert node.after == {key(j) for j in after}
         assert node.is_map == (style == "map")
     assert_topological(graph, graph.toposort())

@@ -12,11 +12,11 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from suiro.executors.base import Outcome, Work, cancelled_outcome
+from suiro.executors.base import Executor, Outcome, Work, cancelled_outcome
 from suiro.executors.child import WorkerProcess
 
 
-class ProcessExecutor:
+class ProcessExecutor(Executor):
     """Runs attempts on ``workers`` processes (default: one per core).
 
     The workers are made now, from the calling thread: forked from this process when it

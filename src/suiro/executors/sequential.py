@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from suiro.executors.base import Outcome, Work, done_future, execute
+from suiro.executors.base import Executor, Outcome, Work, done_future, execute
 from suiro.executors.child import Children, run_in_child
 
 
-class SequentialExecutor:
+class SequentialExecutor(Executor):
     """Runs each attempt to completion inside ``submit``, in submission order.
 
     An attempt with a timeout runs in a killable child process (and ``submit``

@@ -7,11 +7,11 @@ import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from suiro.executors.base import Outcome, Work, execute
+from suiro.executors.base import Executor, Outcome, Work, execute
 from suiro.executors.child import Children, run_in_child
 
 
-class ThreadExecutor:
+class ThreadExecutor(Executor):
     """Runs attempts on ``workers`` threads.
 
     An attempt with a timeout runs in a killable child process instead, so a

@@ -20,7 +20,7 @@ import cloudpickle
 
 from suiro.cancel import ignore_stop_signals
 from suiro.context import routed_streams
-from suiro.executors.base import Outcome, Work, execute
+from suiro.executors.base import Outcome, Work, execute, unpicklable_error
 
 _HEADER = struct.Struct("!Q")
 
@@ -60,8 +60,6 @@ def encode_outcome(work: Work, outcome: Outcome) -> bytes:
     try:
         return cloudpickle.dumps(outcome)
     except Exception as exc:
-        from suiro.executors.base import unpicklable_error
-
         return cloudpickle.dumps(Outcome(error=unpicklable_error(work, exc, "output"), lines=outcome.lines))
 
 

@@ -90,9 +90,9 @@ class Store:
             ) from exc
         return path
 
-    def recorder(self, run_id: str) -> Recorder:
+    def recorder(self) -> Recorder:
         """A recorder writing one run's events to the database, committing also when the run goes quiet."""
-        return Recorder(self.db, log_dir=str(self.log_dir(run_id)), quiet=QUIET)
+        return Recorder(self.db, quiet=QUIET)
 
     def outputs(self, *, parent_run_id: str | None = None, verify: bool = False) -> StoreOutputs:
         """The output store for a run (resuming ``parent_run_id`` if given; ``verify``: re-hash reuses)."""

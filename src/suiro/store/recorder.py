@@ -47,7 +47,7 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
-from suiro.labels import log_name, type_name
+from suiro.labels import type_name
 from suiro.secrets import mask, mask_values
 from suiro.states import RunState, TaskState
 from suiro.store import queries
@@ -115,7 +115,6 @@ class Recorder:
 
     Args:
         db: where to write.
-        log_dir: the run's folder of per-attempt log files, recorded with each attempt.
         interval: seconds between group commits (None: ``$SUIRO_FLUSH_INTERVAL``, else
             ``FLUSH_INTERVAL``).
         quiet: if set, also commit once events are buffered and none has come for this
@@ -128,12 +127,10 @@ class Recorder:
         self,
         db: Database,
         *,
-        log_dir: str | None = None,
         interval: float | None = None,
         quiet: float | None = None,
     ):
         self.db = db
-        self.log_dir = log_dir
         self.interval = (
             interval
             if interval is not None
@@ -271,7 +268,7 @@ class Recorder:
         beat = now - self._last_beat >= HEARTBEAT_INTERVAL
         if not events and not beat:
             return
-        rows = _Rows(self._run_id, self.log_dir)
+        rows = _Rows(self._run_id)
         for event in events:
             rows.add(event)
         rows.fill_known(self._known)
@@ -353,7 +350,9 @@ class Recorder:
             if self._finished or not self._run_id:
                 return
             self._finished = True
-            self._buffer.append(RunFinished(self._run_id, RunState.CANCELLED, clock.now(), error))
+            self._buffer.append(
+                RunFinished(run_id=self._run_id, state=RunState.CANCELLED, time=clock.now(), error=error)
+            )
         self._stop.set()
         self._wake.set()
         self._arrived.set()
@@ -374,9 +373,8 @@ class Recorder:
 class _Rows:
     """Turns a batch of events into rows, one upsert per task run however many changes it had."""
 
-    def __init__(self, run_id: str, log_dir: str | None):
+    def __init__(self, run_id: str):
         self.run_id = run_id
-        self.log_dir = log_dir
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
         self.attempts: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.artifacts: list[dict[str, Any]] = []
@@ -447,11 +445,6 @@ class _Rows:
         )
         if (event.attempt or failed_before_running) and event.state in _ATTEMPT_STATES:
             error = event.error
-            log = (
-                os.path.join(self.log_dir, log_name(event.task_key, event.map_index, event.attempt))
-                if self.log_dir
-                else None
-            )
             ended = event.state is not TaskState.RUNNING
             self.attempts[(event.task_key, event.map_index, event.attempt)] = {
                 "run_id": self.run_id,
@@ -465,7 +458,7 @@ class _Rows:
                 # Masked where the error was made; again here for errors made elsewhere (the runner's).
                 "error_message": mask(error.message) if error else None,
                 "traceback": mask(error.traceback) if error else None,
-                "log_path": log,
+                "log_path": event.log_path,  # the runner's: one rule names log files
             }
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from suiro.errors import DataSourceError, SourceUnavailableError
+from suiro.executors.base import error_info
 from suiro.ml import SKLEARN_DATASETS, load_dataset
 
 SHAPES = {
@@ -99,7 +100,7 @@ def test_sql_unreachable_database_is_a_retryable_connection_error(tmp_path):
     ) as err:
         load_dataset(source)
     assert isinstance(err.value, ConnectionError)
-    assert load_dataset.options.is_retryable(err.value)
+    assert error_info(err.value, retry_on=load_dataset.options.retry_on).retryable
 
 
 def test_sql_source_needs_url_and_query():
@@ -143,7 +144,7 @@ def test_missing_file_is_not_retried(tmp_path):
         match=r"dataset file '.*missing.csv' \(from source .*\) does not exist; check the path",
     ) as err:
         load_dataset(str(tmp_path / "missing.csv"))
-    assert not load_dataset.options.is_retryable(err.value)
+    assert not error_info(err.value, retry_on=load_dataset.options.retry_on).retryable
 
 
 def test_missing_target_column_lists_the_columns(tmp_path, frame):

@@ -431,26 +431,39 @@ def test_concurrent_writers_on_one_file_all_commit(suiro_home):
 
 def test_every_recorder_write_is_a_begin_immediate_transaction(traced):
     db = Database.open()
-    recorder = Recorder(db, log_dir=None, interval=3600)  # flushes only when told to (or at close)
+    recorder = Recorder(db, interval=3600)  # flushes only when told to (or at close)
     run = "r1"
-    recorder.notify(RunStarted(run, "p", {"n": 1}, {"nodes": []}, time.time(), executor="threads"))
+    recorder.notify(
+        RunStarted(
+            run_id=run,
+            pipeline="p",
+            params={"n": 1},
+            graph={"nodes": []},
+            time=time.time(),
+            executor="threads",
+        )
+    )
     meta = ArtifactMeta(hashlib.sha256(b"[1]").hexdigest(), "json", 3, "builtins.list", b"[1]")
     batches = [
         [
-            TaskKeyed(run, "a", "k", {"code": "c"}),
-            TaskStateChanged(run, "a", TaskState.RUNNING, time.time(), attempt=1),
-            MetricLogged(run, "a", "loss", 0.5, 1, time.time()),
+            TaskKeyed(run_id=run, task_key="a", key="k", parts={"code": "c"}),
+            TaskStateChanged(run_id=run, task_key="a", state=TaskState.RUNNING, time=time.time(), attempt=1),
+            MetricLogged(run_id=run, task_key="a", name="loss", value=0.5, step=1, time=time.time()),
         ],
         [
-            TaskOutput(run, "a", [1], artifact=meta),
-            TaskStateChanged(run, "a", TaskState.SUCCESS, time.time(), attempt=1, duration=0.1),
+            TaskOutput(run_id=run, task_key="a", value=[1], artifact=meta),
+            TaskStateChanged(
+                run_id=run, task_key="a", state=TaskState.SUCCESS, time=time.time(), attempt=1, duration=0.1
+            ),
         ],
     ]
     for batch in batches:
         for event in batch:
             recorder.notify(event)
         recorder.flush()
-    recorder.notify(RunFinished(run, RunState.SUCCESS, time.time()))  # flushed by the recorder thread
+    recorder.notify(
+        RunFinished(run_id=run, state=RunState.SUCCESS, time=time.time())
+    )  # flushed by the recorder thread
 
     per_connection = [transactions(log) for log in traced.values()]
     txs = [tx for found in per_connection for tx in found]

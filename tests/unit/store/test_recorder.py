@@ -27,6 +27,7 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
+from suiro.runinfo import RunInfo
 from suiro.states import RunState, TaskState
 from suiro.store import recorder as recorder_module
 from suiro.store.artifacts import ArtifactMeta
@@ -71,12 +72,19 @@ def db() -> Database:
     return Database.open()
 
 
-def start(db: Database, *, interval: float = 3600, log_dir: str | None = "/logs/r", **extra: Any) -> Recorder:
+def start(db: Database, *, interval: float = 3600, **extra: Any) -> Recorder:
     """A recorder that has seen RunStarted; with the default interval it flushes only when told to."""
-    recorder = Recorder(db, log_dir=log_dir, interval=interval)
+    recorder = Recorder(db, interval=interval)
     recorder.notify(
         RunStarted(
-            RUN, "p", {"n": 3, "tags": ["x"]}, GRAPH, 100.0, executor="threads", target="f.py:p", **extra
+            run_id=RUN,
+            pipeline="p",
+            params={"n": 3, "tags": ["x"]},
+            graph=GRAPH,
+            time=100.0,
+            executor="threads",
+            target="f.py:p",
+            **extra,
         )
     )
     return recorder
@@ -93,8 +101,21 @@ def task_row(db: Database, key: str, index: int = -1) -> dict[str, Any]:
     return found[0]
 
 
+#: Where the runner says the attempts' lines are (it names the files; the recorder copies the path).
+INFO = RunInfo(run_id=RUN, log_dir="/logs/r")
+
+
 def state(key: str, value: TaskState, *, attempt: int = 0, index: int = -1, at: float = 0.0, **kw: Any):
-    return TaskStateChanged(RUN, key, value, at or time.time(), attempt=attempt, map_index=index, **kw)
+    return TaskStateChanged(
+        run_id=RUN,
+        task_key=key,
+        state=value,
+        time=at or time.time(),
+        attempt=attempt,
+        map_index=index,
+        log_path=INFO.log_path(key, index, attempt),
+        **kw,
+    )
 
 
 def test_the_run_row_is_written_when_the_run_starts(db):
@@ -117,7 +138,7 @@ def test_the_run_row_is_written_when_the_run_starts(db):
 
 def test_parameters_json_cannot_handle_are_kept_as_their_repr(db):
     recorder = Recorder(db, interval=3600)
-    recorder.notify(RunStarted(RUN, "p", {"when": {1, 2}}, GRAPH, 1.0))
+    recorder.notify(RunStarted(run_id=RUN, pipeline="p", params={"when": {1, 2}}, graph=GRAPH, time=1.0))
     assert json.loads(rows(db, "runs")[0]["params"]) == {"when": "{1, 2}"}
     recorder.close()
 
@@ -133,7 +154,11 @@ def test_events_wait_in_memory_until_a_flush(db):
 
 def test_a_retried_task_gets_one_row_and_one_attempt_row_per_attempt(db):
     recorder = start(db)
-    error = ErrorInfo("ConnectionError", "attempt 1 failed", "Traceback (most recent call last):\n  ...")
+    error = ErrorInfo(
+        type="ConnectionError",
+        message="attempt 1 failed",
+        traceback="Traceback (most recent call last):\n  ...",
+    )
     recorder.notify(state("a", TaskState.RUNNING, attempt=1, at=10.0))
     recorder.notify(state("a", TaskState.RETRYING, attempt=1, at=11.0, error=error, delay=0.0, duration=1.0))
     recorder.notify(state("a", TaskState.RUNNING, attempt=2, at=12.0))
@@ -154,7 +179,12 @@ def test_a_retried_task_gets_one_row_and_one_attempt_row_per_attempt(db):
 
 def test_a_failed_attempt_keeps_its_error(db):
     recorder = start(db)
-    error = ErrorInfo("ValueError", "bad input 3", "Traceback ...\nValueError: bad input 3", retryable=False)
+    error = ErrorInfo(
+        type="ValueError",
+        message="bad input 3",
+        traceback="Traceback ...\nValueError: bad input 3",
+        retryable=False,
+    )
     recorder.notify(state("a", TaskState.RUNNING, attempt=1))
     recorder.notify(state("a", TaskState.FAILED, attempt=1, error=error, duration=0.2))
     recorder.flush()
@@ -171,13 +201,15 @@ def test_a_failed_attempt_keeps_its_error(db):
 
 def test_later_batches_update_a_row_without_erasing_it(db):
     recorder = start(db)
-    recorder.notify(TaskKeyed(RUN, "a", "key-a", {"code": "c1", "inputs": {"x": "1"}}))
+    recorder.notify(
+        TaskKeyed(run_id=RUN, task_key="a", key="key-a", parts={"code": "c1", "inputs": {"x": "1"}})
+    )
     recorder.notify(state("a", TaskState.RUNNING, attempt=1, at=10.0))
     recorder.flush()
     recorder.notify(state("a", TaskState.SUCCESS, attempt=1, at=12.0, duration=2.0))
     recorder.flush()
     meta = ArtifactMeta("b" * 64, "pickle", 10, "builtins.list")
-    recorder.notify(TaskOutput(RUN, "a", None, artifact=meta))  # no state in this batch
+    recorder.notify(TaskOutput(run_id=RUN, task_key="a", value=None, artifact=meta))  # no state in this batch
     recorder.flush()
     recorder.notify(state("a", TaskState.SUCCESS, attempt=0, at=13.0))  # attempt 0 must not lower it
     recorder.flush()
@@ -198,9 +230,15 @@ def test_outputs_record_their_artifact_once_and_where_a_cached_one_came_from(db)
     data = b"[1,2,3]"
     inline = ArtifactMeta(hashlib.sha256(data).hexdigest(), "json", len(data), "builtins.list", data)
     on_disk = ArtifactMeta("c" * 64, "npy", 128, "numpy.ndarray")
-    recorder.notify(TaskOutput(RUN, "a", [1, 2, 3], artifact=inline))
-    recorder.notify(TaskOutput(RUN, "b", [1, 2, 3], artifact=inline))  # same content, one artifact row
-    recorder.notify(TaskOutput(RUN, "c", None, artifact=on_disk, cached_from="20251231-000000-000000"))
+    recorder.notify(TaskOutput(run_id=RUN, task_key="a", value=[1, 2, 3], artifact=inline))
+    recorder.notify(
+        TaskOutput(run_id=RUN, task_key="b", value=[1, 2, 3], artifact=inline)
+    )  # same content, one artifact row
+    recorder.notify(
+        TaskOutput(
+            run_id=RUN, task_key="c", value=None, artifact=on_disk, cached_from="20251231-000000-000000"
+        )
+    )
     recorder.notify(state("c", TaskState.CACHED))
     recorder.flush()
 
@@ -225,7 +263,7 @@ def test_outputs_record_their_artifact_once_and_where_a_cached_one_came_from(db)
 
 def test_mapped_items_get_their_own_rows(db):
     recorder = start(db)
-    recorder.notify(TaskMapped(RUN, "sq", 3, time.time()))
+    recorder.notify(TaskMapped(run_id=RUN, task_key="sq", size=3, time=time.time()))
     recorder.notify(state("sq", TaskState.RUNNING))
     for i in range(3):
         recorder.notify(state("sq", TaskState.RUNNING, attempt=1, index=i))
@@ -245,8 +283,14 @@ def test_mapped_items_get_their_own_rows(db):
 def test_metrics_are_recorded_in_order(db):
     recorder = start(db)
     for step in range(3):
-        recorder.notify(MetricLogged(RUN, "a", "loss", 1.0 / (step + 1), step, 50.0 + step))
-    recorder.notify(MetricLogged(RUN, "b", "auc", 0.9, None, 60.0, map_index=2))
+        recorder.notify(
+            MetricLogged(
+                run_id=RUN, task_key="a", name="loss", value=1.0 / (step + 1), step=step, time=50.0 + step
+            )
+        )
+    recorder.notify(
+        MetricLogged(run_id=RUN, task_key="b", name="auc", value=0.9, step=None, time=60.0, map_index=2)
+    )
     recorder.flush()
     got = [(m["task_key"], m["map_index"], m["name"], m["value"], m["step"]) for m in rows(db, "metrics")]
     assert got == [
@@ -261,7 +305,7 @@ def test_metrics_are_recorded_in_order(db):
 def test_the_last_event_ends_the_run_and_stops_the_recorder_thread(db):
     recorder = start(db)
     recorder.notify(state("a", TaskState.SUCCESS, attempt=1))
-    recorder.notify(RunFinished(RUN, RunState.FAILED, 200.0))
+    recorder.notify(RunFinished(run_id=RUN, state=RunState.FAILED, time=200.0))
     run = rows(db, "runs")[0]
     assert (run["state"], run["ended"], run["heartbeat"]) == ("failed", 200.0, 200.0)
     assert task_row(db, "a")["state"] == "success", "what was buffered is written before the end"
@@ -281,7 +325,7 @@ def test_the_recorder_thread_commits_on_its_own(db):
 @pytest.mark.parametrize("quiet", [0.005, None])
 def test_with_quiet_set_what_is_buffered_is_committed_once_events_stop_coming(db, quiet):
     recorder = Recorder(db, interval=3600, quiet=quiet)  # only the quiet rule can commit before close
-    recorder.notify(RunStarted(RUN, "p", {}, GRAPH, 100.0))
+    recorder.notify(RunStarted(run_id=RUN, pipeline="p", params={}, graph=GRAPH, time=100.0))
     recorder.notify(state("a", TaskState.RUNNING, attempt=1))
     deadline = time.monotonic() + (5 if quiet else 0.3)
     while task_row(db, "a")["state"] != "running" and time.monotonic() < deadline:
@@ -300,7 +344,7 @@ def test_a_run_records_through_a_recorder_that_commits_when_quiet(suiro_home):
     from suiro.store.home import Store
 
     store = Store(suiro_home)
-    assert store.recorder("r1").quiet == recorder_module.QUIET == 0.005
+    assert store.recorder().quiet == recorder_module.QUIET == 0.005
     store.close()
 
 
@@ -320,7 +364,9 @@ def test_a_failed_flush_writes_nothing_of_its_batch_and_stops_the_run(db, suiro_
     other.commit()
     other.close()
     recorder.notify(state("a", TaskState.RUNNING, attempt=1))
-    recorder.notify(MetricLogged(RUN, "a", "loss", 1.0, None, time.time()))
+    recorder.notify(
+        MetricLogged(run_id=RUN, task_key="a", name="loss", value=1.0, step=None, time=time.time())
+    )
     deadline = time.monotonic() + 5
     while recorder._error is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -337,7 +383,7 @@ def test_a_run_declared_crashed_stays_crashed_when_its_process_comes_back(db):
         tx.execute("UPDATE runs SET state = 'crashed' WHERE id = :id", {"id": RUN})
     with pytest.raises(RunFencedError, match=f"run {RUN} was declared crashed .* suiro resume {RUN}$"):
         recorder.notify(state("a", TaskState.SUCCESS, attempt=1))
-        recorder.notify(RunFinished(RUN, RunState.SUCCESS, 200.0))
+        recorder.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=200.0))
     run = rows(db, "runs")[0]
     assert run["state"] == "crashed"
     assert run["error"].startswith("fenced: its process"), "the record says why nothing more came"
