@@ -156,3 +156,17 @@ def incompatible(produced: Any, expected: Any) -> bool:
         return False
     numeric = {int: (float, complex), float: (complex,), bool: (int, float, complex)}
     return expected not in numeric.get(produced, ())
+
+
+def item_type(annotation: Any) -> Any:
+    """The type of each item of a list annotated ``annotation``, or None when it does not say.
+
+    ``list[str]``, ``Sequence[str]`` and ``tuple[str, ...]`` say ``str``; a bare ``list``, ``list[Any]``
+    or no annotation say nothing, so mapping over them into any parameter is allowed.
+    """
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple:
+        return args[0] if len(args) == 2 and args[1] is Ellipsis else None
+    if origin in _SEQUENCES and len(args) == 1 and args[0] is not Any:
+        return args[0]
+    return None

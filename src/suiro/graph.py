@@ -187,7 +187,7 @@ class Graph:
                 {
                     "key": n.key,
                     "task": n.task.name,
-                    "function": f"{n.task.fn.__module__}.{n.task.fn.__qualname__}",
+                    "function": function_name(n.task.fn),
                     "upstream": sorted(n.upstream),
                     "map": n.is_map,
                     "max_concurrency": n.max_concurrency,
@@ -257,6 +257,15 @@ class Graph:
                 bits.append(node.trigger_rule.value)
             lines.append(f"  {key}" + (f"  <- {'; '.join(bits)}" if bits else ""))
         return "\n".join(lines) + "\n"
+
+
+def function_name(fn: Any) -> str:
+    """``module.qualname`` of a task's callable; a mock or a partial (no name) by its repr."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if isinstance(module, str) else name
 
 
 def _param_text(p: Param) -> str:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, overload
 
-from suiro.annotations import incompatible, literal_problem, matches
+from suiro.annotations import incompatible, item_type, literal_problem, matches
 from suiro.errors import DefinitionError, did_you_mean
 from suiro.graph import EMPTY, Binding, Condition, Const, Graph, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
@@ -334,15 +334,15 @@ def _check_types(
             inspect.Parameter.VAR_KEYWORD,
         ):
             continue
-        items = (
-            [value.value]
-            if isinstance(value, unmapped)
-            else list(value)
-            if mapped and isinstance(value, MAPPABLE)
-            else [value]
-        )
+        each = mapped and not isinstance(value, unmapped)  # the parameter gets each item of the value
+        if isinstance(value, unmapped):
+            items = [value.value]
+        elif each and isinstance(value, MAPPABLE):
+            items, each = list(value), False  # a literal list: its items are checked one by one
+        else:
+            items = [value]
         for item in items:
-            problem = _type_problem(trace, item, expected)
+            problem = _type_problem(trace, item, expected, each=each)
             if problem:
                 raise DefinitionError(
                     f"{task.name}{'.map' if mapped else ''}() at {location}: argument {name} {problem}; "
@@ -352,15 +352,19 @@ def _check_types(
                 )
 
 
-def _type_problem(trace: _Trace, value: Any, expected: Any) -> str | None:
+def _type_problem(trace: _Trace, value: Any, expected: Any, *, each: bool = False) -> str | None:
+    """Why ``value`` cannot feed a parameter annotated ``expected`` (each of its items if ``each``)."""
     if isinstance(value, Ref):
         use = value._use
         if use.path or use.is_param or use.source not in trace.nodes or trace.nodes[use.source].is_map:
             return None
         produced = _hints_or_empty(trace.nodes[use.source].task.fn).get("return")
+        if each:  # only a list that names its items says what each item is: list[str], tuple[str, ...]
+            produced = item_type(produced)
         if produced is not None and incompatible(produced, expected):
+            what = "the items of the output of {}, each a {}" if each else "the output of {}, a {}"
             return (
-                f"gets the output of {use.source}, a {produced.__name__}, but is annotated "
+                f"gets {what.format(use.source, produced.__name__)}, but is annotated "
                 f"{getattr(expected, '__name__', expected)}"
             )
         return None
