@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from suiro.graph import Binding, Const, Pack, Unmapped, Use
+from suiro.expressions import evaluate
+from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
 from suiro.memo import Lazy
 from suiro.states import TaskState, TriggerRule
@@ -54,6 +55,9 @@ def resolve(binding: Binding | None, params: Mapping[str, Any], values: dict[str
         return value
     if isinstance(binding, Unmapped):
         return unmapped(resolve(binding.inner, params, values))
+    if isinstance(binding, Expr):
+        operands = [resolve(operand, params, values) for operand in binding.operands]
+        return evaluate(binding.op, operands, text=describe(binding))
     if isinstance(binding, Pack):
         items = [(k, resolve(b, params, values)) for k, b in binding.items]
         if binding.kind == "dict":

@@ -286,8 +286,7 @@ class Runner:
 
     def _verdict(self, node: Node) -> TaskState | None:
         """The state a node ends in without running, or None if it should run."""
-        for cond in node.conditions:
-            state = TaskState.SUCCESS if cond.use.is_param else self.results[cond.use.source].state
+        for state in (self.results[source].state for cond in node.conditions for source in cond.sources):
             if state.is_failure:
                 return (
                     TaskState.SKIPPED

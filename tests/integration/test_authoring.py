@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from typing import Any
 from unittest.mock import MagicMock, Mock
 
 import pytest
 
 import suiro
-from suiro import RunState, TaskState, pipeline, task
+from suiro import RunState, TaskState, pipeline, task, when
 
 
 def run(pipe: Any, **kwargs: Any) -> suiro.RunResult:
@@ -50,3 +51,144 @@ def test_a_mock_or_any_callable_runs_as_a_task(fn):
     assert node["function"] == (
         repr(fn) if isinstance(fn, Mock) else f"functools.partial({operator.add!r}, 3, 4)"
     )
+
+
+# --- expressions on task outputs ------------------------------------------------------------------
+
+
+@task
+def evaluate(quality: float) -> dict[str, float]:
+    return {"accuracy": quality, "loss": 1 - quality}
+
+
+@task
+def register(metrics: dict[str, float]) -> str:
+    return f"registered at {metrics['accuracy']}"
+
+
+@task
+def alert(metrics: dict[str, float]) -> str:
+    return f"too low: {metrics['accuracy']}"
+
+
+@task(trigger_rule="one_success")
+def report(registered: str | None, alerted: str | None) -> str:
+    return registered or alerted  # type: ignore[return-value]
+
+
+@task
+def read(path: str) -> str:
+    return f"read {path}"
+
+
+@task
+def echo(value: Any) -> Any:
+    return value
+
+
+@pipeline
+def gated(quality: float = 0.9, threshold: float = 0.8, workdir: str = "/data"):
+    metrics = evaluate(quality)
+    passed = metrics["accuracy"] >= threshold
+    with when(passed):
+        registered = register(metrics)
+    with when(~passed):
+        alerted = alert(metrics)
+    return report(registered, alerted), read(workdir + "/input.csv"), read("s3://bucket" + workdir)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "ran", "skipped", "said"),
+    [(0.8, "register", "alert", "registered at 0.9"), (0.95, "alert", "register", "too low: 0.9")],
+)
+def test_a_comparison_of_outputs_picks_the_branch_when_the_run_gets_there(threshold, ran, skipped, said):
+    result = run(gated, params={"threshold": threshold})
+
+    assert result.state is RunState.SUCCESS, result
+    assert result.tasks[ran].state is TaskState.SUCCESS
+    assert result.tasks[skipped].state is TaskState.SKIPPED
+    assert result.output == (said, "read /data/input.csv", "read s3://bucket/data")
+
+
+@pipeline
+def arithmetic(a: int = 7, b: int = 2, name: str = "model"):
+    n = echo(a)
+    return echo(
+        [
+            n + b,
+            n - b,
+            b - n,
+            n * b,
+            n / b,
+            n // b,
+            n % b,
+            n**b,
+            -n,
+            +n,
+            abs(b - n),
+            (n > b) & (b > 0),
+            (n < b) | (b == 2),
+        ]
+    ), echo(name + "-v2")
+
+
+def test_every_operator_computes_what_python_would():
+    result = run(arithmetic)
+
+    assert result.state is RunState.SUCCESS, result
+    numbers, text = result.output
+    assert numbers == [9, 5, -5, 14, 3.5, 3, 1, 49, -7, 7, 5, True, True]
+    assert text == "model-v2"
+
+
+@task
+def count_rows(n: int) -> dict[str, int]:
+    return {"rows": n}
+
+
+CALLS: list[Any] = []
+
+
+@task
+def consume(value: Any) -> Any:
+    CALLS.append(value)
+    return value
+
+
+@pipeline
+def derived(n: int = 3, offset: int = 10):
+    return consume(count_rows(n)["rows"] + offset)
+
+
+def test_an_expression_value_is_part_of_its_consumers_cache_key():
+    CALLS.clear()
+    first = run(derived)
+    again = run(derived)
+    changed = run(derived, params={"offset": 20})
+
+    assert first.output == again.output == 13 and changed.output == 23
+    assert again.tasks["consume"].state is TaskState.CACHED
+    assert changed.tasks["count_rows"].state is TaskState.CACHED  # the upstream did not change
+    assert changed.tasks["consume"].state is TaskState.SUCCESS  # its input, an expression, did
+    assert CALLS == [13, 23]
+
+
+@pipeline
+def broken(n: int = 3):
+    return consume(count_rows(n)["rows"] + "rows")
+
+
+def test_an_expression_that_fails_at_run_time_fails_its_consumer_naming_the_expression():
+    result = run(broken)
+
+    assert result.state is RunState.FAILED
+    assert result.tasks["consume"].state is TaskState.FAILED
+    error = result.tasks["consume"].errors[-1]
+    assert error.type == "suiro.errors.ExpressionError"
+    assert re.fullmatch(
+        r"task consume at .*test_authoring\.py:\d+ could not get its inputs: suiro.errors.ExpressionError: "
+        r"expression "
+        r"count_rows\['rows'\] \+ 'rows' failed: TypeError: unsupported operand type\(s\) for \+: 'int' and "
+        r"'str'; check the values it gets \(an upstream task that was skipped or failed gives None\)\.",
+        error.message,
+    ), error.message
