@@ -460,11 +460,15 @@ def _sub_inputs(
 ) -> dict[str, Binding]:
     """Each of a sub-pipeline's parameters' binding: what the call passed, else its default."""
     names = [p.name for p in inner.params]
+    unknown = [k for k in kwargs if k not in names]
     try:
+        if unknown:
+            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
         given = inspect.signature(inner.fn).bind(*args, **kwargs).arguments
     except TypeError as exc:
+        hint = did_you_mean(unknown[0], names) if unknown else ""
         raise DefinitionError(
-            f"pipeline {inner.name}() at {location}: {exc}; its parameters are ({', '.join(names)}).",
+            f"pipeline {inner.name}() at {location}: {exc}{hint}; its parameters are ({', '.join(names)}).",
             task=inner.name,
             location=location,
         ) from None

@@ -228,6 +228,11 @@ def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) 
     unknown = _unknown_options(options)
     if unknown:
         raise DefinitionError(f"@task {task_name} at {where}: {unknown}.", task=task_name, location=where)
+    return _canonical(options, f"@task {task_name} at {where}:", task=task_name, location=where)
+
+
+def _canonical(options: Mapping[str, Any], prefix: str, *, task: str | None, location: str) -> dict[str, Any]:
+    """Option values in their canonical types; ``prefix`` starts the error (``@task x at f:1:``)."""
     options = dict(options)
     for label in ("retry_delay", "max_delay", "timeout", "cache_ttl"):  # timedelta(minutes=5), as in Airflow
         if hasattr(options.get(label), "total_seconds"):
@@ -243,10 +248,10 @@ def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) 
             options["trigger_rule"] = TriggerRule(options["trigger_rule"])
         except ValueError:
             raise DefinitionError(
-                f"@task {task_name} at {where}: trigger_rule {options['trigger_rule']!r} is not one of "
+                f"{prefix} trigger_rule {options['trigger_rule']!r} is not one of "
                 f"{', '.join(r.value for r in TriggerRule)}.",
-                task=task_name,
-                location=where,
+                task=task,
+                location=location,
             ) from None
     return options
 
@@ -301,7 +306,7 @@ def check_defaults(defaults: Any, *, owner: str, location: str) -> dict[str, Any
     unknown = _unknown_options(defaults)
     if unknown:
         raise DefinitionError(f"{owner}: task_defaults has an {unknown}.", location=location)
-    normalized = _normalize(check_defaults, "defaults", dict(defaults))
+    normalized = _canonical(defaults, f"{owner}: task_defaults", task=None, location=location)
     problems = _option_problems(TaskOptions(name="defaults", **normalized))
     if problems:
         raise DefinitionError(f"{owner}: task_defaults {'; '.join(problems)}.", location=location)

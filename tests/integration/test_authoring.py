@@ -192,3 +192,88 @@ def test_an_expression_that_fails_at_run_time_fails_its_consumer_naming_the_expr
         r"'str'; check the values it gets \(an upstream task that was skipped or failed gives None\)\.",
         error.message,
     ), error.message
+
+
+# --- pipeline-wide task defaults ------------------------------------------------------------------
+
+
+ATTEMPTS: dict[str, int] = {}
+
+
+@task
+def flaky(name: str) -> str:
+    ATTEMPTS[name] = ATTEMPTS.get(name, 0) + 1
+    if ATTEMPTS[name] < 3:
+        raise ConnectionError(f"attempt {ATTEMPTS[name]} of {name} failed")
+    return f"{name} ok"
+
+
+@task(retries=0)
+def fragile(name: str) -> str:
+    return flaky.fn(name)
+
+
+@pipeline(task_defaults={"retries": 2, "retry_delay": 0.01})
+def defaulted():
+    return flaky("a"), fragile("b")
+
+
+def test_task_defaults_retry_every_task_except_one_that_sets_its_own_retries():
+    ATTEMPTS.clear()
+    result = run(defaulted)
+
+    assert result.tasks["flaky"].state is TaskState.SUCCESS
+    assert result.tasks["flaky"].attempts == 3
+    assert result.tasks["fragile"].state is TaskState.FAILED  # @task(retries=0) wins
+    assert result.tasks["fragile"].attempts == 1
+
+
+# --- sub-pipelines ------------------------------------------------------------------------------------
+
+
+@task
+def load(source: str) -> list[int]:
+    return [1, 2, 3, 4]
+
+
+@task
+def clean(rows: list[int], limit: int) -> list[int]:
+    print(f"cleaning {len(rows)} rows up to {limit}")
+    return [r for r in rows if r <= limit]
+
+
+@task
+def scale(rows: list[int], factor: float) -> list[float]:
+    return [r * factor for r in rows]
+
+
+@task
+def total(a: list[float], b: list[float]) -> float:
+    return sum(a) + sum(b)
+
+
+@pipeline
+def prep(rows: list[int], limit: int = 3, factor: float = 2.0):
+    return scale(clean(rows, limit), factor)
+
+
+@pipeline
+def twice(source: str = "s3://x", factor: float = 10.0):
+    rows = load(source)
+    return total(prep(rows), prep(rows, limit=2, factor=factor))
+
+
+def test_a_sub_pipeline_runs_as_a_group_of_ordinary_tasks(suiro_home):
+    first = run(twice)
+    again = run(twice)
+    changed = run(twice, params={"factor": 100.0})
+
+    assert first.output == (1 + 2 + 3) * 2.0 + (1 + 2) * 10.0
+    assert list(first.tasks) == ["load", "prep.clean", "prep.scale", "prep_2.clean", "prep_2.scale", "total"]
+    assert {t.state for t in again.tasks.values()} == {TaskState.CACHED}
+    assert changed.output == 12.0 + 300.0
+    assert changed.tasks["prep.scale"].state is TaskState.CACHED
+    assert changed.tasks["prep_2.scale"].state is TaskState.SUCCESS  # only its factor changed
+    (attempt,) = suiro.history.logs(first.run_id, "prep_2.clean", home=suiro_home)
+    assert attempt["lines"] == ["cleaning 4 rows up to 2"]
+    assert suiro.history.explain(changed.run_id, "prep_2.scale", home=suiro_home)["state"] == "success"
