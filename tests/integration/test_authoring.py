@@ -10,10 +10,13 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, Mock
 
 import pytest
+from pydantic import BaseModel
 
 import suiro
 from suiro import RunState, TaskState, pipeline, task, when
@@ -277,3 +280,54 @@ def test_a_sub_pipeline_runs_as_a_group_of_ordinary_tasks(suiro_home):
     (attempt,) = suiro.history.logs(first.run_id, "prep_2.clean", home=suiro_home)
     assert attempt["lines"] == ["cleaning 4 rows up to 2"]
     assert suiro.history.explain(changed.run_id, "prep_2.scale", home=suiro_home)["state"] == "success"
+
+
+# --- nested configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forest:
+    n_estimators: int
+    max_depth: int = 3
+
+
+class Optimizer(BaseModel):
+    lr: float
+    layers: list[int] = [1]
+
+
+FITS: list[tuple[Forest, Optimizer]] = []
+
+
+@task
+def fit(model: Forest, optimizer: Optimizer, fail_flag: str) -> str:
+    FITS.append((model, optimizer))
+    if Path(fail_flag).exists():
+        raise RuntimeError("the first fit fails")
+    return f"{model.n_estimators} trees at depth {model.max_depth}, lr {optimizer.lr}"
+
+
+@pipeline
+def tuned(fail_flag: str, model: Forest = Forest(100), optimizer: Optimizer = Optimizer(lr=0.1)):  # noqa: B008
+    return fit(model, optimizer, fail_flag)
+
+
+def test_structured_parameters_set_by_field_run_cache_and_resume(tmp_path, suiro_home):
+    flag = tmp_path / "fail"
+    flag.touch()
+    overrides = ["model.n_estimators=200", "optimizer.lr=0.5", f"fail_flag={flag}"]
+    FITS.clear()
+
+    failed = run(tuned, overrides=overrides)
+    flag.unlink()
+    resumed = suiro.api.resume(failed.run_id, executor="threads", home=suiro_home)
+    again = run(tuned, overrides=overrides)
+
+    assert failed.state is RunState.FAILED
+    assert resumed.state is RunState.SUCCESS, resumed
+    assert resumed.output == "200 trees at depth 3, lr 0.5"
+    assert [(Forest(200, 3), Optimizer(lr=0.5))] * 2 == FITS  # the resume got the same values back
+    assert again.tasks["fit"].state is TaskState.CACHED  # a pydantic model has a fingerprint
+    recorded = suiro.history.show(failed.run_id, home=suiro_home)["params"]
+    assert recorded["model"] == {"n_estimators": 200, "max_depth": 3}
+    assert recorded["optimizer"] == {"lr": 0.5, "layers": [1]}

@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from suiro import clock, envvar
+from suiro.annotations import to_plain
 from suiro.context import log_name
 from suiro.errors import DatabaseDamagedError, ResumeConflictError, RunFencedError, StoreError
 from suiro.events import (
@@ -210,7 +211,8 @@ class Recorder:
                     "pipeline": event.pipeline,
                     "digest": graph_digest,
                     "target": event.target,
-                    "params": mask(json.dumps(mask_values(event.params), default=repr)),
+                    # A dataclass or pydantic parameter as a dict, so a resume can validate it again.
+                    "params": mask(json.dumps(mask_values(event.params), default=to_plain)),
                     "started": event.time,
                     "host": this_host(),
                     "pid": os.getpid(),
