@@ -242,14 +242,7 @@ class _Resolution:
         boolean = None  # (path, value) where a reading put a bool for a number: pydantic would make it 1
         for leaf in readings:
             whole = self._place(setting, leaf)
-            if (unknown := unknown_field(param.annotation, whole)) is not None:
-                path, fields, owner = unknown
-                hint = did_you_mean(path[-1], fields)
-                self._fail(
-                    setting,
-                    f"names an unknown field {'.'.join((param.name, *path))}{hint}; "
-                    f"the fields of {owner} are {', '.join(fields)}.",
-                )
+            self._check_fields(param, setting, whole)
             if (at := misplaced_bool(param.annotation, whole)) is not None:
                 boolean = (at, whole)
                 continue
@@ -273,6 +266,17 @@ class _Resolution:
         where = _where(param.name, first["loc"], rejected)
         want = _wanted(first["msg"]) + (f" for {where}" if where else "")
         self._fail(setting, f"is not a valid {_type_name(param.annotation)}; give {want}.")
+
+    def _check_fields(self, param: Param, setting: _Setting, whole: Any) -> None:
+        """A key naming no field of a dataclass or pydantic model fails, with the closest field."""
+        unknown = unknown_field(param.annotation, whole)
+        if unknown is not None:
+            path, fields, owner = unknown
+            self._fail(
+                setting,
+                f"names an unknown field {'.'.join((param.name, *path))}{did_you_mean(path[-1], fields)}; "
+                f"the fields of {owner} are {', '.join(fields)}.",
+            )
 
     def _fail_boolean(self, param: Param, setting: _Setting, path: tuple[Any, ...], whole: Any) -> NoReturn:
         where = _where(param.name, path, whole)

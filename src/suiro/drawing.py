@@ -12,16 +12,17 @@ text); the pipeline's description, owner and tags head the drawing.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 
-def text(data: dict[str, Any], order: Sequence[str], params: Sequence[str]) -> str:
-    """One line per node in ``order`` (a run order): key, what it waits for, and how.
+def text(data: dict[str, Any], params: Sequence[str]) -> str:
+    """One line per node in a run order: key, what it waits for, and how.
 
     ``params`` are the parameters as ``name: type = default``. A group's nodes are indented
-    under a line naming the group and its pipeline.
+    under a line naming the group and its pipeline. The graph must have no cycle.
     """
     lines = [f"pipeline {data['name']}"]
     if about := _about(data):
@@ -33,7 +34,7 @@ def text(data: dict[str, Any], order: Sequence[str], params: Sequence[str]) -> s
     nodes = {n["key"]: n for n in data["nodes"]}
     groups = {g["key"]: g for g in data.get("groups", ())}
     opened: list[str] = []
-    for key in order:
+    for key in run_order(data):
         node = nodes[key]
         chain = _chain(node.get("group", ""), groups)
         while opened and opened[-1] not in chain:
@@ -100,6 +101,28 @@ def dot(data: dict[str, Any]) -> str:
             lines.append(f'    "{_dot_text(up)}" -> "{_dot_text(node["key"])}"{attr};')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def run_order(data: dict[str, Any]) -> list[str]:
+    """A run order that keeps definition order where the edges allow (so a group stays together)."""
+    keys = [n["key"] for n in data["nodes"]]
+    position = {key: i for i, key in enumerate(keys)}
+    waiting = {n["key"]: len(n["upstream"]) for n in data["nodes"]}
+    down: dict[str, list[str]] = {key: [] for key in keys}
+    for node in data["nodes"]:
+        for up in node["upstream"]:
+            down[up].append(node["key"])
+    ready = [position[key] for key in keys if waiting[key] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        key = keys[heapq.heappop(ready)]
+        order.append(key)
+        for after in down[key]:
+            waiting[after] -= 1
+            if waiting[after] == 0:
+                heapq.heappush(ready, position[after])
+    return order
 
 
 # --- shared pieces ---------------------------------------------------------------------------

@@ -10,34 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from suiro.annotations import incompatible, item_type, literal_problem, matches
-from suiro.errors import DefinitionError, SuiroError, did_you_mean
-from suiro.expressions import OPERATORS
-from suiro.graph import (
-    EMPTY,
-    Binding,
-    Condition,
-    Const,
-    Expr,
-    Graph,
-    Group,
-    Node,
-    Pack,
-    Param,
-    Unmapped,
-    Use,
-    describe,
-    summary,
-)
-from suiro.grouping import inline
+from suiro.errors import DefinitionError, SuiroError
+from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
-from suiro.ref import Ref, has_ref, raised_at, to_binding, user_location
-from suiro.task import Task, active_tracer, check_defaults
+from suiro.ref import Ref, raised_at, to_binding, user_location
+from suiro.task import Task, active_tracer
+
+if TYPE_CHECKING:
+    from suiro.checks import About
+
+# suiro.checks is imported where a pipeline is defined, not by `import suiro` (which stays light).
 
 __all__ = ["Pipeline", "Ref", "pipeline", "when"]
 
@@ -72,7 +57,17 @@ class Pipeline:
         self.schedule = schedule
         self.executor = executor
         location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
-        about = _About.of(fn, self.name, location, task_defaults, description, owner, tags)
+        from suiro.checks import About
+
+        about = About.of(
+            fn,
+            self.name,
+            location,
+            task_defaults=task_defaults,
+            description=description,
+            owner=owner,
+            tags=tags,
+        )
         self.task_defaults, self.description, self.owner, self.tags = (
             about.task_defaults,
             about.description,
@@ -216,7 +211,9 @@ class _Trace:
         max_concurrency: int | None,
         location: str,
     ) -> Ref:
-        _check_call(task, args, kwargs, location=location, mapped=mapped)
+        from suiro.checks import check_call, check_types
+
+        check_call(task, args, kwargs, location=location, mapped=mapped)
         key = self._new_key(task.name)
         node = Node(
             key=key,
@@ -228,7 +225,7 @@ class _Trace:
             max_concurrency=max_concurrency,
             conditions=tuple(self.conditions),
         )
-        _check_types(self, task, args, kwargs, mapped=mapped, location=location)
+        check_types(self.nodes, task, args, kwargs, mapped=mapped, location=location)
         self.nodes[key] = node
         return Ref(Use(key), location, self.name)
 
@@ -236,8 +233,12 @@ class _Trace:
         self, inner: Pipeline, args: tuple[Any, ...], kwargs: dict[str, Any], *, location: str
     ) -> Any:
         """Insert a sub-pipeline's tasks as group ``inner.name`` (``_2``...); return its output."""
-        inputs = _sub_inputs(self, inner, args, kwargs, location)
+        from suiro.checks import bind_inputs
+
+        inputs = bind_inputs(self.nodes, self.name, inner, (args, kwargs), location)
         group = self._new_key(inner.name, group=True)
+        from suiro.grouping import inline  # only pipelines that call pipelines need it
+
         nodes, groups, output = inline(
             inner.graph, group, inputs, conditions=tuple(self.conditions), adapt=self._with_defaults
         )
@@ -308,211 +309,17 @@ class _Trace:
         return to_binding(value, self.name)
 
 
-def _check_call(
-    task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, location: str, mapped: bool
-) -> None:
-    """Bind the call to the task's signature now, so a bad call fails at its line."""
-    names = list(task.signature.parameters)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in task.signature.parameters.values())
-    unknown = [k for k in kwargs if k not in task.signature.parameters] if not takes_any else []
-    try:
-        if unknown:
-            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
-        task.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        hint = did_you_mean(unknown[0], names) if unknown else ""
-        raise DefinitionError(
-            f"{task.name}{'.map' if mapped else ''}() at {location}: {exc}{hint}; "
-            f"its parameters are ({', '.join(names)}).",
-            task=task.name,
-            location=location,
-        ) from None
-    if mapped:
-        _check_literal_lengths(task, args, kwargs, location)
-
-
-def _check_types(
-    trace: _Trace,
-    task: Task[Any, Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    mapped: bool,
-    location: str,
-) -> None:
-    """A literal or a task output that cannot fit the parameter's annotation fails at its line."""
-    hints = _hints_or_empty(task.fn)
-    bound = task.signature.bind(*args, **kwargs).arguments
-    for name, value in bound.items():
-        expected = hints.get(name)
-        if expected is None or task.signature.parameters[name].kind in (
-            inspect.Parameter.VAR_POSITIONAL,
-            inspect.Parameter.VAR_KEYWORD,
-        ):
-            continue
-        each = mapped and not isinstance(value, unmapped)  # the parameter gets each item of the value
-        if isinstance(value, unmapped):
-            items = [value.value]
-        elif each and isinstance(value, MAPPABLE):
-            items, each = list(value), False  # a literal list: its items are checked one by one
-        else:
-            items = [value]
-        for item in items:
-            problem = _type_problem(trace, item, expected, each=each)
-            if problem:
-                raise DefinitionError(
-                    f"{task.name}{'.map' if mapped else ''}() at {location}: argument {name} {problem}; "
-                    "pass a value of that type or change the annotation.",
-                    task=task.name,
-                    location=location,
-                )
-
-
-def _type_problem(trace: _Trace, value: Any, expected: Any, *, each: bool = False) -> str | None:
-    """Why ``value`` cannot feed a parameter annotated ``expected`` (each of its items if ``each``)."""
-    if isinstance(value, Ref):
-        use = value._binding
-        if isinstance(use, Expr):  # a comparison, &, | or ~ gives a bool; others are not judged
-            gives_bool = OPERATORS[use.op].gives_bool and not each
-            if gives_bool and incompatible(bool, expected):
-                wanted = getattr(expected, "__name__", expected)
-                return f"gets {describe(use)}, a bool, but is annotated {wanted}"
-            return None
-        if use.path or use.is_param or use.source not in trace.nodes or trace.nodes[use.source].is_map:
-            return None
-        produced = _hints_or_empty(trace.nodes[use.source].task.fn).get("return")
-        if each:  # only a list that names its items says what each item is: list[str], tuple[str, ...]
-            produced = item_type(produced)
-        if produced is not None and incompatible(produced, expected):
-            what = "the items of the output of {}, each a {}" if each else "the output of {}, a {}"
-            return (
-                f"gets {what.format(use.source, produced.__name__)}, but is annotated "
-                f"{getattr(expected, '__name__', expected)}"
-            )
-        return None
-    if has_ref(value):
-        return None
-    reason = literal_problem(expected, value)
-    return (
-        f"= {value!r} does not fit {getattr(expected, '__name__', expected)} ({reason})" if reason else None
-    )
-
-
-def _hints_or_empty(fn: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return _type_hints(fn)
-    except Exception:  # unresolvable annotations are not checked
-        return {}
-
-
-def _check_literal_lengths(
-    task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], location: str
-) -> None:
-    """Mapped literal lists of different lengths fail now, not when the pipeline runs."""
-    literals = [v for v in (*args, *kwargs.values()) if isinstance(v, MAPPABLE) and not has_ref(v)]
-    if len({len(v) for v in literals}) > 1:
-        sizes = ", ".join(str(len(v)) for v in literals)
-        raise DefinitionError(
-            f"{task.name}.map at {location}: the mapped lists differ in length ({sizes}); "
-            "give lists of one length or wrap the whole ones in unmapped().",
-            task=task.name,
-            location=location,
-        )
-
-
-@dataclass(frozen=True)
-class _About:
-    """What a pipeline says about itself and its tasks, checked: task defaults, description, owner, tags."""
-
-    task_defaults: dict[str, Any]
-    description: str | None
-    owner: str | None
-    tags: frozenset[str]
-
-    @classmethod
-    def of(
-        cls,
-        fn: Callable[..., Any],
-        name: str,
-        location: str,
-        task_defaults: Any,
-        description: Any,
-        owner: Any,
-        tags: Any,
-    ) -> _About:
-        where = f"pipeline {name} at {location}"
-        defaults = check_defaults(task_defaults, owner=where, location=location)
-        tags = [tags] if isinstance(tags, str) else tags
-        problems = [
-            f"{label} must be text, got {value!r}"
-            for label, value in (("description", description), ("owner", owner))
-            if value is not None and not isinstance(value, str)
-        ]
-        if not isinstance(tags, Iterable) or not all(isinstance(t, str) for t in tags):
-            problems.append(f"tags must be text or a list of text, got {tags!r}")
-        if problems:
-            raise DefinitionError(f"{where}: {'; '.join(problems)}.", task=name, location=location)
-        return cls(defaults, description or summary(fn), owner, frozenset(tags))
-
-
-def _sub_inputs(
-    trace: _Trace, inner: Pipeline, args: tuple[Any, ...], kwargs: dict[str, Any], location: str
-) -> dict[str, Binding]:
-    """Each of a sub-pipeline's parameters' binding: what the call passed, else its default."""
-    names = [p.name for p in inner.params]
-    unknown = [k for k in kwargs if k not in names]
-    try:
-        if unknown:
-            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
-        given = inspect.signature(inner.fn).bind(*args, **kwargs).arguments
-    except TypeError as exc:
-        hint = did_you_mean(unknown[0], names) if unknown else ""
-        raise DefinitionError(
-            f"pipeline {inner.name}() at {location}: {exc}{hint}; its parameters are ({', '.join(names)}).",
-            task=inner.name,
-            location=location,
-        ) from None
-    inputs: dict[str, Binding] = {}
-    for param in inner.params:
-        if param.name not in given:
-            inputs[param.name] = Const(param.default)
-            continue
-        value = given[param.name]
-        problem = _type_problem(trace, value, param.annotation) if param.annotation is not EMPTY else None
-        if problem:
-            raise DefinitionError(
-                f"pipeline {inner.name}() at {location}: argument {param.name} {problem}; "
-                "pass a value of that type or change the annotation.",
-                task=inner.name,
-                location=location,
-            )
-        inputs[param.name] = to_binding(value, trace.name)
-    return inputs
-
-
-def _trace(fn: Callable[..., Any], name: str, about: _About) -> Graph:
+def _trace(fn: Callable[..., Any], name: str, about: About) -> Graph:
     if active_tracer.get() is not None:
         raise DefinitionError(f"pipeline {name} was defined while another pipeline was being traced.")
     location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
-    params = _params_of(fn, name, location)
+    from suiro.checks import params_of
+
+    params = params_of(fn, name, location)
     trace = _Trace(name, about.task_defaults)
     token = active_tracer.set(trace)
     try:
-        refs = {p.name: Ref(Use(p.name, is_param=True), location, name) for p in params}
-        result = fn(**refs)
-    except SuiroError:
-        raise
-    except Exception as exc:  # without this, a file's import fails with no line to look at
-        swallowed = _definition_error_in(exc)
-        if swallowed is not None:  # a library caught ours (a TypeError) and raised its own vaguer one
-            raise swallowed from None
-        where = raised_at(exc, default=location)
-        raise DefinitionError(
-            f"pipeline {name}: tracing it raised {type(exc).__name__}: {exc} at {where}; fix that line "
-            "(the body runs once, while tracing, with references in place of task outputs and parameters).",
-            task=name,
-            location=where,
-        ) from exc
+        result = _call(fn, {p.name: Ref(Use(p.name, is_param=True), location, name) for p in params}, name)
     finally:
         active_tracer.reset(token)
     graph = Graph(
@@ -531,6 +338,25 @@ def _trace(fn: Callable[..., Any], name: str, about: _About) -> Graph:
     return graph
 
 
+def _call(fn: Callable[..., Any], refs: dict[str, Ref], name: str) -> Any:
+    """Run the pipeline body once; an error that is not ours names the line that raised it."""
+    try:
+        return fn(**refs)
+    except SuiroError:
+        raise
+    except Exception as exc:  # without this, a file's import fails with no line to look at
+        swallowed = _definition_error_in(exc)
+        if swallowed is not None:  # a library caught ours (a TypeError) and raised its own vaguer one
+            raise swallowed from None
+        where = raised_at(exc, default=f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}")
+        raise DefinitionError(
+            f"pipeline {name}: tracing it raised {type(exc).__name__}: {exc} at {where}; fix that line "
+            "(the body runs once, while tracing, with references in place of task outputs and parameters).",
+            task=name,
+            location=where,
+        ) from exc
+
+
 def _definition_error_in(exc: BaseException) -> DefinitionError | None:
     """Our own error, if ``exc`` was raised while handling it (``os.path.join`` does that)."""
     seen: set[int] = set()
@@ -541,52 +367,6 @@ def _definition_error_in(exc: BaseException) -> DefinitionError | None:
         seen.add(id(context))
         context = context.__context__
     return None
-
-
-def _params_of(fn: Callable[..., Any], name: str, location: str) -> tuple[Param, ...]:
-    """Parameters from the signature; a default that does not fit its annotation is an error."""
-    try:
-        hints = _type_hints(fn)
-    except Exception as exc:  # a bad annotation is the user's error; say which
-        raise DefinitionError(f"pipeline {name} at {location}: cannot read its annotations: {exc}.") from exc
-    params = []
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise DefinitionError(
-                f"pipeline {name} at {location}: *{p.name} parameters are not supported; name each parameter."
-            )
-        annotation = hints.get(p.name, EMPTY)
-        default = p.default
-        if default is not EMPTY and annotation is not EMPTY:
-            default = _check_default(name, location, p.name, annotation, default)
-        params.append(Param(p.name, annotation, default))
-    return tuple(params)
-
-
-def _check_default(pipeline_name: str, location: str, param: str, annotation: Any, default: Any) -> Any:
-    """The default as its annotation's type (``"3"`` for ``int`` is 3); an error if it does not fit."""
-    if matches(annotation, default):
-        return default
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        return TypeAdapter(annotation).validate_python(default)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"].rstrip(".")
-        raise DefinitionError(
-            f"pipeline {pipeline_name} at {location}: parameter {param} has default {default!r}, "
-            f"which does not match its annotation ({reason}); fix the default or the annotation.",
-            task=pipeline_name,
-            location=location,
-        ) from None
-    except Exception:  # annotations pydantic cannot build a schema for are not checked
-        return default
-
-
-def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
-    return typing.get_type_hints(fn)
 
 
 def _current_trace(what: str = ">>") -> _Trace:

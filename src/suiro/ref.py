@@ -11,26 +11,19 @@ edge to the active tracer.
 from __future__ import annotations
 
 import dis
+import functools
 import sys
-import sysconfig
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, NoReturn
 
 from suiro.errors import DefinitionError
-from suiro.expressions import OPERATORS
 from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
 from suiro.task import active_tracer
 
 #: Where this package's code lives: frames there are not the user's.
 _HERE = __file__.rsplit("/", 1)[0]
-#: Where code that is not the user's lives: suiro, the standard library, installed packages.
-_NOT_USERS = (
-    _HERE,
-    "<frozen ",
-    *sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}),
-)
 #: Ending of the messages about using a value that does not exist while tracing.
 _ABSENT = "its value does not exist while the pipeline is traced"
 
@@ -229,7 +222,6 @@ for _name, _op in (("floordiv", "floordiv"), ("mod", "mod"), ("pow", "pow"), ("a
 for _name, _symbol in (("xor", "^"), ("matmul", "@"), ("divmod", "divmod()")):
     setattr(Ref, f"__{_name}__", _unsupported(_symbol))
     setattr(Ref, f"__r{_name}__", _unsupported(_symbol))
-assert all(op in OPERATORS for op in ("eq", "add", "and", "pow"))
 
 
 def to_binding(value: Any, graph_name: str) -> Binding:
@@ -275,7 +267,16 @@ def _tracer() -> Any:
 
 def _is_users(filename: str) -> bool:
     """Whether code in ``filename`` is the user's: not suiro, the standard library or a package."""
-    return not filename.startswith(_NOT_USERS)
+    return not filename.startswith(_not_users())
+
+
+@functools.cache
+def _not_users() -> tuple[str, ...]:
+    """Where code that is not the user's lives (computed on the first error: ``import suiro`` stays light)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return (_HERE, "<frozen ", *sorted({paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
 
 def _user_frame() -> FrameType | None:
