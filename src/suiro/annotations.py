@@ -236,9 +236,21 @@ def unknown_field(
     return None
 
 
-def to_plain(value: Any) -> Any:
-    """A dataclass or pydantic model as a dict (for JSON records, read back by a resume); else its repr."""
+def to_plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with every dataclass and pydantic model in it as a dict of its fields.
+
+    For records kept as JSON: a resume reads the dict back and validates it into the class again,
+    and secrets inside it are masked like any other string.
+    """
+    if depth > 100:  # parameter values are refused deeper than this (suiro.config.MAX_DEPTH)
+        return value
     if hasattr(value, "model_dump") and as_fields(value) is not None:
         return value.model_dump(mode="json")
     fields = as_fields(value)
-    return fields if fields is not None else repr(value)
+    if fields is not None:
+        value = fields
+    if isinstance(value, dict):
+        return {k: to_plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v, depth + 1) for v in value]
+    return value

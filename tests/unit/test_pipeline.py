@@ -915,13 +915,10 @@ def test_mapping_over_a_list_of_str_into_int_is_refused_at_its_line():
             return square.map(text_items(n))  # map-str-int
 
     names_line(info.value, "map-str-int")
-
-
-def test_a_whole_list_into_an_int_is_still_refused_when_unmapped():
-    with pytest.raises(
+    with pytest.raises(  # a whole list (not mapped over) into an int is refused, bare or not
         DefinitionError, match=r"argument factor gets the output of bare_items, a list, but is annotated int"
     ):
 
         @pipeline
-        def p(n: int = 3):
+        def q(n: int = 3):
             return train.map(data=[[1.0], [2.0]], factor=unmapped(bare_items(n)))

@@ -212,7 +212,7 @@ class Recorder:
                     "digest": graph_digest,
                     "target": event.target,
                     # A dataclass or pydantic parameter as a dict, so a resume can validate it again.
-                    "params": mask(json.dumps(mask_values(event.params), default=to_plain)),
+                    "params": mask(json.dumps(mask_values(to_plain(event.params)), default=repr)),
                     "started": event.time,
                     "host": this_host(),
                     "pid": os.getpid(),
