@@ -7,6 +7,7 @@ Pure: reads signatures, annotations and the nodes traced so far; traces and runs
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -115,6 +116,18 @@ def type_problem(nodes: Mapping[str, Node], value: Any, expected: Any, *, each: 
 
 
 def hints_or_empty(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s resolved annotations (read-only: shared), or {} when they cannot be resolved.
+
+    Kept per function: tracing asks for a task's hints at each of its calls and its outputs' uses.
+    """
+    try:
+        return _cached_hints(fn)
+    except TypeError:  # an unhashable callable: resolved every time
+        return _cached_hints.__wrapped__(fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
         return _type_hints(fn)
     except Exception:  # unresolvable annotations are not checked

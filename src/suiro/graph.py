@@ -319,20 +319,22 @@ def _node_dict(n: Node) -> dict[str, Any]:
             "resources": dict(opts.resources),
         },
     }
-    names = _input_names(n)
-    expressions = [
-        {"input": names[i], "expression": describe(b), "sources": _task_sources(b)}
-        for i, b in enumerate((*n.args, *n.kwargs.values()))
-        if _has_expr(b)
-    ]
-    extra = {
-        "group": n.group,
-        "description": opts.description or summary(n.task.fn),
-        "owner": opts.owner,
-        "tags": sorted(opts.tags),
-        "expressions": expressions,
-    }
-    return data | {k: v for k, v in extra.items() if v}
+    # Only what a node has: a pipeline without these keeps the description (and digest) it had.
+    description = opts.description or summary(n.task.fn)
+    for label, value in (("group", n.group), ("description", description), ("owner", opts.owner)):
+        if value:
+            data[label] = value
+    if opts.tags:
+        data["tags"] = data["options"]["tags"]
+    bindings = (*n.args, *n.kwargs.values())
+    if any(_has_expr(b) for b in bindings):
+        names = _input_names(n)
+        data["expressions"] = [
+            {"input": names[i], "expression": describe(b), "sources": _task_sources(b)}
+            for i, b in enumerate(bindings)
+            if _has_expr(b)
+        ]
+    return data
 
 
 def _condition_dict(c: Condition) -> dict[str, Any]:
@@ -367,8 +369,9 @@ def summary(fn: Any) -> str | None:
     """The first line of a plain function's docstring (a mock's class docstring is not its own)."""
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         return None
-    doc = inspect.getdoc(fn)
-    return doc.strip().splitlines()[0] if doc and doc.strip() else None
+    doc = fn.__doc__
+    lines = inspect.cleandoc(doc).strip().splitlines() if isinstance(doc, str) else []
+    return lines[0] if lines else None
 
 
 def function_name(fn: Any) -> str:
