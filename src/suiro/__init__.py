@@ -26,6 +26,9 @@ from suiro.states import RunState, TaskState, TriggerRule
 from suiro.task import Task, TaskOptions, task
 
 if TYPE_CHECKING:
+    from suiro import api as api
+    from suiro import history as history
+    from suiro import registry as registry
     from suiro.api import load_pipeline, resume, run
     from suiro.results import RunResult, TaskResult
 
@@ -38,12 +41,16 @@ _LAZY = {
     "RunResult": "suiro.results",
     "TaskResult": "suiro.results",
 }
+#: Sub-modules the README uses as ``suiro.history.runs()``: imported on first use, not by ``import suiro``.
+_LAZY_MODULES = frozenset({"api", "history", "registry"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name in _LAZY or name in _LAZY_MODULES:
         import importlib
 
+        if name in _LAZY_MODULES:
+            return importlib.import_module(f"suiro.{name}")
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'suiro' has no attribute {name!r}")
 

@@ -9,6 +9,7 @@ anything else goes to pydantic for coercion and a precise error.
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -156,3 +157,100 @@ def incompatible(produced: Any, expected: Any) -> bool:
         return False
     numeric = {int: (float, complex), float: (complex,), bool: (int, float, complex)}
     return expected not in numeric.get(produced, ())
+
+
+def item_type(annotation: Any) -> Any:
+    """The type of each item of a list annotated ``annotation``, or None when it does not say.
+
+    ``list[str]``, ``Sequence[str]`` and ``tuple[str, ...]`` say ``str``; a bare ``list``, ``list[Any]``
+    or no annotation say nothing, so mapping over them into any parameter is allowed.
+    """
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple:
+        return args[0] if len(args) == 2 and args[1] is Ellipsis else None
+    if origin in _SEQUENCES and len(args) == 1 and args[0] is not Any:
+        return args[0]
+    return None
+
+
+# --- structured parameters: dataclasses and pydantic models -------------------------------------------
+
+
+def fields_of(annotation: Any) -> dict[str, Any] | None:
+    """Field name to annotation of a dataclass or pydantic model class; None for anything else.
+
+    A pydantic model that allows extra fields also gives None: any name is one of its fields.
+    Pydantic is recognised by its class attributes, so this module does not import it.
+    """
+    annotation = _unwrap(annotation)
+    if not isinstance(annotation, type):
+        return None
+    if dataclasses.is_dataclass(annotation):
+        try:
+            hints = typing.get_type_hints(annotation)
+        except Exception:  # unresolvable annotations: the names are still known
+            hints = {}
+        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(annotation) if f.init}
+    model_fields = getattr(annotation, "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(annotation, "model_validate"):
+        if (getattr(annotation, "model_config", None) or {}).get("extra") == "allow":
+            return None
+        return {name: info.annotation for name, info in model_fields.items()}
+    return None
+
+
+def as_fields(value: Any) -> dict[str, Any] | None:
+    """A dataclass or pydantic model instance as a dict of its fields (one level); None otherwise."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):
+        return {name: getattr(value, name) for name in model_fields} | dict(
+            getattr(value, "model_extra", None) or {}
+        )
+    return None
+
+
+def unknown_field(
+    annotation: Any, value: Any, path: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], list[str], str] | None:
+    """The first key of ``value`` naming no field of ``annotation``, looking into nested fields.
+
+    Returns:
+        (path of the key, the fields that exist there, the name of the class), or None when
+        every key is a field (or ``annotation`` is not a dataclass or pydantic model).
+    """
+    if not isinstance(value, Mapping):
+        return None
+    for member in _members(_unwrap(annotation)):
+        fields = fields_of(member)
+        if fields is None:
+            continue
+        for key, item in value.items():
+            if key not in fields:
+                return (*path, str(key)), sorted(fields), member.__name__
+            found = unknown_field(fields[key], item, (*path, str(key)))
+            if found is not None:
+                return found
+        return None
+    return None
+
+
+def to_plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with every dataclass and pydantic model in it as a dict of its fields.
+
+    For records kept as JSON: a resume reads the dict back and validates it into the class again,
+    and secrets inside it are masked like any other string.
+    """
+    if depth > 100:  # parameter values are refused deeper than this (suiro.config.MAX_DEPTH)
+        return value
+    if hasattr(value, "model_dump") and as_fields(value) is not None:
+        return value.model_dump(mode="json")
+    fields = as_fields(value)
+    if fields is not None:
+        value = fields
+    if isinstance(value, dict):
+        return {k: to_plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v, depth + 1) for v in value]
+    return value

@@ -359,6 +359,9 @@ def load_pipeline(target: str | None = None) -> Pipeline:
                 f"{path_part} has no pipeline {name!r}{did_you_mean(name, found)}; pipelines there: {where}."
             )
         return found[name]
+    if len(found) > 1:  # the sub-pipelines another pipeline of the file calls are not candidates
+        called = {g.pipeline for p in found.values() for g in p.graph.groups.values()}
+        found = {n: p for n, p in found.items() if n not in called} or found
     if len(found) != 1:
         detail = "defines no @pipeline" if not found else f"defines {len(found)} ({', '.join(sorted(found))})"
         raise PipelineNotFoundError(f"{path_part} {detail}; name one as {path_part}:NAME.")

@@ -129,6 +129,11 @@ def _token(value: Any, depth: int) -> str:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: _token(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)}
         return f"dc:{type(value).__qualname__}:{fields}"
+    model_fields = getattr(type(value), "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(value, "model_dump"):  # a pydantic model, by its fields
+        items = {**{name: getattr(value, name) for name in model_fields}, **(value.model_extra or {})}
+        fields = {name: _token(item, depth + 1) for name, item in items.items()}
+        return f"pm:{type(value).__qualname__}:{fields}"
     if isinstance(value, type):
         return f"type:{value.__module__}.{value.__qualname__}"
     if callable(value):

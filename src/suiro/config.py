@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import yaml
 
 from suiro import yamltext
-from suiro.annotations import matches, misplaced_bool
+from suiro.annotations import as_fields, matches, misplaced_bool, unknown_field
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
 
@@ -242,6 +242,7 @@ class _Resolution:
         boolean = None  # (path, value) where a reading put a bool for a number: pydantic would make it 1
         for leaf in readings:
             whole = self._place(setting, leaf)
+            self._check_fields(param, setting, whole)
             if (at := misplaced_bool(param.annotation, whole)) is not None:
                 boolean = (at, whole)
                 continue
@@ -259,9 +260,23 @@ class _Resolution:
             return as_text
         if boolean is not None:
             self._fail_boolean(param, setting, *boolean)
+        if first["type"] == "missing":  # a dataclass or model field without a value and without a default
+            field = param.name + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in first["loc"])
+            self._fail(setting, f"leaves required field {field} unset; give a value for it too.")
         where = _where(param.name, first["loc"], rejected)
         want = _wanted(first["msg"]) + (f" for {where}" if where else "")
         self._fail(setting, f"is not a valid {_type_name(param.annotation)}; give {want}.")
+
+    def _check_fields(self, param: Param, setting: _Setting, whole: Any) -> None:
+        """A key naming no field of a dataclass or pydantic model fails, with the closest field."""
+        unknown = unknown_field(param.annotation, whole)
+        if unknown is not None:
+            path, fields, owner = unknown
+            self._fail(
+                setting,
+                f"names an unknown field {'.'.join((param.name, *path))}{did_you_mean(path[-1], fields)}; "
+                f"the fields of {owner} are {', '.join(fields)}.",
+            )
 
     def _fail_boolean(self, param: Param, setting: _Setting, path: tuple[Any, ...], whole: Any) -> NoReturn:
         where = _where(param.name, path, whole)
@@ -303,6 +318,9 @@ class _Resolution:
     def _open(self, setting: _Setting, prefix: str, value: Any) -> dict[Any, Any]:
         if value is None:
             return {}
+        fields = as_fields(value)  # a dataclass or pydantic model: set one field, keep the others
+        if fields is not None:
+            return fields
         if not isinstance(value, Mapping):
             inside = f"{prefix} = {_show(value)}"
             self._fail(setting, f"goes inside {inside}, which is not a mapping; set {prefix} as a whole.")
@@ -352,11 +370,22 @@ def _readings(setting: _Setting, annotation: Any) -> list[Any]:
 
 
 def _same(validated: Any, given: Any) -> bool:
-    """True when validation returned the value unchanged (objects that cannot compare: False)."""
+    """True when validation returned the value unchanged (objects that cannot compare: False).
+
+    A dataclass or pydantic model built from a dict is compared field by field with that dict.
+    """
     try:
-        return bool(validated == given)
+        return bool(_fields_deep(validated) == given)
     except Exception:  # e.g. arrays, whose == is elementwise
         return False
+
+
+def _fields_deep(value: Any, depth: int = 0) -> Any:
+    """``value`` with every dataclass or pydantic model in it turned into a dict of its fields."""
+    fields = as_fields(value) if depth < MAX_DEPTH else None
+    if fields is None:
+        return value
+    return {k: _fields_deep(v, depth + 1) for k, v in fields.items()}
 
 
 def _adapter(annotation: Any) -> Any:

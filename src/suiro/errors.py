@@ -59,6 +59,19 @@ class ParameterError(SuiroError, ValueError):
         super().__init__(message)
 
 
+class ExpressionError(SuiroError, ValueError):
+    """An expression on task outputs (``metrics["accuracy"] >= threshold``) failed when the run
+    evaluated it; the operator's own exception is the cause.
+
+    Attributes:
+        expression: the expression as written in the pipeline.
+    """
+
+    def __init__(self, message: str, *, expression: str):
+        self.expression = expression
+        super().__init__(message)
+
+
 class PipelineNotFoundError(SuiroError, LookupError):
     """A pipeline file or name could not be found or loaded."""
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import graphlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from suiro.errors import CycleError
 from suiro.states import TriggerRule
@@ -72,15 +72,36 @@ class Unmapped:
     inner: Binding
 
 
-Binding: TypeAlias = Const | Use | Pack | Unmapped
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """An operator applied to bindings when the run gets there: ``metrics["accuracy"] >= threshold``.
+
+    ``op`` is a key of ``suiro.expressions.OPERATORS``; ``operands`` are bindings (an item key
+    or attribute name is a ``Const``). Its value is a pure function of its operands', so a
+    consumer's cache key holds the operator and the operands' fingerprints.
+    """
+
+    op: str
+    operands: tuple[Binding, ...]
+
+
+Binding: TypeAlias = Const | Use | Pack | Unmapped | Expr
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A ``when(...)`` guard: the node runs only if ``use`` is truthy (falsy if ``negate``)."""
+    """A ``when(...)`` guard: the node runs only if ``use`` is truthy (falsy if ``negate``).
 
-    use: Use
+    ``use`` is a reference (a ``Use``) or an expression over references (an ``Expr``).
+    """
+
+    use: Use | Expr | Const
     negate: bool = False
+
+    @property
+    def sources(self) -> list[str]:
+        """Keys of the nodes the condition reads (parameters are not nodes)."""
+        return sorted({u.source for u in iter_uses(self.use) if not u.is_param})
 
 
 @dataclass(slots=True)
@@ -96,6 +117,7 @@ class Node:
     max_concurrency: int | None = None
     conditions: tuple[Condition, ...] = ()
     after: set[str] = field(default_factory=set)
+    group: str = ""  # the key of the innermost sub-pipeline group it belongs to ("" for none)
 
     @property
     def trigger_rule(self) -> TriggerRule:
@@ -108,7 +130,7 @@ class Node:
         keys = set(self.after)
         for binding in (*self.args, *self.kwargs.values()):
             keys.update(u.source for u in iter_uses(binding) if not u.is_param)
-        keys.update(c.use.source for c in self.conditions if not c.use.is_param)
+        keys.update(source for c in self.conditions for source in c.sources)
         return keys
 
 
@@ -121,6 +143,48 @@ def iter_uses(binding: Binding) -> Iterator[Use]:
             yield from iter_uses(item)
     elif isinstance(binding, Unmapped):
         yield from iter_uses(binding.inner)
+    elif isinstance(binding, Expr):
+        for operand in binding.operands:
+            yield from iter_uses(operand)
+
+
+def describe(binding: Binding) -> str:
+    """A binding as pipeline source text: ``evaluate['accuracy'] >= threshold``, ``workdir + '/x'``.
+
+    A task output is named by its node key, a parameter by its name.
+    """
+    return _source(binding)[0]
+
+
+def _source(binding: Binding) -> tuple[str, int]:
+    """(text, precedence) of a binding, so enclosing operators add only the parentheses needed."""
+    from suiro.expressions import ATOM, render
+
+    if isinstance(binding, Expr):
+        if binding.op == "attr":
+            return render("attr", [_source(binding.operands[0]), (str(binding.operands[1].value), ATOM)])  # type: ignore[union-attr]
+        return render(binding.op, [_source(b) for b in binding.operands])
+    if isinstance(binding, Use):
+        text, precedence = binding.source, ATOM
+        for kind, arg in binding.path:
+            step = (str(arg), ATOM) if kind == "attr" else (_short(arg), ATOM)
+            text, precedence = render(kind, [(text, precedence), step][: 1 if kind == "not" else 2])
+        return text, precedence
+    if isinstance(binding, Const):
+        return _short(binding.value), ATOM
+    if isinstance(binding, Unmapped):
+        return f"unmapped({describe(binding.inner)})", ATOM
+    if binding.kind == "dict":
+        return "{" + ", ".join(f"{k!r}: {describe(b)}" for k, b in binding.items) + "}", ATOM
+    inner = ", ".join(describe(b) for _, b in binding.items)
+    return (
+        f"[{inner}]" if binding.kind == "list" else f"({inner}{',' if len(binding.items) == 1 else ''})"
+    ), ATOM
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(slots=True)
@@ -132,6 +196,11 @@ class Graph:
     nodes: dict[str, Node]
     output: Binding | None = None
     location: str = ""
+    description: str | None = None
+    owner: str | None = None
+    tags: frozenset[str] = frozenset()
+    task_defaults: Mapping[str, Any] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raise ``CycleError`` naming the nodes and lines if the edges form a cycle."""
@@ -163,8 +232,12 @@ class Graph:
         return down
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (stored with every run, drawn by the UI)."""
-        return {
+        """A JSON-able description (stored with every run, drawn by the UI and ``suiro.drawing``).
+
+        Description, owner, tags, task defaults and groups appear only when the pipeline has
+        them, so a pipeline without them keeps the description (and digest) it always had.
+        """
+        data: dict[str, Any] = {
             "name": self.name,
             "params": [
                 {
@@ -175,80 +248,131 @@ class Graph:
                 }
                 for p in self.params
             ],
-            "nodes": [
-                {
-                    "key": n.key,
-                    "task": n.task.name,
-                    "function": f"{n.task.fn.__module__}.{n.task.fn.__qualname__}",
-                    "upstream": sorted(n.upstream),
-                    "map": n.is_map,
-                    "max_concurrency": n.max_concurrency,
-                    "trigger_rule": n.trigger_rule.value,
-                    "conditions": [{"source": c.use.source, "negate": c.negate} for c in n.conditions],
-                    "location": n.location,
-                    "options": {
-                        "retries": n.task.options.retries,
-                        "timeout": n.task.options.timeout,
-                        "tags": sorted(n.task.options.tags),
-                        "resources": dict(n.task.options.resources),
-                    },
-                }
-                for n in self.nodes.values()
+            "nodes": [_node_dict(n) for n in self.nodes.values()],
+        }
+        extra = {
+            "description": self.description,
+            "owner": self.owner,
+            "tags": sorted(self.tags),
+            "task_defaults": {k: _jsonable(v) for k, v in self.task_defaults.items()},
+            "groups": [
+                {"key": g.key, "pipeline": g.pipeline, "location": g.location}
+                | ({"description": g.description} if g.description else {})
+                for g in self.groups.values()
             ],
         }
+        return data | {k: v for k, v in extra.items() if v}
 
     def to_mermaid(self) -> str:
         """A Mermaid flowchart: mapped nodes drawn as stacks, guarded edges labelled."""
-        lines = ["flowchart TD"]
-        ids = {k: f"n{i}" for i, k in enumerate(self.nodes)}
-        for key, node in self.nodes.items():
-            label = f"{key}[*]" if node.is_map else key
-            lines.append(
-                f'    {ids[key]}{"[[" if node.is_map else "["}"{label}"{"]]" if node.is_map else "]"}'
-            )
-        for key, node in self.nodes.items():
-            guards = {c.use.source: c for c in node.conditions}
-            for up in sorted(node.upstream):
-                cond = guards.get(up)
-                edge = f'-- "{"not " if cond.negate else ""}when" -->' if cond else "-->"
-                lines.append(f"    {ids[up]} {edge} {ids[key]}")
-        return "\n".join(lines) + "\n"
+        from suiro import drawing
+
+        return drawing.mermaid(self.to_dict())
 
     def to_dot(self) -> str:
         """A Graphviz digraph with the same conventions as ``to_mermaid``."""
-        lines = [f'digraph "{self.name}" {{', "    rankdir=TB;"]
-        for key, node in self.nodes.items():
-            shape = "box3d" if node.is_map else "box"
-            lines.append(f'    "{key}" [shape={shape}, label="{key}{"[*]" if node.is_map else ""}"];')
-        for key, node in self.nodes.items():
-            guards = {c.use.source: c for c in node.conditions}
-            for up in sorted(node.upstream):
-                cond = guards.get(up)
-                attr = f' [label="{"not " if cond.negate else ""}when", style=dashed]' if cond else ""
-                lines.append(f'    "{up}" -> "{key}"{attr};')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        from suiro import drawing
+
+        return drawing.dot(self.to_dict())
 
     def to_text(self) -> str:
         """One line per node in run order: key, what it waits for, and how."""
-        lines = [f"pipeline {self.name}"]
-        if self.params:
-            lines.append("  params: " + ", ".join(_param_text(p) for p in self.params))
-        for key in self.toposort():
-            node = self.nodes[key]
-            bits = []
-            if node.upstream:
-                bits.append("after " + ", ".join(sorted(node.upstream)))
-            if node.is_map:
-                bits.append(
-                    "map" + (f" (max {node.max_concurrency} at once)" if node.max_concurrency else "")
-                )
-            for c in node.conditions:
-                bits.append(f"when {'not ' if c.negate else ''}{c.use.source}")
-            if node.trigger_rule is not TriggerRule.ALL_SUCCESS:
-                bits.append(node.trigger_rule.value)
-            lines.append(f"  {key}" + (f"  <- {'; '.join(bits)}" if bits else ""))
-        return "\n".join(lines) + "\n"
+        from suiro import drawing
+
+        self.check()
+        return drawing.text(self.to_dict(), [_param_text(p) for p in self.params])
+
+
+class Group(NamedTuple):  # a NamedTuple: ~10 times cheaper to define than a dataclass, at import
+    """A sub-pipeline called inside a pipeline: its tasks' keys start with ``key.``."""
+
+    key: str
+    pipeline: str
+    location: str
+    description: str | None = None
+
+
+def _node_dict(n: Node) -> dict[str, Any]:
+    opts = n.task.options
+    data: dict[str, Any] = {
+        "key": n.key,
+        "task": n.task.name,
+        "function": function_name(n.task.fn),
+        "upstream": sorted(n.upstream),
+        "map": n.is_map,
+        "max_concurrency": n.max_concurrency,
+        "trigger_rule": n.trigger_rule.value,
+        "conditions": [_condition_dict(c) for c in n.conditions],
+        "location": n.location,
+        "options": {
+            "retries": opts.retries,
+            "timeout": opts.timeout,
+            "tags": sorted(opts.tags),
+            "resources": dict(opts.resources),
+        },
+    }
+    # Only what a node has: a pipeline without these keeps the description (and digest) it had.
+    description = opts.description or summary(n.task.fn)
+    for label, value in (("group", n.group), ("description", description), ("owner", opts.owner)):
+        if value:
+            data[label] = value
+    if opts.tags:
+        data["tags"] = data["options"]["tags"]
+    bindings = (*n.args, *n.kwargs.values())
+    if any(_has_expr(b) for b in bindings):
+        names = _input_names(n)
+        data["expressions"] = [
+            {"input": names[i], "expression": describe(b), "sources": _task_sources(b)}
+            for i, b in enumerate(bindings)
+            if _has_expr(b)
+        ]
+    return data
+
+
+def _condition_dict(c: Condition) -> dict[str, Any]:
+    if isinstance(c.use, Use):
+        return {"source": c.use.source, "negate": c.negate}
+    return {"source": None, "negate": c.negate, "expression": describe(c.use), "sources": c.sources}
+
+
+def _task_sources(binding: Binding) -> list[str]:
+    return sorted({u.source for u in iter_uses(binding) if not u.is_param})
+
+
+def _input_names(n: Node) -> list[str]:
+    """Each argument's parameter name (``#i`` past the named ones, for ``*args``), then keywords."""
+    named = [
+        p.name
+        for p in n.task.signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return [named[i] if i < len(named) else f"#{i}" for i in range(len(n.args))] + list(n.kwargs)
+
+
+def _has_expr(binding: Binding) -> bool:
+    if isinstance(binding, Pack):
+        return any(_has_expr(b) for _, b in binding.items)
+    if isinstance(binding, Unmapped):
+        return _has_expr(binding.inner)
+    return isinstance(binding, Expr)
+
+
+def summary(fn: Any) -> str | None:
+    """The first line of a plain function's docstring (a mock's class docstring is not its own)."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        return None
+    doc = fn.__doc__
+    lines = inspect.cleandoc(doc).strip().splitlines() if isinstance(doc, str) else []
+    return lines[0] if lines else None
+
+
+def function_name(fn: Any) -> str:
+    """``module.qualname`` of a task's callable; a mock or a partial (no name) by its repr."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if isinstance(module, str) else name
 
 
 def _param_text(p: Param) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
-from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
+from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
 
 # Re-exported: the runner takes them from here with the memo that uses them.
@@ -141,6 +141,8 @@ class Memo:
             return combine("unmapped", self._binding_fp(binding.inner))
         if isinstance(binding, Pack):
             return combine(binding.kind, [(str(k), self._binding_fp(b)) for k, b in binding.items])
+        if isinstance(binding, Expr):  # a pure operator: its operands' fingerprints determine its value
+            return combine("expr", binding.op, [self._binding_fp(b) for b in binding.operands])
         raise UnhashableError(f"binding {binding!r}")
 
     def _param_fp(self, name: str) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from suiro.graph import Binding, Const, Pack, Unmapped, Use
+from suiro.expressions import evaluate
+from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
 from suiro.reuse import Lazy
 from suiro.states import TaskState, TriggerRule
@@ -21,7 +22,7 @@ def verdict(
     node: Node,
     states: list[TaskState],
     state_of: Callable[[str], TaskState],
-    truth_of: Callable[[Use], bool],
+    truth_of: Callable[[Binding], bool],
 ) -> TaskState | None:
     """The state a node ends in without running, or None if it should run.
 
@@ -35,8 +36,7 @@ def verdict(
         truth_of: whether a guard's binding holds (its value is read here, so it may raise: the
             node could not get its inputs).
     """
-    for cond in node.conditions:
-        state = TaskState.SUCCESS if cond.use.is_param else state_of(cond.use.source)
+    for state in (state_of(source) for cond in node.conditions for source in cond.sources):
         if state.is_failure:
             return (
                 TaskState.SKIPPED if node.trigger_rule is TriggerRule.ALL_DONE else TaskState.UPSTREAM_FAILED
@@ -92,6 +92,9 @@ def resolve(binding: Binding | None, params: Mapping[str, Any], values: dict[str
         return value
     if isinstance(binding, Unmapped):
         return unmapped(resolve(binding.inner, params, values))
+    if isinstance(binding, Expr):
+        operands = [resolve(operand, params, values) for operand in binding.operands]
+        return evaluate(binding.op, operands, text=describe(binding))
     if isinstance(binding, Pack):
         items = [(k, resolve(b, params, values)) for k, b in binding.items]
         if binding.kind == "dict":

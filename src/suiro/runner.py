@@ -37,7 +37,7 @@ from suiro.events import ErrorInfo, RunObserver
 from suiro.executors.base import Executor, Outcome, Work, cancelled_error, error_info
 from suiro.fanout import MapState, map_verdict
 from suiro.faults import fault
-from suiro.graph import Graph, Node, Use
+from suiro.graph import Binding, Graph, Node
 from suiro.mapping import split_mapped
 from suiro.memo import Hit, Memo, OutputStore
 from suiro.progress import Progress
@@ -193,7 +193,7 @@ class Runner:
     def _state_of(self, key: str) -> TaskState:
         return self.results[key].state
 
-    def _is_true(self, use: Use) -> bool:
+    def _is_true(self, use: Binding) -> bool:
         return bool(self._values.resolve(use))
 
     def _expand(self, node: Node) -> TaskState | None:

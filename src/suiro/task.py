@@ -14,7 +14,7 @@ import inspect
 import random
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
@@ -72,6 +72,10 @@ class TaskOptions:
         resources: cpu/memory/gpu hints for compile targets.
         trigger_rule: when the task runs given its upstream states.
         serializer: forces an artifact serializer instead of choosing by type.
+        description: what the task does, for ``suiro graph`` and the records (the first line
+            of its docstring when not given).
+        owner: who answers for the task (Airflow's ``owner``), shown where it differs from
+            the pipeline's.
     """
 
     name: str
@@ -90,6 +94,8 @@ class TaskOptions:
     resources: Mapping[str, Any] = field(default_factory=dict)
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     serializer: str | None = None
+    description: str | None = None
+    owner: str | None = None
 
     def delay_before(self, attempt: int, *, rng: random.Random | None = None) -> float:
         """Seconds to wait before ``attempt`` (2 for the first retry).
@@ -112,11 +118,13 @@ class Task(Generic[P, R]):
     returns a reference to the future output instead.
     """
 
-    def __init__(self, fn: Callable[P, R], options: TaskOptions):
+    def __init__(self, fn: Callable[P, R], options: TaskOptions, *, explicit: Iterable[str] = ()):
         self.fn = fn
         self.options = options
         self.signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        #: Options set on ``@task`` or ``with_options``: a pipeline's ``task_defaults`` never replace them.
+        self.explicit = frozenset(explicit)
 
     @property
     def name(self) -> str:
@@ -158,7 +166,20 @@ class Task(Generic[P, R]):
         name = changes.pop("name", self.options.name)
         options = dataclasses.replace(self.options, name=name, **_normalize(self.fn, name, changes))
         _check_options(options, self.fn)
-        return Task(self.fn, options)
+        return Task(self.fn, options, explicit=self.explicit | set(changes))
+
+    def with_defaults(self, defaults: Mapping[str, Any]) -> Task[P, R]:
+        """This task with a pipeline's ``task_defaults`` for the options it does not set itself.
+
+        ``defaults`` come checked from ``check_defaults``. The copy counts them as set, so an
+        enclosing pipeline's defaults do not replace a sub-pipeline's.
+        """
+        chosen = {k: v for k, v in defaults.items() if k not in self.explicit}
+        if not chosen:
+            return self
+        return Task(
+            self.fn, dataclasses.replace(self.options, **chosen), explicit=self.explicit | set(defaults)
+        )
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -185,7 +206,7 @@ def task(fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **
         if not callable(f):
             raise DefinitionError(f"@task needs a function, got {f!r}.")
         opts = _build_options(f, name, options)
-        return Task(f, opts)
+        return Task(f, opts, explicit=options)
 
     return decorate if fn is None else decorate(fn)
 
@@ -200,17 +221,18 @@ def _build_options(fn: Callable[..., Any], name: str | None, options: dict[str, 
 def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Check option names and bring values to their canonical types (for @task and with_options)."""
     where = definition_location(fn)
-    known = {f.name for f in dataclasses.fields(TaskOptions)} - {"name"}
-    unknown = sorted(set(options) - known)
+    unknown = _unknown_options(options)
     if unknown:
-        listed = ", ".join(f"{u!r}{did_you_mean(u, known)}" for u in unknown)
-        raise DefinitionError(
-            f"@task {task_name} at {where}: unknown option{'s' if len(unknown) > 1 else ''} {listed}; "
-            f"known options are {', '.join(sorted(known))}.",
-            task=task_name,
-            location=where,
-        )
+        raise DefinitionError(f"@task {task_name} at {where}: {unknown}.", task=task_name, location=where)
+    return _canonical(options, f"@task {task_name} at {where}:", task=task_name, location=where)
+
+
+def _canonical(options: Mapping[str, Any], prefix: str, *, task: str | None, location: str) -> dict[str, Any]:
+    """Option values in their canonical types; ``prefix`` starts the error (``@task x at f:1:``)."""
     options = dict(options)
+    for label in ("retry_delay", "max_delay", "timeout", "cache_ttl"):  # timedelta(minutes=5), as in Airflow
+        if hasattr(options.get(label), "total_seconds"):
+            options[label] = options[label].total_seconds()
     retry_on = options.get("retry_on")
     if retry_on is not None:
         options["retry_on"] = tuple(retry_on) if isinstance(retry_on, list | tuple) else (retry_on,)
@@ -222,17 +244,83 @@ def _normalize(fn: Callable[..., Any], task_name: str, options: dict[str, Any]) 
             options["trigger_rule"] = TriggerRule(options["trigger_rule"])
         except ValueError:
             raise DefinitionError(
-                f"@task {task_name} at {where}: trigger_rule {options['trigger_rule']!r} is not one of "
+                f"{prefix} trigger_rule {options['trigger_rule']!r} is not one of "
                 f"{', '.join(r.value for r in TriggerRule)}.",
-                task=task_name,
-                location=where,
+                task=task,
+                location=location,
             ) from None
     return options
 
 
+#: Option names of Airflow and Prefect that users bring along, and what suiro calls them.
+_FOREIGN = {
+    "execution_timeout": "timeout",
+    "timeout_seconds": "timeout",
+    "retry_delay_seconds": "retry_delay",
+    "retry_exponential_backoff": "backoff",
+    "max_retry_delay": "max_delay",
+    "retry_jitter_factor": "jitter",
+    "cache_expiration": "cache_ttl",
+    "cache_key_fn": "cache_key",
+}
+
+
+def _unknown_options(options: Mapping[str, Any], *, exclude: Iterable[str] = ()) -> str | None:
+    """``unknown option 'x' (did you mean "y"?); known options are ...``, or None if all are known."""
+
+    known = {f.name for f in dataclasses.fields(TaskOptions)} - {"name", *exclude}
+    unknown = sorted(set(options) - known)
+    if not unknown:
+        return None
+    hint = {
+        u: f' (did you mean "{_FOREIGN[u]}"?)' if u in _FOREIGN else did_you_mean(u, known) for u in unknown
+    }
+    listed = ", ".join(f"{u!r}{hint[u]}" for u in unknown)
+    plural = "s" if len(unknown) > 1 else ""
+    return f"unknown option{plural} {listed}; known options are {', '.join(sorted(known))}"
+
+
+def check_defaults(defaults: Any, *, owner: str, location: str) -> dict[str, Any]:
+    """A pipeline's ``task_defaults`` checked and normalised as ``@task`` options are.
+
+    Args:
+        defaults: option name to value (``{"retries": 2, "retry_delay": 300}``), or None.
+        owner: ``pipeline NAME at FILE:LINE``, the start of every message.
+        location: ``FILE:LINE`` of the pipeline, for the error.
+
+    Raises:
+        DefinitionError: not a dict, an unknown option (with the closest name), or a bad value.
+    """
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, Mapping):
+        raise DefinitionError(
+            f"{owner}: task_defaults must be a dict of @task options, got {type(defaults).__name__}.",
+            location=location,
+        )
+    unknown = _unknown_options(defaults)
+    if unknown:
+        raise DefinitionError(f"{owner}: task_defaults has an {unknown}.", location=location)
+    normalized = _canonical(defaults, f"{owner}: task_defaults", task=None, location=location)
+    problems = _option_problems(TaskOptions(name="defaults", **normalized))
+    if problems:
+        raise DefinitionError(f"{owner}: task_defaults {'; '.join(problems)}.", location=location)
+    return normalized
+
+
 def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
     """Reject option values that could only fail later, naming task and line."""
-    where = f"@task {opts.name} at {definition_location(fn)}"
+    problems = _option_problems(opts)
+    if problems:
+        raise DefinitionError(
+            f"@task {opts.name} at {definition_location(fn)}: {'; '.join(problems)}.",
+            task=opts.name,
+            location=definition_location(fn),
+        )
+
+
+def _option_problems(opts: TaskOptions) -> list[str]:
+    """What is wrong with option values, one phrase each."""
     problems = []
     if not _NAME.fullmatch(opts.name):
         problems.append(
@@ -257,10 +345,13 @@ def _check_options(opts: TaskOptions, fn: Callable[..., Any]) -> None:
         isinstance(t, type) and issubclass(t, BaseException) for t in opts.retry_on
     ):
         problems.append(f"retry_on must be exception types, got {opts.retry_on!r}")
-    if problems:
-        raise DefinitionError(
-            f"{where}: {'; '.join(problems)}.", task=opts.name, location=definition_location(fn)
-        )
+    for label in ("description", "owner"):
+        value = getattr(opts, label)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{label} must be text, got {value!r}")
+    if not all(isinstance(tag, str) for tag in opts.tags):
+        problems.append(f"tags must be text, got {sorted(map(repr, opts.tags))}")
+    return problems
 
 
 def definition_location(fn: Callable[..., Any]) -> str:

@@ -331,7 +331,8 @@ def hold(index: int, marks: str, runner_pid: int) -> int:
     """Mark that item ``index`` started; item 0 then sends SIGINT to the runner's process, as a
     terminal's Ctrl-C would. Every item holds until the test releases it (at most 20 s)."""
     folder = Path(marks)
-    (folder / f"started-{index}").write_text(str(os.getpid()))
+    (folder / f"tmp-{index}").write_text(str(os.getpid()))  # renamed whole: a killed worker leaves none
+    os.replace(folder / f"tmp-{index}", folder / f"started-{index}")
     if index == 0:
         os.kill(runner_pid, signal.SIGINT)
     deadline = time.monotonic() + 20

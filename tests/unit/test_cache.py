@@ -538,3 +538,15 @@ def test_fingerprint_is_the_same_in_another_process(values, hash_seed):
 def test_numpy_and_pandas_fingerprints_are_the_same_in_another_process():
     values = [np.arange(10.0).reshape(2, 5), frame(), frame()["b"], {"arr": np.array([1, 2], dtype=np.int8)}]
     assert fingerprints_in_another_process(values, 12345) == [fingerprint(v) for v in values]
+
+
+def test_a_pydantic_model_is_fingerprinted_by_its_fields():
+    from pydantic import BaseModel
+
+    class Optimizer(BaseModel):
+        lr: float
+        layers: list[int] = [1]
+
+    assert fingerprint(Optimizer(lr=0.1)) == fingerprint(Optimizer(lr=0.1, layers=[1]))
+    assert fingerprint(Optimizer(lr=0.1)) != fingerprint(Optimizer(lr=0.2))
+    assert fingerprint(Optimizer(lr=0.1)) != fingerprint(Optimizer(lr=0.1, layers=[2]))

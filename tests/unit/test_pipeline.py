@@ -872,3 +872,57 @@ def test_compatible_types_are_accepted():
         return halve(square(3)), square("4"), halve.map([1, 2.5])  # int feeds float; "4" converts to 4
 
     assert set(p.graph.nodes) == {"square", "halve", "square_2", "halve_2"}
+
+
+@task
+def bare_items(n: int) -> list:
+    return list(range(n))
+
+
+@task
+def any_items(n: int) -> list[Any]:
+    return list(range(n))
+
+
+@task
+def unannotated_items(n):
+    return list(range(n))
+
+
+@task
+def int_items(n: int) -> list[int]:
+    return list(range(n))
+
+
+@task
+def text_items(n: int) -> list[str]:
+    return [str(i) for i in range(n)]
+
+
+def test_mapping_over_a_list_that_says_nothing_against_int_is_accepted():
+    @pipeline
+    def p(n: int = 3):
+        return [square.map(source(n)) for source in (bare_items, any_items, unannotated_items, int_items)]
+
+    assert [p.graph.nodes[k].is_map for k in ("square", "square_2", "square_3", "square_4")] == [True] * 4
+
+
+def test_mapping_over_a_list_of_str_into_int_is_refused_at_its_line():
+    with pytest.raises(
+        DefinitionError,
+        match=r"^square\.map\(\) at .*: argument x gets the items of the output of text_items, each a str, "
+        r"but is annotated int; pass a value of that type or change the annotation\.$",
+    ) as info:
+
+        @pipeline
+        def p(n: int = 3):
+            return square.map(text_items(n))  # map-str-int
+
+    names_line(info.value, "map-str-int")
+    with pytest.raises(  # a whole list (not mapped over) into an int is refused, bare or not
+        DefinitionError, match=r"argument factor gets the output of bare_items, a list, but is annotated int"
+    ):
+
+        @pipeline
+        def q(n: int = 3):
+            return train.map(data=[[1.0], [2.0]], factor=unmapped(bare_items(n)))

@@ -257,9 +257,8 @@ def test_option_errors_use_the_name_option():
 
 def test_an_unknown_option_suggests_the_close_one_and_lists_the_known_ones():
     known = (
-        "backoff, cache, cache_key, cache_ttl, infra_retries, jitter, max_delay, resources, retries, "
-        "retry_delay, "
-        "retry_on, serializer, tags, timeout, trigger_rule"
+        "backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, owner, "
+        "resources, retries, retry_delay, retry_on, serializer, tags, timeout, trigger_rule"
     )
     message = (
         f"@task resize at {where('define-task')}: unknown option 'retrys' "

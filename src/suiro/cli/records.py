@@ -71,6 +71,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         f"run {run['id']}  pipeline {run['pipeline']}  {run['state']}  started {when(run['started'])}"
         f"  {seconds(run['duration'])}{resumes}"
     )
+    if about := _about(run):  # what the pipeline says it is, as `suiro graph` prints it
+        out.print(f"about: {about}", markup=False, highlight=False)
     if run["error"]:  # why it ended so: cancelled by a signal, fenced, an unreadable output
         out.print(f"reason: {run['error']}", markup=False, highlight=False)
     out.print(f"params: {run['params']}", markup=False)
@@ -97,6 +99,15 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
                     f"{t['task_key']} attempt {e['attempt']}: {e['error_type']}: {e['error_message']}",
                     markup=False,
                 )
+
+
+def _about(run: dict[str, Any]) -> str:
+    """``description (owner: x; tags: a, b)`` from what the run's pipeline has of the three."""
+    extra = [f"owner: {run['owner']}"] if run.get("owner") else []
+    extra += [f"tags: {', '.join(run['tags'])}"] if run.get("tags") else []
+    if not run.get("description"):
+        return "; ".join(extra)
+    return run["description"] + (f" ({'; '.join(extra)})" if extra else "")
 
 
 @commands.command()

@@ -73,6 +73,9 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
     run = db.query("SELECT * FROM runs WHERE id = :id", {"id": run_id})[0]
     run["params"] = json.loads(run["params"])
     run["duration"] = (run["ended"] - run["started"]) if run["ended"] else None
+    graph = db.query("SELECT graph FROM pipelines WHERE id = :id", {"id": run["pipeline_id"]})
+    about = json.loads(graph[0]["graph"]) if graph else {}  # the pipeline as recorded with the run
+    run.update(description=about.get("description"), owner=about.get("owner"), tags=about.get("tags", []))
     tasks = db.query(
         "SELECT task_key, map_index, state, attempts, started, ended, duration, map_size, cache_key,"
         " output_digest, cached_from FROM task_runs WHERE run_id = :id ORDER BY id",

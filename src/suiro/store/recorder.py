@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from suiro import clock, envvar
+from suiro.annotations import to_plain
 from suiro.errors import (
     DatabaseDamagedError,
     ResumeConflictError,
@@ -211,7 +212,8 @@ class Recorder:
                     "pipeline": event.pipeline,
                     "digest": graph_digest,
                     "target": event.target,
-                    "params": mask(json.dumps(mask_values(event.params), default=repr)),
+                    # A dataclass or pydantic parameter as a dict, so a resume can validate it again.
+                    "params": mask(json.dumps(mask_values(to_plain(event.params)), default=repr)),
                     "started": event.time,
                     "host": this_host(),
                     "pid": os.getpid(),
