@@ -16,6 +16,7 @@ from suiro.errors import (
     ParameterError,
     PipelineNotFoundError,
     RunFailedError,
+    ShellCommandError,
     SuiroError,
     TaskTimeoutError,
     WorkerCrashedError,
@@ -23,6 +24,7 @@ from suiro.errors import (
 from suiro.mapping import unmapped
 from suiro.pipeline import Pipeline, Ref, pipeline, when
 from suiro.secrets import secret
+from suiro.shell import shell
 from suiro.states import RunState, TaskState, TriggerRule
 from suiro.task import Task, TaskOptions, task
 
@@ -59,6 +61,7 @@ __all__ = [
     "RunFailedError",
     "RunResult",
     "RunState",
+    "ShellCommandError",
     "SuiroError",
     "Task",
     "TaskContext",
@@ -76,6 +79,7 @@ __all__ = [
     "resume",
     "run",
     "secret",
+    "shell",
     "task",
     "unmapped",
     "when",
