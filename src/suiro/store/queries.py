@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from suiro import clock
-from suiro.cache import diff_parts
+from suiro.cache import describe_changes, diff_parts
 from suiro.errors import RunNotFoundError, StoreError, did_you_mean
 from suiro.store.db import Database, this_host
 
@@ -394,7 +394,7 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         changed = diff_parts(before, parts)
         result["changed"] = changed
         result["reason"] = (
-            "ran because " + ", ".join(changed) + " changed"
+            "ran because " + describe_changes(before, parts)
             if before and changed
             else "ran: " + changed[0]
             if not before
