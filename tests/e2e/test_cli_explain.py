@@ -113,3 +113,47 @@ def test_logs_of_a_cached_task_are_those_of_the_run_that_ran_it(cli):
         "== train attempt 1 (success)",
         "training at 0.5",
     ]
+
+
+SQUARES = """
+    from suiro import pipeline, task
+
+
+    @task
+    def square(x: int) -> int:
+        print(f"squaring {x}")
+        return x * x
+
+
+    @pipeline
+    def squares(xs: list[int] = [1, 2, 3]):
+        return square.map(xs)
+"""
+
+
+def test_logs_of_reused_mapped_items_come_from_the_runs_that_ran_them(cli):
+    cli.write("squares.py", SQUARES)
+    first = cli.ok("run", "squares.py").run_id
+    second = cli.ok("run", "squares.py", "--set", "xs=[1,2,4]").run_id  # items 0 and 1 reused
+    assert cli.ok("logs", second, "square").stdout.splitlines() == [
+        f"square[0] was a cache hit in run {second}; its logs are those of run {first}, which ran it:",
+        "== square[0] attempt 1 (success)",
+        "squaring 1",
+        f"square[1] was a cache hit in run {second}; its logs are those of run {first}, which ran it:",
+        "== square[1] attempt 1 (success)",
+        "squaring 2",
+        "== square[2] attempt 1 (success)",
+        "squaring 4",
+    ]
+    third = cli.ok("run", "squares.py", "--set", "xs=[1,2,4]").run_id  # the whole task reused
+    assert cli.tasks(third)["square"]["state"] == "cached"
+    assert cli.ok("logs", third, "square").stdout.splitlines() == [
+        f"square was a cache hit in run {third}; its logs are those of run {first}, which ran it:",
+        "== square[0] attempt 1 (success)",
+        "squaring 1",
+        "== square[1] attempt 1 (success)",
+        "squaring 2",
+        f"square was a cache hit in run {third}; its logs are those of run {second}, which ran it:",
+        "== square[2] attempt 1 (success)",
+        "squaring 4",
+    ]
