@@ -128,8 +128,9 @@ class _Running:
         process died in between, a command no one could stop would run on.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._start(argv, environ, folder)
+        self.proc: Any = None
         try:
+            self._start(argv, environ, folder)
             self.guard.watch(self.proc.pid)
             assert self.proc.stdin is not None
             self.proc.stdin.write(b"go\n")
@@ -138,8 +139,9 @@ class _Running:
             self._stop(grace=0.0 if ended == "exit" else GRACE)
             self._drain()
         except BaseException:  # a cancel's Interrupted in the runner's thread, or anything else
-            self._stop(grace=0.0)
-            self._close()
+            if self.proc is not None:  # else it never started (_start says why)
+                self._stop(grace=0.0)
+                self._close()
             raise
         self._close()
         return ended
