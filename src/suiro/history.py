@@ -42,8 +42,9 @@ def logs(
     """Captured stdout, stderr and logger lines per attempt (only attempt ``attempt`` if given).
 
     For one ``task`` that was a cache hit in the run (or mapped items of it that were), the
-    attempts of the run that computed its output follow, each with ``run_id`` (that run) and
-    ``cached_in`` (this one): a reused output has no log of its own.
+    attempts of the run that computed its output follow, each with ``run_id`` (that run),
+    ``cached_in`` (this one) and ``cached_as`` (-1, or the reused item's index): a reused output
+    has no log of its own (see ``suiro.store.reuse``).
     """
     db = Store(home).db
     rows = queries.logs(db, run_id, task, attempt)
