@@ -15,6 +15,7 @@ from suiro.errors import (
     DefinitionError,
     ParameterError,
     PipelineNotFoundError,
+    ShellCommandError,
     SuiroError,
     TaskTimeoutError,
     WorkerCrashedError,
@@ -22,6 +23,7 @@ from suiro.errors import (
 from suiro.mapping import unmapped
 from suiro.pipeline import Pipeline, Ref, pipeline, when
 from suiro.secrets import secret
+from suiro.shell import shell
 from suiro.states import RunState, TaskState, TriggerRule
 from suiro.task import Task, TaskOptions, task
 
@@ -64,6 +66,7 @@ __all__ = [
     "Ref",
     "RunResult",
     "RunState",
+    "ShellCommandError",
     "SuiroError",
     "Task",
     "TaskContext",
@@ -81,6 +84,7 @@ __all__ = [
     "resume",
     "run",
     "secret",
+    "shell",
     "task",
     "unmapped",
     "when",

@@ -102,19 +102,64 @@ def make_key(
 
 
 def diff_parts(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
-    """What differs between two keys' parts, as short phrases ('code', 'input data', ...)."""
+    """What differs between two keys' parts, as short names: ``code``, ``options``, ``input batch_id``.
+
+    Inputs are named by the parameter they bind (the parts' ``names``), so a positional argument
+    is ``input batch_id``, not ``input #1``.
+    """
     if old is None:
         return ["no earlier run of this task to compare with"]
-    changes = []
-    if old.get("code") != new.get("code"):
-        changes.append("code")
-    if old.get("options") != new.get("options"):
-        changes.append("options")
-    old_in, new_in = old.get("inputs", {}), new.get("inputs", {})
-    for name in sorted(set(old_in) | set(new_in)):
-        if old_in.get(name) != new_in.get(name):
-            changes.append(f"input {name}")
+    changes = [part for part in ("code", "options") if old.get(part) != new.get(part)]
+    before, after = _labelled(old, new), _labelled(new, old)
+    for label in sorted(set(before) | set(after)):
+        if before.get(label) != after.get(label):
+            changes.append(f"input {label}")
     return changes
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``diff_parts`` as a phrase for ``ran because ...``: "`batch_id` changed from 3 to 4 and code
+    changed", with the values of parameters and small literals when they were recorded."""
+    phrases = [f"{part} changed" for part in ("code", "options") if old.get(part) != new.get(part)]
+    before, after = _labelled(old, new), _labelled(new, old)
+    for label in sorted(set(before) | set(after)):
+        was, now = before.get(label), after.get(label)
+        if was != now:
+            phrases.append(_input_phrase(label, was, now))
+    if not phrases:
+        return "nothing recorded changed"
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _labelled(parts: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Inputs by the name a user knows, each ``(digest, shown value, source task, passed as)``.
+
+    Records made before positions were named (no ``names``) borrow the other side's names: the
+    same position binds the same parameter unless the task's signature changed, and then its code
+    changed too.
+    """
+    names = {**other.get("names", {}), **parts.get("names", {})}
+    shown, sources = parts.get("shown", {}), parts.get("sources", {})
+    return {
+        names.get(name, name): (fp, shown.get(name), sources.get(name), name.startswith("#"))
+        for name, fp in parts.get("inputs", {}).items()
+    }
+
+
+def _input_phrase(label: str, was: tuple[Any, ...] | None, now: tuple[Any, ...] | None) -> str:
+    if label == "cache_key":
+        return "the key from cache_key= changed"
+    if was is None:
+        return f"`{label}` was added"
+    if now is None:
+        return f"`{label}` was removed"
+    if was[0] == now[0]:
+        return f"`{label}` is passed {'by position' if now[3] else 'by name'} now"
+    if was[1] is not None and now[1] is not None and was[1] != now[1]:
+        return f"`{label}` changed from {was[1]} to {now[1]}"
+    if now[2] is not None:
+        return f"`{label}` changed (a new output of task {now[2]})"
+    return f"`{label}` changed"
 
 
 @functools.singledispatch

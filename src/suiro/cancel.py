@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TypeVar
@@ -70,6 +71,7 @@ class Cancellation:
     def bind(self, run_id: str, wake: Callable[[], None]) -> None:
         """Called by the runner: the run's id, and how to wake its loop."""
         self.run_id = run_id
+        _BOUND[run_id] = self
         self._wakers.append(wake)
         if self.reason is not None:
             wake()
@@ -134,6 +136,21 @@ class Cancellation:
                 callback()
             except Exception as exc:  # the next callback (e.g. the exit) must still run
                 logging.getLogger("suiro.cancel").error("forced stop: %s", exc)
+
+
+#: The cancellation of each run bound in this process, by run id (weakly: it goes with its run).
+_BOUND: weakref.WeakValueDictionary[str, Cancellation] = weakref.WeakValueDictionary()
+
+
+def is_requested(run_id: str | None) -> bool:
+    """Whether the run ``run_id`` was asked to stop, as seen from a task running in its runner's process.
+
+    For a task that started something the run's cancel cannot reach by itself (a shell command in
+    a session of its own) and polls this to stop it. Always False in another process: there the
+    runner kills the worker process instead.
+    """
+    cancel = _BOUND.get(run_id) if run_id is not None else None
+    return cancel is not None and cancel.requested
 
 
 @contextlib.contextmanager

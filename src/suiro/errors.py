@@ -84,6 +84,20 @@ class WorkerCrashedError(SuiroError, RuntimeError):
     """The process running a task died without reporting a result."""
 
 
+class ShellCommandError(SuiroError, RuntimeError):
+    """A shell task's command exited with a non-zero code, was killed, or could not start.
+
+    Attributes:
+        exit_code: the command's exit code (negative: killed by that signal); None if it never ran.
+        stderr_tail: the last lines it wrote to stderr, masked ('' if none).
+    """
+
+    def __init__(self, message: str, *, exit_code: int | None = None, stderr_tail: str = ""):
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        super().__init__(message)
+
+
 class RunCancelledError(SuiroError, RuntimeError):
     """The run was cancelled (SIGINT, SIGTERM, Ctrl-C) while this attempt ran; recorded as the
     attempt's error, never raised at the caller (``suiro.run`` re-raises ``KeyboardInterrupt``)."""

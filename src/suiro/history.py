@@ -55,8 +55,21 @@ def errors(run_id: str, task: str, *, home: str | Path | None = None) -> list[di
 def logs(
     run_id: str, task: str | None = None, *, attempt: int | None = None, home: str | Path | None = None
 ) -> list[dict[str, Any]]:
-    """Captured stdout, stderr and logger lines per attempt (only attempt ``attempt`` if given)."""
-    return queries.logs(_store(home).reader, run_id, task, attempt)
+    """Captured stdout, stderr and logger lines per attempt (only attempt ``attempt`` if given).
+
+    For one ``task`` that was a cache hit in the run (or mapped items of it that were), the
+    attempts of the run that computed its output follow, each with ``run_id`` (that run),
+    ``cached_in`` (this one) and ``cached_as`` (-1, or the reused item's index): a reused output
+    has no log of its own (see ``suiro.store.reuse``).
+    """
+    db = _store(home).reader
+    rows = queries.logs(db, run_id, task, attempt)
+    if task is None:
+        return rows
+    from suiro.store.reuse import cached_logs
+
+    followed = cached_logs(db, queries.resolve_run_id(db, run_id), task, attempt)
+    return sorted(rows + followed, key=lambda row: row["map_index"]) if followed else rows
 
 
 def metrics(run_id: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:

@@ -8,12 +8,14 @@ and values found are loaded only when a task that really runs needs them.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
+from suiro.secrets import mask
 
 # Re-exported: the runner takes them from here with the memo that uses them.
 __all__ = ["ABSENT", "Gather", "Hit", "Lazy", "Memo", "OutputStore", "is_portable", "materialize"]
@@ -84,7 +86,7 @@ class Memo:
         except UnhashableError as exc:
             return None, {"unhashable": str(exc)}
         key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
-        parts = dict(key.parts)
+        parts = {**key.parts, **self._described(node)}
         if not node.task.options.cache:
             parts["disabled"] = "cache=False on the task"
         return key, parts
@@ -126,6 +128,33 @@ class Memo:
             node.task.name, node.task.fn, _output_options(node), {}, custom=str(fn(*args, **kwargs))
         )
 
+    def _described(self, node: Node) -> dict[str, dict[str, str]]:
+        """What ``suiro explain`` says of a node's inputs, kept beside its key's parts (not in the key).
+
+        ``names``: the parameter each positional argument binds (``#1`` -> ``batch_id``);
+        ``shown``: a short, masked ``repr`` of each input that is a parameter or a literal small
+        enough; ``sources``: the task whose output an input is. Empty ones are left out.
+        """
+        described: dict[str, dict[str, str]] = {
+            "names": _positional_names(node),
+            "shown": {},
+            "sources": {},
+        }
+        for name, binding in _named_bindings(node):
+            inner = binding.inner if isinstance(binding, Unmapped) else binding
+            if isinstance(inner, Use) and not inner.is_param:
+                described["sources"][name] = inner.source
+                continue
+            if isinstance(inner, Const):
+                shown = brief(inner.value)
+            elif isinstance(inner, Use) and not inner.path:
+                shown = brief(self.params.get(inner.source))
+            else:
+                continue
+            if shown is not None:
+                described["shown"][name] = shown
+        return {part: value for part, value in described.items() if value}
+
     def _binding_fp(self, binding: Binding) -> str:
         if isinstance(binding, Const):
             return fingerprint(binding.value)
@@ -153,6 +182,48 @@ class Memo:
 
 #: The digest standing for "no output" (the upstream failed or was skipped; the value is None).
 ABSENT = "none"
+
+
+#: Longest ``repr`` of an input value kept for ``suiro explain``; longer ones are cut to it.
+BRIEF = 60
+#: Values bigger than these are not shown at all (their ``repr`` would cost more than it tells).
+_BRIEF_TEXT, _BRIEF_ITEMS = 1000, 20
+
+
+def brief(value: Any) -> str | None:
+    """``repr(value)``, secrets masked, cut to ``BRIEF`` characters; None for a value that is not a
+    scalar, a string or a small container of those (a frame, a model, a nested config)."""
+    if not _is_small(value, 0):
+        return None
+    text = mask(repr(value))  # masked before it is cut: a cut could leave part of a secret unmasked
+    return text if len(text) <= BRIEF else text[: BRIEF - 3] + "..."
+
+
+def _is_small(value: Any, depth: int) -> bool:
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, str):
+        return len(value) <= _BRIEF_TEXT
+    if depth or not isinstance(value, list | tuple | dict | set | frozenset) or len(value) > _BRIEF_ITEMS:
+        return False
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else list(value)
+    return all(_is_small(item, depth + 1) for item in items)
+
+
+def _positional_names(node: Node) -> dict[str, str]:
+    """The parameter name each positional argument of a call binds: ``#0`` -> ``source``,
+    ``#2`` -> ``extra[0]`` for a ``*extra`` parameter."""
+    names = {}
+    params = list(node.task.signature.parameters.values())
+    for index in range(len(node.args)):
+        param = params[index] if index < len(params) else None
+        if param is not None and param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            names[f"#{index}"] = param.name
+            continue
+        star = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+        if star is not None and index >= star:
+            names[f"#{index}"] = f"{params[star].name}[{index - star}]"
+    return names
 
 
 def _named_bindings(node: Node) -> list[tuple[str, Binding]]:

@@ -91,9 +91,11 @@ def test_changing_one_parameter_reruns_only_what_depends_on_it(ledger, first_cha
     assert states(second) == {"load": CACHED, "scale": SUCCESS, "shift": CACHED, "report": SUCCESS}
     assert ledger.take() == Counter(["scale", "report"])
     scale = history.explain(second.run_id, "scale")
-    assert scale["changed"] == ["input #1"] and scale["compared_with"] == first_chain.run_id
-    assert scale["reason"] == "ran because input #1 changed"
-    assert history.explain(second.run_id, "report")["changed"] == ["input #0"], "its input's digest changed"
+    assert scale["changed"] == ["input factor"] and scale["compared_with"] == first_chain.run_id
+    assert scale["reason"] == "ran because `factor` changed from 2 to 3"
+    report = history.explain(second.run_id, "report")
+    assert report["changed"] == ["input scaled"], "its input's digest changed"
+    assert report["reason"] == "ran because `scaled` changed (a new output of task scale)"
 
     third = run(store_chain.chain, params={"label": "b"})  # a parameter only the last task reads
     assert states(third) == {"load": CACHED, "scale": CACHED, "shift": CACHED, "report": SUCCESS}
@@ -205,7 +207,7 @@ def test_editing_a_task_reruns_it_and_its_dependents_only(ledger, tmp_path, edit
     assert ledger.take() == Counter(["scale", "report"])
     assert history.explain(second.run_id, "scale")["changed"] == ["code"]
     assert history.explain(second.run_id, "scale")["reason"] == "ran because code changed"
-    assert history.explain(second.run_id, "report")["changed"] == ["input #0"]
+    assert history.explain(second.run_id, "report")["changed"] == ["input scaled"]
     assert history.explain(second.run_id, "load")["reason"].startswith("cache hit")
 
 

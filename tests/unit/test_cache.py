@@ -27,7 +27,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from suiro.cache import MAX_DEPTH, UnhashableError, code_digest, diff_parts, fingerprint, make_key
+from suiro.cache import (
+    MAX_DEPTH,
+    UnhashableError,
+    code_digest,
+    describe_changes,
+    diff_parts,
+    fingerprint,
+    make_key,
+)
 
 _counter = itertools.count()
 
@@ -415,6 +423,38 @@ def test_diff_parts_names_what_changed():
         "input a",
         "input c",
     ]
+
+
+def test_diff_parts_and_describe_changes_name_positions_by_their_parameters():
+    old = {
+        "code": "c",
+        "options": "o",
+        "inputs": {"#0": "d1", "#1": "b3", "note": "n1"},
+        "names": {"#0": "rows", "#1": "batch_id"},
+        "shown": {"#1": "3", "note": "'a'"},
+        "sources": {"#0": "load"},
+    }
+    new = {**old, "inputs": {"#0": "d2", "#1": "b4", "note": "n1"}, "shown": {"#1": "4", "note": "'a'"}}
+    assert diff_parts(old, new) == ["input batch_id", "input rows"]
+    assert describe_changes(old, new) == (
+        "`batch_id` changed from 3 to 4 and `rows` changed (a new output of task load)"
+    )
+    assert describe_changes(old, {**new, "code": "c2"}).startswith("code changed, `batch_id` changed")
+
+
+def test_describe_changes_of_records_without_names_values_or_both_sides():
+    # A record made before positions were named borrows the names of the record it is compared with.
+    unnamed = {"code": "c", "options": "o", "inputs": {"#0": "d1", "#1": "b3"}}
+    named = {**unnamed, "inputs": {"#0": "d1", "#1": "b4"}, "names": {"#0": "rows", "#1": "batch_id"}}
+    assert diff_parts(unnamed, named) == ["input batch_id"]
+    assert describe_changes(unnamed, named) == "`batch_id` changed"  # no value recorded before
+    by_name = {**named, "inputs": {"#0": "d1", "batch_id": "b4"}, "names": {"#0": "rows"}}
+    assert describe_changes(named, by_name) == "`batch_id` is passed by name now"
+    assert describe_changes(by_name, {**by_name, "inputs": {"#0": "d1"}}) == "`batch_id` was removed"
+    assert describe_changes(unnamed, {**unnamed, "inputs": {"cache_key": "k"}}) == (
+        "`#0` was removed, `#1` was removed and the key from cache_key= changed"
+    )
+    assert describe_changes(unnamed, dict(unnamed)) == "nothing recorded changed"
 
 
 # -- properties ---------------------------------------------------------------------------------

@@ -124,8 +124,18 @@ def logs(
 
     with errors(verbose):
         attempts = history.logs(run_id, task, attempt=attempt)
+    told = set()
     for attempt in attempts:
         item = f"[{attempt['map_index']}]" if attempt["map_index"] >= 0 else ""
+        if "cached_in" in attempt and (attempt["cached_as"], attempt["run_id"]) not in told:  # whose logs
+            told.add((attempt["cached_as"], attempt["run_id"]))
+            reused = f"{task}[{attempt['cached_as']}]" if attempt["cached_as"] >= 0 else task
+            print(
+                printable(
+                    f"{reused} was a cache hit in run {attempt['cached_in']}; its logs are those of"
+                    f" run {attempt['run_id']}, which ran it:"
+                )
+            )
         print(printable(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})"))
         for line in attempt["lines"]:
             print(printable(line))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from suiro.cache import diff_parts
+from suiro.cache import describe_changes, diff_parts
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.states import RunState, TaskState
 from suiro.store.db import Database
@@ -202,7 +202,7 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         changed = diff_parts(before, parts)
         result["changed"] = changed
         result["reason"] = (
-            "ran because " + ", ".join(changed) + " changed"
+            "ran because " + describe_changes(before, parts)
             if before and changed
             else "ran: " + changed[0]
             if not before
