@@ -248,7 +248,7 @@ def test_a_sub_pipeline_runs_as_a_group_addressable_by_dotted_keys(cli):
     explained = cli.ok("explain", "last", "prep_2.scale").stdout
     assert explained.startswith("prep_2.scale in run ")
     reason = explained.splitlines()[1]  # what changed: the input bound to the call's factor
-    assert reason.startswith("ran because ") and reason.endswith(" changed"), explained
+    assert reason == "ran because `factor` changed from 10.0 to 100.0", explained
     assert cli.ok("explain", "last", "prep.scale").stdout.splitlines()[1].startswith("cache hit")
 
     text = cli.ok("graph", "sub.py").stdout
