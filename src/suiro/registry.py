@@ -278,7 +278,7 @@ class Registry:
         stage = check_stage(stage)
         row = self._row(name, version)
         log = {**_log_params(row["id"], actor=actor, run_id=run_id, reason=reason), "action": "promote"}
-        models.move(self.db, row["id"], row["name"], stage, log)
+        models.set_stage(self.db, row["id"], row["name"], stage, log)
         return self.get(row["name"], row["version"])
 
     def rollback(self, name: str, *, reason: str | None = None, actor: str | None = None) -> ModelVersion:
@@ -306,7 +306,7 @@ class Registry:
             )
         target = next(r for r in rows if r["version"] == earlier[-1])
         log = {**_log_params(target["id"], actor=actor, run_id=None, reason=reason), "action": "rollback"}
-        models.move(self.db, target["id"], name, ModelStage.PRODUCTION, log)
+        models.set_stage(self.db, target["id"], name, ModelStage.PRODUCTION, log)
         return self.get(name, target["version"])
 
     def transitions(self, name: str) -> list[dict[str, Any]]:

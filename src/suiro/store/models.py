@@ -82,7 +82,7 @@ def register(
     _transact(db, statements, claim=(artifacts, meta.digest))
 
 
-def move(db: Database, row_id: str, name: str, stage: ModelStage, log: dict[str, Any]) -> None:
+def set_stage(db: Database, row_id: str, name: str, stage: ModelStage, log: dict[str, Any]) -> None:
     """Move version ``row_id`` of ``name`` to ``stage`` (into production: the current one is archived),
     logged with ``log`` (``action``, ``time``, ``actor``, ``run_id``, ``reason``), in one transaction."""
     _transact(db, _moves(row_id, name, stage, log))
