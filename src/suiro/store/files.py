@@ -1,0 +1,105 @@
+"""The store's side of file outputs: each file an ordinary object, listed by one JSON record.
+
+A file-writing task's output is a record (serializer ``files``, always inline in the database)
+listing each file's digest, size, kind, metadata and name. The files themselves are objects
+like any other, kept by gc because the record names them (``file_digests``), checked for
+presence before a cache hit (``StoreOutputs.is_present``) and re-hashed when a consumer gets
+them: the consumer's ``Input.path`` is a fresh read-only copy under ``<root>/views/``, so a
+consumer that writes to it never changes the stored object. Must not know runs or tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from suiro.errors import ArtifactCorruptError, FileOutputError
+from suiro.files import Input, Produced
+from suiro.store.artifacts import FILES, ArtifactMeta
+
+if TYPE_CHECKING:
+    from suiro.store.artifacts import ArtifactStore
+
+VIEWS = "views"
+
+
+def put_files(store: ArtifactStore, produced: Produced, label: str = "the task") -> ArtifactMeta:
+    """Store each written file, then the record that lists them (inline).
+
+    Raises:
+        FileOutputError: an output's metadata is not JSON.
+        ArtifactError: a file cannot be read or stored.
+    """
+    entries = []
+    for written in produced.files:
+        digest, size = store.put_file(written.path)
+        entries.append(
+            {
+                "name": written.name,
+                "filename": os.path.basename(written.path) or written.name,
+                "digest": digest,
+                "size": size,
+                "kind": written.kind,
+                "metadata": written.metadata,
+            }
+        )
+    try:
+        data = json.dumps({"single": produced.single, "files": entries}, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise FileOutputError(
+            f"the metadata of a file output of {label} is not JSON ({exc}); store numbers, strings, "
+            "lists and dicts in .metadata."
+        ) from exc
+    raw = data.encode()
+    kind = ",".join(dict.fromkeys(e["kind"] for e in entries))
+    return ArtifactMeta(hashlib.sha256(raw).hexdigest(), FILES, len(raw), kind, inline=raw)
+
+
+def _entries(store: ArtifactStore, meta: ArtifactMeta) -> tuple[bool, list[dict[str, Any]]]:
+    data = meta.inline if meta.inline is not None else store.get_bytes(meta.digest)
+    return _parse(data, meta.digest)
+
+
+def _parse(data: bytes, digest: str) -> tuple[bool, list[dict[str, Any]]]:
+    try:
+        record = json.loads(data)
+        return bool(record["single"]), list(record["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactCorruptError(
+            f"the file record {digest} is not a valid list of files; rerun its task.", digest=digest
+        ) from exc
+
+
+def load_files(store: ArtifactStore, meta: ArtifactMeta) -> Any:
+    """The consumer's value: an ``Input`` (or a dict of them by name) at verified read-only copies.
+
+    Raises:
+        ArtifactMissingError, ArtifactCorruptError: a listed file is gone or changed.
+    """
+    single, entries = _entries(store, meta)
+    inputs = {}
+    for entry in entries:
+        digest = entry["digest"]
+        filename = os.path.basename(str(entry.get("filename") or "")) or "file"
+        if filename in (".", ".."):
+            filename = "file"
+        target = Path(store.root) / VIEWS / digest / filename
+        store.copy_out(digest, int(entry["size"]), target)
+        inputs[entry["name"]] = Input(str(target), entry["kind"], entry.get("metadata") or {}, digest)
+    return next(iter(inputs.values())) if single and inputs else inputs
+
+
+def file_digests(data: bytes) -> list[tuple[str, int]]:
+    """(digest, size) of each file a record lists; [] for a record that cannot be read."""
+    try:
+        return [(e["digest"], int(e["size"])) for e in json.loads(data)["files"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def entries_of(store: ArtifactStore, meta: ArtifactMeta) -> list[dict[str, Any]]:
+    """The files a record lists (name, filename, digest, size, kind, metadata)."""
+    return _entries(store, meta)[1]
