@@ -100,6 +100,9 @@ def file_digests(data: bytes) -> list[tuple[str, int]]:
         return []
 
 
-def entries_of(store: ArtifactStore, meta: ArtifactMeta) -> list[dict[str, Any]]:
-    """The files a record lists (name, filename, digest, size, kind, metadata)."""
-    return _entries(store, meta)[1]
+def file_entries(data: bytes) -> list[dict[str, Any]]:
+    """The files a record lists (name, filename, digest, size, kind, metadata); [] if unreadable."""
+    try:
+        return list(json.loads(data)["files"])
+    except (ValueError, KeyError, TypeError):
+        return []
