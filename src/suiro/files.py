@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from suiro.cache import UnhashableError
 from suiro.errors import FileOutputError
 
 
@@ -126,8 +127,12 @@ class File:
 
     @classmethod
     def __suiro_token__(cls, value: File) -> str:
-        """Cache fingerprint: the file's bytes, not its path's text."""
-        return f"file:{value.digest()}"
+        """Cache fingerprint: the file's bytes, not its path's text. An unreadable file has none:
+        the call is not cached, and the task meets the missing file itself."""
+        try:
+            return f"file:{value.digest()}"
+        except FileOutputError as exc:
+            raise UnhashableError(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,3 +164,70 @@ def test_an_output_not_written_fails_the_task_naming_it():
     assert result.state == "failed"
     (error,) = result.tasks["lazy"].errors
     assert error.message.startswith("task lazy did not write its output out: no file at ")
+
+
+def test_a_missing_file_input_is_not_cached_and_the_task_meets_it(tmp_path):
+    @suiro.task
+    def read(f: suiro.File) -> str:
+        return Path(f.path).read_text()
+
+    path = tmp_path / "later.csv"
+
+    @suiro.pipeline
+    def p() -> str:
+        return read(suiro.File(path))
+
+    result = suiro.run(p)
+    (error,) = result.tasks["read"].errors
+    assert result.state == "failed" and error.type == "FileNotFoundError"
+    path.write_text("now\n")
+    assert suiro.run(p).output == "now\n"
+
+
+def test_mapped_file_outputs_reach_the_consumer_as_a_list_of_inputs():
+    @suiro.task
+    def write(x: int, out: suiro.Output[suiro.Dataset]) -> None:
+        Path(out.path).write_text(str(x))
+        out.metadata["x"] = x
+
+    @suiro.task
+    def gather(parts: list) -> list:
+        return [(Path(p.path).read_text(), p.metadata["x"], p.kind) for p in parts]
+
+    @suiro.pipeline
+    def p() -> list:
+        return gather(write.map([1, 2]))
+
+    expected = [("1", 1, "Dataset"), ("2", 2, "Dataset")]
+    assert suiro.run(p).output == expected
+    again = suiro.run(p)
+    assert again.output == expected and again.tasks["write"].state == TaskState.CACHED
+
+
+def test_a_task_with_outputs_that_returns_a_value_fails_with_the_fix():
+    @suiro.task
+    def both(out: suiro.Output[suiro.Dataset]) -> int:
+        Path(out.path).write_text("x")
+        return 1
+
+    @suiro.pipeline
+    def p():
+        return both()
+
+    (error,) = suiro.run(p).tasks["both"].errors
+    assert error.message == (
+        "task both declares file outputs (out) and also returned a value; "
+        "return None, or write the value to another Output parameter."
+    )
+
+
+def test_file_of_a_pipeline_parameter_is_refused_while_tracing():
+    @suiro.task
+    def read(f: suiro.File) -> str:
+        return f.path
+
+    with pytest.raises(suiro.SuiroError, match=r"^File\(\) got Ref .*pass a literal path"):
+
+        @suiro.pipeline
+        def p(source: str = "x.csv"):
+            return read(suiro.File(source))
