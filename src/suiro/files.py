@@ -235,11 +235,10 @@ def returned(value: File, label: str) -> Produced:
 
 
 def _written(label: str, out: Output[Any] | File) -> Written:
-    if not os.path.isfile(out.path):
+    if not os.path.isfile(out.path) and not os.path.isdir(out.path):
         what = f"its output {out.name}" if isinstance(out, Output) else "the File it returned"
         raise FileOutputError(
-            f"task {label} did not write {what}: no file at {out.path}; write the file there "
-            "(directories are not supported yet)."
+            f"task {label} did not write {what}: no file or folder at {out.path}; write it there."
         )
     metadata = dict(out.metadata) if isinstance(out, Output) else {}
     name = out.name if isinstance(out, Output) else "file"

@@ -163,7 +163,7 @@ def test_an_output_not_written_fails_the_task_naming_it():
     result = suiro.run(p)
     assert result.state == "failed"
     (error,) = result.tasks["lazy"].errors
-    assert error.message.startswith("task lazy did not write its output out: no file at ")
+    assert error.message.startswith("task lazy did not write its output out: no file or folder at ")
 
 
 def test_a_missing_file_input_is_not_cached_and_the_task_meets_it(tmp_path):
@@ -231,3 +231,20 @@ def test_file_of_a_pipeline_parameter_is_refused_while_tracing():
         @suiro.pipeline
         def p(source: str = "x.csv"):
             return read(suiro.File(source))
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_folder_output_is_stored_as_one_deterministic_object(executor, tmp_path, monkeypatch):
+    monkeypatch.setenv("COUNTS", str(tmp_path))
+    from pipelines import files as module
+
+    first = suiro.run(module.folders, executor=executor)
+    assert first.output == {"a.txt": "A", "sub/b.txt": "B"}
+    (row,) = [r for r in history.artifacts(first.run_id) if r["task_key"] == "shards"]
+    (folder,) = row["files"]
+    assert folder["dir"] is True and folder["kind"] == "Model"
+    # written again, at other times: the same bytes, so the same digest
+    second = suiro.run(module.folders, executor=executor, fresh=True)
+    (again,) = next(r for r in history.artifacts(second.run_id) if r["task_key"] == "shards")["files"]
+    assert again["digest"] == folder["digest"]
+    assert second.output == first.output

@@ -73,3 +73,25 @@ def files_pipeline() -> str:
 @pipeline
 def returned_file() -> str:
     return shout(summary(prepare(File(SOURCE))))
+
+
+@task
+def shards(out: Output[Model]) -> None:
+    _ran("shards")
+    root = Path(out.path)
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("A")
+    (root / "sub" / "b.txt").write_text("B")
+    stamp = uuid.uuid4().int % 10**9  # a different time each call: the stored bytes must not change
+    os.utime(root / "a.txt", (stamp, stamp))
+
+
+@task
+def listing(model: Input[Model]) -> dict:
+    root = Path(model.path)
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*.txt"))}
+
+
+@pipeline
+def folders() -> dict:
+    return listing(shards())

@@ -135,9 +135,15 @@ class ArtifactStore:
             msg = f"cannot read the file {path} to store it ({exc.strerror or exc}); check it exists"
             raise ArtifactError(f"{msg} and is readable, then rerun the task.", path=str(path)) from exc
         with source:
-            _, digest, size = self._stream(
-                lambda sink: shutil.copyfileobj(source, sink, 1 << 20) or "file", "file"
-            )
+            return self.put_stream(lambda sink: shutil.copyfileobj(source, sink, 1 << 20))
+
+    def put_stream(self, write: Callable[[BinaryIO], Any]) -> tuple[str, int]:
+        """Store what ``write`` writes to the file it is given (e.g. a tar); return (digest, size).
+
+        Raises:
+            ArtifactError: the object cannot be written.
+        """
+        _, digest, size = self._stream(lambda sink: write(sink) or "file", "file")
         return digest, size
 
     def copy_out(self, digest: str, size: int, target: Path) -> None:

@@ -5,7 +5,8 @@ listing each file's digest, size, kind, metadata and name. The files themselves 
 like any other, kept by gc because the record names them (``file_digests``), checked for
 presence before a cache hit (``StoreOutputs.is_present``) and re-hashed when a consumer gets
 them: the consumer's ``Input.path`` is a fresh read-only copy under ``<root>/views/``, so a
-consumer that writes to it never changes the stored object. Must not know runs or tasks.
+consumer that writes to it never changes the stored object. A folder is stored as one
+deterministic tar (``write_tar``) and extracted for each consumer. Must not know runs or tasks.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tarfile
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from suiro.errors import ArtifactCorruptError, FileOutputError
 from suiro.files import Input, Produced
@@ -35,9 +38,14 @@ def put_files(store: ArtifactStore, produced: Produced, label: str = "the task")
     """
     entries = []
     for written in produced.files:
-        digest, size = store.put_file(written.path)
+        folder = os.path.isdir(written.path)
+        if folder:
+            digest, size = store.put_stream(lambda sink, path=written.path: write_tar(path, sink, label))
+        else:
+            digest, size = store.put_file(written.path)
         entries.append(
             {
+                "dir": folder,
                 "name": written.name,
                 "filename": os.path.basename(written.path) or written.name,
                 "digest": digest,
@@ -86,10 +94,53 @@ def load_files(store: ArtifactStore, meta: ArtifactMeta) -> Any:
         filename = os.path.basename(str(entry.get("filename") or "")) or "file"
         if filename in (".", ".."):
             filename = "file"
-        target = Path(store.root) / VIEWS / digest / filename
-        store.copy_out(digest, int(entry["size"]), target)
+        if entry.get("dir"):
+            target = _extract(store, digest, int(entry["size"]), filename)
+        else:
+            target = Path(store.root) / VIEWS / digest / filename
+            store.copy_out(digest, int(entry["size"]), target)
         inputs[entry["name"]] = Input(str(target), entry["kind"], entry.get("metadata") or {}, digest)
     return next(iter(inputs.values())) if single and inputs else inputs
+
+
+def write_tar(folder: str, sink: BinaryIO, label: str = "the task") -> None:
+    """Write ``folder`` as a tar whose bytes depend only on the names and contents of its files:
+    sorted, times, owners and modes normalized, so the same folder always has the same digest.
+
+    Raises:
+        FileOutputError: the folder holds a symbolic link or something that is not a file.
+    """
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for root, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(dirs) + sorted(names):
+                full = os.path.join(root, name)
+                if os.path.islink(full) or not (os.path.isfile(full) or os.path.isdir(full)):
+                    raise FileOutputError(
+                        f"the folder written by {label} holds {full}, which is not a plain file or "
+                        "folder; write regular files only (copy the link's target instead)."
+                    )
+                info = tar.gettarinfo(full, arcname=os.path.relpath(full, folder))
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                info.mode = 0o755 if info.isdir() or os.access(full, os.X_OK) else 0o644
+                if info.isdir():
+                    tar.addfile(info)
+                else:
+                    with open(full, "rb") as file:
+                        tar.addfile(info, file)
+
+
+def _extract(store: ArtifactStore, digest: str, size: int, filename: str) -> Path:
+    """A fresh folder holding the verified tar ``digest``, extracted (members checked as data)."""
+    base = Path(store.root) / VIEWS / digest
+    base.mkdir(parents=True, exist_ok=True)
+    here = Path(tempfile.mkdtemp(prefix="dir-", dir=base))
+    archive = here / ".tar"
+    store.copy_out(digest, size, archive)  # re-hashed on the way: a changed object is refused
+    with tarfile.open(archive) as tar:
+        tar.extractall(here / filename, filter="data")
+    archive.unlink()
+    return here / filename
 
 
 def file_digests(data: bytes) -> list[tuple[str, int]]:
