@@ -248,3 +248,14 @@ def test_a_folder_output_is_stored_as_one_deterministic_object(executor, tmp_pat
     (again,) = next(r for r in history.artifacts(second.run_id) if r["task_key"] == "shards")["files"]
     assert again["digest"] == folder["digest"]
     assert second.output == first.output
+
+
+def test_gc_removes_old_consumer_copies_but_not_stored_files(files, suiro_home):
+    suiro.run(files.files_pipeline)
+    views = suiro_home / "artifacts" / "views"
+    assert any(views.iterdir())
+    history.gc(min_age=0)
+    assert not any(views.iterdir())  # copies made by the finished run are gone...
+    files.ran()
+    assert suiro.run(files.files_pipeline).output == "Dataset rows=3 Model weights 6"
+    assert files.ran() == Counter()  # ...the stored files are not: every task a hit

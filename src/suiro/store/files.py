@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -157,3 +158,25 @@ def file_entries(data: bytes) -> list[dict[str, Any]]:
         return list(json.loads(data)["files"])
     except (ValueError, KeyError, TypeError):
         return []
+
+
+def sweep_views(root: str | Path, cutoff_ns: int) -> int:
+    """Remove consumers' copies under ``<root>/views/`` last made before ``cutoff_ns`` (gc's cutoff:
+    no run still in progress made them); return how many digests' copies went."""
+    removed = 0
+    try:
+        entries = list(os.scandir(Path(root) / VIEWS))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            old = (
+                entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime_ns < cutoff_ns
+            )
+        except OSError:
+            continue
+        if old:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed

@@ -29,7 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from suiro.faults import fault
-from suiro.store.files import file_digests
+from suiro.store.files import file_digests, sweep_views
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -89,6 +89,7 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
         forgotten = _forget(store, candidates[first : first + BATCH], cutoff)
         removed += store.artifacts.remove_older(forgotten, cutoff)
     temp = store.artifacts.sweep_temp()
+    sweep_views(store.artifacts.root, cutoff)
     return {
         "removed": sorted(d for d, _ in removed),
         "bytes": sum(size for _, size in removed),
