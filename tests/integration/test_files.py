@@ -17,6 +17,7 @@ import pytest
 import suiro
 from suiro import TaskState, history
 from suiro.store.artifacts import ArtifactStore
+from suiro.store.files import file_digests
 
 
 @pytest.fixture
@@ -80,7 +81,6 @@ def test_deleted_file_object_reruns_the_producer_never_a_missing_path(files, sui
     first = suiro.run(files.files_pipeline)
     files.ran()
     (row,) = [r for r in history.artifacts(first.run_id) if r["task_key"] == "prepare"]
-    from suiro.store.files import file_digests
 
     store = ArtifactStore(suiro_home / "artifacts")
     meta = store_meta(suiro_home, row["digest"])
@@ -259,3 +259,16 @@ def test_gc_removes_old_consumer_copies_but_not_stored_files(files, suiro_home):
     files.ran()
     assert suiro.run(files.files_pipeline).output == "Dataset rows=3 Model weights 6"
     assert files.ran() == Counter()  # ...the stored files are not: every task a hit
+
+
+def test_a_corrupt_file_object_is_redone_with_recompute_corrupt(files, suiro_home):
+    first = suiro.run(files.files_pipeline)
+    (row,) = [r for r in history.artifacts(first.run_id) if r["task_key"] == "prepare"]
+    ((digest, _),) = file_digests(store_meta(suiro_home, row["digest"]))
+    path = ArtifactStore(suiro_home / "artifacts").path(digest)
+    path.write_bytes(path.read_bytes().replace(b"2", b"7"))  # same size, other bytes
+    files.ran()
+    again = suiro.run(files.files_pipeline, recompute_corrupt=True)
+    assert again.output == "Dataset rows=3 Model weights 6"
+    assert files.ran()["prepare"] == 1
+    assert history.verify_artifacts() == []
