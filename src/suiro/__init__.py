@@ -20,6 +20,7 @@ from suiro.errors import (
     TaskTimeoutError,
     WorkerCrashedError,
 )
+from suiro.files import Artifact, Dataset, File, Input, Metrics, Model, Output
 from suiro.mapping import unmapped
 from suiro.pipeline import Pipeline, Ref, pipeline, when
 from suiro.secrets import secret
@@ -58,8 +59,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Artifact",
     "CycleError",
+    "Dataset",
     "DefinitionError",
+    "File",
+    "Input",
+    "Metrics",
+    "Model",
+    "Output",
     "ParameterError",
     "Pipeline",
     "PipelineNotFoundError",

@@ -166,6 +166,9 @@ def _input_phrase(label: str, was: tuple[Any, ...] | None, now: tuple[Any, ...] 
 def _token(value: Any, depth: int) -> str:
     if depth > MAX_DEPTH:
         raise UnhashableError(f"nested deeper than {MAX_DEPTH} levels")
+    token = getattr(type(value), "__suiro_token__", None)
+    if token is not None:  # suiro.File and Input: by the file's content, not its path
+        return token(value)
     module = type(value).__module__
     if module.startswith("numpy") and hasattr(value, "dtype"):
         return _numpy_token(value)

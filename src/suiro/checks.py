@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from suiro.annotations import incompatible, item_type, literal_problem, matches
 from suiro.errors import DefinitionError, did_you_mean
+from suiro.files import is_file_annotation
 from suiro.graph import EMPTY, Binding, Const, Expr, Node, Param, describe, summary
 from suiro.mapping import MAPPABLE, unmapped
 from suiro.ref import Ref, has_ref, to_binding
@@ -60,6 +61,8 @@ def check_types(
     bound = task.signature.bind(*args, **kwargs).arguments
     for name, value in bound.items():
         expected = hints.get(name)
+        if is_file_annotation(expected):
+            continue  # an Input[...] gets a stored file's handle, whatever its producer's annotation
         if expected is None or task.signature.parameters[name].kind in (
             inspect.Parameter.VAR_POSITIONAL,
             inspect.Parameter.VAR_KEYWORD,
@@ -96,6 +99,8 @@ def type_problem(nodes: Mapping[str, Node], value: Any, expected: Any, *, each: 
                 return f"gets {describe(use)}, a bool, but is annotated {wanted}"
             return None
         if use.path or use.is_param or use.source not in nodes or nodes[use.source].is_map:
+            return None
+        if nodes[use.source].task.outputs:  # it gives its Output files, not what its annotation says
             return None
         produced = hints_or_empty(nodes[use.source].task.fn).get("return")
         if each:  # only a list that names its items says what each item is: list[str], tuple[str, ...]

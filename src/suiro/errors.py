@@ -172,6 +172,10 @@ class SerializerError(SuiroError, ValueError):
         super().__init__(message)
 
 
+class FileOutputError(SuiroError, ValueError):
+    """A task's file output or ``File`` input is wrong: not written, unreadable, or metadata not JSON."""
+
+
 class ArtifactError(SuiroError, OSError):
     """An artifact could not be written, found or read.
 

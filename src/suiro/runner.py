@@ -356,6 +356,7 @@ class Runner:
             log_path=unit.log_path,
             finalize=self._memo.finalize if self._memo is not None else None,
             serializer=opts.serializer,
+            outputs=node.task.outputs,
         )
 
     def _finish_attempt(self, unit: Unit, outcome: Outcome) -> None:

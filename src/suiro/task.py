@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from suiro.errors import DefinitionError, did_you_mean
+from suiro.files import output_kinds, without_outputs
 from suiro.states import TriggerRule
 
 P = ParamSpec("P")
@@ -121,7 +122,9 @@ class Task(Generic[P, R]):
     def __init__(self, fn: Callable[P, R], options: TaskOptions, *, explicit: Iterable[str] = ()):
         self.fn = fn
         self.options = options
-        self.signature = inspect.signature(fn)
+        #: ``Output[...]`` parameters (name -> kind): suiro fills them, so callers bind without them.
+        self.outputs = output_kinds(fn)
+        self.signature = without_outputs(inspect.signature(fn), self.outputs)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         #: Options set on ``@task`` or ``with_options``: a pipeline's ``task_defaults`` never replace them.
         self.explicit = frozenset(explicit)

@@ -16,9 +16,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
+from suiro import files
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.errors import TaskTimeoutError
 from suiro.events import ErrorInfo
+from suiro.files import File
 from suiro.labels import task_label
 from suiro.runinfo import RunInfo
 from suiro.secrets import mask
@@ -45,6 +47,8 @@ class Work:
     #: what it returns travels back as ``Outcome.artifact``.
     finalize: Callable[[Any, str | None], Any] | None = None
     serializer: str | None = None
+    #: The task's ``Output[...]`` parameters, name -> kind: suiro fills them (``suiro.files``).
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
     def context(self) -> TaskContext:
         """The task context the callable sees through ``suiro.context()``."""
@@ -151,7 +155,13 @@ def execute(work: Work) -> Outcome:
         )
     try:
         value = _call(work, capture, args, kwargs)
-        artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
+        if work.outputs or isinstance(value, File):
+            value = files.returned(value, work.label()) if isinstance(value, File) else value
+            produced = value
+            artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
+            value = produced.result if work.finalize is not None else produced.unstored()
+        else:
+            artifact = work.finalize(value, work.serializer) if work.finalize is not None else None
     except KeyboardInterrupt:  # Ctrl-C, or a cancel reaching a task in the runner's thread
         capture.close()
         raise
@@ -176,7 +186,10 @@ def _call(work: Work, capture: Capture, args: tuple[Any, ...], kwargs: dict[str,
     pid = os.getpid()
     try:
         with task_scope(work.context(), capture):
-            value = work.fn(*args, **kwargs)
+            if work.outputs:
+                value = files.call(work.fn, work.outputs, args, kwargs, work.label())
+            else:
+                value = work.fn(*args, **kwargs)
     except BaseException as exc:
         if os.getpid() != pid:
             _end_forked_child(capture, exc)

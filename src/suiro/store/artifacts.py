@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
@@ -48,6 +49,8 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEX
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 #: The lock file between writers (shared) and gc's deletes (exclusive), in the store's root.
 GC_LOCK = "gc.lock"
+#: The serializer of a file-writing task's output: a JSON record of the files, each an object.
+FILES = "files"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,52 @@ class ArtifactStore:
             self._write(path, digest, data)
         return digest
 
+    def put_file(self, path: str | Path) -> tuple[str, int]:
+        """Store the bytes of the file at ``path`` (streamed, never all in memory); return (digest, size).
+
+        Raises:
+            ArtifactError: the file cannot be read or the object cannot be written.
+        """
+        try:
+            source = open(path, "rb")  # noqa: SIM115 (closed below, after the stream)
+        except OSError as exc:
+            msg = f"cannot read the file {path} to store it ({exc.strerror or exc}); check it exists"
+            raise ArtifactError(f"{msg} and is readable, then rerun the task.", path=str(path)) from exc
+        with source:
+            return self.put_stream(lambda sink: shutil.copyfileobj(source, sink, 1 << 20))
+
+    def put_stream(self, write: Callable[[BinaryIO], Any]) -> tuple[str, int]:
+        """Store what ``write`` writes to the file it is given (e.g. a tar); return (digest, size).
+
+        Raises:
+            ArtifactError: the object cannot be written.
+        """
+        _, digest, size = self._stream(lambda sink: write(sink) or "file", "file")
+        return digest, size
+
+    def copy_out(self, digest: str, size: int, target: Path) -> None:
+        """Copy object ``digest`` to ``target`` (temp then rename), hashing on the way.
+
+        Raises:
+            ArtifactMissingError, ArtifactCorruptError: as for ``get``; nothing is left at ``target``.
+        """
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path = self.path(digest)
+        with self._open(digest) as file:
+            fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    reader = HashingReader(file)
+                    shutil.copyfileobj(reader, out, 1 << 20)
+                if reader.hexdigest() != digest or os.path.getsize(tmp) != size:
+                    raise _corrupt(digest, path, _CHANGED)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
     def claim(self, digest: str) -> bool:
         """Set the object's modification time to now, so gc keeps it; False if it is not in place.
 
@@ -186,6 +235,10 @@ class ArtifactStore:
             ArtifactCorruptError: the bytes (on disk or inline) do not match the digest.
             SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
         """
+        if meta.serializer == FILES:
+            from suiro.store.files import load_files
+
+            return load_files(self, meta)
         if meta.inline is None and meta.serializer in serializers.STREAMED:
             return self._load_streamed(meta)
         if meta.inline is None:

@@ -30,9 +30,10 @@ from typing import Any
 from suiro import clock
 from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
 from suiro.labels import task_label
-from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.artifacts import FILES, ArtifactMeta, ArtifactStore
 from suiro.store.damage import integrity_lines, newest_backup
 from suiro.store.db import Database, home_dir
+from suiro.store.files import file_digests
 from suiro.store.home import Store
 from suiro.store.outputs import MANIFEST
 from suiro.store.reaper import death_of
@@ -196,6 +197,17 @@ class _Verdicts:
             return "corrupt_artifact", f"its bytes {where} do not match its digest and size"
         if meta.serializer == MANIFEST:
             return self._judge_manifest(data)
+        if meta.serializer == FILES:
+            return self._judge_files(data)
+        return None
+
+    def _judge_files(self, data: bytes) -> tuple[str, str] | None:
+        """A file record is broken when one of the files it lists is missing or changed."""
+        for digest, _ in file_digests(data):
+            if not self.artifacts.has(digest):
+                return "missing_artifact", f"its file {digest} is not in the store"
+            if not self.artifacts.verify(digest):
+                return "corrupt_artifact", f"its file {digest} does not hash to its name"
         return None
 
     def _judge_manifest(self, data: bytes) -> tuple[str, str] | None:

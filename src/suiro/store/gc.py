@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from suiro.faults import fault
+from suiro.store.files import file_digests, sweep_views
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,6 +44,7 @@ _IN_PROGRESS = "SELECT MIN(started) AS first FROM runs WHERE state = 'running'"
 _OUTPUTS = "SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL"
 _MANIFESTS = "SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"
 _MODELS = "SELECT artifact_digest FROM model_versions"
+_FILES = "SELECT inline FROM artifacts WHERE serializer = 'files' AND inline IS NOT NULL"
 _DELETE = "DELETE FROM artifacts WHERE digest = :d"
 # PostgreSQL does not serialize writers by itself: every reference is recorded in a transaction
 # that also inserts into ``artifacts``, so this lock makes those wait for gc's (and gc for them).
@@ -62,6 +64,8 @@ def referenced_digests(reader: _Reader) -> set[str]:
     for row in reader.query(_MANIFESTS):
         digests.update(json.loads(row["inline"]))
     digests.update(r["artifact_digest"] for r in reader.query(_MODELS))
+    for row in reader.query(_FILES):  # the files a file-writing task's record lists
+        digests.update(d for d, _ in file_digests(row["inline"]))
     return digests
 
 
@@ -85,6 +89,7 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
         forgotten = _forget(store, candidates[first : first + BATCH], cutoff)
         removed += store.artifacts.remove_older(forgotten, cutoff)
     temp = store.artifacts.sweep_temp()
+    sweep_views(store.artifacts.root, cutoff)
     return {
         "removed": sorted(d for d, _ in removed),
         "bytes": sum(size for _, size in removed),

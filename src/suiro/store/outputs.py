@@ -19,9 +19,11 @@ from typing import Any
 from suiro import clock
 from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError
+from suiro.files import Produced
 from suiro.reuse import Hit
-from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.artifacts import FILES, ArtifactMeta, ArtifactStore
 from suiro.store.db import Database
+from suiro.store.files import file_digests, load_files, put_files
 
 MANIFEST = "manifest"
 #: The one statement that records an artifact: a task's output (the recorder) or a model's bytes
@@ -58,7 +60,15 @@ class Finalizer:
         self.inline_limit = inline_limit
 
     def __call__(self, value: Any, serializer: str | None) -> ArtifactMeta:
-        return _store(self.root, self.inline_limit).put(value, serializer=serializer)
+        store = _store(self.root, self.inline_limit)
+        if isinstance(value, Produced):  # a file-writing task: store its files, hand on verified copies
+            try:
+                meta = put_files(store, value)
+                value.result = load_files(store, meta)
+            finally:
+                value.cleanup()
+            return meta
+        return store.put(value, serializer=serializer)
 
 
 class Fetch:
@@ -204,6 +214,9 @@ class StoreOutputs:
 
     def is_present(self, meta: ArtifactMeta) -> bool:
         """Cheap check that an artifact can be read (size only; bytes are verified when read)."""
+        if meta.serializer == FILES:
+            data = meta.inline if meta.inline is not None else b""
+            return all(self.artifacts.has(d, size) for d, size in file_digests(data))
         if meta.inline is not None and meta.serializer != MANIFEST:
             return True
         if meta.serializer == MANIFEST:
@@ -218,6 +231,11 @@ class StoreOutputs:
         if meta.inline is None and not self.artifacts.verify(meta.digest):
             self.quarantine(meta.digest)
             return False
+        if meta.serializer == FILES:
+            bad = [d for d, _ in file_digests(meta.inline or b"") if not self.artifacts.verify(d)]
+            for digest in bad:
+                self.quarantine(digest)
+            return not bad
         if meta.serializer != MANIFEST:
             return True
         items = [self.meta(d) for d in self._manifest_digests(meta)]

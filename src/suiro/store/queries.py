@@ -16,6 +16,7 @@ from suiro.cache import describe_changes, diff_parts
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.states import RunState, TaskState
 from suiro.store.db import Database
+from suiro.store.files import file_entries
 
 
 def list_runs(
@@ -155,12 +156,18 @@ def metrics(db: Database, run_id: str) -> list[dict[str, Any]]:
 
 def artifacts(db: Database, run_id: str) -> list[dict[str, Any]]:
     """The outputs of a run's tasks: digest, serializer, type, size, and where they came from."""
-    return db.query(
+    rows = db.query(
         "SELECT t.task_key, t.map_index, t.state, t.output_digest AS digest, a.serializer, a.kind, a.size,"
-        " a.inline IS NOT NULL AS inline, t.cached_from FROM task_runs t JOIN artifacts a"
+        " a.inline IS NOT NULL AS inline, t.cached_from,"
+        " CASE WHEN a.serializer = 'files' THEN a.inline END AS record FROM task_runs t JOIN artifacts a"
         " ON a.digest = t.output_digest WHERE t.run_id = :id ORDER BY t.id",
         {"id": resolve_run_id(db, run_id)},
     )
+    for row in rows:  # a file-writing task's output: the files it lists, each with its kind and metadata
+        record = row.pop("record")
+        if record is not None:
+            row["files"] = file_entries(record)
+    return rows
 
 
 def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
