@@ -101,14 +101,21 @@ class RunView:
                     highlight=False,
                 )
             elif isinstance(event, TaskMapped):
-                self.rows[event.task_key].size = event.size
+                self._row(event.task_key).size = event.size
             elif isinstance(event, TaskStateChanged):
                 self._on_state(event)
             elif isinstance(event, RunFinished) and self._live is None:
                 self.console.print(f"run {event.run_id} {event.state.value}", highlight=False)
 
+    def _row(self, key: str) -> _Row:
+        """A task's row; a dynamic pipeline's tasks arrive as they are called."""
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = _Row()
+        return row
+
     def _on_state(self, event: TaskStateChanged) -> None:
-        row = self.rows[event.task_key]
+        row = self._row(event.task_key)
         if event.map_index >= 0:
             row.items[event.map_index] = event.state
             if event.state in (TaskState.RETRYING, TaskState.FAILED):
