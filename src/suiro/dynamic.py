@@ -22,6 +22,7 @@ from typing import Any
 
 from suiro.attempts import Attempts
 from suiro.errors import SuiroError, TaskFailedError
+from suiro.events import RunGraph
 from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
 from suiro.mapping import unmapped
 from suiro.ref import raised_at
@@ -138,6 +139,8 @@ class DynamicRunner(Runner):
             active_tracer.reset(token)
         while self._turn():  # calls submitted and never waited for still end, and are recorded
             pass
+        drawn = self.graph.to_dict() | {"dynamic": True}
+        self._progress.send(RunGraph(run_id=self.info.run_id, graph=drawn))
 
     def _ending(self) -> tuple[RunState, Any, str | None]:
         state, _, error = super()._ending()
