@@ -112,6 +112,8 @@ class DynamicRunner(Runner):
         self._limits: dict[str, int] = {}
         self._attempts = Attempts(self.executor, self.cancellation, self._limits)
         self._counts: dict[str, int] = {}
+        #: Call shapes (task, argument count, keyword names, mapped) already bound to the signature.
+        self._checked: set[tuple[Any, ...]] = set()
         #: id of every object a call returned -> (its binding, the object, kept alive so ids stay unique).
         self._made: dict[int, tuple[Binding, Any]] = {}
         self._output: Any = None
@@ -200,7 +202,10 @@ class DynamicRunner(Runner):
         """Add the call as a node and queue it (once its inputs' tasks end); return its future."""
         from suiro.checks import check_call
 
-        check_call(task, args, kwargs, location=location, mapped=mapped)
+        shape = (id(task), len(args), tuple(kwargs), mapped)  # binding depends on nothing else
+        if mapped or shape not in self._checked:  # a mapped call checks its lists' lengths too
+            check_call(task, args, kwargs, location=location, mapped=mapped)
+            self._checked.add(shape)
         key = self._new_key(task.name)
         node = Node(
             key=key,
