@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     n = args.size
-    print(f"suiro dynamic vs static, {n}-task chain, {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    python = sys.version.split()[0]
+    print(f"suiro dynamic vs static, {n}-task chain, {os.cpu_count()} cores, Python {python}\n")
     print("| executor | recorded | static ms/task | dynamic ms/task | dynamic / static |")
     print("|---|---|---|---|---|")
     static, dynamic = static_chain(n), dynamic_chain(n)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from suiro.attempts import Attempts
-from suiro.errors import SuiroError, TaskFailedError
+from suiro.errors import TaskFailedError
 from suiro.events import RunGraph
 from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
 from suiro.mapping import unmapped
@@ -226,12 +226,6 @@ class DynamicRunner(Runner):
         self._sorter.add(key, upstream)  # type: ignore[attr-defined]
         self._start_ready_nodes()
         return Future(self, key)
-
-    def add_pipeline(self, inner: Any, args: Any, kwargs: Any, *, location: str) -> Any:
-        raise SuiroError(
-            f"pipeline {inner.name} was called at {location} inside dynamic pipeline {self.graph.name}; "
-            "call its tasks directly instead (sub-pipelines are for static pipelines)."
-        )
 
     def _new_key(self, name: str) -> str:
         """``name``, ``name_2``, ...: the call's ordinal among the run's calls of that task."""
