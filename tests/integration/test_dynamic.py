@@ -164,3 +164,14 @@ def test_submit_outside_a_dynamic_pipeline_says_what_to_do():
         r"@pipeline\(dynamic=True\) body; call nap\(\.\.\.\) instead\.$",
     ):
         dynamic.nap.submit("x", 0)
+
+
+def test_a_bad_call_in_the_body_fails_the_run_naming_the_call_and_its_line():
+    result = suiro.run(dynamic.miscalled, environ={})
+
+    assert result.state is RunState.FAILED
+    assert result.tasks == {}
+    assert result.error is not None
+    assert "raised DefinitionError: load() at " in result.error
+    assert "pipelines/dynamic.py:" in result.error
+    assert "too many positional arguments; its parameters are (n)." in result.error

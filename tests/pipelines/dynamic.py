@@ -131,3 +131,8 @@ def square(x: int) -> int:
 def mapped(n: int = 4) -> int:
     squares = square.map(load(n))
     return int(evaluate({"kind": "sum", "weights": squares}))
+
+
+@pipeline(dynamic=True)
+def miscalled(n: int = 2) -> object:
+    return load(n, 3)  # type: ignore[call-arg]
