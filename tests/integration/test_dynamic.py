@@ -6,6 +6,8 @@ Which task bodies ran is proven by the ledger file they append to (``pipelines.s
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pipelines import dynamic
 
 import suiro
 from suiro import RunState, TaskState
+from suiro.cancel import Cancellation
 from suiro.errors import DefinitionError
 
 
@@ -175,3 +178,24 @@ def test_a_bad_call_in_the_body_fails_the_run_naming_the_call_and_its_line():
     assert "raised DefinitionError: load() at " in result.error
     assert "pipelines/dynamic.py:" in result.error
     assert "too many positional arguments; its parameters are (n)." in result.error
+
+
+def test_a_call_that_runs_past_its_timeout_fails_with_the_timeout_error():
+    result = suiro.run(dynamic.sleepy, params={"seconds": 5.0}, executor="processes", environ={})
+
+    assert result.state is RunState.FAILED
+    assert result.tasks["slow"].state is TaskState.FAILED
+    assert [e.type for e in result.tasks["slow"].errors] == ["suiro.errors.TaskTimeoutError"]
+
+
+def test_a_cancelled_dynamic_run_stops_at_the_running_call_and_is_recorded_cancelled():
+    cancel = Cancellation()
+    timer = threading.Timer(0.5, cancel.request, args=("SIGTERM", "cancelled by the test"))
+    timer.start()
+    started = time.monotonic()
+    result = suiro.run(dynamic.endless, environ={}, cancel=cancel, executor="threads")
+
+    assert result.state is RunState.CANCELLED
+    assert time.monotonic() - started < 5
+    assert suiro.history.show(result.run_id)["state"] == "cancelled"
+    assert not any(t.state in (TaskState.RUNNING, TaskState.PENDING) for t in result.tasks.values())

@@ -136,3 +136,21 @@ def mapped(n: int = 4) -> int:
 @pipeline(dynamic=True)
 def miscalled(n: int = 2) -> object:
     return load(n, 3)  # type: ignore[call-arg]
+
+
+@task(timeout=0.5)
+def slow(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@pipeline(dynamic=True)
+def sleepy(seconds: float = 5.0) -> float:
+    return slow(seconds)
+
+
+@pipeline(dynamic=True)
+def endless() -> None:
+    """Calls a short task until the run is stopped."""
+    while True:
+        slow(0.1)
