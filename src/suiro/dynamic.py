@@ -134,7 +134,7 @@ class DynamicRunner(Runner):
             code = self._body.__code__
             where = raised_at(exc, default=f"{code.co_filename}:{code.co_firstlineno}")
             self._body_error = (
-                f"pipeline {self.graph.name} raised {type(exc).__name__}: {exc} at {where}; "
+                f"pipeline {self.graph.name} raised {type(exc).__name__}: {str(exc).rstrip(".")} at {where}; "
                 "fix that line, then resume the run."
             )
         finally:

@@ -398,6 +398,13 @@ def _definition_error_in(exc: BaseException) -> DefinitionError | None:
 
 def _current_trace(what: str = ">>") -> _Trace:
     trace = active_tracer.get()
+    if hasattr(trace, "submit"):  # a dynamic pipeline's run: values are real, so Python decides
+        location = user_location()
+        raise DefinitionError(
+            f"{what} at {location} is for static pipelines; in a @pipeline(dynamic=True) body "
+            "write a plain if (task calls return their values), and call tasks in the order they must run.",
+            location=location,
+        )
     if not isinstance(trace, _Trace):
         location = user_location()
         raise DefinitionError(

@@ -199,3 +199,12 @@ def test_a_cancelled_dynamic_run_stops_at_the_running_call_and_is_recorded_cance
     assert time.monotonic() - started < 5
     assert suiro.history.show(result.run_id)["state"] == "cancelled"
     assert not any(t.state in (TaskState.RUNNING, TaskState.PENDING) for t in result.tasks.values())
+
+
+def test_when_in_a_dynamic_body_says_to_write_a_plain_if(ledger: Path):
+    result = suiro.run(dynamic.guarded, environ={})
+
+    assert result.state is RunState.FAILED
+    assert result.error is not None
+    assert "raised DefinitionError: when() at " in result.error
+    assert "is for static pipelines; in a @pipeline(dynamic=True) body write a plain if" in result.error

@@ -154,3 +154,11 @@ def endless() -> None:
     """Calls a short task until the run is stopped."""
     while True:
         slow(0.1)
+
+
+@pipeline(dynamic=True)
+def guarded(n: int = 2) -> None:
+    from suiro import when
+
+    with when(load(n)):
+        load(n + 1)
