@@ -133,8 +133,9 @@ class DynamicRunner(Runner):
         except Exception as exc:
             code = self._body.__code__
             where = raised_at(exc, default=f"{code.co_filename}:{code.co_firstlineno}")
+            said = str(exc).rstrip(".")
             self._body_error = (
-                f"pipeline {self.graph.name} raised {type(exc).__name__}: {str(exc).rstrip(".")} at {where}; "
+                f"pipeline {self.graph.name} raised {type(exc).__name__}: {said} at {where}; "
                 "fix that line, then resume the run."
             )
         finally:

@@ -177,7 +177,7 @@ def test_a_bad_call_in_the_body_fails_the_run_naming_the_call_and_its_line():
     assert result.error is not None
     assert "raised DefinitionError: load() at " in result.error
     assert "pipelines/dynamic.py:" in result.error
-    assert "too many positional arguments; its parameters are (n)." in result.error
+    assert "too many positional arguments; its parameters are (n) at " in result.error
 
 
 def test_a_call_that_runs_past_its_timeout_fails_with_the_timeout_error():
