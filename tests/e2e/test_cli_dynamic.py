@@ -70,6 +70,7 @@ def test_a_dynamic_pipeline_runs_fails_resumes_and_is_drawn_from_the_command_lin
 
     (tmp_path / "fail-rf").touch()
     failed = cli.expect(1, "run", "flow.py", "--set", "n=4")
+    assert f"run {failed.run_id}: pipeline select, tasks as they are called," in failed.stdout
     assert ran(tmp_path) == ["evaluate-lr", "load", "train-lr", "train-rf"]
     tasks = cli.tasks(failed.run_id)
     assert {k: t["state"] for k, t in tasks.items()} == {

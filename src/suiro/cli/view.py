@@ -96,7 +96,7 @@ class RunView:
                 self.rows = {node["key"]: _Row() for node in event.graph["nodes"]}
                 resuming = f", resuming run {event.parent_run_id}" if event.parent_run_id else ""
                 self.console.print(  # the run's own id first: scripts take the first id they see
-                    f"run {event.run_id}: pipeline {event.pipeline}, {len(self.rows)} tasks, "
+                    f"run {event.run_id}: pipeline {event.pipeline}, {_count(self.rows)}, "
                     f"executor {event.executor}{resuming}",
                     highlight=False,
                 )
@@ -279,3 +279,8 @@ def _print_failures(result: RunResult, console: Console, *, verbose: bool) -> No
             tail = task.lines if verbose else task.lines[-10:]
             console.print(f"last output of {key}:", style="dim")
             console.print("\n".join("  " + line for line in tail), highlight=False, markup=False)
+
+
+def _count(rows: dict[str, Any]) -> str:
+    """How many tasks a run starts with; a dynamic pipeline's arrive as its body calls them."""
+    return f"{len(rows)} tasks" if rows else "tasks as they are called"
