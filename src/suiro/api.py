@@ -6,6 +6,7 @@ CLI does is one of these calls, so a user can do the same from Python.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import signal
 import sys
@@ -279,17 +280,18 @@ def _execute(
     cancel.on_force(force_stop)
     signals = handling_signals(cancel, (signal.SIGINT,), raise_again=True) if ctrl_c else nullcontext()
     try:
-        runner = Runner(
-            pipe.graph,
-            values,
-            ex,
-            run=info,
-            observers=observers,
-            outputs=outputs,
-            fresh=fresh,
-            fail_fast=fail_fast,
-            cancel=cancel,
+        options: dict[str, Any] = dict(
+            run=info, observers=observers, outputs=outputs, fresh=fresh, fail_fast=fail_fast, cancel=cancel
         )
+        if pipe.dynamic:  # its body runs now, its calls driving the same loop
+            from suiro.dynamic import DynamicRunner
+
+            graph = dataclasses.replace(pipe.graph, nodes={})  # each run grows its own
+            runner: Runner = DynamicRunner(
+                graph, values, ex, body=pipe.fn, task_defaults=pipe.task_defaults, **options
+            )
+        else:
+            runner = Runner(pipe.graph, values, ex, **options)
         with routed_streams(), signals:
             result = runner.run()
     except KeyboardInterrupt:

@@ -103,6 +103,15 @@ class RunCancelledError(SuiroError, RuntimeError):
     attempt's error, never raised at the caller (``suiro.run`` re-raises ``KeyboardInterrupt``)."""
 
 
+class TaskFailedError(SuiroError, RuntimeError):
+    """A task called in a dynamic pipeline failed (after its retries): raised at the call, in the
+    pipeline body, which may catch it; ``err.task`` is the task's key in the run."""
+
+    def __init__(self, message: str, *, task: str):
+        self.task = task
+        super().__init__(message)
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean "x"?)' for the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)

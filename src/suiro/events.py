@@ -137,8 +137,18 @@ class RunFinished:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunGraph:
+    """The graph of what a dynamic pipeline's run called (as a dict), known once its body ended;
+    sent before ``RunFinished``. A static run's graph is in ``RunStarted``."""
+
+    run_id: str
+    graph: dict[str, Any]
+
+
 Event = (
     RunStarted
+    | RunGraph
     | TaskStateChanged
     | TaskMapped
     | TaskLogged

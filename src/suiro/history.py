@@ -47,6 +47,12 @@ def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:
     return queries.get_run(store.reader, run_id)
 
 
+def dynamic_graph(pipeline: str, *, home: str | Path | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The graph a dynamic pipeline's latest run recorded (what it called), with that run's id;
+    None before its first run. A dynamic pipeline's graph is known only after a run."""
+    return queries.last_dynamic_graph(_store(home).reader, pipeline)
+
+
 def errors(run_id: str, task: str, *, home: str | Path | None = None) -> list[dict[str, Any]]:
     """Every failed attempt of one task, with tracebacks."""
     return queries.task_errors(_store(home).reader, run_id, task)

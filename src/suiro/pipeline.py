@@ -51,8 +51,10 @@ class Pipeline:
         description: str | None = None,
         owner: str | None = None,
         tags: str | Iterable[str] = (),
+        dynamic: bool = False,
     ):
         self.fn = fn
+        self.dynamic = dynamic
         self.name = name or fn.__name__
         self.schedule = schedule
         self.executor = executor
@@ -74,7 +76,8 @@ class Pipeline:
             about.owner,
             about.tags,
         )
-        self.graph = _trace(fn, self.name, about)
+        # A dynamic pipeline's body runs at run time (suiro.dynamic): its graph grows as it runs.
+        self.graph = _untraced(fn, self.name, about) if dynamic else _trace(fn, self.name, about)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     @property
@@ -85,7 +88,7 @@ class Pipeline:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Inside another pipeline: insert this one's tasks as a group and return its output."""
         trace = active_tracer.get()
-        if isinstance(trace, _Trace):
+        if isinstance(trace, _Trace) and not self.dynamic:
             return trace.add_pipeline(self, args, kwargs, location=user_location())
         location = user_location()
         raise DefinitionError(
@@ -115,6 +118,7 @@ def pipeline(
     description: str | None = None,
     owner: str | None = None,
     tags: str | Iterable[str] = (),
+    dynamic: bool = False,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -129,6 +133,7 @@ def pipeline(
     description: str | None = None,
     owner: str | None = None,
     tags: str | Iterable[str] = (),
+    dynamic: bool = False,
 ) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
@@ -136,6 +141,10 @@ def pipeline(
     every task call inside it becomes a node. Errors in the definition are raised
     here, naming the task and the line. ``task_defaults`` (``{"retries": 2, "timeout": 3600}``)
     apply to every task that does not set the option itself; see ``Pipeline``.
+
+    With ``dynamic=True`` the function is not traced: it runs at run time, each task call returns
+    its value (``.submit()`` a future), and plain ``if``/``for``/``while`` decide what runs; its
+    graph is the calls it made, known after a run (see ``suiro.dynamic``).
     """
 
     def decorate(f: Callable[..., Any]) -> Pipeline:
@@ -148,6 +157,7 @@ def pipeline(
             description=description,
             owner=owner,
             tags=tags,
+            dynamic=dynamic,
         )
 
     return decorate if fn is None else decorate(fn)
@@ -338,6 +348,23 @@ def _trace(fn: Callable[..., Any], name: str, about: About) -> Graph:
     return graph
 
 
+def _untraced(fn: Callable[..., Any], name: str, about: About) -> Graph:
+    """A dynamic pipeline's graph before a run: its parameters and options, no nodes yet."""
+    location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+    from suiro.checks import params_of
+
+    return Graph(
+        name=name,
+        params=params_of(fn, name, location),
+        nodes={},
+        location=location,
+        description=about.description,
+        owner=about.owner,
+        tags=about.tags,
+        task_defaults=about.task_defaults,
+    )
+
+
 def _call(fn: Callable[..., Any], refs: dict[str, Ref], name: str) -> Any:
     """Run the pipeline body once; an error that is not ours names the line that raised it."""
     try:
@@ -371,6 +398,13 @@ def _definition_error_in(exc: BaseException) -> DefinitionError | None:
 
 def _current_trace(what: str = ">>") -> _Trace:
     trace = active_tracer.get()
+    if hasattr(trace, "submit"):  # a dynamic pipeline's run: values are real, so Python decides
+        location = user_location()
+        raise DefinitionError(
+            f"{what} at {location} is for static pipelines; in a @pipeline(dynamic=True) body "
+            "write a plain if (task calls return their values), and call tasks in the order they must run.",
+            location=location,
+        )
     if not isinstance(trace, _Trace):
         location = user_location()
         raise DefinitionError(

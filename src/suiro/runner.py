@@ -153,18 +153,29 @@ class Runner:
         self._sorter = graphlib.TopologicalSorter(self._upstream)
         self._sorter.prepare()
         self._start_ready_nodes()
+        while self._turn():
+            pass
+
+    def _turn(self) -> bool:
+        """One turn of the loop: start what may start, take the outcomes that arrived.
+
+        Returns False when nothing is left to run or wait for (or the run is cancelled). A
+        dynamic pipeline's calls drive the same turns (``suiro.dynamic``).
+        """
         attempts = self._attempts
-        while not self.cancellation.requested:
-            attempts.ready.extend(self._retries.due())
-            self._submit_ready()
-            if self.cancellation.requested or not (attempts.inflight or self._retries or attempts.ready):
-                return
-            if not attempts.inflight:  # only a retry can fall due: wait for it (or for a cancel)
-                self._retries.sleep(attempts.sleep)
-                continue
-            for unit, outcome in attempts.take(self._retries.wait_time()):
-                self._finish_attempt(unit, outcome)
-            self._start_ready_nodes()
+        if self.cancellation.requested:
+            return False
+        attempts.ready.extend(self._retries.due())
+        self._submit_ready()
+        if self.cancellation.requested or not (attempts.inflight or self._retries or attempts.ready):
+            return False
+        if not attempts.inflight:  # only a retry can fall due: wait for it (or for a cancel)
+            self._retries.sleep(attempts.sleep)
+            return True
+        for unit, outcome in attempts.take(self._retries.wait_time()):
+            self._finish_attempt(unit, outcome)
+        self._start_ready_nodes()
+        return True
 
     # -- nodes ------------------------------------------------------------------------
 

@@ -164,6 +164,27 @@ class Task(Generic[P, R]):
             )
         return _map_eagerly(self, args, kwargs)
 
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """In a ``@pipeline(dynamic=True)`` body: start the call and return a future at once.
+
+        Calls submitted one after another run in parallel on the run's executor;
+        ``future.result()`` waits for the value, and a future passed to another task makes
+        that task wait for it.
+
+        Raises:
+            DefinitionError: called outside a dynamic pipeline's run.
+        """
+        submit = getattr(active_tracer.get(), "submit", None)
+        location = _caller_location()
+        if submit is None:
+            raise DefinitionError(
+                f"{self.name}.submit at {location} only works in a @pipeline(dynamic=True) body; "
+                f"call {self.name}(...) instead.",
+                task=self.name,
+                location=location,
+            )
+        return submit(self, args, kwargs, location=location)
+
     def with_options(self, **changes: Any) -> Task[P, R]:
         """Return a copy of this task with some options changed (e.g. trigger_rule)."""
         name = changes.pop("name", self.options.name)

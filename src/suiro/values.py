@@ -38,6 +38,14 @@ class Values:
         output = graph.output
         self._keep = {u.source for u in iter_uses(output) if not u.is_param} if output is not None else set()
 
+    def add(self, key: str, upstream: Iterable[str]) -> None:
+        """A node joined while the run goes on (a dynamic pipeline's call): it reads ``upstream``,
+        and its output is kept to the end (the pipeline body may pass it to any later call)."""
+        self._readers[key] = 0
+        self._keep.add(key)
+        for source in upstream:
+            self._readers[source] += 1
+
     def set(self, key: str, value: Any) -> None:
         """Hold ``key``'s output before its node ends (a reused output, a mapped node's list)."""
         self._held[key] = value

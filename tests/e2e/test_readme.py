@@ -24,3 +24,18 @@ def test_the_readme_example_runs_and_branches_as_described(tmp_path):
     assert alerted.ok and alerted.output == "too low: 148.5"
     assert alerted.tasks["register"].state is TaskState.SKIPPED
     assert alerted.tasks["collect"].state is TaskState.CACHED  # nothing upstream changed
+
+
+def test_the_readme_dynamic_example_runs_and_a_second_run_is_all_cache_hits(tmp_path):
+    code = re.search(r"```python\n# select\.py\n(.*?)```", README.read_text(), re.S).group(1)
+    (tmp_path / "select.py").write_text(code)
+    pipe = suiro.load_pipeline(str(tmp_path / "select.py"))
+
+    first = suiro.run(pipe, environ={}, home=tmp_path / "home")
+    assert first.ok and first.output == "rf"
+    assert list(first.tasks) == ["load", "train", "train_2", "evaluate", "evaluate_2"]
+
+    again = suiro.run(pipe, environ={}, home=tmp_path / "home")
+    assert {t.state for t in again.tasks.values()} == {TaskState.CACHED}
+    only_lr = suiro.run(pipe, overrides=["model_types=['lr']"], environ={}, home=tmp_path / "home")
+    assert only_lr.output == "lr" and list(only_lr.tasks) == ["load", "train", "evaluate"]

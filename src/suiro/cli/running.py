@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from suiro.cancel import Cancellation
     from suiro.cli.view import RunView
     from suiro.executors import Executor
+    from suiro.pipeline import Pipeline
     from suiro.results import RunResult
 
 commands = typer.Typer()
@@ -249,6 +250,28 @@ def graph(
     from suiro.cli.terminal import printable
 
     with errors(verbose):
-        g = api.load_pipeline(target).graph
-    text = {"text": g.to_text, "mermaid": g.to_mermaid, "dot": g.to_dot}[format_.value]()
+        pipe = api.load_pipeline(target)
+        if pipe.dynamic:
+            text = _dynamic_graph(pipe, format_.value)
+        else:
+            g = pipe.graph
+            text = {"text": g.to_text, "mermaid": g.to_mermaid, "dot": g.to_dot}[format_.value]()
     sys.stdout.write(printable(text, newlines=True))
+
+
+def _dynamic_graph(pipe: Pipeline, fmt: str) -> str:
+    """What a dynamic pipeline's latest run called: its graph is known only after a run."""
+    from suiro import drawing, history
+    from suiro.errors import SuiroError
+
+    found = history.dynamic_graph(pipe.name)
+    if found is None:
+        raise SuiroError(
+            f"pipeline {pipe.name} is dynamic: its graph is known after a run; "
+            "run it (suiro run), then suiro graph draws what that run called."
+        )
+    run_id, data = found
+    if fmt == "text":
+        note = f"(dynamic: the calls of run {run_id})\n"
+        return note + drawing.text(data, [p.name for p in pipe.params])
+    return drawing.mermaid(data) if fmt == "mermaid" else drawing.dot(data)

@@ -96,19 +96,26 @@ class RunView:
                 self.rows = {node["key"]: _Row() for node in event.graph["nodes"]}
                 resuming = f", resuming run {event.parent_run_id}" if event.parent_run_id else ""
                 self.console.print(  # the run's own id first: scripts take the first id they see
-                    f"run {event.run_id}: pipeline {event.pipeline}, {len(self.rows)} tasks, "
+                    f"run {event.run_id}: pipeline {event.pipeline}, {_count(self.rows)}, "
                     f"executor {event.executor}{resuming}",
                     highlight=False,
                 )
             elif isinstance(event, TaskMapped):
-                self.rows[event.task_key].size = event.size
+                self._row(event.task_key).size = event.size
             elif isinstance(event, TaskStateChanged):
                 self._on_state(event)
             elif isinstance(event, RunFinished) and self._live is None:
                 self.console.print(f"run {event.run_id} {event.state.value}", highlight=False)
 
+    def _row(self, key: str) -> _Row:
+        """A task's row; a dynamic pipeline's tasks arrive as they are called."""
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = _Row()
+        return row
+
     def _on_state(self, event: TaskStateChanged) -> None:
-        row = self.rows[event.task_key]
+        row = self._row(event.task_key)
         if event.map_index >= 0:
             row.items[event.map_index] = event.state
             if event.state in (TaskState.RETRYING, TaskState.FAILED):
@@ -272,3 +279,8 @@ def _print_failures(result: RunResult, console: Console, *, verbose: bool) -> No
             tail = task.lines if verbose else task.lines[-10:]
             console.print(f"last output of {key}:", style="dim")
             console.print("\n".join("  " + line for line in tail), highlight=False, markup=False)
+
+
+def _count(rows: dict[str, Any]) -> str:
+    """How many tasks a run starts with; a dynamic pipeline's arrive as its body calls them."""
+    return f"{len(rows)} tasks" if rows else "tasks as they are called"

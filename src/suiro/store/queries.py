@@ -68,6 +68,20 @@ def _like(text: str) -> str:
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
+def last_dynamic_graph(db: Database, pipeline: str) -> tuple[str, dict[str, Any]] | None:
+    """The latest run of dynamic pipeline ``pipeline`` that recorded what it called, and that graph."""
+    rows = db.query(
+        "SELECT r.id, p.graph FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
+        " WHERE r.pipeline = :name ORDER BY r.started DESC LIMIT 50",
+        {"name": pipeline},
+    )
+    for row in rows:
+        graph = json.loads(row["graph"])
+        if graph.get("dynamic"):
+            return row["id"], graph
+    return None
+
+
 def get_run(db: Database, run_id: str) -> dict[str, Any]:
     """One run with its tasks (node rows), attempts and mapped-item counts."""
     run_id = resolve_run_id(db, run_id)

@@ -42,6 +42,7 @@ from suiro.events import (
     Event,
     MetricLogged,
     RunFinished,
+    RunGraph,
     RunStarted,
     TaskKeyed,
     TaskMapped,
@@ -161,6 +162,9 @@ class Recorder:
         if isinstance(event, RunStarted):
             self._start(event)
             return
+        if isinstance(event, RunGraph):
+            self._regraph(event)
+            return
         with self._lock:
             if self._finished:
                 return
@@ -187,6 +191,23 @@ class Recorder:
             ) from None
         self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
         self._thread.start()
+
+    def _regraph(self, event: RunGraph) -> None:
+        """A dynamic run's graph, known at its end, replaces the empty one it started with."""
+        graph = json.dumps(event.graph, sort_keys=True)
+        from suiro.cache import digest
+
+        with self.db.write() as tx:
+            tx.execute(
+                "INSERT INTO pipelines (name, code_digest, graph, created)"
+                " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
+                {"name": event.graph["name"], "digest": digest(graph), "graph": graph, "now": clock.now()},
+            )
+            tx.execute(
+                "UPDATE runs SET pipeline_id = (SELECT id FROM pipelines WHERE name = :name"
+                " AND code_digest = :digest) WHERE id = :id",
+                {"name": event.graph["name"], "digest": digest(graph), "id": event.run_id},
+            )
 
     def _insert_run(self, event: RunStarted, graph: str, graph_digest: str) -> None:
         with self.db.write() as tx:
