@@ -339,6 +339,11 @@ def _task_sources(binding: Binding) -> list[str]:
     return sorted({u.source for u in iter_uses(binding) if not u.is_param})
 
 
+def output_sources(binding: Binding) -> list[str]:
+    """Keys of the nodes a binding (e.g. the pipeline's output) reads, sorted."""
+    return _task_sources(binding)
+
+
 def _input_names(n: Node) -> list[str]:
     """Each argument's parameter name (``#i`` past the named ones, for ``*args``), then keywords."""
     named = [
