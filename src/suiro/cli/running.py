@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from suiro.cancel import Cancellation
     from suiro.cli.view import RunView
     from suiro.executors import Executor
+    from suiro.graph import Graph
     from suiro.results import RunResult
 
 commands = typer.Typer()
@@ -242,13 +243,44 @@ def _exit_cancelled(cancel: Cancellation, *, wait: bool) -> None:
 def graph(
     target: Target = None,
     format_: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format.")] = GraphFormat.text,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="List tasks whose output nothing uses (a missing >>?); exit 1 if any."),
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Print a pipeline's DAG as text, Mermaid or Graphviz DOT, without running it."""
+    """Print a pipeline's DAG as text, Mermaid or Graphviz DOT, without running it.
+
+    The text format ends with the steps: tasks on one step share no dependency and can run at once.
+    """
     from suiro import api
     from suiro.cli.terminal import printable
 
     with errors(verbose):
         g = api.load_pipeline(target).graph
+    if check:
+        _check_graph(g)
     text = {"text": g.to_text, "mermaid": g.to_mermaid, "dot": g.to_dot}[format_.value]()
+    if format_ is GraphFormat.text and g.nodes:
+        text += "  can run at once (each step after the one before):\n"
+        text += "".join(f"    {i}: {', '.join(keys)}\n" for i, keys in enumerate(g.steps(), 1))
     sys.stdout.write(printable(text, newlines=True))
+
+
+def _check_graph(g: Graph) -> None:
+    """Print each task whose output nothing uses, with the ``>>`` that would order it; exit 1 if any."""
+    from suiro.cli.terminal import printable
+
+    unused = g.unused()
+    for key, after in unused.items():
+        if after is not None:
+            hint = f"if {after} must run after it, write {key} >> {after}; if nothing must, "
+        else:
+            hint = f"if a task must run after it, write {key} >> TASK; if nothing must, "
+        line = (
+            f"task {key}'s output is used by nothing: {hint}return its output from the pipeline or drop it."
+        )
+        print(printable(line))
+    if not unused:
+        print(printable(f"pipeline {g.name}: every task's output is used."))
+    raise typer.Exit(1 if unused else 0)
