@@ -500,3 +500,23 @@ def test_an_async_task_called_outside_a_pipeline_is_a_plain_call_returning_the_c
         assert asyncio.iscoroutine(coroutine)
     finally:
         coroutine.close()
+
+
+def test_an_async_task_runs_when_the_run_is_started_inside_an_event_loop(executor):
+    """As in a notebook, where the caller's thread already runs a loop (the sequential executor
+    runs attempts in that thread)."""
+
+    @task
+    async def in_loop(x: int) -> int:
+        await asyncio.sleep(0)
+        return x * 2
+
+    @pipeline
+    def nested():
+        return in_loop(21)
+
+    async def caller() -> suiro.RunResult:
+        return run(nested, executor=executor)
+
+    result = asyncio.run(caller())
+    assert (result.state, result.output) == (RunState.SUCCESS, 42)

@@ -182,3 +182,40 @@ def test_allow_failure_must_be_true_or_false():
 
         @task(allow_failure="yes")
         def bad() -> None: ...
+
+
+def test_fail_fast_does_not_stop_at_a_tolerated_failure():
+    @task
+    def later(score: float) -> float:
+        return score + 1
+
+    once = notify.with_options(retries=0)
+
+    @pipeline
+    def fast():
+        score = train()
+        once(score)
+        return later(score)
+
+    result = run(fast, fail_fast=True)
+
+    assert (result.state, result.output) == (RunState.SUCCESS, 1.9)
+    assert result.tasks["later"].state is TaskState.SUCCESS
+
+
+def test_a_mapped_tolerated_task_whose_items_fail_is_tolerated():
+    @pipeline
+    def mapped():
+        score = train()
+        notify.map([score, score])
+        return score
+
+    result = run(mapped)
+
+    assert (result.state, result.output) == (RunState.SUCCESS, 0.9)
+    notified = result.tasks["notify"]
+    assert (notified.state, notified.tolerated, notified.item_states) == (
+        TaskState.FAILED,
+        True,
+        [TaskState.FAILED, TaskState.FAILED],
+    )
