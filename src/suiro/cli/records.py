@@ -73,8 +73,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     )
     if about := _about(run):  # what the pipeline says it is, as `suiro graph` prints it
         out.print(f"about: {about}", markup=False, highlight=False)
-    if run["error"]:  # a failed run's first error; why a run was cancelled, fenced or crashed
-        label = "error" if run["state"] == "failed" else "reason"
+    if run["error"]:  # a failed run's first error; why a run crashed, was fenced or was cancelled
+        label = "reason" if run["state"] == "cancelled" else "error"
         out.print(f"{label}: {run['error']}", markup=False, highlight=False)
     out.print(f"params: {run['params']}", markup=False)
     rows = []
