@@ -231,6 +231,46 @@ class Graph:
                 down[up].add(key)
         return down
 
+    def steps(self) -> list[list[str]]:
+        """Node keys by step: a node is one step after the last of its upstream nodes, so the
+        nodes of one step share no dependency and can run at once (in trace order)."""
+        step: dict[str, int] = {}
+        for key in self.toposort():
+            step[key] = 1 + max((step[up] for up in self.nodes[key].upstream), default=-1)
+        found: list[list[str]] = [[] for _ in range(max(step.values(), default=-1) + 1)]
+        for key in self.nodes:
+            found[step[key]].append(key)
+        return found
+
+    def unused(self) -> dict[str, str | None]:
+        """Nodes whose output nothing reads or waits for and that the pipeline does not return,
+        each with the next node traced after it that it does not wait for (None: none).
+
+        Such a node runs in parallel with the rest: often a missing ``a >> b`` in a port of a
+        script whose steps ran in order.
+        """
+        down = self.downstream()
+        returned = set(output_sources(self.output)) if self.output is not None else set()
+        keys = list(self.nodes)
+        found: dict[str, str | None] = {}
+        for i, key in enumerate(keys):
+            if down[key] or key in returned:
+                continue
+            before = self._reach(key)  # nothing waits for key: only these would make ``key >> k`` a cycle
+            found[key] = next((k for k in keys[i + 1 :] if k not in before), None)
+        return found
+
+    def _reach(self, key: str) -> set[str]:
+        """The nodes ``key`` waits for, directly or not."""
+        seen: set[str] = set()
+        stack = [key]
+        while stack:
+            for up in self.nodes[stack.pop()].upstream:
+                if up not in seen:
+                    seen.add(up)
+                    stack.append(up)
+        return seen
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (stored with every run, drawn by the UI and ``suiro.drawing``).
 
@@ -318,6 +358,8 @@ def _node_dict(n: Node) -> dict[str, Any]:
             data[label] = value
     if opts.tags:
         data["tags"] = data["options"]["tags"]
+    if opts.allow_failure:
+        data["allow_failure"] = True
     bindings = (*n.args, *n.kwargs.values())
     if any(_has_expr(b) for b in bindings):
         names = _input_names(n)
@@ -337,6 +379,11 @@ def _condition_dict(c: Condition) -> dict[str, Any]:
 
 def _task_sources(binding: Binding) -> list[str]:
     return sorted({u.source for u in iter_uses(binding) if not u.is_param})
+
+
+def output_sources(binding: Binding) -> list[str]:
+    """Keys of the nodes a binding (e.g. the pipeline's output) reads, sorted."""
+    return _task_sources(binding)
 
 
 def _input_names(n: Node) -> list[str]:

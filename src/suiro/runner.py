@@ -37,16 +37,18 @@ from suiro.events import ErrorInfo, RunObserver
 from suiro.executors.base import Executor, Outcome, Work, cancelled_error, error_info
 from suiro.fanout import MapState, map_verdict
 from suiro.faults import fault
-from suiro.graph import Binding, Graph, Node
+from suiro.graph import Binding, Graph, Node, output_sources
 from suiro.mapping import split_mapped
 from suiro.memo import Hit, Memo, OutputStore
 from suiro.progress import Progress
-from suiro.results import RunResult
+from suiro.results import RunError, RunResult
 from suiro.retry import RetrySchedule
 from suiro.rules import verdict
 from suiro.runinfo import RunInfo
 from suiro.states import RunState, TaskState
 from suiro.values import Values
+
+_CANCELLED = "suiro.errors.RunCancelledError"
 
 
 class Runner:
@@ -101,6 +103,8 @@ class Runner:
         self._retries = RetrySchedule(self.clock, rng or random.Random())
         self._maps: dict[str, MapState] = {}
         self._stopping = False
+        #: Nodes that ended ``failed``, in the order they did (the first is the run's error).
+        self._failures: list[str] = []
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -135,19 +139,38 @@ class Runner:
             error=error,
         )
 
-    def _ending(self) -> tuple[RunState, Any, str | None]:
-        """The run's state, output and error (why, if not a task), once nothing more runs."""
+    def _ending(self) -> tuple[RunState, Any, RunError | None]:
+        """The run's state, output and error, once nothing more runs.
+
+        A failed run still gives its output when every task the output reads ended ok (e.g. an
+        ``all_done`` report), and its error is the first task that failed. A failure its task
+        tolerates (``allow_failure``) does not fail the run.
+        """
         if self.cancellation.requested:
             self._cancel_run()
-            return RunState.CANCELLED, None, self.cancellation.detail
-        if not all(r.state.is_terminal and not r.state.is_failure for r in self.results.values()):
-            return RunState.FAILED, None, None
-        if self.graph.output is None:
-            return RunState.SUCCESS, None, None
+            return RunState.CANCELLED, None, RunError(self.cancellation.detail, type=_CANCELLED)
+        ok = all(
+            r.state.is_terminal and (not r.state.is_failure or r.tolerated) for r in self.results.values()
+        )
+        output = self.graph.output
+        if output is None or not all(self.results[k].state.is_ok for k in output_sources(output)):
+            return (RunState.SUCCESS, None, None) if ok else (RunState.FAILED, None, self._first_error())
         try:
-            return RunState.SUCCESS, self._values.resolve(self.graph.output), None
+            value = self._values.resolve(output)
         except Exception as exc:  # e.g. a cached output found corrupt: the run cannot deliver it
-            return RunState.FAILED, None, f"the pipeline's output could not be read: {exc}"
+            if not ok:
+                return RunState.FAILED, None, self._first_error()
+            error = RunError(f"the pipeline's output could not be read: {exc}", type=type(exc).__name__)
+            return RunState.FAILED, None, error
+        return (RunState.SUCCESS, value, None) if ok else (RunState.FAILED, value, self._first_error())
+
+    def _first_error(self) -> RunError | None:
+        """The first task that failed, preferring one whose failure is not tolerated."""
+        failures = [k for k in self._failures if self.results[k].errors]
+        chosen = [k for k in failures if not self.results[k].tolerated] or failures
+        if not chosen:
+            return None
+        return RunError.of_task(chosen[0], self.results[chosen[0]].errors[-1])
 
     def _loop(self) -> None:
         self._sorter = graphlib.TopologicalSorter(self._upstream)
@@ -302,9 +325,13 @@ class Runner:
         self._values.ended(key, value, ok)
         if not ok and self._memo is not None:
             self._memo.record_absent(key)
+        tolerated = state is TaskState.FAILED and self.graph.nodes[key].task.options.allow_failure
+        if state is TaskState.FAILED:
+            self._failures.append(key)
+            self.results[key].tolerated = tolerated
         self._progress.node_ended(key, state, log_path)
         self._sorter.done(key)
-        if state is TaskState.FAILED and self.fail_fast:
+        if state is TaskState.FAILED and self.fail_fast and not tolerated:
             self._stop()
 
     def _finish_map(self, key: str, *, emit: bool = True) -> TaskState | None:
@@ -403,8 +430,11 @@ class Runner:
         self._progress.item_ended(unit, state, outcome)
         if self._maps[unit.key].item_ended(unit.map_index, value, outcome.artifact):
             self._finish_map(unit.key)
-        elif state is TaskState.FAILED and self.fail_fast:
+        elif state is TaskState.FAILED and self.fail_fast and not self._tolerates(unit.key):
             self._stop()
+
+    def _tolerates(self, key: str) -> bool:
+        return self.graph.nodes[key].task.options.allow_failure
 
     # -- stopping -----------------------------------------------------------------------
 

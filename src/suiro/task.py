@@ -77,6 +77,8 @@ class TaskOptions:
             of its docstring when not given).
         owner: who answers for the task (Airflow's ``owner``), shown where it differs from
             the pipeline's.
+        allow_failure: a non-critical task (a report, a notification): its failure is recorded
+            and shown, downstream trigger rules see it failed, but it does not fail the run.
     """
 
     name: str
@@ -97,6 +99,7 @@ class TaskOptions:
     serializer: str | None = None
     description: str | None = None
     owner: str | None = None
+    allow_failure: bool = False
 
     def delay_before(self, attempt: int, *, rng: random.Random | None = None) -> float:
         """Seconds to wait before ``attempt`` (2 for the first retry).
@@ -373,6 +376,8 @@ def _option_problems(opts: TaskOptions) -> list[str]:
         value = getattr(opts, label)
         if value is not None and not isinstance(value, str):
             problems.append(f"{label} must be text, got {value!r}")
+    if not isinstance(opts.allow_failure, bool):
+        problems.append(f"allow_failure must be True or False, got {opts.allow_failure!r}")
     if not all(isinstance(tag, str) for tag in opts.tags):
         problems.append(f"tags must be text, got {sorted(map(repr, opts.tags))}")
     return problems

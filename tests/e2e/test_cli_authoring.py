@@ -191,7 +191,7 @@ def test_an_unknown_task_default_is_one_line_naming_it_with_the_close_one(cli):
 
     assert line.startswith(
         f"error: pipeline nightly at {path}:{line_no}: task_defaults has an unknown option 'retires' "
-        '(did you mean "retries"?); known options are backoff, '
+        '(did you mean "retries"?); known options are allow_failure, backoff, '
     )
 
 

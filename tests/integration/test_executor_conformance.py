@@ -10,12 +10,14 @@ are reused by the next run. Nothing is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -421,3 +423,100 @@ def test_a_task_sees_its_own_context_wherever_it_runs(executor):
 
     result = run(asks, executor=executor)
     assert result.output == (result.run_id, "who", 1)
+
+
+# -- async def tasks ---------------------------------------------------------------------------------
+
+
+@task(retries=1)
+async def fetch_async(x: int) -> dict[str, Any]:
+    """Awaits, reads its context, fails its first attempt: an async task is a task like any other."""
+    await asyncio.sleep(0.01)
+    ctx = context()
+    if ctx.attempt == 1:
+        raise ConnectionError(f"attempt 1 of fetch_async({x}) failed on purpose")
+    return {"x": x * 10, "task": ctx.task_key, "attempt": ctx.attempt}
+
+
+@task
+def after_async(fetched: dict[str, Any]) -> int:
+    return fetched["x"] + 1
+
+
+@task(timeout=0.5)
+async def hangs_async() -> str:
+    await asyncio.sleep(30)
+    return "woke up"
+
+
+def test_an_async_task_is_awaited_retried_and_its_output_reaches_downstream(executor):
+    @pipeline
+    def awaits():
+        fetched = fetch_async(4)
+        return {"fetched": fetched, "after": after_async(fetched), "items": fetch_async.map([1, 2])}
+
+    rec = RecordingObserver()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
+        result = run(awaits, rec, executor=executor)
+
+    assert result.state is RunState.SUCCESS, result.error
+    assert result.output == {
+        "fetched": {"x": 40, "task": "fetch_async", "attempt": 2},
+        "after": 41,
+        "items": [
+            {"x": 10, "task": "fetch_async_2", "attempt": 2},
+            {"x": 20, "task": "fetch_async_2", "attempt": 2},
+        ],
+    }
+    task_result = result.tasks["fetch_async"]
+    assert task_result.attempts == 2
+    assert [(e.type, e.message) for e in task_result.errors] == [
+        ("ConnectionError", "attempt 1 of fetch_async(4) failed on purpose")
+    ]
+
+
+def test_an_async_task_past_its_timeout_is_stopped(executor):
+    @pipeline
+    def hangs():
+        return hangs_async()
+
+    started = time.monotonic()
+    result = run(hangs, executor=executor)
+
+    assert time.monotonic() - started < 15, "the coroutine sleeps 30 s: it was stopped, not waited for"
+    task_result = result.tasks["hangs_async"]
+    assert (result.state, task_result.state, task_result.attempts) == (RunState.FAILED, TaskState.FAILED, 1)
+    assert [e.type for e in task_result.errors] == [TIMEOUT_ERROR]
+    assert task_result.errors[0].message == (
+        "task hangs_async ran past its timeout of 0.5 s and was stopped; "
+        "raise timeout= or make the task faster."
+    )
+
+
+def test_an_async_task_called_outside_a_pipeline_is_a_plain_call_returning_the_coroutine():
+    coroutine = hangs_async()
+    try:
+        assert asyncio.iscoroutine(coroutine)
+    finally:
+        coroutine.close()
+
+
+def test_an_async_task_runs_when_the_run_is_started_inside_an_event_loop(executor):
+    """As in a notebook, where the caller's thread already runs a loop (the sequential executor
+    runs attempts in that thread)."""
+
+    @task
+    async def in_loop(x: int) -> int:
+        await asyncio.sleep(0)
+        return x * 2
+
+    @pipeline
+    def nested():
+        return in_loop(21)
+
+    async def caller() -> suiro.RunResult:
+        return run(nested, executor=executor)
+
+    result = asyncio.run(caller())
+    assert (result.state, result.output) == (RunState.SUCCESS, 42)

@@ -371,7 +371,8 @@ def test_a_failed_task_fails_its_dependents_while_an_independent_branch_succeeds
     result = run(broken, rec, workers=2)
 
     assert result.state is RunState.FAILED
-    assert result.output is None
+    assert result.output == ("ok", "ok")  # the output's task ended ok: a failed run still gives it
+    assert result.error == "task boom failed: RuntimeError: boom on purpose"
     assert task_states(result) == {
         "boom": TaskState.FAILED,
         "after_boom": TaskState.UPSTREAM_FAILED,

@@ -83,4 +83,8 @@ def test_os_exit_on_the_processes_executor_fails_only_the_task(tmp_path):
     result = cli.expect(1, "run", "exits.py", "--executor", "processes", "--set", "how=os._exit")
     assert "died (exit code 3)" in result.stdout, str(result)
     (run,) = rows(cli.home, "SELECT state, error FROM runs")
-    assert (run["state"], run["error"]) == ("failed", None)
+    assert (run["state"], run["error"]) == (  # a failed run records its first error (issue 12)
+        "failed",
+        "task quits failed: suiro.errors.WorkerCrashedError: the process running task quits died "
+        "(exit code 3) before it finished; check the task for crashes or memory use, then rerun it.",
+    )

@@ -371,3 +371,60 @@ def test_random_dags_round_trip_through_json_and_draw_every_edge(spec):
     }
     assert parse_mermaid(graph.to_mermaid())[1] == edges_of(graph)
     assert parse_dot(graph.to_dot())[1] == edges_of(graph)
+
+
+# -- steps and unused outputs (issue 12: ordering without data) ------------------------------------
+
+
+@task
+def _rows() -> list[int]:
+    return [1]
+
+
+@task
+def _check(rows: list[int]) -> bool:
+    return bool(rows)
+
+
+@task
+def _prep(rows: list[int]) -> list[int]:
+    return rows
+
+
+@task
+def _fit(rows: list[int]) -> int:
+    return len(rows)
+
+
+def test_steps_group_the_nodes_that_share_no_dependency_in_trace_order():
+    @pipeline
+    def script():
+        rows = _rows()
+        _check(rows)
+        return _fit(_prep(rows))
+
+    assert script.graph.steps() == [["_rows"], ["_check", "_prep"], ["_fit"]]
+
+
+def test_unused_names_outputs_nothing_reads_with_the_next_node_that_could_follow():
+    @pipeline
+    def script():
+        rows = _rows()
+        _check(rows)
+        fitted = _fit(_prep(rows))
+        _check(fitted)  # the last node traced: nothing could follow it
+        return rows
+
+    assert script.graph.unused() == {"_check": "_prep", "_check_2": None}
+
+
+def test_unused_counts_an_ordering_edge_and_the_returned_outputs_as_used():
+    @pipeline
+    def ordered():
+        rows = _rows()
+        checked = _check(rows)
+        prepared = _prep(rows)
+        checked >> prepared
+        return {"fit": _fit(prepared)}
+
+    assert ordered.graph.unused() == {}

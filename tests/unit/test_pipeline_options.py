@@ -15,7 +15,8 @@ from suiro.errors import DefinitionError
 
 HERE = Path(__file__)
 KNOWN = (
-    "backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, owner, "
+    "allow_failure, backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, "
+    "owner, "
     "resources, retries, retry_delay, retry_on, serializer, tags, timeout, trigger_rule"
 )
 
@@ -113,7 +114,7 @@ def test_durations_may_be_timedeltas_as_in_airflow():
             {"retry_delay_seconds": 60},
             """has an unknown option 'retry_delay_seconds' (did you mean "retry_delay"?)""",
         ),
-        ({"name": "x"}, "has an unknown option 'name'; known options are backoff"),
+        ({"name": "x"}, "has an unknown option 'name'; known options are allow_failure, backoff"),
         ({"retries": -1}, "retries must be an integer >= 0, got -1"),
         ({"timeout": 0, "owner": 3}, "timeout must be a number > 0, got 0; owner must be text, got 3"),
         ({"trigger_rule": "sometimes"}, "trigger_rule 'sometimes' is not one of all_success"),

@@ -257,7 +257,8 @@ def test_option_errors_use_the_name_option():
 
 def test_an_unknown_option_suggests_the_close_one_and_lists_the_known_ones():
     known = (
-        "backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, owner, "
+        "allow_failure, backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, "
+        "owner, "
         "resources, retries, retry_delay, retry_on, serializer, tags, timeout, trigger_rule"
     )
     message = (
@@ -273,7 +274,9 @@ def test_an_unknown_option_suggests_the_close_one_and_lists_the_known_ones():
 
 
 def test_an_unknown_option_with_no_close_name_has_no_suggestion():
-    with pytest.raises(DefinitionError, match=r"unknown option 'colour'; known options are backoff") as info:
+    with pytest.raises(
+        DefinitionError, match=r"unknown option 'colour'; known options are allow_failure, backoff"
+    ) as info:
         define(colour="blue")
 
     assert "did you mean" not in str(info.value)

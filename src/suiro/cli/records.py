@@ -73,11 +73,10 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     )
     if about := _about(run):  # what the pipeline says it is, as `suiro graph` prints it
         out.print(f"about: {about}", markup=False, highlight=False)
-    if run["error"]:  # why it ended so: cancelled by a signal, fenced, an unreadable output
-        out.print(f"reason: {run['error']}", markup=False, highlight=False)
+    if run["error"]:  # a failed run's first error; why a run crashed, was fenced or was cancelled
+        label = "reason" if run["state"] == "cancelled" else "error"
+        out.print(f"{label}: {run['error']}", markup=False, highlight=False)
     out.print(f"params: {run['params']}", markup=False)
-    if run["error"]:
-        out.print(f"error: {run['error']}", markup=False, highlight=False)
     rows = []
     for t in run["tasks"]:
         note = ", ".join(f"{n} {s}" for s, n in t["items"].items())
@@ -90,7 +89,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
             note = (
                 note + "  " if note else ""
             ) + f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"[:160]
-        rows.append([t["task_key"], t["state"], t["attempts"] or "", seconds(t["duration"]), note])
+        state = f"{t['state']} (tolerated)" if t.get("tolerated") else t["state"]
+        rows.append([t["task_key"], state, t["attempts"] or "", seconds(t["duration"]), note])
     out.print(table(["task", "state", "attempts", "time", "note"], rows))
     if verbose:
         for t in run["tasks"]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from suiro.cancel import Cancellation
     from suiro.cli.view import RunView
     from suiro.executors import Executor
+    from suiro.graph import Graph
     from suiro.pipeline import Pipeline
     from suiro.results import RunResult
 
@@ -243,19 +244,37 @@ def _exit_cancelled(cancel: Cancellation, *, wait: bool) -> None:
 def graph(
     target: Target = None,
     format_: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format.")] = GraphFormat.text,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="List tasks whose output nothing uses (a missing >>?); exit 1 if any."),
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Print a pipeline's DAG as text, Mermaid or Graphviz DOT, without running it."""
+    """Print a pipeline's DAG as text, Mermaid or Graphviz DOT, without running it.
+
+    The text format ends with the steps: tasks on one step share no dependency and can run at once.
+    """
     from suiro import api
     from suiro.cli.terminal import printable
+    from suiro.errors import SuiroError
 
     with errors(verbose):
         pipe = api.load_pipeline(target)
         if pipe.dynamic:
+            if check:
+                raise SuiroError(
+                    f"pipeline {pipe.name} is dynamic: its calls are decided as it runs, so --check has "
+                    "nothing to read before a run; check a static pipeline."
+                )
             text = _dynamic_graph(pipe, format_.value)
         else:
             g = pipe.graph
+            if check:
+                _check_graph(g)
             text = {"text": g.to_text, "mermaid": g.to_mermaid, "dot": g.to_dot}[format_.value]()
+            if format_ is GraphFormat.text and g.nodes:
+                text += "  can run at once (each step after the one before):\n"
+                text += "".join(f"    {i}: {', '.join(keys)}\n" for i, keys in enumerate(g.steps(), 1))
     sys.stdout.write(printable(text, newlines=True))
 
 
@@ -275,3 +294,22 @@ def _dynamic_graph(pipe: Pipeline, fmt: str) -> str:
         note = f"(dynamic: the calls of run {run_id})\n"
         return note + drawing.text(data, [p.name for p in pipe.params])
     return drawing.mermaid(data) if fmt == "mermaid" else drawing.dot(data)
+
+
+def _check_graph(g: Graph) -> None:
+    """Print each task whose output nothing uses, with the ``>>`` that would order it; exit 1 if any."""
+    from suiro.cli.terminal import printable
+
+    unused = g.unused()
+    for key, after in unused.items():
+        if after is not None:
+            hint = f"if {after} must run after it, write {key} >> {after}; if nothing must, "
+        else:
+            hint = f"if a task must run after it, write {key} >> TASK; if nothing must, "
+        line = (
+            f"task {key}'s output is used by nothing: {hint}return its output from the pipeline or drop it."
+        )
+        print(printable(line))
+    if not unused:
+        print(printable(f"pipeline {g.name}: every task's output is used."))
+    raise typer.Exit(1 if unused else 0)

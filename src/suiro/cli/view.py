@@ -212,7 +212,8 @@ def render_summary(result: RunResult, console: Console, *, verbose: bool = False
             )
         if task.state is TaskState.FAILED and task.errors:
             note = (note + "  " if note else "") + str(task.errors[-1]).splitlines()[0][:200]
-        state = Text(task.state.value, style=STYLES[task.state])
+        label = f"{task.state.value} (tolerated)" if task.tolerated else task.state.value
+        state = Text(label, style=STYLES[task.state])
         rows.append([key, state, task.attempts or "", seconds(task.duration), note])
     title = f"run {result.run_id}: {result.state.value}"
     console.print(table(["task", "state", "attempts", "time", "note"], rows, wrap=("note",), title=title))
@@ -226,7 +227,9 @@ def render_summary(result: RunResult, console: Console, *, verbose: bool = False
         style="green" if result.ok else "bold red",
         highlight=False,
     )
-    if result.ok and result.output is not None:
+    if not result.ok and result.error:  # the first task that failed, or why the run stopped
+        console.print(f"error: {result.error}", style="red", highlight=False, markup=False)
+    if result.output is not None:  # a failed run's too, when the tasks it reads ended ok
         render_output(result.output, console)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -190,6 +191,10 @@ def _call(work: Work, capture: Capture, args: tuple[Any, ...], kwargs: dict[str,
                 value = files.call(work.fn, work.outputs, args, kwargs, work.label())
             else:
                 value = work.fn(*args, **kwargs)
+            if isinstance(value, types.CoroutineType):  # an ``async def`` task: awaited here
+                from suiro.executors.awaiting import await_here
+
+                value = await_here(value)
     except BaseException as exc:
         if os.getpid() != pid:
             _end_forked_child(capture, exc)

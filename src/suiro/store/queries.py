@@ -111,6 +111,9 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
             nodes[a["task_key"]]["errors"].append(
                 {k: a[k] for k in ("map_index", "attempt", "state", "error_type", "error_message")}
             )
+    tolerates = {n["key"] for n in about.get("nodes", ()) if n.get("allow_failure")}
+    for key, node in nodes.items():  # failed, but its task has allow_failure: the run did not fail for it
+        node["tolerated"] = node["state"] == "failed" and key in tolerates
     run["tasks"] = list(nodes.values())
     run["attempts"] = attempts
     return run
