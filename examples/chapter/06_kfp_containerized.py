@@ -11,7 +11,7 @@ Python standing in for the images (generated data, no pandas, to start fast). Wh
   (``workdir + "/prepared.csv"``); the order comes from data (train takes prepare's output) and
   ``>>``. Files as checked, content-addressed outputs wait for files-as-outputs (issue 12).
 - ``set_gpu_limit``/``add_node_selector_constraint``: not ported (no cluster); ``resources=``
-  on a task only labels it today.
+  on a task records hints for later compile targets, which nothing enforces today.
 - Compiling to YAML waits for the KFP compiler.
 
     suiro run examples/chapter/06_kfp_containerized.py --set workdir=/tmp/chapter --set n_estimators=20
