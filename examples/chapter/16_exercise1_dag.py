@@ -57,7 +57,7 @@ def split(data: pd.DataFrame) -> dict:
 def _forest(**params):
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=20, random_state=0, **params)
+    return RandomForestClassifier(n_estimators=10, random_state=0, **params)
 
 
 @task
