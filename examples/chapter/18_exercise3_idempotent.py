@@ -1,0 +1,58 @@
+"""Exercise 3 (問題3), an appending ``process_data`` made idempotent, ported.
+
+The exercise's function appends its result to the output file, so each run adds rows. The
+answer overwrites it, or writes a temporary file and moves it into place. Here ``make_input``
+writes an input CSV, ``process_data`` doubles it and writes the output atomically (temporary
+file in the same folder, then ``os.replace``: a reader never sees half a file), and
+``count_rows`` reads the output back. Run it twice: the output has the same rows both times.
+What differs:
+
+- The processed DataFrame is also the task's return value, so suiro keeps a copy of it by
+  content whatever happens to the file.
+- ``process_data`` writes outside suiro, so it opts out of the cache (``cache=False``) and
+  writes on every run; checked file outputs wait for files-as-outputs (issue 12).
+
+    suiro run examples/chapter/18_exercise3_idempotent.py --set workdir=/tmp/ex3
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pandas as pd
+
+from suiro import pipeline, task
+
+
+@task(cache=False)
+def make_input(workdir: str, rows: int) -> str:
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "input.csv")
+    pd.DataFrame({"a": range(rows), "b": range(rows, 2 * rows)}).to_csv(path, index=False)
+    return path
+
+
+@task(cache=False)
+def process_data(input_file: str, output_file: str) -> pd.DataFrame:
+    processed = pd.read_csv(input_file) * 2
+    handle, tmp = tempfile.mkstemp(dir=os.path.dirname(output_file) or ".", suffix=".csv")
+    os.close(handle)
+    processed.to_csv(tmp, index=False)
+    os.replace(tmp, output_file)  # atomic: the old file or the new one, never a mix
+    print(f"processed: {output_file}")
+    return processed
+
+
+@task(cache=False)
+def count_rows(processed: pd.DataFrame, output_file: str) -> int:
+    written = pd.read_csv(output_file)
+    if not written.equals(processed):
+        raise ValueError(f"{output_file} does not hold what process_data wrote")
+    return len(written)
+
+
+@pipeline
+def idempotent(workdir: str = "chapter_work", rows: int = 4):
+    output_file = workdir + "/output.csv"
+    return count_rows(process_data(make_input(workdir, rows), output_file), output_file)

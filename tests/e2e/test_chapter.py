@@ -1,0 +1,230 @@
+"""Every port of the textbook chapter in examples/chapter/ runs through the CLI and does what it says.
+
+One test per listing or exercise: ``suiro run examples/chapter/NAME.py`` in a subprocess (the
+harness), then what was recorded is read back (``suiro show --json``, ``logs``, ``metrics``,
+``graph``), so each test checks the output, the task states or the branch taken, not only
+that the file ran.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.pipelines.cli_harness import Cli
+
+CHAPTER = Path(__file__).resolve().parents[2] / "examples" / "chapter"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def example(name: str) -> str:
+    path = CHAPTER / f"{name}.py"
+    assert path.exists(), path
+    return str(path)
+
+
+def run(cli: Cli, name: str, *args: str, code: int = 0, env: dict[str, str] | None = None) -> Any:
+    """Run one chapter example; return its output as a Python value (None for a failed run)."""
+    result = cli.expect(code, "run", example(name), *args, env=env)
+    if code != 0:
+        return None
+    # The summary's last item; a long one is wrapped by the renderer at spaces, so rejoin its lines.
+    text = result.stdout[result.stdout.index("\noutput: ") + len("\noutput: ") :]
+    return ast.literal_eval(" ".join(line.strip() for line in text.splitlines()))
+
+
+def states(cli: Cli) -> dict[str, str]:
+    return {key: task["state"] for key, task in cli.tasks().items()}
+
+
+def test_every_file_in_the_chapter_folder_has_a_test():
+    tested = set(re.findall(r'run\(\s*cli,\s*"(\d\d_\w+)"', Path(__file__).read_text()))
+    on_disk = {path.stem for path in CHAPTER.glob("[0-9]*.py")}
+    assert on_disk == tested
+
+
+def test_01_design_principles_reruns_from_cache(cli):
+    assert run(cli, "01_design_principles", "--set", "batch_id=2") == {
+        "batch_id": 2,
+        "rows": 10,
+        "total": 10022.5,
+    }
+    assert [(m["name"], m["value"]) for m in cli.json("metrics", "last")] == [("batch_total", 10022.5)]
+    again = cli.ok("run", example("01_design_principles"), "--set", "batch_id=2")
+    assert "(3 cached)" in again.stdout  # rerunnable without a force flag: nothing recomputed
+    assert "batch 2: succeeded, 10 rows" in cli.ok("logs", "last", "process_batch").stdout
+
+
+def test_02_airflow_basic_dag_ends_in_the_shell_validate_task(cli):
+    assert run(cli, "02_airflow_basic_dag") == "model validated: accuracy=0.92"
+    assert states(cli) == dict.fromkeys(["extract", "transform", "train", "validate"], "success")
+    shown = cli.json("show", "last")
+    assert shown["owner"] == "mlops-team" and shown["tags"] == ["ml", "training"]
+
+
+def test_03_airflow_complete_pipeline_branches_on_accuracy(cli):
+    # The listing's threshold (0.8) on its random target: the alert branch.
+    assert run(cli, "03_airflow_complete_pipeline").startswith("alert: model rejected, accuracy 0.")
+    tasks = states(cli)
+    assert (tasks["send_alert"], tasks["register_model"], tasks["end"]) == ("success", "skipped", "success")
+    # A lower threshold: the register branch (the rest are cache hits).
+    assert run(cli, "03_airflow_complete_pipeline", "--set", "threshold=0.4").startswith(
+        "registered chapter_complete v1"
+    )
+    tasks = states(cli)
+    assert (tasks["register_model"], tasks["send_alert"], tasks["end"]) == ("success", "skipped", "success")
+
+
+def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
+    assert run(cli, "04_airflow_best_practices") in {
+        "random_forest",
+        "gradient_boosting",
+        "logistic_regression",
+    }
+    assert cli.tasks()["train"]["items"] == {"success": 3}
+
+
+def test_05_kfp_basic_pipeline_passes_dataset_and_model_between_tasks(cli):
+    assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") == 1.0
+    assert list(states(cli).values()) == ["success"] * 3
+    assert "accuracy: 1.000" in cli.ok("logs", "last", "evaluate_model").stdout
+
+
+def test_06_kfp_containerized_runs_each_container_as_a_command(cli):
+    accuracy = float(run(cli, "06_kfp_containerized", "--set", "workdir=work", "--set", "n_estimators=10"))
+    assert 0.8 < accuracy <= 1.0
+    assert (cli.root / "work" / "prepared.csv").is_file() and (cli.root / "work" / "model.pkl").is_file()
+    assert states(cli) == dict.fromkeys(["prepare_data", "train_model", "evaluate_model"], "success")
+
+
+def test_07_kfp_tuning_pipeline_trains_with_the_tuned_parameters(cli):
+    output = run(cli, "07_kfp_tuning_pipeline")
+    assert output["best_params"]["n_estimators"] in (10, 20) and output["best_params"]["max_depth"] in (3, 6)
+    assert output["metrics"]["accuracy"] > 0.9
+    metrics = {m["name"] for m in cli.json("metrics", "last")}
+    assert {"cv_accuracy", "accuracy", "f1_score", "precision", "recall"} <= metrics
+
+
+def test_08_prefect_etl_flow_keeps_what_tasks_print(cli):
+    assert run(cli, "08_prefect_etl_flow", "--set", "records=7") is True
+    assert "transforming 7 records" in cli.ok("logs", "last", "transform_data").stdout
+
+
+def test_09_prefect_dynamic_tasks_selects_the_best_of_the_mapped_models(cli):
+    best = run(cli, "09_prefect_dynamic_tasks", "--set", "model_types=[decision_tree,naive_bayes]")
+    assert best["model"] in {"decision_tree", "naive_bayes"} and best["accuracy"] > 0.8
+    assert cli.tasks()["train_model"]["items"] == {"success": 2}
+
+
+def test_10_prefect_complete_pipeline_registers_only_above_the_floor(cli):
+    output = run(cli, "10_prefect_complete_pipeline", "--set", "n_estimators=10")
+    assert output["model"] == "chapter_prefect v1" and output["metrics"]["accuracy"] >= 0.7
+    assert [m["name"] for m in cli.json("models", "list")] == ["chapter_prefect"]
+    tasks = cli.tasks()
+    # validate_data ran before preprocess_data although it passes it nothing (the `>>`)
+    assert tasks["preprocess_data"]["started"] >= tasks["validate_data"]["ended"]
+    refused = run(
+        cli, "10_prefect_complete_pipeline", "--set", "n_estimators=10", "--set", "min_accuracy=0.99"
+    )
+    assert refused["model"] is False
+    tasks = cli.tasks()
+    assert tasks["collect_data"]["cached_from"] is None  # cache=False: collected again, not a hit
+
+
+def test_12_idempotency_patterns_leave_the_same_state_when_run_twice(cli):
+    first = run(cli, "12_idempotency_patterns", "--set", "workdir=work", "--set", "rows=3")
+    (cli.root / "work" / "output" / "stray.txt").write_text("from an earlier run")
+    second = run(cli, "12_idempotency_patterns", "--set", "workdir=work", "--set", "rows=3")
+    assert (
+        first
+        == second
+        == {"data": "work/output/data.txt", "versioned": "work/output/output_v1.csv", "table_rows": 3}
+    )
+    assert sorted(p.name for p in (cli.root / "work" / "output").iterdir()) == ["data.txt", "output_v1.csv"]
+    assert (cli.root / "work" / "output" / "data.txt").read_text().count("new data") == 3
+
+
+def test_13_error_handling_retries_then_carries_on_past_a_non_critical_failure(cli):
+    assert run(cli, "13_error_handling") == {"model": 49.5, "enriched": 100, "failed": []}
+    assert cli.tasks()["fetch_data"]["attempts"] == 3
+    run(cli, "13_error_handling", "--set", "fail_enrich=true", code=1)
+    tasks = cli.tasks()
+    assert (tasks["enrich"]["state"], tasks["summarize"]["state"]) == ("failed", "success")
+    assert "failed task: enrich" in cli.ok("logs", "last", "summarize").stdout
+
+
+def test_14_parameterization_layers_yaml_then_environment_then_set(cli):
+    config = str(CHAPTER / "14_config.yaml")
+    environment = {"SUIRO_PARAM_HYPERPARAMETERS": "{max_depth: 3, min_samples_split: 2}"}
+    output = run(
+        cli, "14_parameterization", "-c", config, "--set", "pipeline.n_estimators=7", env=environment
+    )
+    expected = {"model_type": "random_forest", "n_estimators": 7, "max_depth": 3, "min_samples_split": 2}
+    assert output["config"] == expected  # n_estimators from --set, the hyper-parameters from the environment
+    assert output["accuracy"] > 0.85
+    params = cli.json("show", "last")["params"]
+    assert params["pipeline"]["test_size"] == 0.25  # from the YAML file; the rest of the field kept
+
+
+def test_15_testability_runs_and_its_tasks_are_plain_functions(cli):
+    assert 0.9 < run(cli, "15_testability") <= 1.0
+    spec = importlib.util.spec_from_file_location("chapter_testability", example("15_testability"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.preprocess(pd.DataFrame({"f1": [1.0, 2.0, None, 4.0], "f2": [10.0, None, 30.0, 40.0]}))
+    assert result.isna().sum().sum() == 0 and len(result) == 2
+    assert result["f1"].mean() == pytest.approx(0.0)
+
+
+def test_16_exercise1_dag_is_the_chapter_figure(cli):
+    graph = cli.ok("graph", example("16_exercise1_dag")).stdout
+    for line in ("train  <- after split", "tune  <- after split", "evaluate  <- after split, train, tune"):
+        assert line in graph, graph
+    assert "deploy  <- after evaluate, register; when evaluate['accuracy'] >= threshold" in graph
+    assert run(cli, "16_exercise1_dag").startswith("deployed: registered (accuracy 0.9")
+    assert states(cli)["alert"] == "skipped"
+    assert run(cli, "16_exercise1_dag", "--set", "threshold=0.999").startswith("alert: accuracy 0.9")
+    assert (states(cli)["deploy"], states(cli)["register"]) == ("skipped", "skipped")
+
+
+def test_17_exercise2_fixed_dag_orders_b_after_a(cli):
+    assert run(cli, "17_exercise2_fixed_dag") == "b"
+    tasks = cli.tasks()
+    assert tasks["task_b"]["started"] >= tasks["task_a"]["ended"]
+    assert "Task B" in cli.ok("logs", "last", "task_b").stdout
+
+
+def test_18_exercise3_output_is_the_same_after_two_runs(cli):
+    assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
+    first = (cli.root / "work" / "output.csv").read_text()
+    assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
+    assert (cli.root / "work" / "output.csv").read_text() == first == "a,b\n0,8\n2,10\n4,12\n6,14\n"
+
+
+def test_19_exercise4_trains_each_model_type_and_picks_the_best(cli):
+    best = run(cli, "19_exercise4_multi_model", "--set", "model_types=[random_forest,lightgbm]")
+    assert best["model"] in {"random_forest", "lightgbm"} and best["value"] > 0.9
+    assert cli.tasks()["train"]["items"] == {"success": 2}
+
+
+def test_20_exercise5_retries_only_the_chosen_errors(cli):
+    run(cli, "20_exercise5_retry_backoff", code=1)
+    tasks = cli.tasks()
+    assert {k: (t["state"], t["attempts"]) for k, t in tasks.items()} == {
+        "flaky": ("success", 3),
+        "always_fails": ("failed", 4),
+        "not_retryable": ("failed", 1),
+        "summary": ("success", 1),
+    }
+    assert [e["error_type"] for e in tasks["not_retryable"]["errors"]] == ["RuntimeError"]
+    assert [e["error_type"] for e in tasks["flaky"]["errors"]] == ["ValueError", "ValueError"]
