@@ -21,6 +21,7 @@ from typing import Any
 
 from suiro.context import current_context
 from suiro.errors import RunCancelledError, ShellCommandError, TaskTimeoutError
+from suiro.labels import task_label
 from suiro.secrets import mask
 from suiro.watchdog import GRACE, Watchdog
 
@@ -55,11 +56,7 @@ def run_command(
         RunCancelledError: the run of the task running it was cancelled.
     """
     ctx = current_context()
-    label = (
-        "shell()"
-        if ctx is None
-        else f"task {ctx.task_key}" + (f"[{ctx.map_index}]" if ctx.map_index >= 0 else "")
-    )
+    label = "shell()" if ctx is None else f"task {task_label(ctx.task_key, ctx.map_index)}"
     argv = _argv(command, label)
     environ = _environment(env, label)
     folder = _folder(cwd, label)

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from suiro.cli.options import Json, RunId, Verbose
 from suiro.cli.output import errors, number, print_json, seconds, table, when
 from suiro.cli.terminal import console, printable
+from suiro.labels import task_label
 
 commands = typer.Typer()
 
@@ -30,7 +31,7 @@ def _read(call: Any, *, verbose: bool, json_: bool) -> Any:
 
 def _label(row: dict[str, Any]) -> str:
     """``task`` or ``task[i]`` for a mapped item."""
-    return row["task_key"] + (f"[{row['map_index']}]" if row["map_index"] >= 0 else "")
+    return task_label(row["task_key"], row["map_index"])
 
 
 @commands.command()
@@ -126,17 +127,17 @@ def logs(
         attempts = history.logs(run_id, task, attempt=attempt)
     told = set()
     for attempt in attempts:
-        item = f"[{attempt['map_index']}]" if attempt["map_index"] >= 0 else ""
         if "cached_in" in attempt and (attempt["cached_as"], attempt["run_id"]) not in told:  # whose logs
             told.add((attempt["cached_as"], attempt["run_id"]))
-            reused = f"{task}[{attempt['cached_as']}]" if attempt["cached_as"] >= 0 else task
+            reused = task_label(task, attempt["cached_as"])
             print(
                 printable(
                     f"{reused} was a cache hit in run {attempt['cached_in']}; its logs are those of"
                     f" run {attempt['run_id']}, which ran it:"
                 )
             )
-        print(printable(f"== {attempt['task_key']}{item} attempt {attempt['attempt']} ({attempt['state']})"))
+        label = task_label(attempt["task_key"], attempt["map_index"])
+        print(printable(f"== {label} attempt {attempt['attempt']} ({attempt['state']})"))
         for line in attempt["lines"]:
             print(printable(line))
 

@@ -21,6 +21,7 @@ from rich.text import Text
 from suiro.cli.output import seconds, table
 from suiro.cli.terminal import console as make_console
 from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
+from suiro.labels import task_label
 from suiro.runner import RunResult
 from suiro.secrets import mask
 from suiro.states import TaskState
@@ -119,7 +120,7 @@ class RunView:
         if event.map_index >= 0:
             row.items[event.map_index] = event.state
             if event.state in (TaskState.RETRYING, TaskState.FAILED):
-                self._print_plain(f"{event.task_key}[{event.map_index}]", event)
+                self._print_plain(task_label(event.task_key, event.map_index), event)
             return
         if event.state is TaskState.RUNNING and row.started is None:
             row.started = event.time
