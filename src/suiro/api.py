@@ -6,7 +6,7 @@ CLI does is one of these calls, so a user can do the same from Python.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -351,6 +351,8 @@ def load_pipeline(target: str | None = None) -> Pipeline:
 
 
 def _import_file(path: Path) -> Any:
+    import importlib.util  # not at the top: a run of a pipeline object never needs it
+
     if not path.is_file():
         raise PipelineNotFoundError(f"pipeline file {path} does not exist; check the path.")
     resolved = path.resolve()

@@ -6,8 +6,8 @@ Plain records filled in by the runner and read by the CLI and by users of
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,5 +54,9 @@ class RunResult:
 
 
 def new_run_id() -> str:
-    """A short, sortable-enough, unique run id."""
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    """A short, sortable-enough, unique run id.
+
+    Six random hex digits as ``uuid4().hex[:6]`` gave, read from ``os.urandom`` directly: importing
+    ``uuid`` (and the ``platform`` module it loads) cost a fresh process ~2 ms on every run.
+    """
+    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
