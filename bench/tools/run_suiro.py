@@ -11,6 +11,7 @@ Each W1/W2 run in a process gets inputs of its own (``SEEDS``), so the steady-st
 from __future__ import annotations
 
 import itertools
+import os
 
 import common as c
 
@@ -68,6 +69,12 @@ def one_task():
     return noop(-1)
 
 
+#: ``BENCH_SUIRO_W3_EXECUTOR=threads|processes|sequential`` runs W3 on that executor instead of
+#: the pipeline's own (to compare them; bench/run.py never sets it).
+_W3 = os.environ.get("BENCH_SUIRO_W3_EXECUTOR")
+W3_EXECUTOR = {"executor": _W3} if _W3 else {}
+
+
 def run(pipe: suiro.Pipeline, home: str, **options):
     result = suiro.run(pipe, home=home, environ={}, **options)
     if not result.ok:
@@ -83,7 +90,7 @@ def main() -> None:
         "w2b": lambda _: c.compare_w2b(
             lambda: run(forests, c.temp_home("suiro-seq"), executor="sequential"),
             lambda: run(forests, c.temp_home("suiro-par"), executor="processes", workers=c.W2B_WORKERS)),
-        "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer, home).output, caches=True),
+        "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer, home, **W3_EXECUTOR).output, caches=True),
         "w5": lambda _: {"seconds": c.timed(lambda: run(one_task, home))[0]},
     })
 
