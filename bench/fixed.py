@@ -58,7 +58,10 @@ t0 = time.perf_counter()
 import suiro
 imported = time.perf_counter() - t0
 for name in preload:
-    importlib.import_module(name)
+    try:
+        importlib.import_module(name)
+    except ImportError:  # extension-internal names (cython_runtime, ...) are not importable as such
+        pass
 WALL, CPU = {}, {}
 def wrap(module, path, label):
     owner = importlib.import_module(module)
