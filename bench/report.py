@@ -10,7 +10,7 @@ import datetime
 import statistics
 from typing import Any
 
-FIELDS = ("seconds", "wall", "peak_rss_mb", "sequential", "parallel", "speedup", "rerun", "rerun2")
+FIELDS = ("seconds", "steady", "wall", "peak_rss_mb", "sequential", "parallel", "speedup", "rerun", "rerun2")
 NOT_RUN = "-"
 SCALE = (100, 1_000, 10_000, 100_000)
 
@@ -89,18 +89,25 @@ class Table:
                 cells.append(show(tool, stats))
         self.rows.append((label, metric, cells))
 
-    def per_task(self, label: str, key: str, tasks: int) -> None:
-        floor = (self.cell(key, "plain") or {}).get("seconds", [0.0])[0]
+    def per_task(self, label: str, key: str, tasks: int, field: str = "seconds") -> None:
+        """Per-task cost over the floor: ``seconds`` is the workload's first run in the process
+        (cold), ``steady`` its second run right after (steady state)."""
+        if field == "steady" and not any("steady" in (c or {}) for c in self.summary.get(key, {}).values()):
+            return
+        floor = (self.cell(key, "plain") or {}).get(field, [0.0])[0]
         suiro = self.cell(key, "suiro") or {}
-        suiro_ms = (suiro["seconds"][0] - floor) / tasks * 1000 if "seconds" in suiro else None
+        suiro_ms = (suiro[field][0] - floor) / tasks * 1000 if field in suiro else None
 
         def show(tool: str, s: dict[str, Any]) -> str:
+            if field not in s:
+                return NOT_RUN
             if tool == "plain":
-                return f"{num(s['seconds'][0] / tasks * 1e6)} µs/task (floor)"
-            med, lo, hi = ((v - floor) / tasks * 1000 for v in s["seconds"])
+                return f"{num(s[field][0] / tasks * 1e6)} µs/task (floor)"
+            med, lo, hi = ((v - floor) / tasks * 1000 for v in s[field])
             return spread(med, lo, hi) + ("" if tool == "suiro" else ratio(med, suiro_ms))
 
-        self.add(label, "ms per task over floor", key, show)
+        metric = "ms per task over floor" + (", steady state" if field == "steady" else ", cold")
+        self.add(label, metric, key, show)
 
     def seconds(self, label: str, metric: str, key: str, field: str = "seconds") -> None:
         base = (self.cell(key, "suiro") or {}).get(field, [None])[0]
@@ -150,11 +157,14 @@ def w4_cell(suiro: float | None) -> Any:
     return show
 
 
-def scale_rows(t: Table, sizes: list[int]) -> None:
-    """suiro's fan-out at growing sizes: per-task cost (and the marginal one since the last size)."""
-    previous: tuple[int, float] | None = None
+def scale_rows(t: Table, shape: str, sizes: list[int]) -> None:
+    """suiro's chain or fan-out at growing sizes: per-task cost, cold (and the marginal one since the
+    last size) and, where measured, in steady state; peak RSS and its growth per task."""
+    previous: tuple[int, float, float] | None = None
+    workload = "w1" if shape == "chain" else "w2"
     for n in sizes:
-        key = f"w2:{n}"
+        key = f"{workload}:{n}"
+        tasks = n if shape == "chain" else n + 1
         floor = (t.cell(key, "plain") or {}).get("seconds", [0.0])[0]
         cells = []
         for tool in t.tools:
@@ -166,25 +176,35 @@ def scale_rows(t: Table, sizes: list[int]) -> None:
             elif tool == "plain":
                 cells.append(f"{num(s['seconds'][0] * 1000)} ms total (floor)")
             else:
-                total = s["seconds"][0]
-                text = f"{num((total - floor) / (n + 1) * 1000)} ms/task"
+                total, rss = s["seconds"][0], s["peak_rss_mb"][0]
+                text = f"{num((total - floor) / tasks * 1000)} ms/task"
                 if previous:
                     text += f" (marginal {num((total - previous[1]) / (n - previous[0]) * 1000)})"
-                cells.append(f"{text}, {num(s['peak_rss_mb'][0])} MB, {num(total)} s")
-                previous = (n, total)
-        t.rows.append((f"scale: fan-out {n:,}", "suiro ms/task, peak RSS, total", cells))
+                if "steady" in s:
+                    steady_floor = (t.cell(key, "plain") or {}).get("steady", [floor])[0]
+                    text += f", steady {num((s['steady'][0] - steady_floor) / tasks * 1000)}"
+                text += f", {num(rss)} MB"
+                if previous:
+                    text += f" (+{num((rss - previous[2]) * 1024 / (n - previous[0]))} KB/task)"
+                cells.append(f"{text}, {num(total)} s")
+                previous = (n, total, rss)
+        t.rows.append((f"scale: {shape} {n:,}", "suiro ms/task, peak RSS, total", cells))
 
 
 def render(summary: dict[str, dict[str, Any]], tools: tuple[str, ...], info: dict[str, Any]) -> str:
     """The one Markdown table, with a title line naming date, machine and mode."""
     t = Table(summary, tools)
     sizes = sorted(int(k.split(":")[1]) for k in summary if k.startswith("w2:"))
-    for n in sorted(int(k.split(":")[1]) for k in summary if k.startswith("w1:")):
+    chains = sorted(int(k.split(":")[1]) for k in summary if k.startswith("w1:"))
+    peers_chains = [n for n in chains if set(summary[f"w1:{n}"]) - {"plain", "suiro"} or n not in SCALE]
+    for n in peers_chains:
         t.per_task(f"W1 chain {n:,}", f"w1:{n}", n)
+        t.per_task(f"W1 chain {n:,}", f"w1:{n}", n, "steady")
         t.rss(f"W1 chain {n:,}", f"w1:{n}")
     peers_sizes = [n for n in sizes if set(summary[f"w2:{n}"]) - {"plain", "suiro"} or n not in SCALE]
     for n in peers_sizes:
         t.per_task(f"W2 fan-out {n:,} + gather", f"w2:{n}", n + 1)
+        t.per_task(f"W2 fan-out {n:,} + gather", f"w2:{n}", n + 1, "steady")
     if peers_sizes:
         t.rss(f"W2 fan-out {peers_sizes[-1]:,}", f"w2:{peers_sizes[-1]}")
     t.add("W2b 3 trainings", "speedup (sequential → processes)", "w2b:1", w2b_cell)
@@ -195,7 +215,8 @@ def render(summary: dict[str, dict[str, Any]], tools: tuple[str, ...], info: dic
     t.seconds("W5 start-up", "`--help` / import, whole process", "help:0")
     t.seconds("W5 start-up", "one-task pipeline, whole process", "w5:1")
     t.seconds("W5 start-up", "one-task, fresh home (Prefect, Airflow)", "fresh:1")
-    scale_rows(t, [n for n in sizes if n in SCALE])
+    scale_rows(t, "chain", [n for n in chains if n in SCALE])
+    scale_rows(t, "fan-out", [n for n in sizes if n in SCALE])
     runs = f"median (min..max) of {info.get('reps')} runs"
     mode = "QUICK (1 run, small sizes)" if info.get("quick") else runs
     date = info.get("date") or datetime.date.today().isoformat()

@@ -178,11 +178,19 @@ def report(tool: str, workload: str, size: int, result: dict[str, Any], info: di
 
 Workload = Callable[[int], dict[str, Any]]
 WORKLOADS = ("w1", "w2", "w2b", "w3", "w5")
+#: Workloads also measured in steady state: run a second time in the same process, right after
+#: the first (their warm-up), as Prefect's and Dagster's own scripts measure themselves.
+STEADY = ("w1", "w2")
+#: Sizes up to this get the steady-state run too: above it a run's fixed costs are under 1 %
+#: of it, and the second run would only double the time of the slow tools.
+STEADY_MAX = 1_000
 USAGE = """usage: {prog} WORKLOAD SIZE [WORKLOAD SIZE ...]   (WORKLOAD: w1, w2, w2b, w3, w5)
 
 Runs each workload in turn in this process after one untimed warm-up run (a one-task
-pipeline), printing one JSON line per workload: 'seconds' is the timed part. w5 runs
-alone and cold (no warm-up): bench/run.py times the whole process."""
+pipeline), printing one JSON line per workload: 'seconds' is the timed part, the first run
+of that workload in the process (cold); w1 and w2 up to STEADY_MAX tasks run once more
+right after it, and 'steady' is that second run's time. w5 runs alone and cold (no warm-up):
+bench/run.py times the whole process."""
 
 
 def main(tool: str, dists: tuple[str, ...], warm: Callable[[], Any], workloads: dict[str, Workload]) -> None:
@@ -200,4 +208,10 @@ def main(tool: str, dists: tuple[str, ...], warm: Callable[[], Any], workloads: 
     if pairs[0][0] != "w5":
         warm()
     for workload, size in pairs:
-        report(tool, workload, int(size), workloads[workload](int(size)), info)
+        result = workloads[workload](int(size))
+        if workload in STEADY and int(size) <= STEADY_MAX and result.get("seconds") is not None:
+            try:
+                result["steady"] = workloads[workload](int(size))["seconds"]
+            except Exception as exc:  # the cold figure stands; the table shows why steady is missing
+                result["steady_error"] = f"{type(exc).__name__}: {exc}"[:100]
+        report(tool, workload, int(size), result, info)

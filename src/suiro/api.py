@@ -7,7 +7,7 @@ CLI does is one of these calls, so a user can do the same from Python.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -371,6 +371,8 @@ def load_pipeline(target: str | None = None) -> Pipeline:
 
 
 def _import_file(path: Path) -> Any:
+    import importlib.util  # not at the top: a run of a pipeline object never needs it
+
     if not path.is_file():
         raise PipelineNotFoundError(f"pipeline file {path} does not exist; check the path.")
     resolved = path.resolve()

@@ -7,8 +7,9 @@ Pure: reads signatures, annotations and the nodes traced so far; traces and runs
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -121,18 +122,7 @@ def type_problem(nodes: Mapping[str, Node], value: Any, expected: Any, *, each: 
 
 
 def hints_or_empty(fn: Callable[..., Any]) -> dict[str, Any]:
-    """``fn``'s resolved annotations (read-only: shared), or {} when they cannot be resolved.
-
-    Kept per function: tracing asks for a task's hints at each of its calls and its outputs' uses.
-    """
-    try:
-        return _cached_hints(fn)
-    except TypeError:  # an unhashable callable: resolved every time
-        return _cached_hints.__wrapped__(fn)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s resolved annotations (read-only: shared), or {} when they cannot be resolved."""
     try:
         return _type_hints(fn)
     except Exception:  # unresolvable annotations are not checked
@@ -269,7 +259,28 @@ def _check_default(pipeline_name: str, location: str, param: str, annotation: An
         return default
 
 
+#: Resolved annotations per function, with the ``__annotations__`` dict they were read from.
+_HINTS: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``typing.get_type_hints(fn)``, resolved once per function (the result must not be changed).
+
+    Tracing checks every call against its task's annotations; resolving them anew each time
+    (every string annotation compiled and evaluated) cost ~40 µs a call, a third of a traced
+    chain's cost. Annotations replaced since (a new ``__annotations__``) are read again; a
+    failure is not kept, so a name defined later resolves then.
+    """
+    annotations = getattr(fn, "__annotations__", None)
+    try:
+        found = _HINTS.get(fn)
+    except TypeError:  # neither hashable nor weakly referable: not kept
+        found = None
+    if found is not None and found[0] is annotations:
+        return found[1]
     import typing
 
-    return typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn)
+    with contextlib.suppress(TypeError):
+        _HINTS[fn] = (annotations, hints)
+    return hints

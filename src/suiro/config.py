@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
-from suiro import yamltext
 from suiro.annotations import as_fields, matches, misplaced_bool, unknown_field
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
@@ -133,6 +130,10 @@ def parse_override(item: str) -> tuple[list[str], str]:
 
 def _load_file(path: Path, label: str) -> Mapping[Any, Any]:
     """The top-level mapping of a YAML config file, read with ``safe_load`` (no Python tags)."""
+    import yaml  # here, not at the top: a run without a config file or text settings never loads it
+
+    from suiro import yamltext
+
     try:
         data = yamltext.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -233,6 +234,8 @@ class _Resolution:
 
     def _validated(self, param: Param, setting: _Setting) -> Any:
         """The parameter's whole new value, from the first reading of the setting that validates."""
+        from suiro import yamltext
+
         try:
             readings, as_text = _readings(setting, param.annotation), _NOTHING
         except yamltext.YamlAliasError as exc:
@@ -360,6 +363,10 @@ def _readings(setting: _Setting, annotation: Any) -> list[Any]:
     """
     if not setting.is_text:
         return [setting.value]
+    import yaml
+
+    from suiro import yamltext
+
     try:
         parsed = yamltext.load(setting.value)
     except yaml.YAMLError:

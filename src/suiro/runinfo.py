@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass
 
 from suiro.labels import log_name
@@ -47,5 +46,9 @@ class RunInfo:
 
 
 def new_run_id() -> str:
-    """A short, sortable-enough, unique run id: ``YYYYMMDD-HHMMSS-xxxxxx``."""
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    """A short, sortable-enough, unique run id: ``YYYYMMDD-HHMMSS-xxxxxx``.
+
+    Six random hex digits, as ``uuid4().hex[:6]`` gave, read from ``os.urandom`` directly: importing
+    ``uuid`` (and the ``platform`` module it loads) cost a fresh process ~2 ms on every run.
+    """
+    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()

@@ -926,3 +926,41 @@ def test_mapping_over_a_list_of_str_into_int_is_refused_at_its_line():
         @pipeline
         def q(n: int = 3):
             return train.map(data=[[1.0], [2.0]], factor=unmapped(bare_items(n)))
+
+
+_EVALUATED: list[str] = []
+
+
+def _counted(what: str) -> type:
+    """An annotation that notes each time it is evaluated (string annotations are evaluated lazily)."""
+    _EVALUATED.append(what)
+    return int
+
+
+def test_tracing_reads_a_task_s_annotations_once_however_often_the_task_is_called():
+    @task
+    def step(x: _counted("x")) -> _counted("return"):  # type: ignore[valid-type]
+        return x + 1
+
+    _EVALUATED.clear()
+
+    @pipeline
+    def chain():
+        ref = step(0)
+        for _ in range(30):
+            ref = step(ref)
+        return ref
+
+    assert len(chain.graph.nodes) == 31
+    assert sorted(_EVALUATED) == ["return", "x"]
+
+
+def test_annotations_replaced_after_a_trace_are_the_ones_checked():
+    @task
+    def step(x: int) -> int:
+        return x + 1
+
+    pipeline(lambda: step(1), name="first")
+    step.fn.__annotations__ = {"x": str, "return": str}
+    with pytest.raises(DefinitionError, match=r"argument x = 1 does not fit str"):
+        pipeline(lambda: step(1), name="second")

@@ -11,21 +11,21 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
-
-import cloudpickle
+from typing import TYPE_CHECKING, Any
 
 from suiro import envvar
 from suiro.cancel import WATCHER_THREAD
 from suiro.errors import WorkerCrashedError
 from suiro.executors.base import Outcome, Work, error_info, timeout_outcome, unpicklable_error
 from suiro.executors.worker import read_frame, serve, write_frame
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: Seconds a new worker interpreter may take to import suiro and report ready.
 _STARTUP_TIMEOUT = 60.0
@@ -74,6 +74,8 @@ class _Forked:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
+                import subprocess
+
                 raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
             time.sleep(0.01)
         return self.returncode  # type: ignore[return-value]
@@ -101,6 +103,8 @@ class WorkerProcess:
             self._fork()
 
     def _fork(self) -> None:
+        import cloudpickle  # noqa: F401 - loaded before the fork, so no child imports it again
+
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
         parent = os.getpid()
@@ -125,6 +129,10 @@ class WorkerProcess:
         self._await_ready()
 
     def _start(self) -> Any:
+        import subprocess
+
+        import cloudpickle
+
         with self._lock:
             if self._killed:
                 raise WorkerCrashedError("the run was cancelled; no new worker process is started.")
@@ -155,6 +163,8 @@ class WorkerProcess:
 
     def call(self, work: Work) -> Outcome:
         """Run ``work`` in the worker and wait for it, killing the worker at the timeout."""
+        import cloudpickle  # here: a run whose attempts all stay in this process never loads it
+
         try:
             payload = cloudpickle.dumps(work)
         except Exception as exc:
@@ -209,6 +219,8 @@ class WorkerProcess:
                 pass
         if kill:
             proc.kill()
+        import subprocess
+
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -16,8 +16,6 @@ import threading
 import time
 from dataclasses import replace
 
-import cloudpickle
-
 from suiro.cancel import ignore_stop_signals
 from suiro.context import routed_streams
 from suiro.executors.base import Outcome, Work, execute, unpicklable_error
@@ -57,6 +55,8 @@ def _read_exactly(fd: int, size: int) -> bytearray | None:
 
 def encode_outcome(work: Work, outcome: Outcome) -> bytes:
     """Pickle an outcome to send it home; an unpicklable value becomes an error outcome."""
+    import cloudpickle  # not at the top: the runner imports this module for its frames only
+
     try:
         return cloudpickle.dumps(outcome)
     except Exception as exc:
@@ -95,6 +95,8 @@ def _exit_with_parent(parent: int) -> None:
 
 def main(read_fd: int, write_fd: int) -> None:
     """A fresh interpreter's entry: take sys.path from the parent, then serve."""
+    import cloudpickle
+
     init = read_frame(read_fd)
     if init is None:
         return
@@ -108,6 +110,8 @@ def serve(read_fd: int, write_fd: int, parent: int) -> None:
     SIGINT and SIGTERM sent to the whole process group (a terminal's Ctrl-C) are let pass: the
     runner cancels the run and kills this worker, so the task never ends as a failure of its own.
     """
+    import cloudpickle
+
     ignore_stop_signals()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     write_frame(write_fd, b"ready")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -426,5 +425,9 @@ def filesystem_type(folder: Path) -> str | None:
 
 
 def this_host() -> str:
-    """The host name recorded with runs, to tell whether a run's pid can be checked here."""
-    return socket.gethostname()
+    """The host name recorded with runs, to tell whether a run's pid can be checked here.
+
+    ``os.uname().nodename`` is what ``socket.gethostname()`` returns on POSIX (both ask
+    ``uname``), without importing ``socket`` (~2 ms) into every run.
+    """
+    return os.uname().nodename

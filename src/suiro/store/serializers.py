@@ -24,6 +24,8 @@ from suiro.errors import SerializerError, did_you_mean
 
 SERIALIZERS: tuple[str, ...] = ("json", "npy", "parquet", "joblib", "pickle")
 
+#: The class joblib's own writer wraps every numpy array in; only its unpickler reads those.
+_JOBLIB_ARRAY = b"NumpyArrayWrapper"
 # Pinned so the bytes do not change with the interpreter's default protocol.
 _PICKLE_PROTOCOL = 5
 # Deeper values go to pickle: the C json encoder recurses, and a cycle must end somewhere.
@@ -283,10 +285,14 @@ def _dump_parquet(value: Any, file: BinaryIO) -> None:
 
 
 def _dump_joblib(value: Any, file: BinaryIO) -> None:
-    import joblib
+    """A model as a plain pickle (C pickler, protocol 5), which ``joblib.load`` reads as well.
 
+    ``joblib.dump`` pickles in pure Python to give numpy arrays its own wrappers: a 300-tree
+    forest took ~50 ms to write and ~30 ms to read back, against ~5 ms each this way (W3's
+    largest overhead over plain Python). Arrays go through protocol 5 without a copy.
+    """
     try:
-        joblib.dump(value, file, protocol=_PICKLE_PROTOCOL)
+        pickle.dump(value, file, protocol=_PICKLE_PROTOCOL)
     except OSError:
         raise  # the file, not the value
     except Exception as exc:  # whatever the value's __reduce__ raises
@@ -320,7 +326,9 @@ def _decode(serializer: str, data: bytes) -> Any:
         import pyarrow.parquet as pq
 
         return pq.read_table(buf).to_pandas()
-    import joblib
+    if _JOBLIB_ARRAY not in data:  # written by _dump_joblib: a plain pickle
+        return pickle.loads(data)
+    import joblib  # written by joblib.dump (suiro before 2026-12): its arrays need its unpickler
 
     return joblib.load(buf)
 

@@ -390,3 +390,21 @@ def test_a_run_declared_crashed_stays_crashed_when_its_process_comes_back(db):
     assert task_row(db, "a")["state"] == "pending", "the fenced batch was rolled back"
     with pytest.raises(RunFencedError):  # and it stays stopped
         recorder.notify(state("b", TaskState.RUNNING, attempt=1))
+
+
+def test_while_a_run_is_recorded_its_buffered_events_are_not_promoted_to_the_oldest_generation(db):
+    import gc
+
+    before = gc.get_threshold()
+    first = start(db)
+    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS  # events live one interval
+    assert gc.get_threshold()[0] == before[0], "young objects are collected as often as before"
+    second = Recorder(db, interval=3600)  # a second run recorded at the same time, e.g. a nested one
+    second.notify(
+        RunStarted(run_id="20260101-000000-second", pipeline="p", params={}, graph=GRAPH, time=100.0)
+    )
+    first.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=200.0))
+    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS, "the other run still records"
+    second.finish_now("stopped")  # a forced stop ends a record too
+    second.close()
+    assert gc.get_threshold() == before
