@@ -196,6 +196,24 @@ def cancelled():
     return long_sleep()
 
 
+@pipeline(dynamic=True)
+def called(n: int = 2):
+    total = 0
+    for i in range(n):  # decided as it runs: its graph is recorded at the end
+        total += retry_free(i)
+    return total
+
+
+@task
+def retry_free(i: int) -> int:
+    return i
+
+
+def record_a_dynamic_run() -> None:
+    """A dynamic run: the graph of what it called replaces the empty one it started with."""
+    assert api.run(called, executor="sequential").ok
+
+
 def cancel_a_run() -> None:
     """A run cancelled while one task runs and another waits for its retry: both attempts closed."""
     cancel = Cancellation()
@@ -285,6 +303,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
     reap_a_dead_run(tmp_path, suiro_home)
     fence_a_run_declared_crashed()
     cancel_a_run()
+    record_a_dynamic_run()
     use_the_registry()
     collect_garbage()
 
