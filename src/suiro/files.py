@@ -215,8 +215,8 @@ def call(
     made = {name: Output(os.path.join(scratch, name), kind, name) for name, kind in outputs.items()}
     produced = Produced((), single=len(made) == 1, scratch=scratch)
     try:
-        bound = without_outputs(inspect.signature(fn), outputs).bind(*args, **kwargs)
-        value = fn(*bound.args, **bound.kwargs, **made)
+        call_args, call_kwargs = _by_name(inspect.signature(fn), outputs, args, kwargs)
+        value = fn(*call_args, **call_kwargs, **made)
         if value is not None:
             raise FileOutputError(
                 f"task {label} declares file outputs ({', '.join(sorted(made))}) and also returned a value; "
@@ -243,3 +243,28 @@ def _written(label: str, out: Output[Any] | File) -> Written:
     metadata = dict(out.metadata) if isinstance(out, Output) else {}
     name = out.name if isinstance(out, Output) else "file"
     return Written(name, out.path, out.kind, metadata)
+
+
+def _by_name(
+    signature: inspect.Signature, outputs: Mapping[str, str], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The call's arguments with every one that can go by name passed by name.
+
+    Bound against the signature without the ``Output`` parameters, positional arguments fill
+    the caller's parameters in order; passed on positionally they would land in an ``Output``
+    parameter's slot when it stands before them (``def f(data, out: Output[Model], n=1)``).
+    """
+    bound = without_outputs(signature, outputs).bind(*args, **kwargs)
+    if any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()):
+        return list(bound.args), dict(bound.kwargs)  # parameters before *args must stay positional
+    call_args: list[Any] = []
+    call_kwargs: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.POSITIONAL_ONLY:
+            call_args.append(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            call_kwargs.update(value)
+        else:
+            call_kwargs[name] = value
+    return call_args, call_kwargs

@@ -272,3 +272,29 @@ def test_a_corrupt_file_object_is_redone_with_recompute_corrupt(files, suiro_hom
     assert again.output == "Dataset rows=3 Model weights 6"
     assert files.ran()["prepare"] == 1
     assert history.verify_artifacts() == []
+
+
+@suiro.task
+def scaled(model: suiro.Output[suiro.Model], factor: int, note: str = "x") -> None:
+    """An Output parameter before the ordinary ones, as KFP components often declare them."""
+    Path(model.path).write_text(f"{factor} {note}\n")
+    model.metadata["factor"] = factor
+
+
+@suiro.task
+def read_model(model: suiro.Input[suiro.Model]) -> str:
+    return Path(model.path).read_text()
+
+
+@suiro.pipeline
+def output_first(factor: int = 3):
+    return read_model(scaled(factor, note="y")), read_model(scaled(factor=factor))
+
+
+@pytest.mark.parametrize("executor", ["sequential", "processes"])
+def test_an_output_parameter_before_ordinary_ones_takes_no_caller_argument(executor):
+    # Passed on by position, the caller's first argument landed in the Output's slot:
+    # "scaled() got multiple values for argument 'model'".
+    result = suiro.run(output_first, executor=executor)
+    assert result.ok, result.error
+    assert result.output == ("3 y\n", "3 x\n")
