@@ -36,7 +36,7 @@ def example(name: str) -> str:
 def run(cli: Cli, name: str, *args: str, code: int = 0, env: dict[str, str] | None = None) -> Any:
     """Run one chapter example; return its output as a Python value (None for a failed run)."""
     result = cli.expect(code, "run", example(name), *args, env=env)
-    if code != 0:
+    if code != 0 or "\noutput: " not in result.stdout:
         return None
     # The summary's last item; a long one is wrapped by the renderer at spaces, so rejoin its lines.
     text = result.stdout[result.stdout.index("\noutput: ") + len("\noutput: ") :]
@@ -94,10 +94,14 @@ def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
     assert cli.tasks()["train"]["items"] == {"success": 3}
 
 
-def test_05_kfp_basic_pipeline_passes_dataset_and_model_between_tasks(cli):
-    assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") == 1.0
+def test_05_kfp_basic_pipeline_passes_dataset_and_model_files_between_tasks(cli):
+    assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") is None
     assert list(states(cli).values()) == ["success"] * 3
     assert "accuracy: 1.000" in cli.ok("logs", "last", "evaluate_model").stdout
+    files = {f["name"]: f for a in cli.json("artifacts", "last") for f in a.get("files", [])}
+    assert (files["dataset"]["kind"], files["dataset"]["metadata"]) == ("Dataset", {"rows": 5})
+    assert files["model"]["kind"] == "Model" and files["model"]["metadata"]["n_estimators"] == 10
+    assert files["metrics"]["kind"] == "Metrics" and files["metrics"]["metadata"] == {"accuracy": 1.0}
 
 
 def test_06_kfp_containerized_runs_each_container_as_a_command(cli):
