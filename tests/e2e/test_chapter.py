@@ -158,10 +158,16 @@ def test_12_idempotency_patterns_leave_the_same_state_when_run_twice(cli):
     assert (cli.root / "work" / "output" / "data.txt").read_text().count("new data") == 3
 
 
-def test_13_error_handling_retries_then_carries_on_past_a_non_critical_failure(cli):
+def test_13_error_handling_retries_then_tolerates_a_non_critical_failure(cli):
     assert run(cli, "13_error_handling") == {"model": 49.5, "enriched": 100, "failed": []}
     assert cli.tasks()["fetch_data"]["attempts"] == 3
-    run(cli, "13_error_handling", "--set", "fail_enrich=true", code=1)
+    # enrich has allow_failure=True: its failure is recorded, the run still succeeds.
+    assert run(cli, "13_error_handling", "--set", "fail_enrich=true") == {
+        "model": 49.5,
+        "enriched": None,
+        "failed": ["enrich"],
+    }
+    assert cli.json("show", "last")["state"] == "success"
     tasks = cli.tasks()
     assert (tasks["enrich"]["state"], tasks["summarize"]["state"]) == ("failed", "success")
     assert "failed task: enrich" in cli.ok("logs", "last", "summarize").stdout
