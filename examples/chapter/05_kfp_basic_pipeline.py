@@ -29,9 +29,7 @@ def load_data(dataset: Output[Dataset]) -> None:
     """The listing's five-row dummy data set, written as CSV."""
     import pandas as pd
 
-    df = pd.DataFrame(
-        {"feature1": [1, 2, 3, 4, 5], "feature2": [2, 4, 6, 8, 10], "target": [0, 0, 1, 1, 1]}
-    )
+    df = pd.DataFrame({"feature1": [1, 2, 3, 4, 5], "feature2": [2, 4, 6, 8, 10], "target": [0, 0, 1, 1, 1]})
     df.to_csv(dataset.path, index=False)
     dataset.metadata["rows"] = len(df)
 

@@ -112,9 +112,19 @@ def test_06_kfp_containerized_runs_each_container_as_a_command(cli):
 
 
 def test_07_kfp_tuning_pipeline_trains_with_the_tuned_parameters(cli):
-    output = run(cli, "07_kfp_tuning_pipeline")
-    assert output["best_params"]["n_estimators"] in (10, 20) and output["best_params"]["max_depth"] in (3, 6)
-    assert output["metrics"]["accuracy"] > 0.9
+    best = run(cli, "07_kfp_tuning_pipeline")
+    assert best["n_estimators"] in (10, 20) and best["max_depth"] in (3, 6)
+    files = {f["name"]: f for a in cli.json("artifacts", "last") for f in a.get("files", [])}
+    assert [files[n]["kind"] for n in ("data", "train_data", "test_data", "model", "metrics")] == [
+        "Dataset",
+        "Dataset",
+        "Dataset",
+        "Model",
+        "Metrics",
+    ]
+    assert files["train_data"]["metadata"]["rows"] + files["test_data"]["metadata"]["rows"] == 569
+    assert files["model"]["metadata"] == best  # trained with the tuned parameters
+    assert files["metrics"]["metadata"]["accuracy"] > 0.9
     metrics = {m["name"] for m in cli.json("metrics", "last")}
     assert {"cv_accuracy", "accuracy", "f1_score", "precision", "recall"} <= metrics
 
