@@ -235,10 +235,15 @@ def test_17_exercise2_fixed_dag_orders_b_after_a(cli):
 
 
 def test_18_exercise3_output_is_the_same_after_two_runs(cli):
+    def stored() -> list[tuple[str, str]]:
+        return [(f["kind"], f["digest"]) for a in cli.json("artifacts", "last") for f in a.get("files", [])]
+
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
-    first = (cli.root / "work" / "output.csv").read_text()
+    first, first_stored = (cli.root / "work" / "output.csv").read_text(), stored()
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
     assert (cli.root / "work" / "output.csv").read_text() == first == "a,b\n0,8\n2,10\n4,12\n6,14\n"
+    # the returned File is stored by its bytes: both runs wrote the same Dataset
+    assert stored() == first_stored and [kind for kind, _ in first_stored] == ["Dataset"]
 
 
 def test_19_exercise4_trains_each_model_type_and_picks_the_best(cli):
