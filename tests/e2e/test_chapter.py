@@ -97,8 +97,13 @@ def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
 
 def test_05_kfp_basic_pipeline_passes_dataset_and_model_files_between_tasks(cli):
     assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") is None
-    assert list(states(cli).values()) == ["success"] * 3
-    files = {f["name"]: f for a in cli.json("artifacts", "last") for f in a.get("files", [])}
+    stored = cli.json("artifacts", "last")
+    assert [(a["task_key"], a["state"]) for a in stored] == [
+        ("load_data", "success"),
+        ("train_model", "success"),
+        ("evaluate_model", "success"),
+    ]
+    files = {f["name"]: f for a in stored for f in a.get("files", [])}
     assert (files["dataset"]["kind"], files["dataset"]["metadata"]) == ("Dataset", {"rows": 5})
     assert files["model"]["kind"] == "Model" and files["model"]["metadata"]["n_estimators"] == 10
     assert files["metrics"]["kind"] == "Metrics" and files["metrics"]["metadata"] == {"accuracy": 1.0}
@@ -188,7 +193,6 @@ def test_13_error_handling_retries_then_tolerates_a_non_critical_failure(cli):
     }
     tasks = cli.tasks()
     assert (tasks["enrich"]["state"], tasks["summarize"]["state"]) == ("failed", "success")
-    assert "failed task: enrich" in cli.ok("logs", "last", "summarize").stdout
 
 
 def test_14_parameterization_layers_yaml_then_environment_then_set(cli):
