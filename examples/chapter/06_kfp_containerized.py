@@ -9,7 +9,9 @@ Python standing in for the images (generated data, no pandas, to start fast). Wh
   to the attempt's log.
 - ``file_outputs``: the file paths are built with expressions on parameters
   (``workdir + "/prepared.csv"``); the order comes from data (train takes prepare's output) and
-  ``>>``. Files as checked, content-addressed outputs wait for files-as-outputs (issue 12).
+  ``>>``. A ``shell`` task's outputs are its stdout, so the files here stay paths; a Python
+  task declares checked, content-addressed files with ``Output[Dataset]``/``Output[Model]``
+  (``05_kfp_basic_pipeline.py``, ``07_kfp_tuning_pipeline.py``).
 - ``set_gpu_limit``/``add_node_selector_constraint``: not ported (no cluster); ``resources=``
   on a task records hints for later compile targets, which nothing enforces today.
 - Compiling to YAML waits for the KFP compiler.

@@ -2,14 +2,11 @@
 
 extract (3 retries, 60 s apart) -> transform -> load (1 hour timeout). What differs:
 
-- ``@flow`` is ``@pipeline``: its body is traced once into a graph before anything runs, so a
-  task call inside it returns a reference, not the value (pass it on to other tasks; to branch
-  on it, use ``when``). Prefect runs the body as it goes: dynamic pipelines wait for
-  ``@pipeline(dynamic=True)`` (issue 12).
+- ``@flow`` is ``@pipeline(dynamic=True)``: as in Prefect, the body runs at run time, each task
+  call returns its value (a recorded, cached, retried task attempt), and the ``print`` after the
+  tasks runs after them. A static ``@pipeline`` (the other ports) is traced into a graph first.
 - ``retry_delay_seconds``/``timeout_seconds`` are ``retry_delay``/``timeout``.
 - ``log_prints=True`` is always on: what a task prints is kept per attempt (``suiro logs``).
-- The ``print`` in the flow body after the tasks runs once, at trace time, not after them; the
-  pipeline's returned value is printed by ``suiro run`` instead.
 - A pipeline is run with ``suiro run FILE.py`` or ``suiro.run(etl_pipeline)``, not by calling it.
 
     suiro run examples/chapter/08_prefect_etl_flow.py && suiro logs last transform_data
@@ -38,6 +35,9 @@ def load_data(data: dict) -> bool:
     return True
 
 
-@pipeline(description="ETL Pipeline")
+@pipeline(description="ETL Pipeline", dynamic=True)
 def etl_pipeline(records: int = 1000):
-    return load_data(transform_data(extract_data(records)))
+    raw = extract_data(records)
+    loaded = load_data(transform_data(raw))
+    print(f"ETL pipeline completed: {raw['records']} records")
+    return loaded

@@ -1,24 +1,23 @@
 """Section 3.4, listing "動的タスク生成" (Prefect ``Multi-Model Training``), ported.
 
-A ``for`` loop over model types calling ``train_model`` in the flow becomes ``train_model.map``:
-one task run per model type, in parallel, the results arriving as one list in order. What
-differs:
+The listing's flow body, as written: ``@pipeline(dynamic=True)`` runs it at run time, so
+``if model_types is None:`` picks the default list, and a ``for`` loop calls
+``train_model.submit(...)`` once per model type (the calls run in parallel; ``.result()`` waits).
+Each call is a recorded, cached task attempt (``train_model``, ``train_model_2``, ...), and
+``suiro graph`` draws what the latest run called. What differs:
 
-- The listing's loop runs in Python as the flow runs; here the list is a parameter and the
-  fan-out is part of the traced graph (``suiro graph`` shows it before anything runs). A loop
-  over values only known at run time (``if model_types is None: ...``) waits for dynamic
-  pipelines (``@pipeline(dynamic=True)``, issue 12).
 - The listing returns a fixed accuracy of 0.85 for every model; this port trains real
   scikit-learn models on the bundled wine data so that ``select_best_model`` has a choice to make.
 - xgboost/lightgbm/catboost become scikit-learn models (``19_exercise4_multi_model.py`` uses the
   real xgboost and lightgbm through ``suiro.ml``).
+- ``04_airflow_best_practices.py`` shows the static way, ``map`` over a list known before the run.
 
     suiro run examples/chapter/09_prefect_dynamic_tasks.py --set 'model_types=[random_forest,naive_bayes]'
 """
 
 from __future__ import annotations
 
-from suiro import pipeline, task, unmapped
+from suiro import pipeline, task
 
 
 @task
@@ -52,9 +51,10 @@ def select_best_model(results: list[dict]) -> dict:
     return best
 
 
-@pipeline(description="Multi-Model Training")
-def multi_model_training(
-    data_path: str = "sklearn:wine",
-    model_types: list[str] = ["random_forest", "extra_trees", "decision_tree", "naive_bayes"],  # noqa: B006
-):
-    return select_best_model(train_model.map(model_types, unmapped(data_path)))
+@pipeline(description="Multi-Model Training", dynamic=True)
+def multi_model_training(data_path: str = "sklearn:wine", model_types: list[str] | None = None):
+    if model_types is None:
+        model_types = ["random_forest", "extra_trees", "decision_tree", "naive_bayes"]
+    futures = [train_model.submit(model_type, data_path) for model_type in model_types]
+    results = [future.result() for future in futures]
+    return select_best_model(results)

@@ -9,8 +9,9 @@ table the same rows. What differs:
   (temporary file, fsync, rename) and content-addressed, and ``suiro.context().task_run_key``
   stays the same across retries and resumes, for writes elsewhere that must happen once.
 - The tasks write outside suiro, so they opt out of the cache (``cache=False``): a cache hit
-  would skip the write and leave a deleted file missing. Checked file outputs wait for
-  files-as-outputs (issue 12).
+  would skip the write and leave a deleted file missing. These patterns are for files at places
+  you choose; a file suiro owns is an ``Output[Dataset]`` (``05``, ``07``) or a returned
+  ``File(path)`` (``18``), stored by its bytes and restored on a cache hit.
 
     suiro run examples/chapter/12_idempotency_patterns.py --set workdir=/tmp/idem
 """

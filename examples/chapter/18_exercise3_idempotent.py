@@ -7,10 +7,11 @@ file in the same folder, then ``os.replace``: a reader never sees half a file), 
 ``count_rows`` reads the output back. Run it twice: the output has the same rows both times.
 What differs:
 
-- The processed DataFrame is also the task's return value, so suiro keeps a copy of it by
-  content whatever happens to the file.
-- ``process_data`` writes outside suiro, so it opts out of the cache (``cache=False``) and
-  writes on every run; checked file outputs wait for files-as-outputs (issue 12).
+- ``process_data`` returns ``File(output_file, kind="Dataset")``: suiro stores the file it wrote
+  by the sha256 of its bytes (``suiro artifacts last``), so two runs that wrote the same rows
+  record the same digest, and ``count_rows`` gets a verified copy as an ``Input[Dataset]``.
+- The tasks write outside suiro, so they opt out of the cache (``cache=False``) and write on
+  every run, which is what the exercise checks.
 
     suiro run examples/chapter/18_exercise3_idempotent.py --set workdir=/tmp/ex3
 """
@@ -22,7 +23,7 @@ import tempfile
 
 import pandas as pd
 
-from suiro import pipeline, task
+from suiro import Dataset, File, Input, pipeline, task
 
 
 @task(cache=False)
@@ -34,20 +35,20 @@ def make_input(workdir: str, rows: int) -> str:
 
 
 @task(cache=False)
-def process_data(input_file: str, output_file: str) -> pd.DataFrame:
+def process_data(input_file: str, output_file: str) -> File:
     processed = pd.read_csv(input_file) * 2
     handle, tmp = tempfile.mkstemp(dir=os.path.dirname(output_file) or ".", suffix=".csv")
     os.close(handle)
     processed.to_csv(tmp, index=False)
     os.replace(tmp, output_file)  # atomic: the old file or the new one, never a mix
     print(f"processed: {output_file}")
-    return processed
+    return File(output_file, kind="Dataset")
 
 
 @task(cache=False)
-def count_rows(processed: pd.DataFrame, output_file: str) -> int:
+def count_rows(processed: Input[Dataset], output_file: str) -> int:
     written = pd.read_csv(output_file)
-    if not written.equals(processed):
+    if not written.equals(pd.read_csv(processed.path)):
         raise ValueError(f"{output_file} does not hold what process_data wrote")
     return len(written)
 

@@ -4,9 +4,10 @@ Random forest, XGBoost and LightGBM trained in parallel on one split, each evalu
 kept. ``suiro.ml`` has these as ready tasks, with XGBoost and LightGBM themselves (the answer
 falls back to a random forest when they are missing). What differs:
 
-- The answer's ``for`` loops over ``model_types`` (with ``if model_types is None`` defaults)
-  become ``train.map``/``evaluate.map`` over a list parameter with a default; a loop over values
-  only known at run time waits for dynamic pipelines (``@pipeline(dynamic=True)``, issue 12).
+- The answer's flow body is kept as written: ``@pipeline(dynamic=True)`` runs it at run time, so
+  ``if model_types is None`` picks the defaults, a ``for`` loop submits one ``train`` call per
+  model type (in parallel) and another evaluates each model; every call is a recorded task
+  attempt (``train``, ``train_2``, ...). ``04_airflow_best_practices.py`` shows the static way.
 - The answer's data has a random target (every model near 0.5); this port uses scikit-learn's
   bundled breast-cancer data so the comparison means something.
 - ``save_best_model`` to ``/tmp/best_model.pkl``: the best model is the pipeline's stored output;
@@ -17,7 +18,7 @@ falls back to a random forest when they are missing). What differs:
 
 from __future__ import annotations
 
-from suiro import pipeline, task, unmapped
+from suiro import pipeline, task
 from suiro.ml import evaluate, load_dataset, pick_best, split, train
 
 
@@ -27,11 +28,12 @@ def report(best) -> dict:
     return {"model": best.model, "metric": best.metric, "value": best.value}
 
 
-@pipeline(description="Multi-Model Training Pipeline")
-def multi_model_training_pipeline(
-    model_types: list[str] = ["random_forest", "xgboost", "lightgbm"],  # noqa: B006
-    test_size: float = 0.2,
-):
+@pipeline(description="Multi-Model Training Pipeline", dynamic=True)
+def multi_model_training_pipeline(model_types: list[str] | None = None, test_size: float = 0.2):
+    if model_types is None:
+        model_types = ["random_forest", "xgboost", "lightgbm"]
     data = split(load_dataset("sklearn:breast_cancer"), test_size=test_size, seed=42)
-    trained = train.map(unmapped(data), model_types)
-    return report(pick_best(evaluate.map(trained, unmapped(data)), trained, metric="accuracy"))
+    futures = [train.submit(data, model_type) for model_type in model_types]  # in parallel
+    trained = [future.result() for future in futures]
+    metrics = [evaluate(model, data) for model in trained]
+    return report(pick_best(metrics, trained, metric="accuracy"))

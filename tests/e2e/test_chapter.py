@@ -9,6 +9,7 @@ that the file ran.
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import re
 from pathlib import Path
@@ -36,7 +37,7 @@ def example(name: str) -> str:
 def run(cli: Cli, name: str, *args: str, code: int = 0, env: dict[str, str] | None = None) -> Any:
     """Run one chapter example; return its output as a Python value (None for a failed run)."""
     result = cli.expect(code, "run", example(name), *args, env=env)
-    if code != 0:
+    if code != 0 or "\noutput: " not in result.stdout:
         return None
     # The summary's last item; a long one is wrapped by the renderer at spaces, so rejoin its lines.
     text = result.stdout[result.stdout.index("\noutput: ") + len("\noutput: ") :]
@@ -48,7 +49,7 @@ def states(cli: Cli) -> dict[str, str]:
 
 
 def test_every_file_in_the_chapter_folder_has_a_test():
-    tested = set(re.findall(r'run\(\s*cli,\s*"(\d\d_\w+)"', Path(__file__).read_text()))
+    tested = set(re.findall(r'(?:run\(\s*cli,\s*|"run", example\()"(\d\d_\w+)"', Path(__file__).read_text()))
     on_disk = {path.stem for path in CHAPTER.glob("[0-9]*.py")}
     assert on_disk == tested
 
@@ -94,10 +95,18 @@ def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
     assert cli.tasks()["train"]["items"] == {"success": 3}
 
 
-def test_05_kfp_basic_pipeline_passes_dataset_and_model_between_tasks(cli):
-    assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") == 1.0
-    assert list(states(cli).values()) == ["success"] * 3
-    assert "accuracy: 1.000" in cli.ok("logs", "last", "evaluate_model").stdout
+def test_05_kfp_basic_pipeline_passes_dataset_and_model_files_between_tasks(cli):
+    assert run(cli, "05_kfp_basic_pipeline", "--set", "n_estimators=10") is None
+    stored = cli.json("artifacts", "last")
+    assert [(a["task_key"], a["state"]) for a in stored] == [
+        ("load_data", "success"),
+        ("train_model", "success"),
+        ("evaluate_model", "success"),
+    ]
+    files = {f["name"]: f for a in stored for f in a.get("files", [])}
+    assert (files["dataset"]["kind"], files["dataset"]["metadata"]) == ("Dataset", {"rows": 5})
+    assert files["model"]["kind"] == "Model" and files["model"]["metadata"]["n_estimators"] == 10
+    assert files["metrics"]["kind"] == "Metrics" and files["metrics"]["metadata"] == {"accuracy": 1.0}
 
 
 def test_06_kfp_containerized_runs_each_container_as_a_command(cli):
@@ -108,22 +117,41 @@ def test_06_kfp_containerized_runs_each_container_as_a_command(cli):
 
 
 def test_07_kfp_tuning_pipeline_trains_with_the_tuned_parameters(cli):
-    output = run(cli, "07_kfp_tuning_pipeline")
-    assert output["best_params"]["n_estimators"] in (10, 20) and output["best_params"]["max_depth"] in (3, 6)
-    assert output["metrics"]["accuracy"] > 0.9
+    best = run(cli, "07_kfp_tuning_pipeline")
+    assert best["n_estimators"] in (10, 20) and best["max_depth"] in (3, 6)
+    files = {f["name"]: f for a in cli.json("artifacts", "last") for f in a.get("files", [])}
+    assert [files[n]["kind"] for n in ("data", "train_data", "test_data", "model", "metrics")] == [
+        "Dataset",
+        "Dataset",
+        "Dataset",
+        "Model",
+        "Metrics",
+    ]
+    assert files["train_data"]["metadata"]["rows"] + files["test_data"]["metadata"]["rows"] == 569
+    assert files["model"]["metadata"] == best  # trained with the tuned parameters
+    assert files["metrics"]["metadata"]["accuracy"] > 0.9
     metrics = {m["name"] for m in cli.json("metrics", "last")}
     assert {"cv_accuracy", "accuracy", "f1_score", "precision", "recall"} <= metrics
 
 
-def test_08_prefect_etl_flow_keeps_what_tasks_print(cli):
-    assert run(cli, "08_prefect_etl_flow", "--set", "records=7") is True
+def test_08_prefect_etl_flow_runs_its_body_after_the_tasks(cli):
+    result = cli.ok("run", example("08_prefect_etl_flow"), "--set", "records=7")
+    assert result.stdout.rstrip().endswith("output: True")
+    # the body's print runs at run time, after the tasks it follows (dynamic=True), not at trace time
+    assert result.stdout.index("load_data  success") < result.stdout.index(
+        "ETL pipeline completed: 7 records"
+    )
     assert "transforming 7 records" in cli.ok("logs", "last", "transform_data").stdout
 
 
-def test_09_prefect_dynamic_tasks_selects_the_best_of_the_mapped_models(cli):
-    best = run(cli, "09_prefect_dynamic_tasks", "--set", "model_types=[decision_tree,naive_bayes]")
-    assert best["model"] in {"decision_tree", "naive_bayes"} and best["accuracy"] > 0.8
-    assert cli.tasks()["train_model"]["items"] == {"success": 2}
+def test_09_prefect_dynamic_tasks_loops_over_the_model_types_at_run_time(cli):
+    # No list given: the body's `if model_types is None` picks the four defaults, then loops.
+    best = run(cli, "09_prefect_dynamic_tasks")
+    assert best["model"] in {"random_forest", "extra_trees", "decision_tree", "naive_bayes"}
+    assert best["accuracy"] > 0.9
+    # one call per model type in the body's loop, in its order, then the selection
+    calls = ["train_model", "train_model_2", "train_model_3", "train_model_4", "select_best_model"]
+    assert states(cli) == dict.fromkeys(calls, "success")
 
 
 def test_10_prefect_complete_pipeline_registers_only_above_the_floor(cli):
@@ -154,13 +182,17 @@ def test_12_idempotency_patterns_leave_the_same_state_when_run_twice(cli):
     assert (cli.root / "work" / "output" / "data.txt").read_text().count("new data") == 3
 
 
-def test_13_error_handling_retries_then_carries_on_past_a_non_critical_failure(cli):
+def test_13_error_handling_retries_then_tolerates_a_non_critical_failure(cli):
     assert run(cli, "13_error_handling") == {"model": 49.5, "enriched": 100, "failed": []}
     assert cli.tasks()["fetch_data"]["attempts"] == 3
-    run(cli, "13_error_handling", "--set", "fail_enrich=true", code=1)
+    # enrich has allow_failure=True: its failure is recorded, the run still succeeds (exit 0).
+    assert run(cli, "13_error_handling", "--set", "fail_enrich=true") == {
+        "model": 49.5,
+        "enriched": None,
+        "failed": ["enrich"],
+    }
     tasks = cli.tasks()
     assert (tasks["enrich"]["state"], tasks["summarize"]["state"]) == ("failed", "success")
-    assert "failed task: enrich" in cli.ok("logs", "last", "summarize").stdout
 
 
 def test_14_parameterization_layers_yaml_then_environment_then_set(cli):
@@ -206,15 +238,23 @@ def test_17_exercise2_fixed_dag_orders_b_after_a(cli):
 
 def test_18_exercise3_output_is_the_same_after_two_runs(cli):
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
-    first = (cli.root / "work" / "output.csv").read_text()
+    first = (cli.root / "work" / "output.csv").read_bytes()
     assert run(cli, "18_exercise3_idempotent", "--set", "workdir=work") == 4
-    assert (cli.root / "work" / "output.csv").read_text() == first == "a,b\n0,8\n2,10\n4,12\n6,14\n"
+    written = (cli.root / "work" / "output.csv").read_bytes()
+    assert written == first == b"a,b\n0,8\n2,10\n4,12\n6,14\n"
+    # the returned File is stored by its bytes, as a Dataset
+    stored = [(f["kind"], f["digest"]) for a in cli.json("artifacts", "last") for f in a.get("files", [])]
+    assert stored == [("Dataset", hashlib.sha256(written).hexdigest())]
 
 
 def test_19_exercise4_trains_each_model_type_and_picks_the_best(cli):
     best = run(cli, "19_exercise4_multi_model", "--set", "model_types=[random_forest,lightgbm]")
     assert best["model"] in {"random_forest", "lightgbm"} and best["value"] > 0.9
-    assert cli.tasks()["train"]["items"] == {"success": 2}
+    # the body's loops at run time: one train and one evaluate call per model type
+    assert states(cli) == dict.fromkeys(
+        ["load_dataset", "split", "train", "train_2", "evaluate", "evaluate_2", "pick_best", "report"],
+        "success",
+    )
 
 
 def test_20_exercise5_retries_only_the_chosen_errors(cli):
