@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from suiro.cli.options import Json, Verbose
-from suiro.cli.output import errors, print_json
-from suiro.cli.terminal import printable
+from suiro.cli.output import errors, print_json, report_problems
 
 commands = typer.Typer()
 
@@ -24,14 +23,7 @@ def check(json_: Json = False, verbose: Verbose = False) -> None:
 
     with errors(verbose):
         problems = history.check()
-    if json_:
-        print_json(problems)
-    else:
-        for problem in problems:
-            print(printable(f"{problem['kind']}: {problem['message']}"))
-        if not problems:
-            print("no problems found")
-    raise typer.Exit(1 if problems else 0)
+    report_problems(problems, as_json=json_, none_found="no problems found")
 
 
 @commands.command()

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -104,3 +104,15 @@ def seconds(value: float | None) -> str:
 def number(value: float | None) -> str:
     """A metric's value in six significant digits ("" if none)."""
     return "" if value is None else f"{value:.6g}"
+
+
+def report_problems(problems: list[dict[str, Any]], *, as_json: bool, none_found: str) -> NoReturn:
+    """Print each problem as ``kind: message`` (or all as JSON) and exit 1 if there is any, else 0."""
+    if as_json:
+        print_json(problems)
+    else:
+        for problem in problems:
+            print(printable(f"{problem['kind']}: {problem['message']}"))
+        if not problems:
+            print(none_found)
+    raise typer.Exit(1 if problems else 0)

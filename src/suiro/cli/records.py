@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from suiro.cli.options import Json, RunId, Verbose
-from suiro.cli.output import errors, number, print_json, seconds, table, when
+from suiro.cli.output import errors, number, print_json, report_problems, seconds, table, when
 from suiro.cli.terminal import console, printable
 from suiro.labels import task_label
 
@@ -210,14 +210,7 @@ def verify(json_: Json = False, verbose: Verbose = False) -> None:
 
     with errors(verbose):
         problems = history.verify_artifacts()
-    if json_:
-        print_json(problems)
-    else:
-        for problem in problems:
-            print(printable(f"{problem['kind']}: {problem['message']}"))
-        if not problems:
-            print("every stored artifact is intact")
-    raise typer.Exit(1 if problems else 0)
+    report_problems(problems, as_json=json_, none_found="every stored artifact is intact")
 
 
 @commands.command()

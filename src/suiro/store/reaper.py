@@ -82,17 +82,24 @@ def _record_crash(db: Database, run: dict[str, Any], why: str) -> bool:
         )
         if not won:
             return False
-        tx.execute(
-            "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
-            " AND state IN ('running', 'retrying')",
-            params,
-        )
-        tx.execute(
-            "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
-            " error_message = :message WHERE run_id = :id AND state = 'running'",
-            params,
-        )
+        fail_unfinished(tx, params)
     return True
+
+
+def fail_unfinished(tx: Any, params: dict[str, Any]) -> None:
+    """End a run's task runs and attempts left open (its process died, or a forced stop):
+    they fail with ``params["type"]`` and ``params["message"]`` at ``params["ended"]``, so
+    ``suiro resume`` runs them again. Inside the caller's write transaction."""
+    tx.execute(
+        "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
+        " AND state IN ('running', 'retrying')",
+        params,
+    )
+    tx.execute(
+        "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
+        " error_message = :message WHERE run_id = :id AND state = 'running'",
+        params,
+    )
 
 
 def _while_running(db: Database, run: dict[str, Any], why: str) -> str:

@@ -57,6 +57,7 @@ from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 from suiro.store.outputs import INSERT_ARTIFACT, artifact_row
+from suiro.store.reaper import fail_unfinished
 
 #: Seconds between group commits, unless ``SUIRO_FLUSH_INTERVAL`` says otherwise.
 FLUSH_INTERVAL = 0.05
@@ -546,14 +547,5 @@ def _close_open_attempts(tx: Any, run_id: str, finished: RunFinished) -> None:
         "message": mask(message),
         "type": type_name(RunCancelledError),
     }
-    tx.execute(
-        "UPDATE task_runs SET state = 'failed', ended = :ended WHERE run_id = :id"
-        " AND state IN ('running', 'retrying')",
-        params,
-    )
-    tx.execute(
-        "UPDATE attempts SET state = 'failed', ended = :ended, error_type = :type,"
-        " error_message = :message WHERE run_id = :id AND state = 'running'",
-        params,
-    )
+    fail_unfinished(tx, params)
     tx.execute("UPDATE attempts SET state = 'failed' WHERE run_id = :id AND state = 'retrying'", params)
