@@ -21,9 +21,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	@# Byte-compiled once here: with PYTHONDONTWRITEBYTECODE set, each of the suite's hundreds of
+	@# `suiro` subprocesses would otherwise compile the sources again.
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m pytest -m "not slow"
 
 test-all: $(STAMP)
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
