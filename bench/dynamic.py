@@ -17,23 +17,10 @@ import sys
 import tempfile
 import time
 
-from suiro import pipeline, task
+from overhead import chain as static_chain  # the same no-op chain the overhead bench times
+from overhead import noop
 
-
-@task
-def noop(x: object = None) -> object:
-    return x
-
-
-def static_chain(n: int):
-    @pipeline(name=f"static_chain_{n}")
-    def p():
-        ref = noop(0)
-        for _ in range(n - 1):
-            ref = noop(ref)
-        return ref
-
-    return p
+from suiro import pipeline
 
 
 def dynamic_chain(n: int):

@@ -210,3 +210,16 @@ def resume_and_compare(cli: Cli, env: dict[str, str], run_id: str, clean: dict[s
     assert not rerun & done_before, f"resume re-ran {rerun & done_before}, recorded as done before the crash"
     assert history.check(home=cli.home) == []
     return resumed
+
+
+def write_locked(home: Path) -> bool:
+    """Whether some connection holds the database's write lock right now."""
+    conn = sqlite3.connect(home / "suiro.db", timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 from pipelines.cli_harness import Cli
 from pipelines.webhook_stub import Hook
-from rel_harness import rows, task_states, write_diamond
+from rel_harness import rows, task_states, write_diamond, write_locked
 
 from suiro import clock, crashes, history
 from suiro.clock import ManualClock
@@ -198,19 +197,6 @@ def test_r4b_a_remote_run_that_never_heartbeated_is_reaped_by_its_start_time(tmp
     assert ended == {"state": "crashed", "ended": run["started"]}, "ended when it was last known alive"
 
 
-def _write_locked(home: Path) -> bool:
-    """Whether another connection holds the database's write lock right now."""
-    conn = sqlite3.connect(home / "suiro.db", timeout=0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
-
-
 def _killed_run(cli: Cli) -> str:
     write_diamond(cli.root)
     assert cli("run", "diamond.py", env={"SUIRO_FAULTPOINTS": "runner.task_done:kill:2"}).returncode < 0
@@ -230,7 +216,7 @@ def test_r16_the_reaper_sends_exactly_one_crash_alert_however_many_readers_reap(
         # "dead", only the compare-and-set can keep B from a second verdict and alert.
         slow = {**env, "SUIRO_FAULTPOINTS": "db.before_commit:sleep:3"}
         a = subprocess.Popen(cli.argv("runs", "--json"), env=slow, cwd=cli.root, stdout=subprocess.DEVNULL)
-        _wait(lambda: _write_locked(cli.home), a, "reader A holding the write lock")
+        _wait(lambda: write_locked(cli.home), a, "reader A holding the write lock")
         b = subprocess.Popen(cli.argv("runs", "--json"), env=env, cwd=cli.root, stdout=subprocess.DEVNULL)
         assert (a.wait(timeout=60), b.wait(timeout=60)) == (0, 0)
         cli.ok("runs", env={"SUIRO_ALERT_WEBHOOK": hook.url})  # and a later reader sends nothing more

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from pipelines.cli_harness import Cli, Result
-from rel_harness import rows
+from rel_harness import rows, write_locked
 
 from suiro import history
 from suiro.store.artifacts import ArtifactStore
@@ -170,19 +169,6 @@ def stop(cli):
     yield start
     for proc in started:
         proc.kill()
-
-
-def write_locked(home: Path) -> bool:
-    """Whether some process holds the database's write lock now."""
-    conn = sqlite3.connect(home / "suiro.db", timeout=0, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
 
 
 def removed(result: Result) -> list[str]:
