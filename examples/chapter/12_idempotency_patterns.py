@@ -62,6 +62,7 @@ def process_with_version(out: str, version: int, rows: int) -> str:
 @task(cache=False)
 def upsert_data(workdir: str, rows: int) -> int:
     """Insert or update by primary key; returns the table's row count."""
+    os.makedirs(workdir, exist_ok=True)  # it runs beside create_output_dir: nothing orders the two
     with sqlite3.connect(os.path.join(workdir, "records.db")) as db:
         db.execute("CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, value TEXT)")
         db.executemany(
