@@ -22,7 +22,7 @@ from suiro.errors import PipelineNotFoundError, ResumeConflictError, SuiroError,
 from suiro.events import RunObserver
 from suiro.executors import DEFAULT_EXECUTOR, Executor, make_executor
 from suiro.pipeline import Pipeline
-from suiro.runinfo import RunInfo, new_run_id
+from suiro.runinfo import RunInfo, Scheduled, new_run_id
 from suiro.runner import Runner, RunResult
 from suiro.states import RunState
 
@@ -53,6 +53,7 @@ def run(
     home: str | Path | None = None,
     new_records: bool = False,
     cancel: Cancellation | None = None,
+    scheduled: Scheduled | None = None,
 ) -> RunResult:
     """Run a pipeline once and return its result (it does not raise when the run fails).
 
@@ -85,6 +86,8 @@ def run(
         cancel: stop the run when it is requested (e.g. from another thread); the run then
             returns in state ``cancelled``, without raising. The CLI passes one its SIGINT and
             SIGTERM handlers request.
+        scheduled: the deployment and logical time this run stands for (the scheduler, backfill
+            and triggers pass it; recorded with the run, seen by tasks in ``suiro.context()``).
 
     Raises:
         ParameterError: a parameter is missing, unknown or invalid.
@@ -118,6 +121,7 @@ def run(
         home=run_home(home),
         new_records=new_records,
         cancel=cancel,
+        scheduled=scheduled,
     )
 
 
@@ -191,6 +195,7 @@ def resume(
         parent_run_id=run["id"],
         store=store,
         cancel=cancel,
+        scheduled=scheduled_of(run),
     )
 
 
@@ -253,9 +258,10 @@ def _execute(
     store: Store | None = None,
     new_records: bool = False,
     cancel: Cancellation | None = None,
+    scheduled: Scheduled | None = None,
 ) -> RunResult:
     secrets.warn_short()  # here, on the terminal: not in a worker, not into a task's log
-    info = RunInfo(run_id=run_id or new_run_id())
+    info = RunInfo(run_id=run_id or new_run_id(), scheduled=scheduled)
     outputs: OutputStore | None = None
     recorder: Recorder | None = None
     if record:
@@ -263,7 +269,7 @@ def _execute(
 
         store = store or Store(home, new_records=new_records)
         info, outputs, recorder = _recording(
-            store, info.run_id, pipe=pipe, parent_run_id=parent_run_id, verify=recompute_corrupt
+            store, info, pipe=pipe, parent_run_id=parent_run_id, verify=recompute_corrupt
         )
         observers = [recorder, *observers]
     chosen = executor or pipe.executor or DEFAULT_EXECUTOR
@@ -306,22 +312,36 @@ def _execute(
 
 
 def _recording(
-    store: Store, run_id: str, *, pipe: Pipeline, parent_run_id: str | None, verify: bool
+    store: Store, info: RunInfo, *, pipe: Pipeline, parent_run_id: str | None, verify: bool
 ) -> tuple[RunInfo, OutputStore, Recorder]:
     """What a run recorded in ``store`` needs from it: its ``RunInfo`` (the log folder is made
     here), where its outputs go and are found again, and its recorder."""
     from suiro.store import queries
 
     store.artifacts.sweep_temp()  # temp files a crashed writer left behind
-    info = RunInfo(
-        run_id=run_id,
+    info = dataclasses.replace(
+        info,
         parent_run_id=parent_run_id,
         root_run_id=queries.root_of(store.db, parent_run_id) if parent_run_id else None,
         target=target_of(pipe),
         home=str(store.home),
-        log_dir=str(store.log_dir(run_id)),
+        log_dir=str(store.log_dir(info.run_id)),
     )
     return info, store.outputs(parent_run_id=parent_run_id, verify=verify), store.recorder()
+
+
+def scheduled_of(run: Mapping[str, Any]) -> Scheduled | None:
+    """The scheduled part of a recorded run (None: it was started by hand); a resume keeps it."""
+    if not run.get("deployment"):
+        return None
+    return Scheduled(
+        deployment=run["deployment"],
+        logical_time=run["logical_time"],
+        interval_start=run["interval_start"],
+        interval_end=run["interval_end"],
+        trigger=run["trigger"] or "schedule",
+        timezone=run.get("timezone") or "UTC",
+    )
 
 
 def target_of(pipe: Pipeline) -> str:

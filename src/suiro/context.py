@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +41,39 @@ class TaskContext:
     home: str | None = None
     #: The first run of a chain of resumes (None: this run is the first).
     root_run_id: str | None = None
+    #: The deployment and logical time of a scheduled run (a ``suiro.runinfo.Scheduled``; None
+    #: for a run started by hand).
+    scheduled: Any = None
+
+    @property
+    def deployment(self) -> str | None:
+        """The deployment that started this run (None: started by hand)."""
+        return self.scheduled.deployment if self.scheduled is not None else None
+
+    @property
+    def logical_time(self) -> datetime | None:
+        """The tick this run is for, in the deployment's time zone (None: started by hand).
+
+        A backfilled or caught-up run sees the tick it stands for, not the time it runs.
+        """
+        return self._local(self.scheduled.logical_time) if self.scheduled is not None else None
+
+    @property
+    def interval_start(self) -> datetime | None:
+        """Start of the run's data interval (the previous tick), as Airflow's ``data_interval_start``."""
+        return self._local(self.scheduled.interval_start) if self.scheduled is not None else None
+
+    @property
+    def interval_end(self) -> datetime | None:
+        """End of the run's data interval (the tick), as Airflow's ``data_interval_end``."""
+        return self._local(self.scheduled.interval_end) if self.scheduled is not None else None
+
+    def _local(self, epoch: float | None) -> datetime | None:
+        if epoch is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return datetime.fromtimestamp(epoch, ZoneInfo(self.scheduled.timezone))
 
     @property
     def task_run_key(self) -> str:

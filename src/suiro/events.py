@@ -41,6 +41,8 @@ class RunStarted:
     executor: str = ""
     parent_run_id: str | None = None
     target: str | None = None
+    #: A ``suiro.runinfo.Scheduled`` for a run a deployment started (kept untyped: events is a leaf).
+    scheduled: Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -74,6 +74,7 @@ class Progress:
                 executor=executor,
                 parent_run_id=run.parent_run_id,
                 target=run.target,
+                scheduled=run.scheduled,
             )
         )
         return now

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from suiro.labels import log_name
 
@@ -29,6 +30,8 @@ class RunInfo:
         target: how to load the pipeline again (``file.py:name``), recorded for resume.
         home: the suiro home the run records into, told to tasks (None: kept in memory).
         log_dir: the folder of the run's per-attempt log files (None: lines are not written).
+        scheduled: the deployment and logical time of a run the scheduler, a backfill, a trigger
+            or ``suiro trigger`` started (None: a run started by hand).
     """
 
     run_id: str
@@ -37,12 +40,61 @@ class RunInfo:
     target: str | None = None
     home: str | None = None
     log_dir: str | None = None
+    scheduled: Scheduled | None = None
 
     def log_path(self, task_key: str, map_index: int, attempt: int) -> str | None:
         """Where the lines of one attempt go; None without a log folder or before any attempt."""
         if self.log_dir is None or attempt < 1:
             return None
         return os.path.join(self.log_dir, log_name(task_key, map_index, attempt))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scheduled:
+    """Which deployment started a run, for which logical time, covering which data interval.
+
+    Times are epoch seconds (UTC), as every time in the records; ``timezone`` is the
+    deployment's IANA zone, in which a task sees them (``suiro.context().logical_time``). The data
+    interval is Airflow's: a run fired at a tick covers ``[previous tick, tick)``.
+
+    Attributes:
+        deployment: the deployment's name.
+        logical_time: the tick the run is for (a manual trigger: the time it was asked).
+        interval_start: start of the data interval (None: the tick has no previous tick).
+        interval_end: end of the data interval (the tick itself for a schedule).
+        trigger: what made the run: ``schedule``, ``backfill``, ``manual``, ``file`` or ``after``.
+        timezone: the deployment's time zone.
+    """
+
+    deployment: str
+    logical_time: float
+    interval_start: float | None = None
+    interval_end: float | None = None
+    trigger: str = "schedule"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """One run a deployment should get: what decides that (a schedule, a backfill, a file, a
+    person) hands these to ``suiro.store.ticks``, which records each at most once.
+
+    Attributes:
+        logical_time: the instant the run stands for (epoch seconds); unique per deployment.
+        interval_start: start of its data interval (None: none before it).
+        interval_end: end of its data interval.
+        trigger: ``schedule``, ``backfill``, ``manual``, ``file`` or ``after``.
+        event_key: what made it, unique per deployment (``file:/abs/path@mtime_ns``,
+            ``after:<run id>``); None for schedule, backfill and manual ticks.
+        params: parameter values for this run only (a file trigger's path), above the deployment's.
+    """
+
+    logical_time: float
+    interval_start: float | None = None
+    interval_end: float | None = None
+    trigger: str = "schedule"
+    event_key: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def new_run_id() -> str:

@@ -280,6 +280,7 @@ class Runner:
             params=self.params,
             home=info.home,
             root_run_id=info.root_run_id,
+            scheduled=info.scheduled,
         )
         with task_scope(ctx, Capture()):
             return self._memo.custom_key(node, args, kwargs)

@@ -55,7 +55,14 @@ class Work:
         """The task context the callable sees through ``suiro.context()``."""
         run = self.run  # positional: once per attempt, where the task runs (40 ns per keyword)
         return TaskContext(
-            run.run_id, self.task_key, self.attempt, self.map_index, self.params, run.home, run.root_run_id
+            run.run_id,
+            self.task_key,
+            self.attempt,
+            self.map_index,
+            self.params,
+            run.home,
+            run.root_run_id,
+            run.scheduled,
         )
 
     def label(self) -> str:

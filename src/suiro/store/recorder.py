@@ -269,9 +269,11 @@ class Recorder:
                 tx.execute("UPDATE runs SET id = id WHERE id = :id", {"id": event.parent_run_id})
             inserted = tx.execute(
                 "INSERT INTO runs (id, pipeline_id, pipeline, target, params, state, started, host, pid,"
-                " heartbeat, parent_run_id, executor) SELECT :id, (SELECT id FROM pipelines"
+                " heartbeat, parent_run_id, executor, deployment, logical_time, interval_start, interval_end,"
+                ' "trigger", timezone) SELECT :id, (SELECT id FROM pipelines'
                 " WHERE name = :pipeline AND code_digest = :digest), :pipeline, :target, :params, 'running',"
-                " :started, :host, :pid, :started, :parent, :executor"
+                " :started, :host, :pid, :started, :parent, :executor, :deployment, :logical_time,"
+                " :interval_start, :interval_end, :trigger, :timezone"
                 # One resume of a run at a time, and none once a resume of it succeeded.
                 " WHERE CAST(:parent AS TEXT) IS NULL OR NOT EXISTS (SELECT 1 FROM runs"
                 " WHERE parent_run_id = :parent AND state IN ('running', 'success'))",
@@ -287,6 +289,7 @@ class Recorder:
                     "pid": os.getpid(),
                     "parent": event.parent_run_id,
                     "executor": event.executor,
+                    **_scheduled_columns(event.scheduled),
                 },
             )
             if not inserted:
@@ -440,6 +443,22 @@ class Recorder:
         if self._error is not None:
             raise self._failure()
         self.flush()
+
+
+def _scheduled_columns(scheduled: Any) -> dict[str, Any]:
+    """The ``runs`` columns of a run a deployment started (all None for a run started by hand)."""
+    if scheduled is None:
+        return dict.fromkeys(
+            ("deployment", "logical_time", "interval_start", "interval_end", "trigger", "timezone")
+        )
+    return {
+        "deployment": scheduled.deployment,
+        "logical_time": scheduled.logical_time,
+        "interval_start": scheduled.interval_start,
+        "interval_end": scheduled.interval_end,
+        "trigger": scheduled.trigger,
+        "timezone": scheduled.timezone,
+    }
 
 
 class _Rows:

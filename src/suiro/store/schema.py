@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0003"
+REVISION = "0004"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -35,7 +35,8 @@ STATEMENTS: tuple[str, ...] = (
         PRIMARY KEY (id),
         UNIQUE (name, code_digest)
     )""",
-    # runs.run_key and runs.error come from 0002, which added them after executor
+    # runs.run_key and runs.error come from 0002, which added them after executor; deployment to
+    # trigger from 0004
     """CREATE TABLE runs (
         id TEXT NOT NULL,
         pipeline_id INTEGER,
@@ -52,6 +53,12 @@ STATEMENTS: tuple[str, ...] = (
         executor TEXT,
         run_key TEXT,
         error TEXT,
+        deployment TEXT,
+        logical_time FLOAT,
+        interval_start FLOAT,
+        interval_end FLOAT,
+        "trigger" TEXT,
+        timezone TEXT,
         PRIMARY KEY (id),
         FOREIGN KEY(pipeline_id) REFERENCES pipelines (id)
     )""",
@@ -159,4 +166,72 @@ STATEMENTS: tuple[str, ...] = (
     BEGIN SELECT RAISE(ABORT, 'model_transitions is append-only'); END""",
     """CREATE TRIGGER model_transitions_no_delete BEFORE DELETE ON model_transitions
     BEGIN SELECT RAISE(ABORT, 'model_transitions is append-only'); END""",
+    # 0004
+    "CREATE INDEX ix_runs_deployment ON runs (deployment, logical_time)",
+    """CREATE TABLE deployments (
+        id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        pipeline TEXT NOT NULL,
+        params TEXT DEFAULT '{}' NOT NULL,
+        schedule TEXT,
+        catchup TEXT DEFAULT 'latest' NOT NULL,
+        max_catchup_runs INTEGER,
+        max_active_runs INTEGER,
+        executor TEXT,
+        notify TEXT,
+        triggers TEXT DEFAULT '[]' NOT NULL,
+        sla FLOAT,
+        paused INTEGER DEFAULT '0' NOT NULL,
+        source TEXT DEFAULT 'cli' NOT NULL,
+        cursor FLOAT,
+        created FLOAT NOT NULL,
+        updated FLOAT NOT NULL,
+        PRIMARY KEY (id),
+        CONSTRAINT uq_deployments_name UNIQUE (name)
+    )""",
+    """CREATE TABLE ticks (
+        id INTEGER NOT NULL,
+        deployment TEXT NOT NULL,
+        logical_time FLOAT NOT NULL,
+        interval_start FLOAT,
+        interval_end FLOAT,
+        "trigger" TEXT NOT NULL,
+        event_key TEXT,
+        params TEXT DEFAULT '{}' NOT NULL,
+        run_id TEXT NOT NULL,
+        state TEXT DEFAULT 'queued' NOT NULL,
+        token INTEGER,
+        launched FLOAT,
+        host TEXT,
+        pid INTEGER,
+        created FLOAT NOT NULL,
+        PRIMARY KEY (id),
+        CONSTRAINT uq_ticks_deployment_time UNIQUE (deployment, logical_time),
+        CONSTRAINT uq_ticks_deployment_event UNIQUE (deployment, event_key),
+        CONSTRAINT uq_ticks_run_id UNIQUE (run_id)
+    )""",
+    "CREATE INDEX ix_ticks_state ON ticks (state, deployment)",
+    """CREATE TABLE leases (
+        name TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        token INTEGER NOT NULL,
+        acquired FLOAT NOT NULL,
+        expires FLOAT NOT NULL,
+        PRIMARY KEY (name)
+    )""",
+    """CREATE TABLE deliveries (
+        id INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        state TEXT DEFAULT 'pending' NOT NULL,
+        attempts INTEGER DEFAULT '0' NOT NULL,
+        error TEXT,
+        created FLOAT NOT NULL,
+        updated FLOAT NOT NULL,
+        PRIMARY KEY (id),
+        CONSTRAINT uq_deliveries_once UNIQUE (run_id, event, channel, target)
+    )""",
 )

@@ -94,7 +94,7 @@ def test_a_new_database_has_exactly_the_schema_the_migrations_make(tmp_path, mon
     Database.open(url_of(upgraded)).close()
 
     expected = schema_of(migrated)
-    assert len(expected["tables"]) == 9 and expected["master"]["trigger model_transitions_no_update"]
+    assert len(expected["tables"]) == 13 and expected["master"]["trigger model_transitions_no_update"]
     assert schema_of(tmp_path / "fast.db") == expected, (
         "store/schema.py no longer matches the migrations; make STATEMENTS create this:\n"
         + statements_of(migrated)
@@ -224,7 +224,7 @@ def test_a_failure_while_creating_leaves_an_empty_database_that_opens_later(tmp_
     with monkeypatch.context() as patch:
         patch.setattr(schema, "STATEMENTS", (*schema.STATEMENTS[:5], "CREATE TABLE runs (id TEXT)"))
         with pytest.raises(
-            StoreError, match=r"could not bring the database .*new\.db to schema 0003: table runs "
+            StoreError, match=r"could not bring the database .*new\.db to schema 0004: table runs "
         ):
             Database.open(url_of(path))
     conn = sqlite3.connect(path)
