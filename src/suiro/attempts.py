@@ -42,6 +42,8 @@ class Unit:
     pokes: int = 0
     #: When the first of those pokes started (a sensor's timeout counts from it); None: no poke yet.
     waiting_since: float | None = None
+    #: It waits for its next poke (its last attempt found nothing), not for a retry after an error.
+    poked: bool = False
     #: The current attempt's timeout was cut to what was left of the run's deadline.
     capped: bool = False
 

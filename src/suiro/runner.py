@@ -425,7 +425,7 @@ class Runner:
     def _next_attempt(self, unit: Unit) -> Work:
         """Count and report the unit's next attempt, and describe it for the executor."""
         unit.attempt += 1
-        unit.started = self.clock.monotonic()
+        unit.started, unit.poked = self.clock.monotonic(), False
         if self.info.log_dir is not None:
             unit.log_path = self.info.log_path(unit.key, unit.map_index, unit.attempt)
         self._progress.attempt_started(unit)
@@ -491,6 +491,7 @@ class Runner:
         now = self.clock.time()
         said = f"poke {number} at {_clock_time(now)}: {error.message}"
         if delay is not None:
+            unit.poked = True
             said += f"; next poke in {delay:g} s (at {_clock_time(now + delay)})"
             self._note(unit, said)
             self._progress.retrying(unit, dataclasses.replace(error, message=said), delay)
@@ -532,15 +533,18 @@ class Runner:
 
     # -- stopping -----------------------------------------------------------------------
 
-    def _stop(self, why: Callable[[str], ErrorInfo] | None = None) -> None:
+    def _stop(self, why: Callable[[str], ErrorInfo] | None = None, *, keep_own: bool = False) -> None:
         """Fail fast: start nothing new; queued units stay pending, retry-waiting ones end failed
-        (with ``why(label)`` as their error, if given)."""
+        with ``why(label)`` as their error, if given (``keep_own``: only a sensor waiting for its
+        next poke; one waiting for a retry keeps its own last error)."""
         if self._stopping:
             return
         self._stopping = True
         for unit in self._attempts.drop_queued() + self._retries.drain():
             if unit.attempt:  # had failed (or poked) and was waiting for another attempt
-                error = why(task_label(unit.key, unit.map_index)) if why is not None else None
+                error = None
+                if why is not None and (unit.poked or not keep_own):
+                    error = why(task_label(unit.key, unit.map_index))
                 if error is not None:
                     self._progress.failed(unit.key, error)
                 self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
@@ -554,19 +558,19 @@ class Runner:
             f"run {run_id} was cancelled ({self.cancellation.reason}) while this attempt ran; "
             f"resume it to run the task again: suiro resume {run_id}"
         )
-        self._halt(lambda label: error, keep_waiting_errors=True)
+        self._halt(lambda label: error, keep_own=True)
 
-    def _halt(self, why: Callable[[str], ErrorInfo], *, keep_waiting_errors: bool = False) -> None:
+    def _halt(self, why: Callable[[str], ErrorInfo], *, keep_own: bool = False) -> None:
         """Stop the run now (a cancel, or its deadline): kill the workers, drop what waits, and end
         what ran with ``why(label)`` as its error.
 
         Outcomes that had arrived are kept when they succeeded (no need to run them again);
         a failure that arrived is treated as stopped, since the stop may have caused it (a
-        terminal's Ctrl-C reaches the programs a task runs too). ``keep_waiting_errors``: units
-        waiting for a retry end with their own last error (a cancel), else with ``why``'s.
+        terminal's Ctrl-C reaches the programs a task runs too). ``keep_own``: units waiting for a
+        retry end with their own last error (a cancel), else with ``why``'s.
         """
         self.executor.cancel()
-        self._stop(None if keep_waiting_errors else why)
+        self._stop(why, keep_own=keep_own)
         for unit, outcome in self._attempts.ended_ok():
             self._finish_attempt(unit, outcome)
         for unit in self._attempts.abandon():

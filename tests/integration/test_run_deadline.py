@@ -19,9 +19,17 @@ from pipelines import flaky
 from pipelines.observer import RecordingObserver
 
 import suiro
-from suiro import DefinitionError, RunState, TaskState, pipeline, task
+from suiro import DefinitionError, RunState, TaskState, history, pipeline, task
 
 DEADLINE_ERROR = "suiro.errors.RunTimeoutError"
+
+
+@pytest.fixture(autouse=True)
+def store_checked(suiro_home):
+    """Every run here leaves ``suiro check`` clean (attempt rows of pokes, a stopped run's tasks)."""
+    yield
+    if (suiro_home / "suiro.db").exists():
+        assert history.check(home=suiro_home) == []
 
 
 def run(pipe: Any, rec: RecordingObserver | None = None, **kwargs: Any) -> suiro.RunResult:

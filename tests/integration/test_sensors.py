@@ -14,10 +14,18 @@ import pytest
 from pipelines.observer import RecordingObserver
 
 import suiro
-from suiro import DefinitionError, RunState, TaskState, pipeline, task
+from suiro import DefinitionError, RunState, TaskState, history, pipeline, task
 from suiro.sensors import wait_for_file, wait_until
 
 SENSOR_TIMEOUT = "suiro.errors.SensorTimeoutError"
+
+
+@pytest.fixture(autouse=True)
+def store_checked(suiro_home):
+    """Every run here leaves ``suiro check`` clean (attempt rows of pokes, a stopped run's tasks)."""
+    yield
+    if (suiro_home / "suiro.db").exists():
+        assert history.check(home=suiro_home) == []
 
 
 def run(pipe: Any, rec: RecordingObserver | None = None, **kwargs: Any) -> suiro.RunResult:
@@ -47,13 +55,16 @@ def test_a_file_written_by_another_thread_mid_run_ends_the_wait_with_its_path(tm
     incoming = tmp_path / "incoming"
     incoming.mkdir()
 
-    def deliver() -> None:
-        time.sleep(0.3)
+    rec = RecordingObserver()
+
+    def deliver() -> None:  # once the sensor has waited twice, mid-run
+        deadline = time.monotonic() + 20
+        while len(rec.changes("wait_for_file", TaskState.RETRYING)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         (incoming / "part-1.csv.tmp").write_text("a\nb\nc\n")
         (incoming / "part-1.csv.tmp").rename(incoming / "part-1.csv")
 
     writer = threading.Thread(target=deliver)
-    rec = RecordingObserver()
     writer.start()
     try:
         result = run(ingest, rec, params={"pattern": str(incoming / "*.csv")})
@@ -96,7 +107,7 @@ def test_a_sensor_times_out_from_its_first_poke_on_the_run_clock(tmp_path, manua
     assert result.tasks["report"].state is TaskState.SUCCESS, "all_done still runs"
 
 
-def test_soft_fail_skips_the_sensor_so_trigger_rules_decide_downstream(tmp_path, manual_clock):
+def test_soft_fail_skips_the_sensor_so_trigger_rules_decide_downstream(tmp_path, manual_clock, suiro_home):
     rec = RecordingObserver()
     result = run(
         ingest,
@@ -116,6 +127,17 @@ def test_soft_fail_skips_the_sensor_so_trigger_rules_decide_downstream(tmp_path,
     (error,) = result.tasks["wait_for_file"].errors
     assert error.type == SENSOR_TIMEOUT and "soft_fail" in error.message
     assert manual_clock.sleeps == [10.0, 10.0, 5.0]
+    with sqlite3.connect(suiro_home / "suiro.db") as db:
+        rows = db.execute(
+            "SELECT attempt, state, error_type FROM attempts"
+            " WHERE task_key = 'wait_for_file' ORDER BY attempt"
+        ).fetchall()
+    assert rows == [
+        (1, "retrying", "suiro.errors.SensorNotReady"),
+        (2, "retrying", "suiro.errors.SensorNotReady"),
+        (3, "retrying", "suiro.errors.SensorNotReady"),
+        (4, "skipped", SENSOR_TIMEOUT),
+    ], "one row per poke, the last closed as the sensor ended"
 
 
 def test_pokes_do_not_spend_retries_but_an_error_in_the_check_does(manual_clock):
@@ -230,3 +252,27 @@ def test_outside_a_pipeline_a_sensor_is_one_poke():
     assert wait_until(lambda: 7, poke_interval=1, timeout=1) == 7
     with pytest.raises(suiro.errors.SensorNotReady, match=r"<lambda>\(\) returned None"):
         wait_until(lambda: None, poke_interval=1, timeout=1)
+
+
+def test_a_cancel_while_a_sensor_waits_ends_it_cancelled_at_once(tmp_path, suiro_home):
+    from suiro.cancel import Cancellation
+
+    cancel = Cancellation()
+    timer = threading.Timer(0.3, cancel.request, args=("test",))
+    timer.start()
+    started = time.monotonic()
+    try:
+        result = run(ingest, params={"pattern": str(tmp_path / "*.csv"), "poke_interval": 5.0}, cancel=cancel)
+    finally:
+        timer.cancel()
+
+    assert time.monotonic() - started < 3, "the wait for the next poke ended at the cancel"
+    assert result.state is RunState.CANCELLED
+    sensor = result.tasks["wait_for_file"]
+    assert sensor.state is TaskState.FAILED
+    assert sensor.errors[-1].type == "suiro.errors.RunCancelledError"
+    with sqlite3.connect(suiro_home / "suiro.db") as db:
+        last = db.execute(
+            "SELECT state, error_type FROM attempts WHERE task_key = 'wait_for_file' ORDER BY attempt DESC"
+        ).fetchone()
+    assert last == ("failed", "suiro.errors.RunCancelledError")
