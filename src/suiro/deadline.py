@@ -1,9 +1,10 @@
 """A run's deadline (``@pipeline(timeout=...)``): how much of it is left, on the run's clock.
 
-The runner asks it before starting anything and bounds every wait by it; an attempt started under
-a deadline gets a timeout no longer than what is left, so the executors stop it there as they stop
-any attempt at its own timeout (in a killable process). Counted on the run's clock (``suiro.clock``),
-so retry delays slept on a test's ``ManualClock`` reach it at once.
+The runner asks it before starting anything and bounds every wait by it, so it is awake at the
+deadline to stop the run; an attempt that would run in the runner's own thread (sequential) gets a
+timeout no longer than what is left (``cap``), so it runs in a process killed at the deadline.
+Counted on the run's clock (``suiro.clock``), so retry delays slept on a test's ``ManualClock``
+reach it at once.
 
 Must not stop, kill or report anything itself: the runner does, when ``passed``.
 """

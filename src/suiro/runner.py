@@ -19,9 +19,11 @@ run ends ``cancelled`` with the reason. Attempts on threads cannot be stopped: t
 abandoned at once, and what they return later is not recorded.
 
 A run's deadline (``timeout``, from ``@pipeline(timeout=...)``) ends it the same way, but
-``failed`` with ``run exceeded its timeout of N s``: every attempt started under it has a
-timeout no longer than what is left (so it runs where it can be killed, and is), and nothing
-starts once it passed (``suiro.deadline``).
+``failed`` with ``run exceeded its timeout of N s``: every wait is bounded by it, nothing starts
+once it passed, and the executor's ``cancel`` kills what runs in processes (threads are
+abandoned). An executor that runs attempts in this thread (sequential) could not be woken: there
+each attempt gets a timeout no longer than what is left, so it runs in a process killed at the
+deadline (``suiro.deadline``).
 
 A sensor's poke that finds nothing (``suiro.sensors``) is no failure: the unit waits in the retry
 schedule for its next poke, ``retrying`` with the poke's sentence as its note and a line in its
@@ -415,7 +417,8 @@ class Runner:
     # -- attempts -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
-        alone = not self._retries  # no retry can fall due while these start
+        # Nothing can fall due while these start (no retry waits, no deadline): one may run here.
+        alone = not self._retries and self._deadline is None
         while not self._stopping and not self.cancellation.requested:
             unit = self._attempts.next()
             if unit is None:
@@ -432,7 +435,9 @@ class Runner:
         node = self.graph.nodes[unit.key]
         opts = node.task.options
         timeout = opts.timeout
-        if self._deadline is not None:  # so the executor stops it at the deadline, where it runs
+        if self._deadline is not None and self.executor.runs_inline:
+            # It would run in this thread, where the deadline could not stop it: in a process it
+            # can, killed at the deadline. Elsewhere the loop wakes at the deadline and cancels.
             timeout, unit.capped = self._deadline.cap(timeout)
         return Work(
             fn=node.task.fn,

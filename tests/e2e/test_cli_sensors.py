@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from pipelines.cli_harness import RUN_ID, Cli
@@ -102,3 +103,29 @@ def test_a_run_past_its_timeout_exits_non_zero_with_the_reason(cli):
     assert "error: run exceeded its timeout of 1 s" in result.stdout + result.stderr, str(result)
     show = cli.ok("show", "last").stdout
     assert "error: run exceeded its timeout of 1 s" in show, show
+
+
+def test_the_readme_sensor_example_waits_for_its_file_and_gives_up_on_the_run_clock(tmp_path):
+    import suiro
+    from suiro import clock
+    from suiro.clock import ManualClock
+    from suiro.states import RunState, TaskState
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    code = re.search(r"```python\n# wait\.py\n(.*?)```", readme.read_text(), re.S).group(1)
+    (tmp_path / "wait.py").write_text(code)
+    pipe = suiro.load_pipeline(str(tmp_path / "wait.py"))
+    assert pipe.timeout == 7200.0
+    incoming = tmp_path / "data" / "incoming"
+    incoming.mkdir(parents=True)
+    params = {"pattern": str(incoming / "*.csv")}
+
+    with clock.use(ManualClock()) as manual:  # an hour of pokes, at once
+        waited = suiro.run(pipe, params, environ={}, home=tmp_path / "home")
+    assert waited.state is RunState.FAILED and waited.tasks["wait_for_file"].attempts == 61
+    assert sum(manual.sleeps) == 3600
+
+    (incoming / "2026-12-01.csv").write_text("a\nb\nc\n")
+    found = suiro.run(pipe, params, environ={}, home=tmp_path / "home")
+    assert found.ok and found.output == 3
+    assert found.tasks["wait_for_file"].state is TaskState.SUCCESS

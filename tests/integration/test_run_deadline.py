@@ -1,7 +1,8 @@
 """``@pipeline(timeout=...)``: a run past its deadline is stopped and recorded ``failed`` with the reason.
 
-Running tasks are killed as a task's own timeout kills them (in a process of their own), nothing new
-starts, and the deadline is counted on the run's clock, so retry delays on an injected clock reach it
+Running tasks are killed where they run in a process (processes executor; every attempt of the
+sequential executor under a deadline), abandoned on threads as at a cancel; nothing new starts, and
+the deadline is counted on the run's clock, so retry delays on an injected clock reach it
 at once. The CLI's exit is in ``tests/e2e/test_cli_sensors.py``.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import datetime
 import os
 import sqlite3
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,9 +53,36 @@ def is_gone(pid: int, grace: float = 5.0) -> bool:
 
 @task
 def hangs(folder: str) -> int:
+    """Hold for 30 s, or until the test releases it (a thread that was abandoned ends then)."""
     Path(folder, "pid").write_text(str(os.getpid()))
-    time.sleep(30)
+    deadline = time.monotonic() + 30
+    while not Path(folder, "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
     return 1
+
+
+def threads_running(code: Any) -> list[threading.Thread]:
+    """Threads of this process whose stack is inside ``code`` right now."""
+    frames = sys._current_frames()
+    found = []
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        while frame is not None:
+            if frame.f_code is code:
+                found.append(thread)
+                break
+            frame = frame.f_back
+    return found
+
+
+def new_threads_left(before: set[threading.Thread], grace: float = 5.0) -> list[threading.Thread]:
+    """Threads started since ``before`` that are still alive after ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
 
 
 @task
@@ -70,9 +100,14 @@ def too_slow(folder: str):
 @pytest.mark.parametrize("executor", ["threads", "processes", "sequential"])
 def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_path, suiro_home):
     rec = RecordingObserver()
+    before = set(threading.enumerate())
     started = time.monotonic()
-    result = run(too_slow, rec, params={"folder": str(tmp_path)}, executor=executor, workers=2)
-    elapsed = time.monotonic() - started
+    try:
+        result = run(too_slow, rec, params={"folder": str(tmp_path)}, executor=executor, workers=2)
+        elapsed = time.monotonic() - started
+        hang_threads = threads_running(hangs.fn.__code__)
+    finally:
+        (tmp_path / "release").touch()
 
     assert 0.9 < elapsed < 10, "the hanging task was killed at the deadline, not waited for"
     assert result.state is RunState.FAILED
@@ -88,7 +123,12 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_pat
     )
     assert rec.states("quick_2") == [], "nothing new starts after the deadline"
     pid = int((tmp_path / "pid").read_text())
-    assert pid != os.getpid() and is_gone(pid), "the task ran in a process of its own and was killed"
+    if executor == "threads":  # a thread cannot be killed: it was abandoned, as at a cancel
+        assert pid == os.getpid() and len(hang_threads) == 1
+        assert new_threads_left(before) == [], "released, the abandoned thread ended"
+    else:  # in a process (the sequential executor's attempts too, under a deadline), killed
+        assert pid != os.getpid() and is_gone(pid), "the task's process outlived the deadline"
+        assert hang_threads == []
     with sqlite3.connect(suiro_home / "suiro.db") as db:
         assert db.execute("SELECT state, error FROM runs").fetchall() == [
             ("failed", "run exceeded its timeout of 1 s")
@@ -114,6 +154,10 @@ def test_the_deadline_counts_on_the_run_clock_so_retry_delays_reach_it(manual_cl
     task_result = result.tasks["flaky"]
     assert (task_result.state, task_result.attempts) == (TaskState.FAILED, 2)
     assert task_result.errors[-1].type == "suiro.errors.RunTimeoutError"
+
+    resumed = suiro.resume(result.run_id, pipeline=retried)  # a deadline of its own, as long
+    assert resumed.error == "run exceeded its timeout of 100 s"
+    assert manual_clock.sleeps == [60.0, 40.0, 60.0, 40.0]
 
 
 def test_a_run_that_ends_in_time_is_not_touched_and_tasks_run_as_usual(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from pipelines.observer import RecordingObserver
 
 import suiro
-from suiro import DefinitionError, RunState, TaskState, history, pipeline, task
+from suiro import DefinitionError, RunState, TaskState, history, pipeline, task, unmapped
 from suiro.sensors import wait_for_file, wait_until
 
 SENSOR_TIMEOUT = "suiro.errors.SensorTimeoutError"
@@ -276,3 +276,23 @@ def test_a_cancel_while_a_sensor_waits_ends_it_cancelled_at_once(tmp_path, suiro
             "SELECT state, error_type FROM attempts WHERE task_key = 'wait_for_file' ORDER BY attempt DESC"
         ).fetchone()
     assert last == ("failed", "suiro.errors.RunCancelledError")
+
+
+def test_a_mapped_sensor_waits_for_each_item_on_its_own(tmp_path, manual_clock):
+    (tmp_path / "a.csv").write_text("1\n")
+
+    @pipeline
+    def each(patterns: list[str], soft_fail: bool):
+        return wait_for_file.map(
+            patterns, poke_interval=unmapped(10), timeout=unmapped(30), soft_fail=unmapped(soft_fail)
+        )
+
+    patterns = [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    soft = run(each, params={"patterns": patterns, "soft_fail": True})
+    hard = run(each, params={"patterns": patterns, "soft_fail": False})
+
+    assert soft.tasks["wait_for_file"].item_states == [TaskState.SUCCESS, TaskState.SKIPPED]
+    assert (soft.state, soft.tasks["wait_for_file"].state) == (RunState.SUCCESS, TaskState.SKIPPED)
+    assert hard.tasks["wait_for_file"].item_states == [TaskState.SUCCESS, TaskState.FAILED]
+    assert (hard.state, hard.tasks["wait_for_file"].state) == (RunState.FAILED, TaskState.FAILED)
+    assert soft.tasks["wait_for_file"].attempts == 1 + 4, "one poke for a.csv, four for b.csv"
