@@ -12,6 +12,7 @@ Must not stop, kill or report anything itself: the runner does, when ``passed``.
 from __future__ import annotations
 
 from suiro import clock as clocks
+from suiro.events import ErrorInfo
 
 #: The shortest timeout an attempt is given under a deadline (seconds): an OS wait of 0 would not wait.
 _SHORTEST = 0.001
@@ -31,6 +32,14 @@ class Deadline:
     def message(self) -> str:
         """The run's recorded error once the deadline stopped it."""
         return f"run exceeded its timeout of {self.seconds:g} s"
+
+    def error(self, label: str) -> ErrorInfo:
+        """The error of task ``label``, stopped (or never run again) because the deadline passed."""
+        message = (
+            f"task {label} was stopped: {self.message}; raise the pipeline's timeout= or make "
+            "the run faster, then resume it."
+        )
+        return ErrorInfo(type="suiro.errors.RunTimeoutError", message=message, traceback="", retryable=False)
 
     def left(self) -> float:
         """Seconds until the deadline (0 once it passed)."""

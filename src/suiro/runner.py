@@ -36,12 +36,12 @@ import dataclasses
 import graphlib
 import os
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from suiro import clock as clocks
+from suiro import pokes
 from suiro.attempts import Attempts, Unit
 from suiro.cache import CacheKey
 from suiro.cancel import Cancellation
@@ -66,7 +66,6 @@ from suiro.values import Values
 _CANCELLED = "suiro.errors.RunCancelledError"
 _RUN_TIMEOUT = "suiro.errors.RunTimeoutError"
 _TASK_TIMEOUT = "suiro.errors.TaskTimeoutError"
-_SENSOR_TIMEOUT = "suiro.errors.SensorTimeoutError"
 
 
 class Runner:
@@ -174,7 +173,7 @@ class Runner:
             self._cancel_run()
             return RunState.CANCELLED, None, RunError(self.cancellation.detail, type=_CANCELLED)
         if self._deadline is not None and self._deadline.reached:
-            self._halt(self._deadline_error)
+            self._halt(self._deadline.error)
             return RunState.FAILED, None, RunError(self._deadline.message, type=_RUN_TIMEOUT)
         ok = all(
             r.state.is_terminal and (not r.state.is_failure or r.tolerated) for r in self.results.values()
@@ -239,17 +238,9 @@ class Runner:
         if not (attempts.inflight or self._retries or attempts.ready):
             return False  # everything ended in time
         if self._deadline.passed():
-            self._stop(self._deadline_error)
+            self._stop(self._deadline.error)
             return True
         return False
-
-    def _deadline_error(self, label: str) -> ErrorInfo:
-        assert self._deadline is not None
-        message = (
-            f"task {label} was stopped: {self._deadline.message}; raise the pipeline's timeout= or make "
-            "the run faster, then resume it."
-        )
-        return ErrorInfo(type=_RUN_TIMEOUT, message=message, traceback="", retryable=False)
 
     # -- nodes ------------------------------------------------------------------------
 
@@ -474,8 +465,8 @@ class Runner:
         assert error is not None
         if unit.capped and error.type == _TASK_TIMEOUT and self._deadline is not None:
             self._deadline.reached = True  # stopped by the run's deadline, not its own timeout
-            self._stop(self._deadline_error)
-            error = self._deadline_error(task_label(unit.key, unit.map_index))
+            self._stop(self._deadline.error)
+            error = self._deadline.error(task_label(unit.key, unit.map_index))
             outcome = dataclasses.replace(outcome, error=error)
         elif error.poke is not None and not self._stopping:
             self._poked(unit, outcome, error)
@@ -491,27 +482,17 @@ class Runner:
     def _poked(self, unit: Unit, outcome: Outcome, error: ErrorInfo) -> None:
         """A sensor's poke found nothing: wait for the next poke, or give up at its timeout."""
         assert error.poke is not None
-        poke, number = error.poke, unit.pokes + 1
-        delay = self._retries.after_poke(unit, poke)
-        now = self.clock.time()
-        said = f"poke {number} at {_clock_time(now)}: {error.message}"
-        if delay is not None:
-            unit.poked = True
-            said += f"; next poke in {delay:g} s (at {_clock_time(now + delay)})"
-            self._note(unit, said)
-            self._progress.retrying(unit, dataclasses.replace(error, message=said), delay)
-            return
+        number = unit.pokes + 1
+        delay = self._retries.after_poke(unit, error.poke)
         label = task_label(unit.key, unit.map_index)
-        gave_up = f"sensor {label} waited {poke.timeout:g} s (from its first poke) and {error.message}"
-        if poke.soft_fail:
-            gave_up += "; skipped (soft_fail=True)"
-        else:
-            gave_up += "; raise its timeout= or check that what it waits for arrives, then resume the run"
-        self._note(unit, f"{said}; {gave_up}")
-        ended = ErrorInfo(type=_SENSOR_TIMEOUT, message=gave_up, traceback="", retryable=False)
-        self._progress.failed(unit.key, ended)
-        state = TaskState.SKIPPED if poke.soft_fail else TaskState.FAILED
-        self._unit_ended(unit, state, dataclasses.replace(outcome, error=ended))
+        verdict = pokes.judge(error, label=label, number=number, delay=delay, now=self.clock.time())
+        self._note(unit, verdict.line)
+        if verdict.ended is None:
+            unit.poked = True
+            self._progress.retrying(unit, verdict.error, delay or 0.0)
+            return
+        self._progress.failed(unit.key, verdict.error)
+        self._unit_ended(unit, verdict.ended, dataclasses.replace(outcome, error=verdict.error))
 
     def _note(self, unit: Unit, line: str) -> None:
         """Add a line of suiro's own to the unit's current attempt: to its log file and its lines."""
@@ -592,8 +573,3 @@ class Runner:
 def _sooner(a: float | None, b: float | None) -> float | None:
     """The shorter of two waits (None: no limit)."""
     return b if a is None else a if b is None else min(a, b)
-
-
-def _clock_time(epoch: float) -> str:
-    """``HH:MM:SS`` in local time, as a poke's log line says when."""
-    return time.strftime("%H:%M:%S", time.localtime(epoch))

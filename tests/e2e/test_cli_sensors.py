@@ -63,6 +63,11 @@ def test_a_waiting_sensor_shows_in_show_and_every_poke_is_in_the_logs(cli):
     ), show
     assert run.returncode == 0, out
     assert "output: 2" in out
+    # The plain view (stdout is a pipe) says the sensor waits, not that it failed and retries.
+    assert re.search(
+        r"wait_for_file  retrying  attempt 1  - waiting: poke 1 at .*; next poke in 0\.2 s", out
+    ), out
+    assert "retry in" not in out
     run_id = RUN_ID.search(out).group(0)
     logs = cli.ok("logs", run_id, "wait_for_file").stdout
     at = r"\d\d:\d\d:\d\d"
