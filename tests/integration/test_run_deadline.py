@@ -186,3 +186,21 @@ def test_a_bad_run_timeout_fails_at_the_pipeline_definition(timeout, problem):
             return quick(1)
 
     assert "pipeline bad at " in str(caught.value) and problem in str(caught.value)
+
+
+def test_a_dynamic_pipeline_has_its_deadline_too_and_its_sensors_wait_in_it(tmp_path, manual_clock):
+    from suiro.sensors import wait_for_file
+
+    (tmp_path / "ready.csv").write_text("1\n")
+    patient = flaky.flaky.with_options(retries=5, retry_delay=60.0)
+
+    @pipeline(dynamic=True, timeout=100)
+    def body(pattern: str):
+        found = wait_for_file(pattern, poke_interval=30, timeout=60)
+        return patient(10) if found else None
+
+    result = run(body, params={"pattern": str(tmp_path / "*.csv")}, executor="threads")
+
+    assert result.tasks["wait_for_file"].state is TaskState.SUCCESS
+    assert result.state is RunState.FAILED and result.error == "run exceeded its timeout of 100 s"
+    assert manual_clock.sleeps == [60.0, 40.0]
