@@ -51,7 +51,10 @@ class Sensor(Task[..., Any]):
             return self.fn(*args, **kwargs)
         frame = sys._getframe(1)
         location = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        bound = self.signature.bind_partial(*args, **kwargs).arguments
+        try:
+            bound = self.signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # a wrong call: the tracer names it (with the closest parameter)
+            bound = {}
         problems = _problems({k: v for k, v in bound.items() if not _is_reference(v)})
         if problems:
             raise DefinitionError(

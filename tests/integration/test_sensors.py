@@ -248,6 +248,17 @@ def test_bad_sensor_settings_fail_at_the_line_that_wrote_them(call, problem):
     assert problem in str(caught.value)
 
 
+def test_a_misspelt_setting_is_named_as_for_any_task():
+    with pytest.raises(DefinitionError, match=r"test_sensors\.py:") as caught:
+
+        @pipeline
+        def misspelt():
+            return wait_for_file("x/*", poke_intervall=5)
+
+    assert "poke_intervall" in str(caught.value) and "poke_interval" in str(caught.value)
+    assert "tracing it raised" not in str(caught.value)
+
+
 def test_outside_a_pipeline_a_sensor_is_one_poke():
     assert wait_until(lambda: 7, poke_interval=1, timeout=1) == 7
     with pytest.raises(suiro.errors.SensorNotReady, match=r"<lambda>\(\) returned None"):
