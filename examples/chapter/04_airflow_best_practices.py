@@ -10,9 +10,14 @@ The five practices and what becomes of them in suiro:
 4. Dynamic task generation (a ``for`` loop creating one ``PythonOperator`` per model):
    ``train.map(...)`` makes one task run per item of a list, run in parallel; the list may be a
    parameter or another task's output.
-5. ``FileSensor`` (wait for ``/data/input.csv``): waits for sensors (not in suiro yet), so it
-   is not ported; ``prepare`` reads scikit-learn's bundled iris data instead.
+5. ``FileSensor`` (wait for ``/data/input.csv``, poking every 60 s for at most an hour):
+   ``wait_for_file(input_csv, poke_interval=60, timeout=3600)``, in reschedule mode (no worker is
+   held between pokes; each poke is a line in ``suiro logs RUN wait_for_file``). It returns the
+   matching paths, which ``prepare`` reads.
 
+Make the input first (scikit-learn's bundled iris data), or the run waits up to an hour for it:
+
+    python examples/chapter/04_airflow_best_practices.py      # writes chapter_work/input.csv
     suiro run examples/chapter/04_airflow_best_practices.py --set 'models=[random_forest]'
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import pandas as pd
 
 from suiro import pipeline, task, unmapped
+from suiro.sensors import wait_for_file
 
 _MODELS = {
     "random_forest": ("sklearn.ensemble", "RandomForestClassifier", {"n_estimators": 20, "random_state": 0}),
@@ -34,11 +40,9 @@ _MODELS = {
 
 
 @task
-def prepare() -> pd.DataFrame:
-    """The whole DataFrame is the output: no path to agree on, no file to clean up."""
-    from sklearn.datasets import load_iris
-
-    return load_iris(as_frame=True).frame
+def prepare(paths: list[str]) -> pd.DataFrame:
+    """The whole DataFrame is the output: no path to agree on downstream, no file to clean up."""
+    return pd.read_csv(paths[0])
 
 
 @task
@@ -60,6 +64,25 @@ def compare(results: list[dict]) -> str:
 
 
 @pipeline
-def best_practices(models: list[str] = ["random_forest", "gradient_boosting", "logistic_regression"]):  # noqa: B006
+def best_practices(
+    input_csv: str = "chapter_work/input.csv",
+    models: list[str] = ["random_forest", "gradient_boosting", "logistic_regression"],  # noqa: B006
+):
     """Airflow's best practices, most of them carried by suiro itself."""
-    return compare(train.map(unmapped(prepare()), models))
+    found = wait_for_file(input_csv, poke_interval=60, timeout=3600)
+    return compare(train.map(unmapped(prepare(found)), models))
+
+
+def write_input(path: str = "chapter_work/input.csv") -> None:
+    """Write the iris data where the sensor waits for it (written whole, then renamed into place)."""
+    import os
+
+    from sklearn.datasets import load_iris
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    load_iris(as_frame=True).frame.to_csv(path + ".tmp", index=False)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    write_input()

@@ -289,7 +289,13 @@ def _execute(
     signals = handling_signals(cancel, (signal.SIGINT,), raise_again=True) if ctrl_c else nullcontext()
     try:
         options: dict[str, Any] = dict(
-            run=info, observers=observers, outputs=outputs, fresh=fresh, fail_fast=fail_fast, cancel=cancel
+            run=info,
+            observers=observers,
+            outputs=outputs,
+            fresh=fresh,
+            fail_fast=fail_fast,
+            cancel=cancel,
+            timeout=pipe.timeout,
         )
         if pipe.dynamic:  # its body runs now, its calls driving the same loop
             from suiro.dynamic import DynamicRunner

@@ -36,6 +36,16 @@ class Unit:
     infra_failures: int = 0
     #: Where the current attempt's lines go (None: not written to a file).
     log_path: str | None = None
+    #: When the current attempt started, on the run's monotonic clock.
+    started: float = 0.0
+    #: A sensor's pokes that found nothing (attempts that spend no retry).
+    pokes: int = 0
+    #: When the first of those pokes started (a sensor's timeout counts from it); None: no poke yet.
+    waiting_since: float | None = None
+    #: It waits for its next poke (its last attempt found nothing), not for a retry after an error.
+    poked: bool = False
+    #: The current attempt's timeout was cut to what was left of the run's deadline.
+    capped: bool = False
 
 
 class Attempts:

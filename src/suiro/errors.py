@@ -96,6 +96,33 @@ class TaskTimeoutError(SuiroError, TimeoutError):
     """A task ran past its ``timeout`` and was stopped."""
 
 
+class SensorNotReady(SuiroError):  # noqa: N818 - not an error: a poke that found nothing yet
+    """A sensor's poke found nothing yet: not a failure; the runner pokes again after ``poke_interval``.
+
+    Raised by ``suiro.sensors``' tasks (Airflow's reschedule mode): the attempt ends, the task waits
+    in the retry schedule holding no worker, and the wait spends no ``retries``.
+
+    Attributes:
+        poke_interval: seconds until the next poke.
+        timeout: seconds from the first poke after which the sensor gives up.
+        soft_fail: give up as ``skipped`` instead of ``failed``.
+    """
+
+    def __init__(self, message: str, *, poke_interval: float, timeout: float, soft_fail: bool = False):
+        self.poke_interval = poke_interval
+        self.timeout = timeout
+        self.soft_fail = soft_fail
+        super().__init__(message)
+
+
+class SensorTimeoutError(SuiroError, TimeoutError):
+    """A sensor found nothing within its ``timeout`` (counted from its first poke)."""
+
+
+class RunTimeoutError(SuiroError, TimeoutError):
+    """A run took longer than its pipeline's ``timeout`` and was stopped."""
+
+
 class WorkerCrashedError(SuiroError, RuntimeError):
     """The process running a task died without reporting a result."""
 

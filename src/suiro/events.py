@@ -13,6 +13,15 @@ from typing import Any, Protocol
 from suiro.states import RunState, TaskState
 
 
+@dataclass(frozen=True, slots=True)
+class Poke:
+    """How a sensor whose poke found nothing waits (``suiro.errors.SensorNotReady``'s settings)."""
+
+    interval: float
+    timeout: float
+    soft_fail: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """An exception raised by a task, reduced to what can cross processes and be stored."""
@@ -24,6 +33,9 @@ class ErrorInfo:
     #: The process running the attempt died (not the task's own exception): counted
     #: against ``infra_retries``, not ``retries``.
     infra: bool = False
+    #: Set when the attempt was a sensor's poke that found nothing: not a failure, it waits
+    #: for its next poke (see ``suiro.sensors``); spends no retry.
+    poke: Poke | None = None
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -50,9 +62,11 @@ class TaskStateChanged:
     """A task (or one mapped item, ``map_index`` >= 0) entered ``state``.
 
     ``delay`` is set for ``retrying`` (seconds until the next attempt); ``error`` for
-    ``retrying``/``failed``; ``duration`` for terminal states reached by running; ``log_path``
-    for every state of an attempt (``attempt`` >= 1) when the run writes log files: where that
-    attempt's lines are.
+    ``retrying``/``failed``, and for a sensor ``skipped`` at its timeout with ``soft_fail``. A sensor
+    waiting for its next poke is ``retrying`` with an error whose ``poke`` is set (not a failure:
+    hooks and alerts about retries should pass it by). ``duration`` for terminal states reached by
+    running; ``log_path`` for every state of an attempt (``attempt`` >= 1) when the run writes log
+    files: where that attempt's lines are.
     """
 
     run_id: str

@@ -69,6 +69,9 @@ def map_verdict(item_states: Sequence[TaskState]) -> TaskState:
     """A mapped node's state from its items': it succeeds only if all did, and is ``cached``
     only if every item (at least one) was reused."""
     if not all(s.is_ok for s in item_states):
+        # Items are skipped only by a sensor's soft_fail: then, without a failure, the node is too.
+        if all(s.is_ok or s is TaskState.SKIPPED for s in item_states):
+            return TaskState.SKIPPED
         return TaskState.FAILED
     if item_states and all(s is TaskState.CACHED for s in item_states):
         return TaskState.CACHED

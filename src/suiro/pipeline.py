@@ -9,6 +9,7 @@ cycles). Runs nothing: calling a task while tracing records a node and returns a
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
@@ -55,6 +56,7 @@ class Pipeline:
         owner: str | None = None,
         tags: str | Iterable[str] = (),
         dynamic: bool = False,
+        timeout: float | datetime.timedelta | None = None,
     ):
         self.fn = fn
         self.dynamic = dynamic
@@ -62,6 +64,8 @@ class Pipeline:
         self.executor = executor
         location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
         self.schedule = None if schedule is None else _schedule(schedule, self.name, location)
+        #: Seconds a run may take before it is stopped and recorded failed (None: no limit).
+        self.timeout = _run_timeout(timeout, f"pipeline {self.name} at {location}", location)
         from suiro.checks import About
 
         about = About.of(
@@ -122,6 +126,7 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
+    timeout: float | datetime.timedelta | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -137,6 +142,7 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
+    timeout: float | datetime.timedelta | None = None,
 ) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
@@ -148,6 +154,10 @@ def pipeline(
     With ``dynamic=True`` the function is not traced: it runs at run time, each task call returns
     its value (``.submit()`` a future), and plain ``if``/``for``/``while`` decide what runs; its
     graph is the calls it made, known after a run (see ``suiro.dynamic``).
+
+    ``timeout`` (seconds, or a timedelta) is the run's deadline: a run that takes longer is stopped
+    (its running tasks killed, as at a task's own timeout; nothing new starts) and recorded
+    ``failed`` with ``run exceeded its timeout of N s``.
     """
 
     def decorate(f: Callable[..., Any]) -> Pipeline:
@@ -161,6 +171,7 @@ def pipeline(
             owner=owner,
             tags=tags,
             dynamic=dynamic,
+            timeout=timeout,
         )
 
     return decorate if fn is None else decorate(fn)
@@ -182,6 +193,19 @@ def _schedule(spec: Any, name: str, location: str) -> Schedule:
             task=name,
             location=location,
         ) from None
+
+
+def _run_timeout(value: Any, owner: str, location: str) -> float | None:
+    """A pipeline's ``timeout`` in seconds, checked where the pipeline is defined."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise DefinitionError(
+            f"{owner}: timeout must be a number of seconds > 0 (or a timedelta), got {value!r}.",
+            location=location,
+        )
+    return float(seconds)
 
 
 def when(condition: Ref) -> contextlib.AbstractContextManager[None]:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from suiro.memo import Hit
     from suiro.runinfo import RunInfo
 
+#: The ends of a node whose event carries the task's last error, if it has one.
+_WITH_ERROR = (TaskState.FAILED, TaskState.SKIPPED)
+
 
 class Progress:
     """The results of one run's tasks, and the events that tell observers about them.
@@ -269,7 +272,8 @@ class Progress:
                 state=state,
                 time=self._clock.time(),
                 attempt=attempt,
-                error=result.errors[-1] if state is TaskState.FAILED and result.errors else None,
+                # A skipped task has an error only when it gave up itself (a sensor's soft_fail).
+                error=result.errors[-1] if state in _WITH_ERROR and result.errors else None,
                 duration=result.duration,
                 log_path=log_path,
             )

@@ -17,27 +17,42 @@ attempts that were running end ``failed`` with ``RunCancelledError`` (their task
 on resume), outcomes that had already arrived are kept (a success stays a success), and the
 run ends ``cancelled`` with the reason. Attempts on threads cannot be stopped: they are
 abandoned at once, and what they return later is not recorded.
+
+A run's deadline (``timeout``, from ``@pipeline(timeout=...)``) ends it the same way, but
+``failed`` with ``run exceeded its timeout of N s``: every wait is bounded by it, nothing starts
+once it passed, and the executor's ``cancel`` kills what runs in processes (threads are
+abandoned). An executor that runs attempts in this thread (sequential) could not be woken: there
+each attempt gets a timeout no longer than what is left, so it runs in a process killed at the
+deadline (``suiro.deadline``).
+
+A sensor's poke that finds nothing (``suiro.sensors``) is no failure: the unit waits in the retry
+schedule for its next poke, ``retrying`` with the poke's sentence as its note and a line in its
+attempt's log, until its own timeout; then it fails, or is ``skipped`` with ``soft_fail``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import graphlib
 import os
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from suiro import clock as clocks
+from suiro import pokes
 from suiro.attempts import Attempts, Unit
 from suiro.cache import CacheKey
 from suiro.cancel import Cancellation
 from suiro.context import Capture, TaskContext, task_scope
+from suiro.deadline import Deadline
 from suiro.events import ErrorInfo, RunObserver
 from suiro.executors.base import Executor, Outcome, Work, cancelled_error, error_info
 from suiro.fanout import MapState, map_verdict
 from suiro.faults import fault
 from suiro.graph import Binding, Graph, Node, output_sources
+from suiro.labels import task_label
 from suiro.mapping import split_mapped
 from suiro.memo import Hit, Memo, OutputStore
 from suiro.progress import Progress
@@ -49,6 +64,8 @@ from suiro.states import RunState, TaskState
 from suiro.values import Values
 
 _CANCELLED = "suiro.errors.RunCancelledError"
+_RUN_TIMEOUT = "suiro.errors.RunTimeoutError"
+_TASK_TIMEOUT = "suiro.errors.TaskTimeoutError"
 
 
 class Runner:
@@ -69,6 +86,7 @@ class Runner:
         rng: source of retry jitter.
         cancel: a stop request the run obeys (see the module docstring); a ``KeyboardInterrupt``
             in the runner's thread is one too, recorded and then re-raised.
+        timeout: seconds the run may take (its pipeline's ``timeout``); None: no limit.
     """
 
     def __init__(
@@ -85,6 +103,7 @@ class Runner:
         clock: clocks.Clock | None = None,
         rng: random.Random | None = None,
         cancel: Cancellation | None = None,
+        timeout: float | None = None,
     ):
         self.graph = graph
         self.params = dict(params)
@@ -107,6 +126,8 @@ class Runner:
         self._stopping = False
         #: Nodes that ended ``failed``, in the order they did (the first is the run's error).
         self._failures: list[str] = []
+        self._timeout = timeout
+        self._deadline: Deadline | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -114,6 +135,8 @@ class Runner:
         """Run every node that its trigger rules allow; return when nothing is left."""
         info = self.info
         started = self._progress.run_started(self.graph, self.params, self.executor.name)
+        if self._timeout is not None:
+            self._deadline = Deadline(self._timeout, self.clock)
         self.cancellation.bind(info.run_id, self._attempts.wake)
         interrupted = None
         try:
@@ -151,6 +174,9 @@ class Runner:
         if self.cancellation.requested:
             self._cancel_run()
             return RunState.CANCELLED, None, RunError(self.cancellation.detail, type=_CANCELLED)
+        if self._deadline is not None and self._deadline.reached:
+            self._halt(self._deadline.error)
+            return RunState.FAILED, None, RunError(self._deadline.message, type=_RUN_TIMEOUT)
         ok = all(
             r.state.is_terminal and (not r.state.is_failure or r.tolerated) for r in self.results.values()
         )
@@ -188,19 +214,35 @@ class Runner:
         dynamic pipeline's calls drive the same turns (``suiro.dynamic``).
         """
         attempts = self._attempts
-        if self.cancellation.requested:
+        if self.cancellation.requested or self._past_deadline():
             return False
         attempts.ready.extend(self._retries.due())
         self._submit_ready()
         if self.cancellation.requested or not (attempts.inflight or self._retries or attempts.ready):
             return False
-        if not attempts.inflight:  # only a retry can fall due: wait for it (or for a cancel)
-            self._retries.sleep(attempts.sleep)
+        left = self._deadline.left() if self._deadline is not None else None
+        if not attempts.inflight:  # only a retry can fall due: wait for it (or for a cancel, or the deadline)
+            self._retries.sleep(attempts.sleep, limit=left)
             return True
-        for unit, outcome in attempts.take(self._retries.wait_time()):
+        for unit, outcome in attempts.take(_sooner(self._retries.wait_time(), left)):
             self._finish_attempt(unit, outcome)
         self._start_ready_nodes()
         return True
+
+    def _past_deadline(self) -> bool:
+        """Whether the run's deadline has passed with something left to run or wait for.
+
+        Then nothing more starts: the loop ends and ``_ending`` stops what runs.
+        """
+        if self._deadline is None:
+            return False
+        attempts = self._attempts
+        if not (attempts.inflight or self._retries or attempts.ready):
+            return False  # everything ended in time
+        if self._deadline.passed():
+            self._stop(self._deadline.error)
+            return True
+        return False
 
     # -- nodes ------------------------------------------------------------------------
 
@@ -368,7 +410,8 @@ class Runner:
     # -- attempts -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
-        alone = not self._retries  # no retry can fall due while these start
+        # Nothing can fall due while these start (no retry waits, no deadline): one may run here.
+        alone = not self._retries and self._deadline is None
         while not self._stopping and not self.cancellation.requested:
             unit = self._attempts.next()
             if unit is None:
@@ -378,11 +421,17 @@ class Runner:
     def _next_attempt(self, unit: Unit) -> Work:
         """Count and report the unit's next attempt, and describe it for the executor."""
         unit.attempt += 1
+        unit.started, unit.poked = self.clock.monotonic(), False
         if self.info.log_dir is not None:
             unit.log_path = self.info.log_path(unit.key, unit.map_index, unit.attempt)
         self._progress.attempt_started(unit)
         node = self.graph.nodes[unit.key]
         opts = node.task.options
+        timeout = opts.timeout
+        if self._deadline is not None and self.executor.runs_inline:
+            # It would run in this thread, where the deadline could not stop it: in a process it
+            # can, killed at the deadline. Elsewhere the loop wakes at the deadline and cancels.
+            timeout, unit.capped = self._deadline.cap(timeout)
         return Work(
             fn=node.task.fn,
             args=unit.args,
@@ -391,7 +440,7 @@ class Runner:
             task_key=unit.key,
             attempt=unit.attempt,
             map_index=unit.map_index,
-            timeout=opts.timeout,
+            timeout=timeout,
             retry_on=opts.retry_on,
             params=self.params,
             log_path=unit.log_path,
@@ -416,6 +465,14 @@ class Runner:
             return
         error = outcome.error
         assert error is not None
+        if unit.capped and error.type == _TASK_TIMEOUT and self._deadline is not None:
+            self._deadline.reached = True  # stopped by the run's deadline, not its own timeout
+            self._stop(self._deadline.error)
+            error = self._deadline.error(task_label(unit.key, unit.map_index))
+            outcome = dataclasses.replace(outcome, error=error)
+        elif error.poke is not None and not self._stopping:
+            self._poked(unit, outcome, error)
+            return
         self._progress.failed(unit.key, error)
         opts = self.graph.nodes[unit.key].task.options
         delay = None if self._stopping else self._retries.after_failure(unit, error, opts)
@@ -423,6 +480,29 @@ class Runner:
             self._unit_ended(unit, TaskState.FAILED, outcome)
         else:
             self._progress.retrying(unit, error, delay)
+
+    def _poked(self, unit: Unit, outcome: Outcome, error: ErrorInfo) -> None:
+        """A sensor's poke found nothing: wait for the next poke, or give up at its timeout."""
+        assert error.poke is not None
+        number = unit.pokes + 1
+        delay = self._retries.after_poke(unit, error.poke)
+        label = task_label(unit.key, unit.map_index)
+        verdict = pokes.judge(error, label=label, number=number, delay=delay, now=self.clock.time())
+        self._note(unit, verdict.line)
+        if verdict.ended is None:
+            unit.poked = True
+            self._progress.retrying(unit, verdict.error, delay or 0.0)
+            return
+        self._progress.failed(unit.key, verdict.error)
+        self._unit_ended(unit, verdict.ended, dataclasses.replace(outcome, error=verdict.error))
+
+    def _note(self, unit: Unit, line: str) -> None:
+        """Add a line of suiro's own to the unit's current attempt: to its log file and its lines."""
+        if unit.log_path is not None:
+            capture = Capture(unit.log_path)
+            capture.add_line(line)
+            capture.close()
+        self._progress.attempt_wrote(unit, Outcome(lines=(line,)))
 
     def _unit_ended(self, unit: Unit, state: TaskState, outcome: Outcome, value: Any = None) -> None:
         """The unit's last attempt ended in ``state``: end its node, or count its item."""
@@ -441,38 +521,57 @@ class Runner:
 
     # -- stopping -----------------------------------------------------------------------
 
-    def _stop(self) -> None:
-        """Fail fast: start nothing new; queued units stay pending, retry-waiting ones end failed."""
+    def _stop(self, why: Callable[[str], ErrorInfo] | None = None, *, keep_own: bool = False) -> None:
+        """Fail fast: start nothing new; queued units stay pending, retry-waiting ones end failed
+        with ``why(label)`` as their error, if given (``keep_own``: only a sensor waiting for its
+        next poke; one waiting for a retry keeps its own last error)."""
         if self._stopping:
             return
         self._stopping = True
         for unit in self._attempts.drop_queued() + self._retries.drain():
-            if unit.attempt:  # had failed and was waiting for a retry
-                self._unit_ended(unit, TaskState.FAILED, Outcome())
+            if unit.attempt:  # had failed (or poked) and was waiting for another attempt
+                error = None
+                if why is not None and (unit.poked or not keep_own):
+                    error = why(task_label(unit.key, unit.map_index))
+                if error is not None:
+                    self._progress.failed(unit.key, error)
+                self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
             elif unit.map_index >= 0 and self._maps[unit.key].item_dropped():
                 self._finish_map(unit.key)  # a never-started item stays pending, but its node ends
 
     def _cancel_run(self) -> None:
-        """End a cancelled run: kill the workers, drop what waits, end what ran as cancelled.
-
-        Outcomes that had arrived are kept when they succeeded (no need to run them again);
-        a failure that arrived is treated as cancelled, since the signal may have caused it (a
-        terminal's Ctrl-C reaches the programs a task runs too).
-        """
-        self.executor.cancel()
-        self._stop()
-        for unit, outcome in self._attempts.ended_ok():
-            self._finish_attempt(unit, outcome)
+        """End a cancelled run: kill the workers, drop what waits, end what ran as cancelled."""
         run_id = self.info.run_id
         error = cancelled_error(
             f"run {run_id} was cancelled ({self.cancellation.reason}) while this attempt ran; "
             f"resume it to run the task again: suiro resume {run_id}"
         )
+        self._halt(lambda label: error, keep_own=True)
+
+    def _halt(self, why: Callable[[str], ErrorInfo], *, keep_own: bool = False) -> None:
+        """Stop the run now (a cancel, or its deadline): kill the workers, drop what waits, and end
+        what ran with ``why(label)`` as its error.
+
+        Outcomes that had arrived are kept when they succeeded (no need to run them again);
+        a failure that arrived is treated as stopped, since the stop may have caused it (a
+        terminal's Ctrl-C reaches the programs a task runs too). ``keep_own``: units waiting for a
+        retry end with their own last error (a cancel), else with ``why``'s.
+        """
+        self.executor.cancel()
+        self._stop(why, keep_own=keep_own)
+        for unit, outcome in self._attempts.ended_ok():
+            self._finish_attempt(unit, outcome)
         for unit in self._attempts.abandon():
             if not self._progress.state_of(unit).is_terminal:
+                error = why(task_label(unit.key, unit.map_index))
                 self._progress.failed(unit.key, error)
                 self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
         for key, result in self.results.items():  # a KeyboardInterrupt may have cut a step short
             if result.map_size is None and result.state in (TaskState.RUNNING, TaskState.RETRYING):
-                self._progress.failed(key, error)
+                self._progress.failed(key, why(key))
                 self._finish_node(key, TaskState.FAILED)
+
+
+def _sooner(a: float | None, b: float | None) -> float | None:
+    """The shorter of two waits (None: no limit)."""
+    return b if a is None else a if b is None else min(a, b)

@@ -86,13 +86,23 @@ def test_03_airflow_complete_pipeline_branches_on_accuracy(cli):
     assert (tasks["register_model"], tasks["send_alert"], tasks["end"]) == ("success", "skipped", "success")
 
 
-def test_04_airflow_best_practices_trains_one_task_run_per_model(cli):
+def test_04_airflow_best_practices_waits_for_its_file_then_trains_one_task_run_per_model(cli):
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, example("04_airflow_best_practices")], cwd=cli.root, env=cli.env(), check=True
+    )
+    assert (cli.root / "chapter_work" / "input.csv").exists()
     assert run(cli, "04_airflow_best_practices") in {
         "random_forest",
         "gradient_boosting",
         "logistic_regression",
     }
-    assert cli.tasks()["train"]["items"] == {"success": 3}
+    tasks = cli.tasks()
+    assert tasks["train"]["items"] == {"success": 3}
+    assert tasks["wait_for_file"]["state"] == "success"
+    assert "found 1 file matching" in cli.ok("logs", "last", "wait_for_file").stdout
 
 
 def test_05_kfp_basic_pipeline_passes_dataset_and_model_files_between_tasks(cli):

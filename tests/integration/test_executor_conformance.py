@@ -33,6 +33,7 @@ from suiro.events import RunFinished
 from suiro.executors import EXECUTORS, Executor, make_executor
 from suiro.executors.base import Outcome, Work
 from suiro.runinfo import RunInfo
+from suiro.sensors import wait_for_file
 
 TIMEOUT_ERROR = "suiro.errors.TaskTimeoutError"
 CRASH_ERROR = "suiro.errors.WorkerCrashedError"
@@ -520,3 +521,57 @@ def test_an_async_task_runs_when_the_run_is_started_inside_an_event_loop(executo
 
     result = asyncio.run(caller())
     assert (result.state, result.output) == (RunState.SUCCESS, 42)
+
+
+# -- sensors ---------------------------------------------------------------------------------------
+
+
+@task
+def make_file(folder: str, seconds: float) -> str:
+    """Sleep, then make ``folder/made.txt`` (written whole: renamed into place)."""
+    time.sleep(seconds)
+    Path(folder, "made.tmp").write_text("made")
+    os.replace(Path(folder, "made.tmp"), Path(folder, "made.txt"))
+    return str(Path(folder, "made.txt"))
+
+
+@pipeline
+def waits_for_its_sibling(pattern: str, folder: str):
+    return {"found": wait_for_file(pattern, poke_interval=0.05, timeout=20), "made": make_file(folder, 0.3)}
+
+
+def test_a_waiting_sensor_holds_no_worker_between_pokes(executor, tmp_path):
+    rec = RecordingObserver()
+    started = time.monotonic()
+    result = run(
+        waits_for_its_sibling,
+        rec,
+        params={"pattern": str(tmp_path / "*.txt"), "folder": str(tmp_path)},
+        executor=executor,
+        workers=1,
+    )
+
+    assert time.monotonic() - started < 10, "with its one worker held, the file could never be made"
+    assert result.state is RunState.SUCCESS, result.error
+    assert result.output == {"found": [str(tmp_path / "made.txt")], "made": str(tmp_path / "made.txt")}
+    first_wait = rec.first_time("wait_for_file", TaskState.RETRYING)
+    assert rec.first_time("make_file", TaskState.RUNNING) >= first_wait
+    assert result.tasks["wait_for_file"].attempts >= 2
+
+
+def test_a_sensor_times_out_on_the_run_clock_wherever_it_pokes(executor, tmp_path, manual_clock):
+    @pipeline
+    def never(pattern: str):
+        return wait_for_file(pattern, poke_interval=30, timeout=100, soft_fail=True)
+
+    rec = RecordingObserver()
+    result = run(never, rec, params={"pattern": str(tmp_path / "none-*")}, executor=executor)
+
+    assert result.state is RunState.SUCCESS
+    task_result = result.tasks["wait_for_file"]
+    assert (task_result.state, task_result.attempts) == (TaskState.SKIPPED, 5)
+    assert manual_clock.sleeps == [30.0, 30.0, 30.0, 10.0]
+    assert rec.states("wait_for_file") == [TaskState.RUNNING, TaskState.RETRYING] * 4 + [
+        TaskState.RUNNING,
+        TaskState.SKIPPED,
+    ]

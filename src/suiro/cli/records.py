@@ -86,7 +86,9 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         if t["cached_from"]:
             note = (note + "  " if note else "") + f"from {t['cached_from']}"
         failed = [e for e in t["errors"] if e["state"] == "failed"]
-        if failed:
+        if t["state"] == "retrying" and t["errors"] and t["errors"][-1]["error_type"] == _POKE:
+            note = (note + "  " if note else "") + f"waiting: {t['errors'][-1]['error_message']}"[:160]
+        elif failed:
             note = (
                 note + "  " if note else ""
             ) + f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"[:160]
@@ -100,6 +102,10 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
                     f"{t['task_key']} attempt {e['attempt']}: {e['error_type']}: {e['error_message']}",
                     markup=False,
                 )
+
+
+#: The error type a sensor's poke that found nothing is recorded with (``suiro.errors.SensorNotReady``).
+_POKE = "suiro.errors.SensorNotReady"
 
 
 def _about(run: dict[str, Any]) -> str:

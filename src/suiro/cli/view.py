@@ -128,7 +128,7 @@ class RunView:
             row.ended = event.time
         row.state, row.attempt = event.state, max(row.attempt, event.attempt)
         if event.error is not None:
-            row.note = str(event.error).splitlines()[0][:120] if str(event.error) else ""
+            row.note = _note(event)[:120]
         self._print_plain(event.task_key, event)
 
     def _print_plain(self, label: str, event: TaskStateChanged) -> None:
@@ -137,12 +137,12 @@ class RunView:
         parts = [time.strftime("%H:%M:%S", time.localtime(event.time)), label, event.state.value]
         if event.attempt > 1 or event.state is TaskState.RETRYING:
             parts.append(f"attempt {event.attempt}")
-        if event.delay is not None:
+        if event.delay is not None and not _is_poke(event):
             parts.append(f"retry in {event.delay:.2f}s")
         if event.duration is not None and event.state.is_terminal:
             parts.append(seconds(event.duration))
         if event.error is not None:
-            parts.append(f"- {str(event.error).splitlines()[0][:200] if str(event.error) else ''}")
+            parts.append(f"- {_note(event)[:200]}")
         self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
     def _render(self) -> Group:
@@ -191,6 +191,20 @@ class RunView:
             f"{elapsed:.2f}s" if elapsed is not None else "",
             note,
         )
+
+
+def _is_poke(event: TaskStateChanged) -> bool:
+    """A sensor's poke that found nothing: it waits for the next poke (not a failure)."""
+    return event.error is not None and event.error.poke is not None
+
+
+def _note(event: TaskStateChanged) -> str:
+    """The first line of an event's error; for a sensor's poke, ``waiting: poke N at ...: ...``."""
+    assert event.error is not None
+    if _is_poke(event):
+        return f"waiting: {event.error.message}".splitlines()[0]
+    text = str(event.error)
+    return text.splitlines()[0] if text else ""
 
 
 def make_view() -> RunView:

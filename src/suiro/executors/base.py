@@ -19,8 +19,8 @@ from typing import Any, NoReturn, Protocol
 
 from suiro import files
 from suiro.context import Capture, TaskContext, task_scope
-from suiro.errors import TaskTimeoutError
-from suiro.events import ErrorInfo
+from suiro.errors import SensorNotReady, TaskTimeoutError
+from suiro.events import ErrorInfo, Poke
 from suiro.files import File
 from suiro.labels import task_label
 from suiro.runinfo import RunInfo
@@ -265,7 +265,14 @@ def _end_forked_child(capture: Capture, exc: BaseException | None) -> NoReturn:
 
 
 def error_info(exc: BaseException, *, retry_on: tuple[type[BaseException], ...] | None) -> ErrorInfo:
-    """Reduce an exception to a picklable record, deciding now whether it may be retried."""
+    """Reduce an exception to a picklable record, deciding now whether it may be retried.
+
+    A sensor's ``SensorNotReady`` is no failure: its record carries how the sensor waits (``poke``)
+    and no traceback.
+    """
+    if isinstance(exc, SensorNotReady):
+        poke = Poke(float(exc.poke_interval), float(exc.timeout), bool(exc.soft_fail))
+        return ErrorInfo(type=_qualified(type(exc)), message=mask(str(exc)), traceback="", poke=poke)
     tb = mask("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     retryable = retry_on is None or isinstance(exc, retry_on)
     return ErrorInfo(type=_qualified(type(exc)), message=mask(str(exc)), traceback=tb, retryable=retryable)

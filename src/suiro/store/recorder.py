@@ -133,8 +133,11 @@ _INSERT_METRIC = """
 INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)
 VALUES (:run_id, :task_key, :map_index, :name, :value, :step, :time)
 """
-#: The states of a task run that are also an attempt's (started, retried, ended).
-_ATTEMPT_STATES = frozenset({TaskState.RUNNING, TaskState.RETRYING, TaskState.FAILED, TaskState.SUCCESS})
+#: The states of a task run that are also an attempt's (started, retried, ended; ``skipped``: a
+#: sensor's last poke when it gave up with ``soft_fail``).
+_ATTEMPT_STATES = frozenset(
+    {TaskState.RUNNING, TaskState.RETRYING, TaskState.FAILED, TaskState.SUCCESS, TaskState.SKIPPED}
+)
 _TASK_FIELDS = (
     "state",
     "attempts",
