@@ -140,7 +140,7 @@ class Deployment(BaseModel):
     pipeline: Annotated[str, Field(min_length=1)]
     params: dict[str, Any] = Field(default_factory=dict)
     cron: Annotated[str, Field(min_length=1)] | None = None
-    every: str | Annotated[float, Field(strict=True)] | None = None
+    every: str | Annotated[int, Field(strict=True)] | Annotated[float, Field(strict=True)] | None = None
     timezone: Annotated[str, Field(min_length=1)] | None = None
     start: _When | None = None
     end: _When | None = None
@@ -240,6 +240,24 @@ def load(path: str | Path) -> Project:
     return found
 
 
+def deployment(fields: Mapping[str, Any]) -> Deployment:
+    """A ``Deployment`` from keyword values (the command line's, Python's), checked.
+
+    Raises:
+        DeploymentError: every problem with the values, each naming the deployment and key.
+    """
+    try:
+        return Deployment.model_validate(dict(fields))
+    except ValidationError as exc:
+        data = {"deployments": [dict(fields)]}
+        problems = [_problem(e, data, {}, None)[1] for e in _under_deployments(exc.errors())]
+        raise _joined(problems, None) from None
+
+
+def _under_deployments(errors: list[Any]) -> list[dict[str, Any]]:
+    return [{**error, "loc": ("deployments", 0, *error["loc"])} for error in errors]
+
+
 def _read(path: Path, label: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     import yaml
 
@@ -321,7 +339,7 @@ def _problem(
         text = f"{head} '{key}'{close}; remove it or fix its name"
     elif kind == "missing":
         fix = _MISSING.get(str(loc[-1]), f"add {loc[-1]}:")
-        text = f"{subject or label} has no {key}; {fix}"
+        text = f"{subject or label or 'the deployment'} has no {key}; {fix}"
     elif kind == "suiro":
         text = f"{subject} {error['msg']}"
     else:
@@ -331,7 +349,7 @@ def _problem(
             if subject
             else f"{given} is not valid; give {_wanted(error)}"
         )
-    return line, f"{label}:{line}: {text}"
+    return line, (f"{label}:{line}: {text}" if label else text)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
@@ -402,6 +420,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _joined(problems: list[str], label: str) -> DeploymentError:
+def _joined(problems: list[str], label: str | None) -> DeploymentError:
     message = "; ".join(p.removesuffix(".") for p in problems) + "."
     return DeploymentError(message, location=label)

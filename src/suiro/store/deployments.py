@@ -134,3 +134,62 @@ def delete(db: Database, name: str) -> bool:
     """Delete the deployment ``name`` (its runs and ticks stay in the record); False if none."""
     with db.write() as tx:
         return bool(tx.execute("DELETE FROM deployments WHERE name = :name", {"name": name}))
+
+
+# -- what deployments did: reads for `suiro deployments` and the triggers ---------------------------
+
+
+def last_runs(db: Database, name: str, limit: int = 5) -> list[dict[str, Any]]:
+    """The latest ``limit`` runs of deployment ``name``, newest first."""
+    return db.query(
+        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
+        " FROM runs WHERE deployment = :name ORDER BY started DESC LIMIT :limit",
+        {"name": name, "limit": limit},
+    )
+
+
+def latest_states(db: Database) -> dict[str, dict[str, Any]]:
+    """Each deployment's latest run (``id``, ``state``, ``started``), by deployment name."""
+    rows = db.query(
+        "SELECT r.deployment, r.id, r.state, r.started FROM runs r WHERE r.deployment IS NOT NULL"
+        " AND r.started = (SELECT max(started) FROM runs WHERE deployment = r.deployment)"
+    )
+    return {row.pop("deployment"): row for row in rows}
+
+
+def queued_ticks(db: Database, name: str) -> int:
+    """How many runs of ``name`` are decided but not started yet (ticks still ``queued``)."""
+    rows = db.query(
+        "SELECT count(*) AS n FROM ticks WHERE state = 'queued' AND deployment = :name", {"name": name}
+    )
+    return int(rows[0]["n"])
+
+
+def event_keys(db: Database, name: str, prefix: str) -> set[str]:
+    """The event keys (``file:...``, ``after:...``) recorded for ``name`` that start with ``prefix``."""
+    rows = db.query(
+        "SELECT event_key FROM ticks WHERE deployment = :name AND event_key >= :low AND event_key < :high",
+        {"name": name, "low": prefix, "high": prefix + "\U0010ffff"},
+    )
+    return {row["event_key"] for row in rows}
+
+
+def taken_times(db: Database, name: str, low: float, high: float) -> set[float]:
+    """The logical times in ``[low, high]`` that ``name`` already has a tick for (each is unique)."""
+    rows = db.query(
+        "SELECT logical_time FROM ticks WHERE deployment = :name AND logical_time BETWEEN :low AND :high",
+        {"name": name, "low": low, "high": high},
+    )
+    return {row["logical_time"] for row in rows}
+
+
+def ended_runs(
+    db: Database, name: str, state: str | None, since: float, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Runs of deployment ``name`` that ended at or after ``since`` in ``state`` (None: any), oldest first."""
+    return db.query(
+        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
+        " FROM runs WHERE deployment = :name AND ended >= :since AND (:state IS NULL OR state = :state)"
+        " ORDER BY ended LIMIT :limit",
+        {"name": name, "since": since, "state": state, "limit": limit},
+    )
