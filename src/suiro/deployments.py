@@ -68,15 +68,17 @@ def deploy(
     Raises:
         DeploymentError: anything about it is wrong; nothing is saved then.
     """
+    pipe = None
     if spec is None:
-        if not isinstance(fields.get("pipeline", ""), str):
+        if not isinstance(fields.get("pipeline", ""), str):  # a Pipeline object: no need to load it again
             from suiro.api import target_of
 
-            fields["pipeline"] = target_of(fields["pipeline"])
+            pipe, fields["pipeline"] = fields["pipeline"], target_of(fields["pipeline"])
         spec = project.deployment(fields)
     store = _store(home)
     known = set(rows.names(store.db)) | {spec.name}
-    row = check(spec, base=Path(base) if base else None, overrides=overrides, source=source, known=known)
+    where = Path(base) if base else None
+    row = check(spec, base=where, overrides=overrides, source=source, known=known, pipe=pipe)
     return _save(store, [row])[0]
 
 
@@ -147,6 +149,7 @@ def check(
     source: str = "cli",
     known: Collection[str] = (),
     location: str | None = None,
+    pipe: Pipeline | None = None,
 ) -> DeploymentRow:
     """The row ``spec`` becomes, once everything about it is checked; nothing is saved here.
 
@@ -157,6 +160,7 @@ def check(
         source: where it was declared (``python``, ``cli``, ``project``).
         known: the deployments that exist (or are deployed with it): ``after`` triggers must name one.
         location: ``suiro.yaml:LINE`` where it was declared, for messages.
+        pipe: the pipeline, when the caller has it (else ``spec.pipeline`` is loaded).
 
     Raises:
         DeploymentError: every problem found (pipeline, parameters, schedule, triggers, sla), in
@@ -171,7 +175,7 @@ def check(
         )
 
     try:
-        pipe = _load(spec.pipeline, base)
+        pipe = pipe or _load(spec.pipeline, base)
     except PipelineNotFoundError as exc:
         raise error([str(exc)]) from None
     problems: list[str] = []
