@@ -58,8 +58,9 @@ def deploy(
     """Check one deployment and save it (replacing one of the same name, keeping its cursor and pause).
 
     Args:
-        spec: the deployment; or give its fields as keywords (``name=``, ``pipeline=`` (a target
-            or a ``Pipeline``), ``cron=``, ``params=``, ...: see ``suiro.project.Deployment``).
+        spec: the deployment; or give its fields as keywords (``name=`` (default: the pipeline's
+            name), ``pipeline=`` (a target or a ``Pipeline``), ``cron=``, ``params=``, ...: see
+            ``suiro.project.Deployment``; None values are left out).
         home: the suiro home (default ``$SUIRO_HOME`` or ``./.suiro``).
         base: the folder a relative pipeline file or file-trigger pattern starts from (default: cwd).
         overrides: ``name=value`` texts, as ``--set`` gives them.
@@ -74,7 +75,13 @@ def deploy(
             from suiro.api import target_of
 
             pipe, fields["pipeline"] = fields["pipeline"], target_of(fields["pipeline"])
-        spec = project.deployment(fields)
+        if fields.get("name") is None and isinstance(fields.get("pipeline"), str):  # named after its pipeline
+            try:
+                pipe = pipe or _load(fields["pipeline"], Path(base) if base else None)
+            except PipelineNotFoundError as exc:
+                raise DeploymentError(f"{str(exc).removesuffix('.')}.") from None
+            fields["name"] = pipe.name
+        spec = project.deployment({k: v for k, v in fields.items() if v is not None})
     store = _store(home)
     known = set(rows.names(store.db)) | {spec.name}
     where = Path(base) if base else None
@@ -232,8 +239,11 @@ def _absolute(target: str, base: Path | None) -> str:
     path, sep, name = target.partition(":")
     if not (path.endswith(".py") or "/" in path or os.sep in path):
         return target  # a module
-    full = Path(path).expanduser()
-    full = full if full.is_absolute() else (base or Path.cwd()) / full
+    given = Path(path).expanduser()
+    full = given if given.is_absolute() else (base or Path.cwd()) / given
+    if not full.is_file():  # named as the user wrote it, with the folder it was looked for in
+        where = "" if given.is_absolute() else f" in {(base or Path.cwd()).resolve()}"
+        raise PipelineNotFoundError(f"pipeline file {path} does not exist{where}; check the path.")
     return f"{full.resolve()}{sep}{name}"
 
 
@@ -356,3 +366,189 @@ def _store(home: str | Path | None) -> Any:
     from suiro.store.home import Store
 
     return Store(run_home(home))
+
+
+# -- reading them back: what `suiro deployments` and `suiro schedule preview` show ------------------
+
+
+def get(name: str, *, home: str | Path | None = None) -> DeploymentRow:
+    """The deployment ``name``.
+
+    Raises:
+        DeploymentError: there is none of that name (the closest one is offered).
+    """
+    return _get(_store(home).reader, name)
+
+
+def _get(db: Any, name: str) -> DeploymentRow:
+    row = rows.get(db, name)
+    if row is None:
+        known = rows.names(db)
+        raise DeploymentError(
+            f"no deployment named {name!r}{did_you_mean(name, known)}; "
+            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
+            deployment=name,
+        )
+    return row
+
+
+def listing(*, home: str | Path | None = None, count: int = 3) -> list[dict[str, Any]]:
+    """Every deployment with its schedule described, next ``count`` fire times and latest run."""
+    from suiro import crashes
+
+    store = _store(home)
+    crashes.reap(store.db)  # so a dead run's deployment shows it crashed, not running
+    latest = rows.latest_states(store.reader)
+    now = clock.now()
+    return [_summary(row, now, count, latest.get(row.name)) for row in rows.all_deployments(store.reader)]
+
+
+def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dict[str, Any]:
+    """One deployment: everything it is (parameters, schedule, triggers, notify) and its latest runs."""
+    from suiro import crashes
+
+    store = _store(home)
+    crashes.reap(store.db)
+    row = _get(store.reader, name)
+    last = rows.last_runs(store.reader, name, runs)
+    found = _summary(row, clock.now(), 5, last[0] if last else None)
+    found.update(
+        params=row.params,
+        catchup=row.catchup,
+        max_catchup_runs=row.max_catchup_runs,
+        max_active_runs=row.max_active_runs,
+        executor=row.executor,
+        sla=row.sla,
+        notify=row.notify,
+        trigger_specs=row.triggers,
+        cursor=row.cursor,
+        created=row.created,
+        updated=row.updated,
+        queued=rows.queued_ticks(store.reader, name),
+        runs=last,
+    )
+    return found
+
+
+def set_paused(name: str, paused: bool, *, home: str | Path | None = None) -> DeploymentRow:
+    """Pause (no new runs are decided for it; queued ones wait) or resume ``name``.
+
+    Raises:
+        DeploymentError: no such deployment.
+    """
+    store = _store(home)
+    if not rows.set_paused(store.db, name, paused):
+        _get(store.reader, name)
+    return _get(store.reader, name)
+
+
+def delete(name: str, *, home: str | Path | None = None) -> DeploymentRow:
+    """Delete ``name`` (its runs stay in the record) and return what it was.
+
+    Raises:
+        DeploymentError: no such deployment.
+    """
+    store = _store(home)
+    row = _get(store.reader, name)
+    rows.delete(store.db, name)
+    return row
+
+
+def preview(
+    what: str, *, count: int = 10, timezone: str | None = None, home: str | Path | None = None
+) -> dict[str, Any]:
+    """The next ``count`` fire times of a deployment, or of a schedule expression before deploying it.
+
+    Args:
+        what: a deployment's name, or an expression (``"0 2 * * *"``, ``"@daily"``, ``"every 6h"``).
+        count: how many fire times.
+        timezone: the zone an expression is read in (not for a deployment: it has its own).
+
+    Raises:
+        DeploymentError: no such deployment and not a valid expression either, a deployment
+            without a schedule, or ``count`` below 1.
+    """
+    from suiro.schedules import Schedule
+
+    if count < 1:
+        raise DeploymentError(f"--next must be 1 or more, got {count}; ask for at least one fire time.")
+    store = _store(home)
+    row = rows.get(store.reader, what)
+    if row is not None:
+        if timezone is not None:
+            zone = (row.schedule or {}).get("timezone", "UTC")
+            raise DeploymentError(
+                f"deployment {what} runs in its own zone ({zone}); --tz is for checking an expression "
+                "before deploying it."
+            )
+        if row.schedule is None:
+            raise DeploymentError(f"deployment {what} has no schedule; it runs only when triggered.")
+        schedule = Schedule.from_json(row.schedule)
+    else:
+        try:
+            schedule = Schedule.parse(what, timezone=timezone)
+        except ScheduleError as exc:
+            raise _not_found_or(what, exc, rows.names(store.reader)) from None
+    now = clock.now()
+    times = [fire_time(schedule, t) for t in next_times(schedule, now, count)]
+    return {
+        "deployment": row.name if row else None,
+        "schedule": schedule.describe(),
+        "timezone": schedule.timezone,
+        "times": times,
+    }
+
+
+def _not_found_or(what: str, exc: ScheduleError, known: list[str]) -> DeploymentError:
+    """A word that is no deployment and no schedule is most likely a misspelt deployment."""
+    if " " not in what.strip() and not what.startswith("@"):
+        return DeploymentError(
+            f"no deployment named {what!r}{did_you_mean(what, known)}, and it is not a schedule either; "
+            "give a deployment (see `suiro deployments`) or an expression such as '0 2 * * *'.",
+            deployment=what,
+        )
+    return DeploymentError(f"{str(exc).removesuffix('.')}.")
+
+
+def _summary(row: DeploymentRow, now: float, count: int, last: dict[str, Any] | None) -> dict[str, Any]:
+    from suiro.schedules import Schedule
+
+    schedule, problem = None, None
+    try:
+        schedule = Schedule.from_json(row.schedule) if row.schedule else None
+    except ScheduleError as exc:  # e.g. its zone left the tz database since it was deployed
+        problem = str(exc)
+    described = schedule.describe() if schedule else problem or "none (runs only when triggered)"
+    return {
+        "name": row.name,
+        "pipeline": row.pipeline,
+        "target": row.target,
+        "schedule": described,
+        "timezone": schedule.timezone if schedule else None,
+        "next": [fire_time(schedule, t) for t in next_times(schedule, now, count)] if schedule else [],
+        "paused": row.paused,
+        "triggers": [describe_trigger(t) for t in row.triggers],
+        "source": row.source,
+        "last_run": last,
+    }
+
+
+def fire_time(schedule: Schedule, t: float) -> dict[str, Any]:
+    """A fire instant as epoch seconds, in the schedule's zone and in UTC (people check DST so)."""
+    from datetime import UTC, datetime
+
+    local = schedule.local(t)
+    return {
+        "at": t,
+        "local": f"{local:%Y-%m-%d %H:%M %Z}",
+        "utc": f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC",
+    }
+
+
+def describe_trigger(spec: Mapping[str, Any]) -> str:
+    """``on file /data/in/*.csv (as path)`` or ``after etl succeeds``, for people."""
+    if spec.get("kind") == "file":
+        return f"on file {spec['pattern']} (as {spec.get('param', 'path')})"
+    state = spec.get("state", "success")
+    verb = {"success": "succeeds", "finished": "finishes"}.get(state, f"ends {state}")
+    return f"after {spec.get('deployment')} {verb}"
