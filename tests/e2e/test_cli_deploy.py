@@ -80,13 +80,15 @@ def test_deploy_the_builtin_pipeline_nightly_then_list_preview_pause_resume_show
     preview = cli.ok("schedule", "preview", "nightly", "--next", "10").stdout
     assert preview.count("02:00 JST") == 10 and preview.count("17:00 UTC") == 10
 
+
+def test_pause_resume_show_and_delete_a_deployment(cli):
+    cli.ok("deploy", "flows.py:train", "--name", "nightly", "--cron", "@daily", "--set", "threshold=0.95")
     cli.ok("deployments", "pause", "nightly")
     assert cli.json("deployments")[0]["paused"] is True
     cli.ok("deployments", "resume", "nightly")
     shown = cli.json("deployments", "show", "nightly")
-    assert shown["paused"] is False and shown["params"] == {"threshold": 0.95}
-    assert shown["target"] == "suiro.ml.pipeline:training" and shown["runs"] == []
-
+    assert shown["paused"] is False and shown["params"] == {"threshold": 0.95} and shown["runs"] == []
+    assert shown["target"] == f"{cli.root.resolve() / 'flows.py'}:train"
     cli.ok("deployments", "delete", "nightly")
     assert saved(cli) == []
     line = cli.error(2, "deployments", "show", "nightly")
