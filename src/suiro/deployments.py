@@ -350,15 +350,8 @@ def _save(store: Any, checked: list[DeploymentRow]) -> list[Deployed]:
 
 
 def next_times(schedule: Schedule | None, now: float, count: int) -> list[float]:
-    """The next ``count`` fire instants of ``schedule`` after ``now`` (fewer if it ends)."""
-    times: list[float] = []
-    if schedule is None:
-        return times
-    for t in schedule.ticks(now, float("inf")):
-        times.append(t)
-        if len(times) == count:
-            break
-    return times
+    """The next ``count`` fire instants of ``schedule`` after ``now`` (none without a schedule)."""
+    return schedule.upcoming(now, count) if schedule is not None else []
 
 
 def _store(home: str | Path | None) -> Any:

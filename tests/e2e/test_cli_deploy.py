@@ -8,6 +8,7 @@ input is one sentence on stderr, exit code 2, and nothing saved.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -179,3 +180,19 @@ def test_preview_checks_an_expression_before_deploying_and_names_a_misspelt_depl
     assert [t["local"][11:] for t in shown["times"]] == ["02:30 EST"] * 3
     line = cli.error(2, "schedule", "preview", "nigthly")
     assert line.startswith("error: no deployment named 'nigthly', and it is not a schedule either")
+
+
+def test_the_readme_suiro_yaml_deploys_as_written(tmp_path, monkeypatch):
+    from suiro import deployments
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    text = re.search(r"```yaml\n# suiro\.yaml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "suiro.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    done = {d.row.name: d.row for d in deployments.deploy_project()}
+    assert done["nightly"].params == {"threshold": 0.95} and done["nightly"].max_active_runs == 1
+    pattern = str(tmp_path.resolve() / "data" / "incoming" / "*.csv")
+    assert done["on-new-data"].triggers == [
+        {"kind": "file", "pattern": pattern, "param": "source"},
+        {"kind": "after", "deployment": "nightly", "state": "success"},
+    ]
