@@ -338,14 +338,15 @@ def _sla(value: str | float | None) -> float | None:
 
 
 def _save(store: Any, checked: list[DeploymentRow]) -> list[Deployed]:
+    """Save ``checked`` in one transaction; each with its saved row and next three fire times."""
     from suiro.schedules import Schedule
 
+    new = rows.save_all(store.db, checked)
     now = clock.now()
     done = []
-    for row in checked:
-        new = rows.save(store.db, row)
+    for row, is_new in zip(checked, new, strict=True):
         schedule = Schedule.from_json(row.schedule) if row.schedule else None
-        done.append(Deployed(rows.get(store.db, row.name) or row, new, next_times(schedule, now, 3)))
+        done.append(Deployed(rows.get(store.db, row.name) or row, is_new, next_times(schedule, now, 3)))
     return done
 
 

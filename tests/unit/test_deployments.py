@@ -205,3 +205,22 @@ def test_a_project_without_deployments_is_refused(folder):
     (folder / "suiro.yaml").write_text("notify: {email: [a@b.c]}\n", encoding="utf-8")
     with pytest.raises(DeploymentError, match=r"suiro\.yaml declares no deployments; add"):
         deployments.deploy_project()
+
+
+def test_a_saved_deployment_runs_as_the_scheduler_will_run_it(folder):
+    """The row is the contract with the scheduler: its target, params and a tick's params make a run."""
+    from suiro import api
+    from suiro.runinfo import Scheduled
+
+    deployments.deploy(
+        name="ingest", pipeline="flows.py:ingest", executor="sequential", triggers=[{"on_file": "in/*.csv"}]
+    )
+    deployments.deploy(name="nightly", pipeline="flows.py:train", cron="@daily", overrides=["threshold=0.5"])
+    found = saved()
+    tick_params = {"path": str(folder / "in" / "a.csv")}
+    scheduled = Scheduled(deployment="ingest", logical_time=1_000.0, trigger="file")
+    ran = api.run(found["ingest"].target, {**found["ingest"].params, **tick_params},
+                  executor=found["ingest"].executor, scheduled=scheduled, environ={})  # fmt: skip
+    assert ran.ok and ran.output == 0.5
+    nightly = api.run(found["nightly"].target, found["nightly"].params, executor="sequential", environ={})
+    assert nightly.ok and nightly.output == 0.5

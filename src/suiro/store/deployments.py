@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from suiro import clock
-from suiro.store.db import Database
+from suiro.store.db import Database, Tx
 
 _JSON = ("params", "schedule", "notify", "triggers")
 
@@ -97,26 +97,35 @@ def save(db: Database, row: DeploymentRow) -> bool:
     Replacing keeps its ``cursor``, ``paused`` flag and ``created`` time: redeploying a changed
     schedule does not replay the ticks already decided, nor resume a paused deployment.
     """
+    return save_all(db, [row])[0]
+
+
+def save_all(db: Database, rows: list[DeploymentRow]) -> list[bool]:
+    """``save`` each of ``rows`` in one transaction (a project file is deployed whole or not at all)."""
     now = clock.now()
+    with db.write() as tx:
+        return [_upsert(tx, row, now) for row in rows]
+
+
+def _upsert(tx: Tx, row: DeploymentRow, now: float) -> bool:
     values = asdict(row)
     for name in _JSON:
         values[name] = None if values[name] is None else json.dumps(values[name], sort_keys=True)
     values.update(paused=int(row.paused), created=now, updated=now)
-    with db.write() as tx:
-        existed = tx.query("SELECT 1 AS x FROM deployments WHERE name = :name", {"name": row.name})
-        tx.execute(
-            "INSERT INTO deployments (name, target, pipeline, params, schedule, catchup, max_catchup_runs,"
-            " max_active_runs, executor, notify, triggers, sla, paused, source, cursor, created, updated)"
-            " VALUES (:name, :target, :pipeline, :params, :schedule, :catchup, :max_catchup_runs,"
-            " :max_active_runs, :executor, :notify, :triggers, :sla, :paused, :source, :cursor, :created,"
-            " :updated) ON CONFLICT (name) DO UPDATE SET target = excluded.target,"
-            " pipeline = excluded.pipeline, params = excluded.params, schedule = excluded.schedule,"
-            " catchup = excluded.catchup, max_catchup_runs = excluded.max_catchup_runs,"
-            " max_active_runs = excluded.max_active_runs, executor = excluded.executor,"
-            " notify = excluded.notify, triggers = excluded.triggers, sla = excluded.sla,"
-            " source = excluded.source, updated = excluded.updated",
-            values,
-        )
+    existed = tx.query("SELECT 1 AS x FROM deployments WHERE name = :name", {"name": row.name})
+    tx.execute(
+        "INSERT INTO deployments (name, target, pipeline, params, schedule, catchup, max_catchup_runs,"
+        " max_active_runs, executor, notify, triggers, sla, paused, source, cursor, created, updated)"
+        " VALUES (:name, :target, :pipeline, :params, :schedule, :catchup, :max_catchup_runs,"
+        " :max_active_runs, :executor, :notify, :triggers, :sla, :paused, :source, :cursor, :created,"
+        " :updated) ON CONFLICT (name) DO UPDATE SET target = excluded.target,"
+        " pipeline = excluded.pipeline, params = excluded.params, schedule = excluded.schedule,"
+        " catchup = excluded.catchup, max_catchup_runs = excluded.max_catchup_runs,"
+        " max_active_runs = excluded.max_active_runs, executor = excluded.executor,"
+        " notify = excluded.notify, triggers = excluded.triggers, sla = excluded.sla,"
+        " source = excluded.source, updated = excluded.updated",
+        values,
+    )
     return not existed
 
 
