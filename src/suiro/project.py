@@ -268,7 +268,7 @@ def _read(path: Path, label: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except FileNotFoundError:
         raise DeploymentError(
             f"no project file {label}; write one (see docs/scheduling.md) or deploy one pipeline with "
-            "suiro deploy FILE.py:PIPELINE --cron ....",
+            "suiro deploy FILE.py:PIPELINE --cron '0 2 * * *'.",
             location=label,
         ) from None
     except (OSError, UnicodeDecodeError) as exc:

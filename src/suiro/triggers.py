@@ -134,9 +134,13 @@ class _Times:
         self._looked: set[float] = set()  # the instants whose neighbourhood was read
         self._schedule = None
         if row.schedule:
+            from suiro.errors import ScheduleError
             from suiro.schedules import Schedule
 
-            self._schedule = Schedule.from_json(row.schedule)
+            try:
+                self._schedule = Schedule.from_json(row.schedule)
+            except ScheduleError:  # e.g. its zone left the tz database: it cannot fire, nor collide
+                self._schedule = None
 
     def free(self, t: float) -> float:
         """``t``, or the first instant after it (by microsteps) that is neither taken nor a fire instant."""

@@ -133,8 +133,12 @@ def _print_deployed(done: Any) -> None:
 def _both(schedule: Any, t: float) -> str:
     from suiro.deployments import fire_time
 
-    at = fire_time(schedule, t)
-    return f"{at['local']} ({at['utc']})"
+    return _local_and_utc(fire_time(schedule, t))
+
+
+def _local_and_utc(at: dict[str, Any]) -> str:
+    """``2026-12-02 02:00 JST (2026-12-01 17:00 UTC)``; once for a schedule in UTC."""
+    return at["utc"] if at["local"] == at["utc"] else f"{at['local']} ({at['utc']})"
 
 
 # -- suiro deployments [show|pause|resume|delete] -------------------------------------------------
@@ -204,7 +208,7 @@ def show(name: Name, json_: Json = False, verbose: Verbose = False) -> None:
     lines += [f"trigger: {t}" for t in found["triggers"]]
     lines += [f"notify: {found['notify']}"] if found["notify"] else []
     lines += [f"sla: {found['sla']:g}s after its logical time"] if found["sla"] else []
-    lines += [f"next: {t['local']}  ({t['utc']})" for t in found["next"]]
+    lines += [f"next: {_local_and_utc(t)}" for t in found["next"]]
     lines += [f"queued: {found['queued']} run(s) waiting for the scheduler"] if found["queued"] else []
     out = console()
     for line in lines:
@@ -277,7 +281,10 @@ def preview(
         print_json(found)
         return
     title = f"{found['deployment']}: {found['schedule']}" if found["deployment"] else found["schedule"]
-    rows = [[str(i), t["local"], t["utc"]] for i, t in enumerate(found["times"], start=1)]
-    console().print(table(["#", found["timezone"], "UTC"], rows, title=title))
+    utc = found["timezone"] == "UTC"  # one column is enough
+    rows = [
+        [str(i), t["utc"]] if utc else [str(i), t["local"], t["utc"]] for i, t in enumerate(found["times"], 1)
+    ]
+    console().print(table(["#", "UTC"] if utc else ["#", found["timezone"], "UTC"], rows, title=title))
     if not rows:
         print("It does not fire again (its end has passed).")
