@@ -288,7 +288,20 @@ def _params(
         overrides=overrides,
     )
     kept = {name: resolved[name] for name in dict.fromkeys(given)}
-    return json.loads(json.dumps(kept, default=str))  # a Path or date is stored as its text
+    return json.loads(json.dumps(kept, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    """How a validated value is stored so its runs validate it back to the same value: a dataclass
+    or pydantic model as its fields, a date or time as ISO text, anything else as its text."""
+    from suiro.annotations import as_fields
+
+    fields = as_fields(value)
+    if fields is not None:
+        return fields
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _trigger(

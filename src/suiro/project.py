@@ -40,7 +40,7 @@ CATCHUP = ("latest", "all", "none")
 #: The run states an ``after`` trigger can wait for (``finished``: any of them).
 AFTER_STATES = ("success", "failed", "crashed", "cancelled", "finished")
 #: The events a ``notify:`` section can name (``suiro.notify`` owns what they mean).
-NOTIFY_EVENTS = ("failed", "crashed", "gate_failed", "late", "success")
+NOTIFY_EVENTS = ("failed", "crashed", "gate_failed", "late")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]

@@ -224,3 +224,34 @@ def test_a_saved_deployment_runs_as_the_scheduler_will_run_it(folder):
     assert ran.ok and ran.output == 0.5
     nightly = api.run(found["nightly"].target, found["nightly"].params, executor="sequential", environ={})
     assert nightly.ok and nightly.output == 0.5
+
+
+GRID = """
+from dataclasses import dataclass
+from datetime import date
+from suiro import pipeline, task
+
+@dataclass
+class Grid:
+    depth: int = 2
+    width: int = 8
+
+@task
+def size(grid: Grid, day: date) -> str:
+    return f"{grid.depth}x{grid.width} on {day.isoformat()}"
+
+@pipeline
+def tune(grid: Grid = Grid(), day: date = date(2026, 1, 1)):
+    return size(grid, day)
+"""
+
+
+def test_structured_parameter_values_are_stored_as_json_and_run_again(folder):
+    from suiro import api
+
+    (folder / "grid.py").write_text(textwrap.dedent(GRID), encoding="utf-8")
+    deployments.deploy(name="tune", pipeline="grid.py:tune", overrides=["grid.depth=3", "day=2026-11-30"])
+    row = saved()["tune"]
+    assert row.params == {"grid": {"depth": 3, "width": 8}, "day": "2026-11-30"}
+    ran = api.run(row.target, row.params, executor="sequential", environ={})
+    assert ran.ok and ran.output == "3x8 on 2026-11-30"

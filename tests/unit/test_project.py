@@ -175,6 +175,7 @@ def test_an_empty_file_declares_nothing(tmp_path):
 
 def test_a_missing_file_says_where_it_was_looked_for(tmp_path):
     with pytest.raises(
-        DeploymentError, match=r"no project file .*nothing\.yaml; .*suiro deploy FILE.py:PIPELINE --cron '0 2 \* \* \*'\.$"
+        DeploymentError,
+        match=r"no project file .*nothing\.yaml; .*suiro deploy FILE.py:PIPELINE --cron '0 2 \* \* \*'\.$",
     ):
         project.load(tmp_path / "nothing.yaml")
