@@ -175,10 +175,11 @@ def queued_ticks(db: Database, name: str) -> int:
 
 
 def event_keys(db: Database, name: str, prefix: str) -> set[str]:
-    """The event keys (``file:...``, ``after:...``) recorded for ``name`` that start with ``prefix``."""
+    """The event keys recorded for ``name`` that start with ``prefix`` (``file:`` or ``after:``:
+    constants without LIKE wildcards)."""
     rows = db.query(
-        "SELECT event_key FROM ticks WHERE deployment = :name AND event_key >= :low AND event_key < :high",
-        {"name": name, "low": prefix, "high": prefix + "\U0010ffff"},
+        "SELECT event_key FROM ticks WHERE deployment = :name AND event_key LIKE :pattern",
+        {"name": name, "pattern": prefix + "%"},
     )
     return {row["event_key"] for row in rows}
 
@@ -196,9 +197,16 @@ def ended_runs(
     db: Database, name: str, state: str | None, since: float, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Runs of deployment ``name`` that ended at or after ``since`` in ``state`` (None: any), oldest first."""
+    values = {"name": name, "since": since, "state": state, "limit": limit}
+    if state is None:
+        return db.query(
+            'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
+            " FROM runs WHERE deployment = :name AND ended >= :since ORDER BY ended LIMIT :limit",
+            values,
+        )
     return db.query(
         'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
-        " FROM runs WHERE deployment = :name AND ended >= :since AND (:state IS NULL OR state = :state)"
+        " FROM runs WHERE deployment = :name AND ended >= :since AND state = :state"
         " ORDER BY ended LIMIT :limit",
-        {"name": name, "since": since, "state": state, "limit": limit},
+        values,
     )
