@@ -92,8 +92,9 @@ def deploy(
 def deploy_project(path: str | Path | None = None, *, home: str | Path | None = None) -> list[Deployed]:
     """Check every deployment of a project file (default ``./suiro.yaml``), then save them all.
 
-    A deployment without its own ``notify:`` gets the project's. Nothing is saved unless every
-    deployment passes; the error names each problem with its line.
+    Nothing is saved unless every deployment passes; the error names each problem with its line.
+    The project's own ``notify:`` and ``smtp:`` are not copied into the deployments: runs read
+    them where they start (``project.settings``).
 
     Raises:
         DeploymentError: the file is missing or wrong, or a deployment in it cannot run.
@@ -108,8 +109,6 @@ def deploy_project(path: str | Path | None = None, *, home: str | Path | None = 
     known = set(rows.names(store.db)) | {d.name for d in found.deployments}
     checked, problems = [], []
     for index, spec in enumerate(found.deployments):
-        if spec.notify is None and found.notify is not None:
-            spec = spec.model_copy(update={"notify": found.notify})
         try:
             row = check(spec, base=found.base, source="project", known=known, location=found.location(index))
         except DeploymentError as exc:

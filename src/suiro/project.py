@@ -40,31 +40,42 @@ CATCHUP = ("latest", "all", "none")
 #: The run states an ``after`` trigger can wait for (``finished``: any of them).
 AFTER_STATES = ("success", "failed", "crashed", "cancelled", "finished")
 #: The events a ``notify:`` section can name (``suiro.notify`` owns what they mean).
-NOTIFY_EVENTS = ("failed", "crashed", "gate_failed", "late")
+NOTIFY_EVENTS = ("failed", "crashed", "gate_failed", "late", "success")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 
 
-class Notify(BaseModel):
-    """Who hears about a run: ``on`` (events), ``email`` (addresses), ``webhook`` (a URL).
+_URL = Annotated[str, Field(pattern=r"^(https?://\S+|secret:[A-Za-z0-9_.-]+)$")]
+_ADDRESS = Annotated[str, Field(pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+$")]
 
-    A stand-in for ``suiro.notify.Notify`` that checks the form only; YAML 1.1 reads a bare
-    ``on:`` key as ``true``, which is taken back here.
+
+class Notify(BaseModel):
+    """Who hears about a run: ``on`` (events), ``email`` (addresses), ``webhook`` (URLs or
+    ``secret:NAME``), and how hard delivery tries (``timeout``, ``retries``, ``retry_delay``).
+
+    The form of ``suiro.notify.Notify`` (which decides what the keys mean and sends), checked
+    here so a typo is named with its line. YAML 1.1 reads a bare ``on:`` key as ``true``, which
+    is taken back here; one address or URL may be given without a list.
     """
 
     model_config = _STRICT
     on: list[Literal[NOTIFY_EVENTS]] | None = None  # type: ignore[valid-type]
-    email: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] | None = None
-    webhook: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    email: list[_ADDRESS] | None = None
+    webhook: list[_URL] | None = None
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    retries: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    retry_delay: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _on_key(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and True in data:
-            data = {("on" if key is True else key): value for key, value in data.items()}
-        if isinstance(data, Mapping) and isinstance(data.get("email"), str):
-            data = {**data, "email": [data["email"]]}
+        if not isinstance(data, Mapping):
+            return data
+        data = {("on" if key is True else key): value for key, value in data.items()}
+        for key in ("email", "webhook"):
+            if isinstance(data.get(key), str):
+                data[key] = [data[key]]
         return data
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,15 +182,21 @@ class Deployment(BaseModel):
 
 
 class Smtp(BaseModel):
-    """Where e-mail notifications go out (the password only by the name of a ``suiro.secret``)."""
+    """Where e-mail notifications go out (the password only by the name of a ``suiro.secret``;
+    ``suiro.mail`` owns what the keys mean)."""
 
     model_config = _STRICT
     host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(strict=True, ge=1, le=65535)] = 25
+    port: Annotated[int, Field(strict=True, ge=1, le=65535)] | None = None
     user: str | None = None
     password_secret: str | None = None
     sender: str | None = None
-    starttls: bool = False
+    starttls: bool | None = None
+    ssl: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keys that were given (``suiro.mail`` picks the defaults: port 25, or 465 with ssl)."""
+        return self.model_dump(exclude_none=True)
 
 
 class Project(BaseModel):
@@ -212,6 +229,26 @@ def find(folder: Path | None = None) -> Path | None:
     """The ``suiro.yaml`` of ``folder`` (default: the current directory), or None."""
     path = (folder or Path.cwd()) / FILENAME
     return path if path.is_file() else None
+
+
+def settings(folder: Path | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The project-wide ``notify:`` and ``smtp:`` of ``folder``'s ``suiro.yaml`` (default: the
+    current directory), as plain mappings; ``(None, None)`` without a project file.
+
+    Runs read these where they start (the scheduler's working directory), so a project's
+    notification settings apply to every run started in its folder.
+
+    Raises:
+        DeploymentError: the file exists but is wrong.
+    """
+    path = find(folder)
+    if path is None:
+        return None, None
+    found = load(path)
+    return (
+        found.notify.as_dict() if found.notify is not None else None,
+        found.smtp.as_dict() if found.smtp is not None else None,
+    )
 
 
 def load(path: str | Path) -> Project:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from suiro import deployments
+from suiro import deployments, project
 from suiro.errors import DeploymentError
 from suiro.store import deployments as rows
 from suiro.store.home import Store
@@ -177,8 +177,9 @@ def test_a_project_file_deploys_all_its_deployments(folder):
     done = deployments.deploy_project()
     assert [d.row.name for d in done] == ["nightly", "on-data"] and all(d.new for d in done)
     found = saved()
-    assert found["nightly"].notify == {"on": ["failed"], "email": ["team@example.com"]}
-    assert found["on-data"].notify == {"webhook": "http://127.0.0.1:9/hook"}
+    assert found["nightly"].notify is None  # the project's is read where runs start, not copied
+    assert found["on-data"].notify == {"webhook": ["http://127.0.0.1:9/hook"]}
+    assert project.settings() == ({"on": ["failed"], "email": ["team@example.com"]}, None)
     assert [t["kind"] for t in found["on-data"].triggers] == ["file", "after"]
     assert {d.source for d in found.values()} == {"project"}
 

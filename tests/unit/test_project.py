@@ -73,11 +73,11 @@ def test_a_good_file_gives_its_deployments_notify_and_smtp(tmp_path):
         "on": ["failed", "late"],
         "email": ["ml-team@example.com"],
     }  # YAML 1.1 reads on: as true
-    assert found.smtp is not None and (found.smtp.host, found.smtp.port, found.smtp.starttls) == (
-        "127.0.0.1",
-        8025,
-        False,
-    )
+    assert found.smtp is not None and found.smtp.as_dict() == {
+        "host": "127.0.0.1",
+        "port": 8025,
+        "sender": "suiro@example.com",
+    }
     assert found.base == tmp_path and found.location(1) == f"{found.label}:16"
 
 
@@ -179,3 +179,20 @@ def test_a_missing_file_says_where_it_was_looked_for(tmp_path):
         match=r"no project file .*nothing\.yaml; .*suiro deploy FILE.py:PIPELINE --cron '0 2 \* \* \*'\.$",
     ):
         project.load(tmp_path / "nothing.yaml")
+
+
+def test_settings_give_the_projects_notify_and_smtp_as_plain_mappings(tmp_path):
+    assert project.settings(tmp_path) == (None, None)
+    write(
+        tmp_path,
+        "notify: {on: [failed, success], webhook: 'secret:SLACK', retries: 2}\nsmtp: {host: mx, ssl: true}\n",
+    )
+    notify, smtp = project.settings(tmp_path)
+    assert notify == {"on": ["failed", "success"], "webhook": ["secret:SLACK"], "retries": 2}
+    assert smtp == {"host": "mx", "ssl": True}
+
+
+def test_a_password_in_the_smtp_section_is_refused_for_a_secrets_name(tmp_path):
+    message = problem(tmp_path, "smtp: {host: mx, password: hunter2}\n")
+    assert message.startswith("suiro.yaml:1: unknown key 'smtp.password' (did you mean \"password_secret\"?)")
+    assert "hunter2" not in message
