@@ -416,7 +416,10 @@ def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dic
     store = _store(home)
     crashes.reap(store.db)
     row = _get(store.reader, name)
-    last = rows.last_runs(store.reader, name, runs)
+    last = [
+        {**run, "logical": _zoned(run["logical_time"], run["timezone"])}
+        for run in rows.last_runs(store.reader, name, runs)
+    ]
     found = _summary(row, clock.now(), 5, last[0] if last else None)
     found.update(
         params=row.params,
@@ -549,6 +552,20 @@ def fire_time(schedule: Schedule, t: float) -> dict[str, Any]:
         "local": f"{local:%Y-%m-%d %H:%M %Z}",
         "utc": f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC",
     }
+
+
+def _zoned(t: float | None, zone: str | None) -> str | None:
+    """A run's logical time in its deployment's zone: ``2026-11-30 02:00 JST``."""
+    if t is None:
+        return None
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return f"{datetime.fromtimestamp(t, tz):%Y-%m-%d %H:%M %Z}"
 
 
 def describe_trigger(spec: Mapping[str, Any]) -> str:

@@ -256,3 +256,19 @@ def test_structured_parameter_values_are_stored_as_json_and_run_again(folder):
     assert row.params == {"grid": {"depth": 3, "width": 8}, "day": "2026-11-30"}
     ran = api.run(row.target, row.params, executor="sequential", environ={})
     assert ran.ok and ran.output == "3x8 on 2026-11-30"
+
+
+def test_listing_and_details_show_the_latest_run_and_its_logical_time_in_the_zone(folder):
+    from suiro import api
+    from suiro.runinfo import Scheduled
+
+    deployments.deploy(name="nightly", pipeline="flows.py:train", cron="0 2 * * *", timezone="Asia/Tokyo")
+    tick = datetime(2026, 11, 30, 2, 0, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp()
+    scheduled = Scheduled(deployment="nightly", logical_time=tick, timezone="Asia/Tokyo")
+    done = api.run("flows.py:train", executor="sequential", scheduled=scheduled, environ={})
+    (listed,) = deployments.listing()
+    assert listed["last_run"]["id"] == done.run_id and listed["last_run"]["state"] == "success"
+    assert [t["local"][11:] for t in listed["next"]] == ["02:00 JST"] * 3
+    shown = deployments.details("nightly")
+    assert shown["runs"][0]["logical"] == "2026-11-30 02:00 JST" and shown["queued"] == 0
+    assert shown["schedule"] == "at 02:00 every day (Asia/Tokyo)"

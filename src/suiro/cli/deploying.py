@@ -215,7 +215,7 @@ def show(name: Name, json_: Json = False, verbose: Verbose = False) -> None:
         out.print(line, markup=False, highlight=False)
     if found["runs"]:
         rows = [
-            [r["id"], r["state"], r["trigger"], when(r["logical_time"]), when(r["started"]), r["error"]]
+            [r["id"], r["state"], r["trigger"], r["logical"], when(r["started"]), r["error"]]
             for r in found["runs"]
         ]
         out.print(table(["run", "state", "trigger", "logical time", "started", "error"], rows))

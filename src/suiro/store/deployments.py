@@ -151,8 +151,8 @@ def delete(db: Database, name: str) -> bool:
 def last_runs(db: Database, name: str, limit: int = 5) -> list[dict[str, Any]]:
     """The latest ``limit`` runs of deployment ``name``, newest first."""
     return db.query(
-        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
-        " FROM runs WHERE deployment = :name ORDER BY started DESC LIMIT :limit",
+        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", timezone,'
+        " error FROM runs WHERE deployment = :name ORDER BY started DESC LIMIT :limit",
         {"name": name, "limit": limit},
     )
 
