@@ -33,7 +33,20 @@ if TYPE_CHECKING:
     from suiro.pipeline import Pipeline
     from suiro.schedules import Schedule
 
-__all__ = ["Deployed", "Deployment", "check", "deploy", "deploy_project", "deploy_scheduled"]
+__all__ = [
+    "Deployed",
+    "Deployment",
+    "check",
+    "delete",
+    "deploy",
+    "deploy_project",
+    "deploy_scheduled",
+    "details",
+    "get",
+    "listing",
+    "preview",
+    "set_paused",
+]
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ def deploy(
             fields["name"] = pipe.name
         spec = project.deployment({k: v for k, v in fields.items() if v is not None})
     store = _store(home)
-    known = set(rows.names(store.db)) | {spec.name}
+    known = set(rows.names(store.reader)) | {spec.name}
     where = Path(base) if base else None
     row = check(spec, base=where, overrides=overrides, source=source, known=known, pipe=pipe)
     return _save(store, [row])[0]
@@ -106,7 +119,7 @@ def deploy_project(path: str | Path | None = None, *, home: str | Path | None = 
             location=found.label,
         )
     store = _store(home)
-    known = set(rows.names(store.db)) | {d.name for d in found.deployments}
+    known = set(rows.names(store.reader)) | {d.name for d in found.deployments}
     checked, problems = [], []
     for index, spec in enumerate(found.deployments):
         try:
@@ -142,7 +155,7 @@ def deploy_scheduled(source: str, *, home: str | Path | None = None) -> list[Dep
             f"with --cron or --every, as suiro deploy {source}:PIPELINE --cron '0 2 * * *'."
         )
     store = _store(home)
-    known = set(rows.names(store.db)) | {p.name for p in scheduled}
+    known = set(rows.names(store.reader)) | {p.name for p in scheduled}
     specs = [project.deployment({"name": p.name, "pipeline": target_of(p)}) for p in scheduled]
     return _save(store, [check(spec, source="python", known=known) for spec in specs])
 
@@ -358,7 +371,7 @@ def _save(store: Any, checked: list[DeploymentRow]) -> list[Deployed]:
     done = []
     for row, is_new in zip(checked, new, strict=True):
         schedule = Schedule.from_json(row.schedule) if row.schedule else None
-        done.append(Deployed(rows.get(store.db, row.name) or row, is_new, next_times(schedule, now, 3)))
+        done.append(Deployed(rows.get(store.reader, row.name) or row, is_new, next_times(schedule, now, 3)))
     return done
 
 
