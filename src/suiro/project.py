@@ -361,7 +361,7 @@ _MISSING = {
 
 
 def _problem(
-    error: Mapping[str, Any], data: Any, lines: dict[tuple[Any, ...], int], label: str
+    error: Mapping[str, Any], data: Any, lines: dict[tuple[Any, ...], int], label: str | None
 ) -> tuple[int, str]:
     """One pydantic error as ``(line, "suiro.yaml:LINE: <subject> <what>; <fix>")``."""
     loc = _data_path(error["loc"], data)
@@ -442,9 +442,13 @@ def _wanted(error: Mapping[str, Any]) -> str:
     """What to give, from pydantic's message: 'Input should be a valid integer' -> 'an integer'."""
     msg = str(error["msg"])
     if error["type"] == "string_pattern_mismatch":
-        if "A-Za-z0-9" in msg:
+        if "A-Za-z0-9][" in msg:
             return "a name of letters, digits, '.', '_' or '-' (at most 100), starting with a letter or digit"
-        return "a value of the documented form (see docs/scheduling.md)"
+        if "https?" in msg:
+            return "an http:// or https:// URL, or secret:NAME"
+        if "@" in msg:
+            return "an e-mail address such as ml-team@example.com"
+        return "a parameter name (letters, digits and _, not starting with a digit)"
     match = re.match(r"(?:Input|String|List) should (?:be|have) (.+?)(?:, (?:unable|got|invalid)\b.*)?$", msg)
     if error["type"] == "trigger" or not match:
         return msg
@@ -453,7 +457,12 @@ def _wanted(error: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A short repr, in bounded work however big the value (``reprlib`` looks at a few items)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlevel = 60, 60, 3
+    text = short.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

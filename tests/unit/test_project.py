@@ -129,6 +129,17 @@ def test_unquoted_cron_stars_are_not_yaml_and_the_message_says_to_quote(tmp_path
         ),
         ("notify: {on: [exploded]}", 4, "notify.on[0] = 'exploded' is not valid"),
         ("notify: {emial: [a@b.c]}", 4, "has an unknown key 'notify.emial' (did you mean \"email\"?)"),
+        ("notify: {email: [nobody]}", 4, "notify.email[0] = 'nobody' is not valid; give an e-mail address"),
+        (
+            "notify: {webhook: ftp://x}",
+            4,
+            "notify.webhook[0] = 'ftp://x' is not valid; give an http:// or https://",
+        ),
+        (
+            "triggers: [{on_file: a, param: 1x}]",
+            4,
+            "triggers[0].param = '1x' is not valid; give a parameter name",
+        ),
     ],
 )
 def test_a_bad_value_is_named_with_its_deployment_key_and_line(tmp_path, entry, line, expected):
