@@ -62,7 +62,7 @@ def saved(cli: Cli) -> list[str]:
         conn.close()
 
 
-def test_deploy_the_builtin_pipeline_nightly_then_list_preview_pause_resume_show_delete(cli):
+def test_deploy_the_builtin_pipeline_nightly_then_list_and_preview_its_fire_times(cli):
     done = cli.ok(
         "deploy", "suiro.ml.pipeline:training", "--name", "nightly", "--cron", "0 2 * * *",
         "--tz", "Asia/Tokyo", "--set", "threshold=0.95",
