@@ -66,6 +66,7 @@ def deploy(
     base: str | Path | None = None,
     overrides: Sequence[str] = (),
     source: str = "python",
+    save: bool = True,
     **fields: Any,
 ) -> Deployed:
     """Check one deployment and save it (replacing one of the same name, keeping its cursor and pause).
@@ -78,6 +79,7 @@ def deploy(
         base: the folder a relative pipeline file or file-trigger pattern starts from (default: cwd).
         overrides: ``name=value`` texts, as ``--set`` gives them.
         source: ``python``, ``cli`` or ``project``, recorded with it.
+        save: False checks it only (``suiro deploy --check``): nothing is saved.
 
     Raises:
         DeploymentError: anything about it is wrong; nothing is saved then.
@@ -99,15 +101,17 @@ def deploy(
     known = set(rows.names(store.reader)) | {spec.name}
     where = Path(base) if base else None
     row = check(spec, base=where, overrides=overrides, source=source, known=known, pipe=pipe)
-    return _save(store, [row])[0]
+    return _save(store, [row], save=save)[0]
 
 
-def deploy_project(path: str | Path | None = None, *, home: str | Path | None = None) -> list[Deployed]:
+def deploy_project(
+    path: str | Path | None = None, *, home: str | Path | None = None, save: bool = True
+) -> list[Deployed]:
     """Check every deployment of a project file (default ``./suiro.yaml``), then save them all.
 
     Nothing is saved unless every deployment passes; the error names each problem with its line.
     The project's own ``notify:`` and ``smtp:`` are not copied into the deployments: runs read
-    them where they start (``project.settings``).
+    them where they start (``project.settings``). With ``save=False`` it only checks.
 
     Raises:
         DeploymentError: the file is missing or wrong, or a deployment in it cannot run.
@@ -130,13 +134,14 @@ def deploy_project(path: str | Path | None = None, *, home: str | Path | None = 
             checked.append(row)
     if problems:
         raise DeploymentError("; ".join(problems) + ".", location=found.label)
-    return _save(store, checked)
+    return _save(store, checked, save=save)
 
 
-def deploy_scheduled(source: str, *, home: str | Path | None = None) -> list[Deployed]:
+def deploy_scheduled(source: str, *, home: str | Path | None = None, save: bool = True) -> list[Deployed]:
     """Save the default deployment of every ``@pipeline(schedule=...)`` in a file or module.
 
-    Each is named after its pipeline and runs with the pipeline's own defaults.
+    Each is named after its pipeline and runs with the pipeline's own defaults. With
+    ``save=False`` it only checks.
 
     Raises:
         DeploymentError: the file defines no scheduled pipeline, or one of them cannot run.
@@ -157,7 +162,7 @@ def deploy_scheduled(source: str, *, home: str | Path | None = None) -> list[Dep
     store = _store(home)
     known = set(rows.names(store.reader)) | {p.name for p in scheduled}
     specs = [project.deployment({"name": p.name, "pipeline": target_of(p)}) for p in scheduled]
-    return _save(store, [check(spec, source="python", known=known) for spec in specs])
+    return _save(store, [check(spec, source="python", known=known) for spec in specs], save=save)
 
 
 def check(
@@ -362,16 +367,22 @@ def _sla(value: str | float | None) -> float | None:
         ) from None
 
 
-def _save(store: Any, checked: list[DeploymentRow]) -> list[Deployed]:
-    """Save ``checked`` in one transaction; each with its saved row and next three fire times."""
+def _save(store: Any, checked: list[DeploymentRow], *, save: bool) -> list[Deployed]:
+    """Save ``checked`` in one transaction (unless ``save`` is False); each with its row as saved,
+    whether it is new, and its next three fire times."""
     from suiro.schedules import Schedule
 
-    new = rows.save_all(store.db, checked)
+    if save:
+        new = rows.save_all(store.db, checked)
+    else:
+        existing = set(rows.names(store.reader))
+        new = [row.name not in existing for row in checked]
     now = clock.now()
     done = []
     for row, is_new in zip(checked, new, strict=True):
         schedule = Schedule.from_json(row.schedule) if row.schedule else None
-        done.append(Deployed(rows.get(store.reader, row.name) or row, is_new, next_times(schedule, now, 3)))
+        kept = rows.get(store.reader, row.name) if save else None
+        done.append(Deployed(kept or row, is_new, next_times(schedule, now, 3)))
     return done
 
 

@@ -98,6 +98,8 @@ def test_pause_resume_show_and_delete_a_deployment(cli):
 
 def test_suiro_deploy_reads_suiro_yaml_with_two_deployments_and_triggers(cli):
     cli.write("suiro.yaml", PROJECT)
+    checked = cli.ok("deploy", "--check").stdout  # what CI runs: everything checked, nothing saved
+    assert "would deploy nightly:" in checked and "nothing was saved" in checked and saved(cli) == []
     done = cli.ok("deploy").stdout
     assert "deployed nightly:" in done and "deployed on-data:" in done
     assert saved(cli) == ["nightly", "on-data"]
@@ -163,6 +165,7 @@ BAD_FLAGS = {
         ["flows.py"],
         "flows.py has no pipeline with schedule= (pipelines there: train)",
     ),
+    "option-without-pipeline": (["--max-active", "2"], "error: --max-active needs a pipeline; give FILE.py:"),
 }
 
 

@@ -272,3 +272,14 @@ def test_listing_and_details_show_the_latest_run_and_its_logical_time_in_the_zon
     shown = deployments.details("nightly")
     assert shown["runs"][0]["logical"] == "2026-11-30 02:00 JST" and shown["queued"] == 0
     assert shown["schedule"] == "at 02:00 every day (Asia/Tokyo)"
+
+
+def test_check_only_validates_everything_and_saves_nothing(folder):
+    (folder / "suiro.yaml").write_text(textwrap.dedent(PROJECT).lstrip(), encoding="utf-8")
+    done = deployments.deploy_project(save=False)
+    assert [(d.row.name, d.new) for d in done] == [("nightly", True), ("on-data", True)]
+    assert len(done[0].next_times) == 3 and saved() == {}
+    one = deployments.deploy(name="x", pipeline="flows.py:train", cron="@daily", save=False)
+    assert one.row.schedule == {"cron": "0 0 * * *", "timezone": "UTC"} and saved() == {}
+    with pytest.raises(DeploymentError, match="thresold"):
+        deployments.deploy(name="x", pipeline="flows.py:train", params={"thresold": 1}, save=False)

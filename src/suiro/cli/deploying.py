@@ -69,6 +69,9 @@ def deploy(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="The project file (default ./suiro.yaml).")
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Check everything, save nothing (e.g. suiro.yaml in CI).")
+    ] = False,
     json_: Json = False,
     verbose: Verbose = False,
 ) -> None:
@@ -85,23 +88,39 @@ def deploy(
     with errors(verbose):
         if target is None:
             if given or set_:
+                flag = _FLAGS.get(next(iter(given), ""), "--set")
                 raise DeploymentError(
-                    f"--{next(iter(given), 'set').replace('_', '-')} needs a pipeline; give FILE.py:PIPELINE "
+                    f"{flag} needs a pipeline; give FILE.py:PIPELINE "
                     "(without one, suiro deploy reads the deployments of suiro.yaml)."
                 )
-            done = deployments.deploy_project(file)
+            done = deployments.deploy_project(file, save=not check)
         elif file is not None:
             raise DeploymentError("give either a pipeline or --file, not both.")
         elif not given and not set_ and ":" not in target and target.endswith(".py"):
-            done = deployments.deploy_scheduled(target)
+            done = deployments.deploy_scheduled(target, save=not check)
         else:
-            done = [deployments.deploy(pipeline=target, overrides=set_ or (), source="cli", **given)]
+            done = [
+                deployments.deploy(
+                    pipeline=target, overrides=set_ or (), source="cli", save=not check, **given
+                )
+            ]
     if json_:
         print_json([_deployed_json(d) for d in done])
         return
     for one in done:
-        _print_deployed(one)
-    print("Runs start when the scheduler runs: suiro scheduler")
+        _print_deployed(one, checked=check)
+    if check:
+        print(f"checked {len(done)} deployment(s); nothing was saved (deploy without --check to save)")
+    else:
+        print("Runs start when the scheduler runs: suiro scheduler")
+
+
+#: The command-line flag of each deployment key, for messages.
+_FLAGS = {
+    "name": "--name", "cron": "--cron", "every": "--every", "timezone": "--tz", "start": "--start",
+    "end": "--end", "catchup": "--catchup", "max_catchup_runs": "--max-catchup",
+    "max_active_runs": "--max-active", "executor": "--executor", "sla": "--sla",
+}  # fmt: skip
 
 
 def _deployed_json(done: Any) -> dict[str, Any]:
@@ -110,12 +129,14 @@ def _deployed_json(done: Any) -> dict[str, Any]:
     return {**asdict(done.row), "new": done.new, "next": done.next_times}
 
 
-def _print_deployed(done: Any) -> None:
+def _print_deployed(done: Any, *, checked: bool = False) -> None:
     from suiro.deployments import describe_trigger
     from suiro.schedules import Schedule
 
     row = done.row
     verb = "deployed" if done.new else "updated"
+    if checked:
+        verb = "would deploy" if done.new else "would update"
     schedule = Schedule.from_json(row.schedule) if row.schedule else None
     what = schedule.describe() if schedule else "no schedule: it runs when triggered (suiro trigger NAME)"
     print(printable(f"{verb} {row.name}: {row.target}, {what}"))
