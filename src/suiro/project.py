@@ -206,6 +206,9 @@ class Project(BaseModel):
     deployments: list[Deployment] = Field(default_factory=list)
     notify: Notify | None = None
     smtp: Smtp | None = None
+    definitions: Any = (
+        None  # free-form, for YAML anchors (&defaults) shared by deployments, as prefect.yaml's
+    )
     _label: str = PrivateAttr(default=FILENAME)
     _base: Path = PrivateAttr(default_factory=Path.cwd)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)

@@ -207,3 +207,12 @@ def test_a_password_in_the_smtp_section_is_refused_for_a_secrets_name(tmp_path):
     message = problem(tmp_path, "smtp: {host: mx, password: hunter2}\n")
     assert message.startswith("suiro.yaml:1: unknown key 'smtp.password' (did you mean \"password_secret\"?)")
     assert "hunter2" not in message
+
+
+def test_definitions_hold_anchors_that_deployments_merge(tmp_path):
+    text = (
+        "definitions:\n  base: &base {pipeline: a.py, timezone: Asia/Tokyo}\n"
+        "deployments:\n  - <<: *base\n    name: a\n    cron: '@daily'\n"
+    )
+    (only,) = project.load(write(tmp_path, text)).deployments
+    assert (only.name, only.pipeline, only.timezone, only.cron) == ("a", "a.py", "Asia/Tokyo", "@daily")
