@@ -1,17 +1,10 @@
-"""Deployments: named, parameterised, scheduled configurations of a pipeline, checked, then kept.
+"""Declaring deployments: each checked whole, then saved (see the package's docstring).
 
-A deployment is declared in ``suiro.yaml`` (``deploy_project``), on the command line
-(``suiro deploy FILE:PIPELINE --cron ...``), in Python (``deploy(...)``) or by
-``@pipeline(schedule=...)`` (``deploy_scheduled``: one deployment named after each scheduled
-pipeline of a file). Whatever the source, ``check`` decides *before anything is saved* that it
-can run: its pipeline loads, every parameter is known and valid, its schedule parses, its
-executor exists, its triggers name a parameter and a deployment that exist. A mistake is one
-sentence at deploy time, never a silent miss at 2 a.m.; a batch (a project file) is saved only if
-every deployment in it passes.
-
-Owns the rows of ``suiro.store.deployments`` and the reads ``suiro deployments`` shows
-(``listing``, ``details``, ``preview``). Must not decide or start runs: ``suiro.schedules``,
-``suiro.triggers`` and the scheduler do.
+``check`` decides *before anything is saved* that a deployment can run: its pipeline loads, every
+parameter is known and valid (resolved as its runs will resolve it), its schedule parses, its
+executor exists, its triggers name a parameter and a deployment that exist, its sla is a
+duration. ``deploy``, ``deploy_project`` and ``deploy_scheduled`` check, then save in one
+transaction (a project file all or nothing). Must not decide or start runs.
 """
 
 from __future__ import annotations
@@ -33,20 +26,7 @@ if TYPE_CHECKING:
     from suiro.pipeline import Pipeline
     from suiro.schedules import Schedule
 
-__all__ = [
-    "Deployed",
-    "Deployment",
-    "check",
-    "delete",
-    "deploy",
-    "deploy_project",
-    "deploy_scheduled",
-    "details",
-    "get",
-    "listing",
-    "preview",
-    "set_paused",
-]
+__all__ = ["Deployed", "Deployment", "check", "deploy", "deploy_project", "deploy_scheduled", "next_times"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +77,7 @@ def deploy(
                 raise DeploymentError(f"{str(exc).removesuffix('.')}.") from None
             fields["name"] = pipe.name
         spec = project.deployment({k: v for k, v in fields.items() if v is not None})
-    store = _store(home)
+    store = store_for(home)
     known = set(rows.names(store.reader)) | {spec.name}
     where = Path(base) if base else None
     row = check(spec, base=where, overrides=overrides, source=source, known=known, pipe=pipe)
@@ -122,7 +102,7 @@ def deploy_project(
             f"{found.label} declares no deployments; add a deployments: list (see docs/scheduling.md).",
             location=found.label,
         )
-    store = _store(home)
+    store = store_for(home)
     known = set(rows.names(store.reader)) | {d.name for d in found.deployments}
     checked, problems = [], []
     for index, spec in enumerate(found.deployments):
@@ -159,7 +139,7 @@ def deploy_scheduled(source: str, *, home: str | Path | None = None, save: bool 
             f"{source} has no pipeline with schedule= (pipelines there: {names}); give one "
             f"with --cron or --every, as suiro deploy {source}:PIPELINE --cron '0 2 * * *'."
         )
-    store = _store(home)
+    store = store_for(home)
     known = set(rows.names(store.reader)) | {p.name for p in scheduled}
     specs = [project.deployment({"name": p.name, "pipeline": target_of(p)}) for p in scheduled]
     return _save(store, [check(spec, source="python", known=known) for spec in specs], save=save)
@@ -391,211 +371,9 @@ def next_times(schedule: Schedule | None, now: float, count: int) -> list[float]
     return schedule.upcoming(now, count) if schedule is not None else []
 
 
-def _store(home: str | Path | None) -> Any:
+def store_for(home: str | Path | None) -> Any:
+    """The store of ``home`` (default: ``$SUIRO_HOME`` or ``./.suiro``)."""
     from suiro.context import run_home
     from suiro.store.home import Store
 
     return Store(run_home(home))
-
-
-# -- reading them back: what `suiro deployments` and `suiro schedule preview` show ------------------
-
-
-def get(name: str, *, home: str | Path | None = None) -> DeploymentRow:
-    """The deployment ``name``.
-
-    Raises:
-        DeploymentError: there is none of that name (the closest one is offered).
-    """
-    return _get(_store(home).reader, name)
-
-
-def _get(db: Any, name: str) -> DeploymentRow:
-    row = rows.get(db, name)
-    if row is None:
-        known = rows.names(db)
-        raise DeploymentError(
-            f"no deployment named {name!r}{did_you_mean(name, known)}; "
-            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
-            deployment=name,
-        )
-    return row
-
-
-def listing(*, home: str | Path | None = None, count: int = 3) -> list[dict[str, Any]]:
-    """Every deployment with its schedule described, next ``count`` fire times and latest run."""
-    from suiro import crashes
-
-    store = _store(home)
-    crashes.reap(store.db)  # so a dead run's deployment shows it crashed, not running
-    latest = rows.latest_states(store.reader)
-    now = clock.now()
-    return [_summary(row, now, count, latest.get(row.name)) for row in rows.all_deployments(store.reader)]
-
-
-def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dict[str, Any]:
-    """One deployment: everything it is (parameters, schedule, triggers, notify) and its latest runs."""
-    from suiro import crashes
-
-    store = _store(home)
-    crashes.reap(store.db)
-    row = _get(store.reader, name)
-    last = [
-        {**run, "logical": _zoned(run["logical_time"], run["timezone"])}
-        for run in rows.last_runs(store.reader, name, runs)
-    ]
-    found = _summary(row, clock.now(), 5, last[0] if last else None)
-    found.update(
-        params=row.params,
-        catchup=row.catchup,
-        max_catchup_runs=row.max_catchup_runs,
-        max_active_runs=row.max_active_runs,
-        executor=row.executor,
-        sla=row.sla,
-        notify=row.notify,
-        trigger_specs=row.triggers,
-        cursor=row.cursor,
-        created=row.created,
-        updated=row.updated,
-        queued=rows.queued_ticks(store.reader, name),
-        runs=last,
-    )
-    return found
-
-
-def set_paused(name: str, paused: bool, *, home: str | Path | None = None) -> DeploymentRow:
-    """Pause (no new runs are decided for it; queued ones wait) or resume ``name``.
-
-    Raises:
-        DeploymentError: no such deployment.
-    """
-    store = _store(home)
-    if not rows.set_paused(store.db, name, paused):
-        _get(store.reader, name)
-    return _get(store.reader, name)
-
-
-def delete(name: str, *, home: str | Path | None = None) -> DeploymentRow:
-    """Delete ``name`` (its runs stay in the record) and return what it was.
-
-    Raises:
-        DeploymentError: no such deployment.
-    """
-    store = _store(home)
-    row = _get(store.reader, name)
-    rows.delete(store.db, name)
-    return row
-
-
-def preview(
-    what: str, *, count: int = 10, timezone: str | None = None, home: str | Path | None = None
-) -> dict[str, Any]:
-    """The next ``count`` fire times of a deployment, or of a schedule expression before deploying it.
-
-    Args:
-        what: a deployment's name, or an expression (``"0 2 * * *"``, ``"@daily"``, ``"every 6h"``).
-        count: how many fire times.
-        timezone: the zone an expression is read in (not for a deployment: it has its own).
-
-    Raises:
-        DeploymentError: no such deployment and not a valid expression either, a deployment
-            without a schedule, or ``count`` below 1.
-    """
-    from suiro.schedules import Schedule
-
-    if count < 1:
-        raise DeploymentError(f"--next must be 1 or more, got {count}; ask for at least one fire time.")
-    store = _store(home)
-    row = rows.get(store.reader, what)
-    if row is not None:
-        if timezone is not None:
-            zone = (row.schedule or {}).get("timezone", "UTC")
-            raise DeploymentError(
-                f"deployment {what} runs in its own zone ({zone}); --tz is for checking an expression "
-                "before deploying it."
-            )
-        if row.schedule is None:
-            raise DeploymentError(f"deployment {what} has no schedule; it runs only when triggered.")
-        schedule = Schedule.from_json(row.schedule)
-    else:
-        try:
-            schedule = Schedule.parse(what, timezone=timezone)
-        except ScheduleError as exc:
-            raise _not_found_or(what, exc, rows.names(store.reader)) from None
-    now = clock.now()
-    times = [fire_time(schedule, t) for t in next_times(schedule, now, count)]
-    return {
-        "deployment": row.name if row else None,
-        "schedule": schedule.describe(),
-        "timezone": schedule.timezone,
-        "times": times,
-    }
-
-
-def _not_found_or(what: str, exc: ScheduleError, known: list[str]) -> DeploymentError:
-    """A word that is no deployment and no schedule is most likely a misspelt deployment."""
-    if " " not in what.strip() and not what.startswith("@"):
-        return DeploymentError(
-            f"no deployment named {what!r}{did_you_mean(what, known)}, and it is not a schedule either; "
-            "give a deployment (see `suiro deployments`) or an expression such as '0 2 * * *'.",
-            deployment=what,
-        )
-    return DeploymentError(f"{str(exc).removesuffix('.')}.")
-
-
-def _summary(row: DeploymentRow, now: float, count: int, last: dict[str, Any] | None) -> dict[str, Any]:
-    from suiro.schedules import Schedule
-
-    schedule, problem = None, None
-    try:
-        schedule = Schedule.from_json(row.schedule) if row.schedule else None
-    except ScheduleError as exc:  # e.g. its zone left the tz database since it was deployed
-        problem = str(exc)
-    described = schedule.describe() if schedule else problem or "none (runs only when triggered)"
-    return {
-        "name": row.name,
-        "pipeline": row.pipeline,
-        "target": row.target,
-        "schedule": described,
-        "timezone": schedule.timezone if schedule else None,
-        "next": [fire_time(schedule, t) for t in next_times(schedule, now, count)] if schedule else [],
-        "paused": row.paused,
-        "triggers": [describe_trigger(t) for t in row.triggers],
-        "source": row.source,
-        "last_run": last,
-    }
-
-
-def fire_time(schedule: Schedule, t: float) -> dict[str, Any]:
-    """A fire instant as epoch seconds, in the schedule's zone and in UTC (people check DST so)."""
-    from datetime import UTC, datetime
-
-    local = schedule.local(t)
-    return {
-        "at": t,
-        "local": f"{local:%Y-%m-%d %H:%M %Z}",
-        "utc": f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC",
-    }
-
-
-def _zoned(t: float | None, zone: str | None) -> str | None:
-    """A run's logical time in its deployment's zone: ``2026-11-30 02:00 JST``."""
-    if t is None:
-        return None
-    from datetime import datetime
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
-    return f"{datetime.fromtimestamp(t, tz):%Y-%m-%d %H:%M %Z}"
-
-
-def describe_trigger(spec: Mapping[str, Any]) -> str:
-    """``on file /data/in/*.csv (as path)`` or ``after etl succeeds``, for people."""
-    if spec.get("kind") == "file":
-        return f"on file {spec['pattern']} (as {spec.get('param', 'path')})"
-    state = spec.get("state", "success")
-    verb = {"success": "succeeds", "finished": "finishes"}.get(state, f"ends {state}")
-    return f"after {spec.get('deployment')} {verb}"
