@@ -372,16 +372,7 @@ def load_pipeline(target: str | None = None) -> Pipeline:
     """
     target = target or BUILTIN
     path_part, _, name = target.partition(":") if not _is_windows_drive(target) else (target, "", "")
-    if path_part.endswith(".py") or "/" in path_part or Path(path_part).is_file():
-        module = _import_file(Path(path_part))
-    else:
-        try:
-            module = importlib.import_module(path_part)
-        except ImportError as exc:
-            raise PipelineNotFoundError(
-                f"cannot import module {path_part!r}: {exc}; check the name."
-            ) from exc
-    found = {obj.name: obj for obj in vars(module).values() if isinstance(obj, Pipeline)}
+    found = pipelines_in(path_part)
     if name:
         if name not in found:
             where = ", ".join(sorted(found)) or "none"
@@ -396,6 +387,22 @@ def load_pipeline(target: str | None = None) -> Pipeline:
         detail = "defines no @pipeline" if not found else f"defines {len(found)} ({', '.join(sorted(found))})"
         raise PipelineNotFoundError(f"{path_part} {detail}; name one as {path_part}:NAME.")
     return next(iter(found.values()))
+
+
+def pipelines_in(source: str) -> dict[str, Pipeline]:
+    """Every pipeline a file (``path/file.py``) or module (``package.module``) defines, by name.
+
+    Raises:
+        PipelineNotFoundError: the file or module is missing or fails to import.
+    """
+    if source.endswith(".py") or "/" in source or Path(source).is_file():
+        module = _import_file(Path(source))
+    else:
+        try:
+            module = importlib.import_module(source)
+        except ImportError as exc:
+            raise PipelineNotFoundError(f"cannot import module {source!r}: {exc}; check the name.") from exc
+    return {obj.name: obj for obj in vars(module).values() if isinstance(obj, Pipeline)}
 
 
 def _import_file(path: Path) -> Any:

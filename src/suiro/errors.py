@@ -92,6 +92,23 @@ class PipelineNotFoundError(SuiroError, LookupError):
     """A pipeline file or name could not be found or loaded."""
 
 
+class DeploymentError(SuiroError, ValueError):
+    """A deployment (or the ``suiro.yaml`` declaring it) is wrong, or names none that exists.
+
+    Raised when it is declared, never when it would fire: a bad pipeline, parameter, schedule,
+    executor, trigger or key is found before anything is saved.
+
+    Attributes:
+        deployment: the deployment's name, when known.
+        location: ``file:line`` in the project file, when it came from one.
+    """
+
+    def __init__(self, message: str, *, deployment: str | None = None, location: str | None = None):
+        self.deployment = deployment
+        self.location = location
+        super().__init__(message)
+
+
 class TaskTimeoutError(SuiroError, TimeoutError):
     """A task ran past its ``timeout`` and was stopped."""
 

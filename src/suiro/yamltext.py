@@ -56,6 +56,40 @@ def load(text: str) -> Any:
         loader.dispose()
 
 
+def load_with_lines(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """As ``load``, plus the line (1-based) where each key and list item starts, by its path.
+
+    A path is the keys (as written, text) and list indexes from the top: ``("deployments", 0,
+    "cron")``. Callers that validate the value name the line of the key a problem is about.
+
+    Raises:
+        yaml.YAMLError, YamlAliasError: as ``load``.
+    """
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+    lines: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[tuple[Any, ...], yaml.Node]] = [((), node)] if node is not None else []
+    while stack:  # without recursion, as check_aliases
+        path, current = stack.pop()
+        if isinstance(current, yaml.MappingNode):  # a key written twice: the last one counts, as in the value
+            keyed = {
+                (k.value if isinstance(k, yaml.ScalarNode) else k.start_mark.line): (k, v)
+                for k, v in current.value
+            }
+            for name, (key, value) in keyed.items():
+                lines[(*path, name)] = key.start_mark.line + 1
+                stack.append(((*path, name), value))
+        elif isinstance(current, yaml.SequenceNode):
+            for index, item in enumerate(current.value):
+                lines[(*path, index)] = item.start_mark.line + 1
+                stack.append(((*path, index), item))
+    return data, lines
+
+
 def check_aliases(root: yaml.Node) -> None:
     """Raise ``YamlAliasError`` if aliases under ``root`` add more than ``MAX_ALIAS_VALUES`` values.
 

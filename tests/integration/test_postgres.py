@@ -116,3 +116,46 @@ def test_a_read_only_handle_on_postgres_refuses_writes_and_reads(postgres_url, m
         pass
     reader.close()
     assert history.show(done.run_id, home=tmp_path)["state"] == "success"
+
+
+@suiro.pipeline
+def on_path(path: str = "none"):
+    return double(2)
+
+
+def test_deployments_and_their_trigger_reads_work_in_postgres(postgres_url, monkeypatch, tmp_path):
+    from suiro import deployments, triggers
+    from suiro.runinfo import Scheduled
+    from suiro.store import deployments as rows
+    from suiro.store.db import Database
+
+    monkeypatch.setenv("SUIRO_DB", postgres_url)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("x")
+    deployments.deploy(name="pg-up", pipeline=doubled, cron="@daily", home=tmp_path)
+    deployments.deploy(
+        name="pg-down",
+        pipeline=on_path,
+        triggers=[triggers.after("pg-up", state="finished"), triggers.on_file("*.csv")],
+        home=tmp_path,
+    )
+    done = suiro.run(
+        doubled, environ={}, home=tmp_path, scheduled=Scheduled(deployment="pg-up", logical_time=86_400.0)
+    )
+    reader = Database(postgres_url, read_only=True)
+    down = rows.get(reader, "pg-down")
+    assert down is not None and down.triggers[0] == {
+        "kind": "after",
+        "deployment": "pg-up",
+        "state": "finished",
+    }
+    ticks = triggers.scan(reader, down, 2e9)
+    assert [t.event_key for t in ticks] == [
+        f"after:{done.run_id}",
+        f"file:{tmp_path / 'in.csv'}@{(tmp_path / 'in.csv').stat().st_mtime_ns}",
+    ]
+    listed = {d["name"]: d for d in deployments.listing(home=tmp_path)}
+    assert listed["pg-up"]["last_run"]["id"] == done.run_id and len(listed["pg-up"]["next"]) == 3
+    shown = deployments.details("pg-up", home=tmp_path)["runs"][0]
+    assert (shown["logical_time"], shown["logical"]) == (86_400.0, "1970-01-02 00:00 UTC")
+    reader.close()

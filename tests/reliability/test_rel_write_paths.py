@@ -4,9 +4,10 @@ SQLite itself says what ran: every ``sqlite3.connect`` in this process is wrappe
 connection gets ``set_trace_callback``, which sees each statement as executed, with whether a
 transaction was open. Then every writer runs: run recording (a map, metrics, a retry, a failed
 task, a mid-run heartbeat, a cache hit), resume, the reaper on a run whose process died, the model
-registry (register, promote, rollback) and gc. A write (INSERT, UPDATE, DELETE, REPLACE or DDL)
-outside a transaction, or inside one opened by anything but ``BEGIN IMMEDIATE`` (a plain or
-deferred ``BEGIN``, Python's implicit ``BEGIN``, a ``SAVEPOINT``), fails the test.
+registry (register, promote, rollback), deployments (save, pause, delete) and gc. A write (INSERT,
+UPDATE, DELETE, REPLACE or DDL) outside a transaction, or inside one opened by anything but
+``BEGIN IMMEDIATE`` (a plain or deferred ``BEGIN``, Python's implicit ``BEGIN``, a ``SAVEPOINT``),
+fails the test.
 
 A deferred transaction takes the write lock only at its first write, and if another writer holds
 it then, SQLite returns ``SQLITE_BUSY`` at once, without waiting: the "database is locked" this
@@ -267,6 +268,18 @@ def use_the_registry() -> None:
     registry.close()
 
 
+def keep_deployments() -> None:
+    """A deployment saved, saved again (the upsert), paused, resumed and deleted."""
+    from suiro.store import deployments
+
+    db = Store().db
+    row = deployments.DeploymentRow(name="nightly", target="suiro.ml.pipeline:training", pipeline="training")
+    assert deployments.save(db, row) is True
+    assert deployments.save(db, row) is False
+    assert deployments.set_paused(db, "nightly", True) and deployments.set_paused(db, "nightly", False)
+    assert deployments.delete(db, "nightly") and deployments.get(db, "nightly") is None
+
+
 def collect_garbage() -> None:
     orphan = Store().artifacts.put_bytes(b"no task run refers to this" * 100)
     assert orphan in history.gc(min_age=0)["removed"]
@@ -305,6 +318,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
     cancel_a_run()
     record_a_dynamic_run()
     use_the_registry()
+    keep_deployments()
     collect_garbage()
 
     assert trace.problems() == []

@@ -57,3 +57,17 @@ def test_check_aliases_works_on_a_composed_node():
     check_aliases(yaml.compose("a: &a [1, 2]\nb: *a\n"))
     with pytest.raises(YamlAliasError):
         check_aliases(yaml.compose(_laughs(9)))
+
+
+def test_load_with_lines_gives_the_line_of_every_key_and_item():
+    text = "top: 1\nlist:\n  - name: a\n    keys: {x: 1}\n  - name: b\n"
+    data, lines = yamltext.load_with_lines(text)
+    assert data == {"top": 1, "list": [{"name": "a", "keys": {"x": 1}}, {"name": "b"}]}
+    assert lines[("top",)] == 1 and lines[("list",)] == 2
+    assert lines[("list", 0)] == 3 and lines[("list", 0, "keys", "x")] == 4
+    assert lines[("list", 1, "name")] == 5
+
+
+def test_load_with_lines_keeps_the_alias_bound():
+    with pytest.raises(YamlAliasError):
+        yamltext.load_with_lines(_laughs(9))

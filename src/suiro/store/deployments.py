@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from suiro import clock
-from suiro.store.db import Database
+from suiro.store.db import Database, Tx
 
 _JSON = ("params", "schedule", "notify", "triggers")
 
@@ -97,26 +97,35 @@ def save(db: Database, row: DeploymentRow) -> bool:
     Replacing keeps its ``cursor``, ``paused`` flag and ``created`` time: redeploying a changed
     schedule does not replay the ticks already decided, nor resume a paused deployment.
     """
+    return save_all(db, [row])[0]
+
+
+def save_all(db: Database, rows: list[DeploymentRow]) -> list[bool]:
+    """``save`` each of ``rows`` in one transaction (a project file is deployed whole or not at all)."""
     now = clock.now()
+    with db.write() as tx:
+        return [_upsert(tx, row, now) for row in rows]
+
+
+def _upsert(tx: Tx, row: DeploymentRow, now: float) -> bool:
     values = asdict(row)
     for name in _JSON:
         values[name] = None if values[name] is None else json.dumps(values[name], sort_keys=True)
     values.update(paused=int(row.paused), created=now, updated=now)
-    with db.write() as tx:
-        existed = tx.query("SELECT 1 AS x FROM deployments WHERE name = :name", {"name": row.name})
-        tx.execute(
-            "INSERT INTO deployments (name, target, pipeline, params, schedule, catchup, max_catchup_runs,"
-            " max_active_runs, executor, notify, triggers, sla, paused, source, cursor, created, updated)"
-            " VALUES (:name, :target, :pipeline, :params, :schedule, :catchup, :max_catchup_runs,"
-            " :max_active_runs, :executor, :notify, :triggers, :sla, :paused, :source, :cursor, :created,"
-            " :updated) ON CONFLICT (name) DO UPDATE SET target = excluded.target,"
-            " pipeline = excluded.pipeline, params = excluded.params, schedule = excluded.schedule,"
-            " catchup = excluded.catchup, max_catchup_runs = excluded.max_catchup_runs,"
-            " max_active_runs = excluded.max_active_runs, executor = excluded.executor,"
-            " notify = excluded.notify, triggers = excluded.triggers, sla = excluded.sla,"
-            " source = excluded.source, updated = excluded.updated",
-            values,
-        )
+    existed = tx.query("SELECT 1 AS x FROM deployments WHERE name = :name", {"name": row.name})
+    tx.execute(
+        "INSERT INTO deployments (name, target, pipeline, params, schedule, catchup, max_catchup_runs,"
+        " max_active_runs, executor, notify, triggers, sla, paused, source, cursor, created, updated)"
+        " VALUES (:name, :target, :pipeline, :params, :schedule, :catchup, :max_catchup_runs,"
+        " :max_active_runs, :executor, :notify, :triggers, :sla, :paused, :source, :cursor, :created,"
+        " :updated) ON CONFLICT (name) DO UPDATE SET target = excluded.target,"
+        " pipeline = excluded.pipeline, params = excluded.params, schedule = excluded.schedule,"
+        " catchup = excluded.catchup, max_catchup_runs = excluded.max_catchup_runs,"
+        " max_active_runs = excluded.max_active_runs, executor = excluded.executor,"
+        " notify = excluded.notify, triggers = excluded.triggers, sla = excluded.sla,"
+        " source = excluded.source, updated = excluded.updated",
+        values,
+    )
     return not existed
 
 
@@ -134,3 +143,70 @@ def delete(db: Database, name: str) -> bool:
     """Delete the deployment ``name`` (its runs and ticks stay in the record); False if none."""
     with db.write() as tx:
         return bool(tx.execute("DELETE FROM deployments WHERE name = :name", {"name": name}))
+
+
+# -- what deployments did: reads for `suiro deployments` and the triggers ---------------------------
+
+
+def last_runs(db: Database, name: str, limit: int = 5) -> list[dict[str, Any]]:
+    """The latest ``limit`` runs of deployment ``name``, newest first."""
+    return db.query(
+        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", timezone,'
+        " error FROM runs WHERE deployment = :name ORDER BY started DESC LIMIT :limit",
+        {"name": name, "limit": limit},
+    )
+
+
+def latest_states(db: Database) -> dict[str, dict[str, Any]]:
+    """Each deployment's latest run (``id``, ``state``, ``started``), by deployment name."""
+    rows = db.query(
+        "SELECT r.deployment, r.id, r.state, r.started FROM runs r WHERE r.deployment IS NOT NULL"
+        " AND r.started = (SELECT max(started) FROM runs WHERE deployment = r.deployment)"
+    )
+    return {row.pop("deployment"): row for row in rows}
+
+
+def queued_ticks(db: Database, name: str) -> int:
+    """How many runs of ``name`` are decided but not started yet (ticks still ``queued``)."""
+    rows = db.query(
+        "SELECT count(*) AS n FROM ticks WHERE state = 'queued' AND deployment = :name", {"name": name}
+    )
+    return int(rows[0]["n"])
+
+
+def event_keys(db: Database, name: str, prefix: str) -> set[str]:
+    """The event keys recorded for ``name`` that start with ``prefix`` (``file:`` or ``after:``:
+    constants without LIKE wildcards)."""
+    rows = db.query(
+        "SELECT event_key FROM ticks WHERE deployment = :name AND event_key LIKE :pattern",
+        {"name": name, "pattern": prefix + "%"},
+    )
+    return {row["event_key"] for row in rows}
+
+
+def taken_times(db: Database, name: str, low: float, high: float) -> set[float]:
+    """The logical times in ``[low, high]`` that ``name`` already has a tick for (each is unique)."""
+    rows = db.query(
+        "SELECT logical_time FROM ticks WHERE deployment = :name AND logical_time BETWEEN :low AND :high",
+        {"name": name, "low": low, "high": high},
+    )
+    return {row["logical_time"] for row in rows}
+
+
+def ended_runs(
+    db: Database, name: str, state: str | None, since: float, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Runs of deployment ``name`` that ended at or after ``since`` in ``state`` (None: any), oldest first."""
+    values = {"name": name, "since": since, "state": state, "limit": limit}
+    if state is None:
+        return db.query(
+            'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
+            " FROM runs WHERE deployment = :name AND ended >= :since ORDER BY ended LIMIT :limit",
+            values,
+        )
+    return db.query(
+        'SELECT id, state, started, ended, logical_time, interval_start, interval_end, "trigger", error'
+        " FROM runs WHERE deployment = :name AND ended >= :since AND state = :state"
+        " ORDER BY ended LIMIT :limit",
+        values,
+    )
