@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, overload
 from suiro.errors import DefinitionError, SuiroError
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
+from suiro.notify import Hook, Notify, NotifyError, hooks_of
 from suiro.ref import Ref, raised_at, to_binding, user_location
 from suiro.task import Task, active_tracer
 
@@ -52,6 +53,10 @@ class Pipeline:
         owner: str | None = None,
         tags: str | Iterable[str] = (),
         dynamic: bool = False,
+        notify: Notify | Mapping[str, Any] | None = None,
+        on_failure: Hook | list[Hook] | None = None,
+        on_success: Hook | list[Hook] | None = None,
+        on_retry: Hook | list[Hook] | None = None,
     ):
         self.fn = fn
         self.dynamic = dynamic
@@ -59,6 +64,9 @@ class Pipeline:
         self.schedule = schedule
         self.executor = executor
         location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+        self.notify, self.on_failure, self.on_success, self.on_retry = _notices(
+            self.name, location, notify, on_failure=on_failure, on_success=on_success, on_retry=on_retry
+        )
         from suiro.checks import About
 
         about = About.of(
@@ -119,6 +127,10 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
+    notify: Notify | Mapping[str, Any] | None = None,
+    on_failure: Hook | list[Hook] | None = None,
+    on_success: Hook | list[Hook] | None = None,
+    on_retry: Hook | list[Hook] | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -134,6 +146,10 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
+    notify: Notify | Mapping[str, Any] | None = None,
+    on_failure: Hook | list[Hook] | None = None,
+    on_success: Hook | list[Hook] | None = None,
+    on_retry: Hook | list[Hook] | None = None,
 ) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
@@ -141,6 +157,10 @@ def pipeline(
     every task call inside it becomes a node. Errors in the definition are raised
     here, naming the task and the line. ``task_defaults`` (``{"retries": 2, "timeout": 3600}``)
     apply to every task that does not set the option itself; see ``Pipeline``.
+
+    ``notify`` (``suiro.Notify(email=[...], webhook=...)`` or a mapping) says who is told when
+    its runs fail (see docs/notifications.md); ``on_failure``, ``on_success`` and ``on_retry`` are
+    hooks called with a ``suiro.HookContext`` when a run fails or succeeds, or any task is retried.
 
     With ``dynamic=True`` the function is not traced: it runs at run time, each task call returns
     its value (``.submit()`` a future), and plain ``if``/``for``/``while`` decide what runs; its
@@ -158,9 +178,29 @@ def pipeline(
             owner=owner,
             tags=tags,
             dynamic=dynamic,
+            notify=notify,
+            on_failure=on_failure,
+            on_success=on_success,
+            on_retry=on_retry,
         )
 
     return decorate if fn is None else decorate(fn)
+
+
+def _notices(
+    name: str, location: str, value: Any, **hooks: Any
+) -> tuple[Notify | None, tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...]]:
+    """A pipeline's ``notify=`` and hooks, checked now: a typo fails at its line, not at 2 a.m."""
+    owner = f"pipeline {name} at {location}"
+    try:
+        found = Notify.parse(value, where=f"{owner}: notify")
+        on = [
+            hooks_of(hooks[label], label=label, owner=owner)
+            for label in ("on_failure", "on_success", "on_retry")
+        ]
+    except NotifyError as exc:
+        raise DefinitionError(str(exc), task=name, location=location) from None
+    return found, on[0], on[1], on[2]
 
 
 def when(condition: Ref) -> contextlib.AbstractContextManager[None]:
