@@ -247,3 +247,52 @@ def test_r16_history_shows_the_deliveries_of_a_run(smtp, suiro_home):
         ("failed", "ops@example.com", "sent")
     ]
     assert [d["run_id"] for d in history.notifications()] == [result.run_id]
+
+
+def test_r16_check_late_sends_one_late_notice_per_run_past_its_sla(suiro_home, manual_clock):
+    from suiro.notices import check_late
+    from suiro.runinfo import Scheduled
+    from suiro.store import deployments
+
+    hook = Hook([200])
+    db = Database.open()
+    now = manual_clock.time()
+    deployments.save(
+        db,
+        deployments.DeploymentRow(
+            name="nightly",
+            target="x.py:p",
+            pipeline="nightly_model",
+            sla=3600.0,
+            notify={"webhook": hook.url},
+        ),
+    )
+    on_time = api.run(
+        failing(Notify(on=["late"])),
+        run_id="on-time",
+        scheduled=Scheduled(deployment="nightly", logical_time=now),
+    )
+    ticks = [("never-started", now - 7200), ("on-time", now), ("not-yet-due", now + 60)]
+    with db.write() as tx:
+        for run_id, logical in ticks:
+            tx.execute(
+                'INSERT INTO ticks (deployment, logical_time, "trigger", run_id, created)'
+                " VALUES ('nightly', :t, 'schedule', :run, :t)",
+                {"t": logical, "run": run_id},
+            )
+    try:
+        assert check_late(db, now) == 1, "only the tick past its SLA with no finished run"
+        assert check_late(db, now) == 0, "announced once"
+        manual_clock.advance(3600 + 120)
+        assert check_late(db, manual_clock.time()) == 1, "the last tick is late now; on-time ended in time"
+    finally:
+        hook.close()
+    assert on_time.run_id == "on-time"
+    late = [r for r in hook.requests if r["body"]["suiro"]["event"] == "late"]
+    assert [r["body"]["suiro"]["run_id"] for r in late] == ["never-started", "not-yet-due"]
+    assert [r["body"]["suiro"]["event"] for r in hook.requests] == ["failed", "late", "late"], "and it failed"
+    assert (
+        "is late: not finished 3600 s after its logical time (it is not started)"
+        in late[0]["body"]["text"]
+    )
+    assert [d["event"] for d in deliveries(suiro_home) if d["run_id"] != "on-time"] == ["late", "late"]
