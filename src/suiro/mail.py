@@ -64,15 +64,15 @@ class SmtpConfig:
             raise MailError(
                 f"{where} must be a mapping with keys {', '.join(_KEYS)}, got {type(value).__name__}."
             )
+        if "password" in value:
+            raise MailError(
+                f"{where}: give the password as password_secret: NAME (a suiro secret), not in the file."
+            )
         unknown = sorted(set(value) - set(_KEYS))
         if unknown:
             raise MailError(
                 f"{where} has an unknown key {unknown[0]!r}{did_you_mean(unknown[0], _KEYS)}; "
                 f"its keys are {', '.join(_KEYS)}."
-            )
-        if "password" in value:
-            raise MailError(
-                f"{where}: give the password as password_secret: NAME (a suiro secret), not in the file."
             )
         if not value.get("host"):
             raise MailError(f"{where} needs a host; add host: smtp.example.com.")
