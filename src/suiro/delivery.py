@@ -29,7 +29,6 @@ from suiro import clock, mail, notify
 from suiro.errors import StoreError, SuiroError
 from suiro.notify import Notify, Route, Routes
 from suiro.secrets import mask, mask_values
-from suiro.store import deliveries
 
 if TYPE_CHECKING:
     from suiro.store.db import Database
@@ -130,6 +129,8 @@ def deliver(message: Message, routes: Routes, *, db: Database | None = None) -> 
 
 
 def _claim(db: Database | None, message: Message, route: Route, outcomes: dict[Route, Delivery]) -> bool:
+    from suiro.store import deliveries
+
     if db is None:
         return True
     try:
@@ -145,6 +146,8 @@ def _claim(db: Database | None, message: Message, route: Route, outcomes: dict[R
 
 
 def _finish(db: Database | None, message: Message, outcome: Delivery) -> None:
+    from suiro.store import deliveries
+
     what = f"{message.event} notification of run {message.run_id} to {outcome.channel} {outcome.target}"
     if outcome.state == "sent":
         _log.info("%s sent", what)

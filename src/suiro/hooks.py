@@ -24,7 +24,6 @@ from suiro.events import Event, RunStarted, TaskStateChanged
 from suiro.notify import HookContext, Routes, first_line, logs_command
 from suiro.secrets import mask
 from suiro.states import RunState, TaskState
-from suiro.store import deliveries
 
 if TYPE_CHECKING:
     from suiro.graph import Graph
@@ -118,6 +117,8 @@ class Hooks:
             self._record(ctx.run_id, f"on_{ctx.event}", where, first_line(why))
 
     def _record(self, run_id: str, event: str, target: str, error: str | None) -> None:
+        from suiro.store import deliveries
+
         if self._db is None:
             return
         try:
@@ -126,6 +127,8 @@ class Hooks:
             _log.warning("a hook's failure was not recorded: %s", exc)
 
     def _arm(self, run_id: str) -> None:
+        from suiro.store import deliveries
+
         if self._db is None or not self._routes:
             return
         try:

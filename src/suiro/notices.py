@@ -19,7 +19,6 @@ from suiro.delivery import About, Delivery, deliver, message, project
 from suiro.errors import StoreError, SuiroError
 from suiro.notify import Notify, Routes
 from suiro.states import RunState
-from suiro.store import deliveries
 
 if TYPE_CHECKING:
     from suiro.results import RunResult
@@ -91,6 +90,8 @@ def announce_crash(crash: Crash, db: Database) -> list[Delivery]:
     """The ``crashed`` notification of a verdict the reaper won, to the routes the run started with."""
 
     def send() -> list[Delivery]:
+        from suiro.store import deliveries
+
         row = deliveries.run_notice(db, crash.run_id) or {}
         routes = notify.routes(
             Routes.from_json(row.get("notify")),
@@ -122,6 +123,8 @@ def gate_failed(text: str, details: dict[str, Any], *, webhook: str | None = Non
     get_logger().warning("%s", text)
 
     def send() -> list[Delivery]:
+        from suiro.store import deliveries
+
         db, row = None, {}
         if ctx is not None and ctx.home is not None:
             from suiro.store.db import Database, database_url
@@ -151,6 +154,8 @@ def check_late(db: Database, now: float) -> int:
 
     A late run with nowhere to send is recorded (channel ``log``) and logged, once.
     """
+    from suiro.store import deliveries
+
     count = 0
     for row in _safely(lambda: deliveries.late_runs(db, now)):
         routes = notify.routes(
