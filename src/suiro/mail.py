@@ -148,6 +148,10 @@ def send(config: SmtpConfig, to: str, subject: str, body: str, *, timeout: float
             if config.user:
                 server.login(config.user, password or "")
             server.send_message(message)
+    except smtplib.SMTPNotSupportedError as exc:  # STARTTLS or AUTH asked of a server without it
+        raise MailError(
+            f"the SMTP server {config.host}:{config.port} cannot do that: {exc}", permanent=True
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError(f"the SMTP server refused {to}: {_first(exc.recipients)}", permanent=True) from None
     except smtplib.SMTPResponseException as exc:

@@ -8,6 +8,7 @@ a message, a payload or a row."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import textwrap
 import time
@@ -145,7 +146,7 @@ def test_r16_a_hanging_server_delays_the_end_of_a_run_by_at_most_its_timeout(mon
     )
 
 
-def test_r16_webhook_variants_500_then_ok_and_a_closed_socket(suiro_home, manual_clock):
+def test_r16_a_webhook_answering_500_is_retried_with_one_idempotency_key(suiro_home, manual_clock):
     flaky = Hook([500, 500, 200])
     try:
         result = api.run(failing(Notify(webhook=flaky.url)), executor="sequential")
@@ -292,7 +293,45 @@ def test_r16_check_late_sends_one_late_notice_per_run_past_its_sla(suiro_home, m
     assert [r["body"]["suiro"]["run_id"] for r in late] == ["never-started", "not-yet-due"]
     assert [r["body"]["suiro"]["event"] for r in hook.requests] == ["failed", "late", "late"], "and it failed"
     assert (
-        "is late: not finished 3600 s after its logical time (it is not started)"
-        in late[0]["body"]["text"]
+        "is late: not finished 3600 s after its logical time (it is not started)" in late[0]["body"]["text"]
     )
     assert [d["event"] for d in deliveries(suiro_home) if d["run_id"] != "on-time"] == ["late", "late"]
+
+
+def test_r16_starttls_asked_of_a_server_without_it_fails_at_once_and_says_so(smtp, monkeypatch, suiro_home):
+    monkeypatch.setenv("SUIRO_SMTP_STARTTLS", "1")
+    result = api.run(failing(Notify(email=["ops@example.com"])), executor="sequential")
+    assert result.state.value == "failed" and smtp.mailbox.messages == []
+    (delivery,) = deliveries(suiro_home)
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 1), "retrying cannot add STARTTLS"
+    assert "STARTTLS extension not supported by server" in delivery["error"]
+
+
+def test_r16_a_webhook_that_closes_the_socket_is_retried_then_recorded(suiro_home, manual_clock):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+
+    def slam() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.close()  # before any answer
+
+    threading.Thread(target=slam, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    try:
+        result = api.run(failing(Notify(webhook=url, retries=2)), executor="sequential")
+    finally:
+        listener.close()
+    assert result.state.value == "failed"
+    (delivery,) = deliveries(suiro_home)
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 3) and len(accepted) == 3
+    assert re.search(r"(Error|Disconnected)\b", delivery["error"]), delivery  # reset, broken pipe...
