@@ -248,13 +248,14 @@ def routes(*layers: Notify | Routes | None) -> Routes:
     for layer in layers:
         if layer is None:
             continue
-        settings = settings or layer
         pairs = (
             [(r.channel, r.address, r.on) for r in layer.routes]
             if isinstance(layer, Routes)
             else [("email", a, frozenset(layer.on)) for a in layer.email]
             + [("webhook", u, frozenset(layer.on)) for u in layer.webhook]
         )
+        if settings is None and pairs:  # the most specific layer with addresses sets the bounds
+            settings = layer
         for channel, address, on in pairs:
             merged.setdefault((channel, address), set()).update(on)
     if settings is None:
