@@ -148,7 +148,7 @@ def _claim(db: Database | None, message: Message, route: Route, outcomes: dict[R
 def _finish(db: Database | None, message: Message, outcome: Delivery) -> None:
     from suiro.store import deliveries
 
-    what = f"{message.event} notification of run {message.run_id} to {outcome.channel} {outcome.target}"
+    what = f"the {message.event!r} notification of run {message.run_id} to {outcome.channel} {outcome.target}"
     if outcome.state == "sent":
         _log.info("%s sent", what)
     else:

@@ -58,7 +58,7 @@ def test_an_unreachable_server_is_visible_and_the_exit_code_is_the_runs(tmp_path
         "SUIRO_SMTP_PORT": str(free_port()),
         "SUIRO_NOTIFY_EMAIL": "o@x.io",
     }
-    env["SUIRO_NOTIFY_TIMEOUT"] = "2"
+    env["SUIRO_NOTIFY_TIMEOUT"] = "1"
     cli.expect(1, "run", "nightly.py", env=env)
     failed = cli.ok("notifications", "--failed").stdout
     assert "ConnectionRefusedError" in failed and "o@x.io" in failed
@@ -71,3 +71,41 @@ def test_a_bad_notify_setting_is_one_sentence_before_the_run(tmp_path):
     assert "'ops' is not an e-mail address" in line
     assert cli.ok("runs").stdout.count("nightly") == 0, "nothing ran"
     assert cli.error(2, "notifications", "nosuchrun").startswith("error: no run")
+
+
+def test_the_readme_e_mail_example_as_written(tmp_path):
+    """README "Get an e-mail when a run fails": `python -m aiosmtpd -n -l 127.0.0.1:PORT`, two variables."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PYTHONUNBUFFERED": "1", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        cli = Cli(tmp_path)
+        cli.write("nightly.py", FAILING)
+        env = {
+            "SUIRO_SMTP_HOST": "127.0.0.1",
+            "SUIRO_SMTP_PORT": str(port),
+            "SUIRO_NOTIFY_EMAIL": "ops@example.com",
+        }
+        run = cli.expect(1, "run", "nightly.py", env=env).run_id
+    finally:
+        server.terminate()
+        printed, _ = server.communicate(timeout=10)
+    assert f"Subject: [suiro] suiro run {run} of nightly failed" in printed, printed
+    assert "error:       ValueError: only 3 rows: not enough to train" in printed
+    assert f"logs:        suiro logs {run} train" in printed
