@@ -9,6 +9,7 @@ read-only connection (``Store.reader``); ``runs`` and ``show`` first reap dead r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:
     store = _store(home)
     crashes.reap(store.db)
     run = queries.get_run(store.reader, run_id)
+    if isinstance(run.get("notify"), str):  # the routes it started with (runs.notify)
+        run["notify"] = json.loads(run["notify"])
     run["deliveries"] = deliveries.of_run(store.reader, run["id"])
     return run
 
