@@ -291,7 +291,15 @@ def message(
         **(extra or {}),
     }
     level = "info" if event == "success" else "warning" if event in ("gate_failed", "late") else "error"
-    return Message(event, run, f"[suiro] {headline}", mask("\n".join(lines)) + "\n", text, details, level)
+    return Message(
+        event,
+        run,
+        f"[suiro] run {run} of {who} {_HEADLINES[event]}",
+        mask("\n".join(lines)) + "\n",
+        text,
+        details,
+        level,
+    )
 
 
 def _deployment(about: About) -> str:

@@ -106,6 +106,6 @@ def test_the_readme_e_mail_example_as_written(tmp_path):
     finally:
         server.terminate()
         printed, _ = server.communicate(timeout=10)
-    assert f"Subject: [suiro] suiro run {run} of nightly failed" in printed, printed
+    assert f"Subject: [suiro] run {run} of nightly failed" in printed, printed
     assert "error:       ValueError: only 3 rows: not enough to train" in printed
     assert f"logs:        suiro logs {run} train" in printed

@@ -65,7 +65,7 @@ def test_r16_a_failed_run_e_mails_what_failed_and_how_to_see_its_logs(smtp, suir
     assert sorted(m["To"] for m in smtp.mailbox.messages) == ["ml@example.com", "ops@example.com"]
     mail = smtp.mailbox.messages[0]
     run = result.run_id
-    assert mail["Subject"] == f"[suiro] suiro run {run} of nightly_model failed"
+    assert mail["Subject"] == f"[suiro] run {run} of nightly_model failed"
     body = mail.get_content()
     for line in (
         "pipeline:    nightly_model",
@@ -335,3 +335,22 @@ def test_r16_a_webhook_that_closes_the_socket_is_retried_then_recorded(suiro_hom
     (delivery,) = deliveries(suiro_home)
     assert (delivery["state"], delivery["attempts"]) == ("failed", 3) and len(accepted) == 3
     assert re.search(r"(Error|Disconnected)\b", delivery["error"]), delivery  # reset, broken pipe...
+
+
+def test_r16_a_scheduled_run_tells_its_deployments_addresses_and_names_its_logical_time(smtp, suiro_home):
+    from suiro.runinfo import Scheduled
+    from suiro.store import deployments
+
+    deployments.save(
+        Database.open(),
+        deployments.DeploymentRow(
+            name="nightly", target="x.py:p", pipeline="nightly_model", notify={"email": "oncall@example.com"}
+        ),
+    )
+    tokyo_2am = 1796058000.0  # 2026-12-01 02:00 in Asia/Tokyo
+    scheduled = Scheduled(deployment="nightly", logical_time=tokyo_2am, timezone="Asia/Tokyo")
+    result = api.run(failing(None), scheduled=scheduled, executor="sequential")
+    (mail,) = smtp.mailbox.messages
+    assert mail["To"] == "oncall@example.com", "the deployment's layer, from the database"
+    assert mail["Subject"] == f"[suiro] run {result.run_id} of nightly (nightly_model) failed"
+    assert "deployment:  nightly (logical time 2026-12-01 02:00+09:00 Asia/Tokyo)" in mail.get_content()
