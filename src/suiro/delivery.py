@@ -263,20 +263,6 @@ def message(
     logs = notify.logs_command(run, about.task)
     who = f"{about.deployment} ({about.pipeline})" if about.deployment else about.pipeline
     headline = f"suiro run {run} of {who} {_HEADLINES[event]}"
-    lines = [
-        headline + ".",
-        "",
-        f"pipeline:    {about.pipeline}",
-        f"deployment:  {_deployment(about)}",
-        f"run:         {run}",
-    ]
-    if about.task:
-        lines.append(f"{'failed task:' if event in ('failed', 'crashed') else 'task:':<13}{about.task}")
-    if error:
-        lines.append(f"{'error:' if event == 'failed' else 'reason:':<13}{error}")
-    lines.append(f"logs:        {logs}")
-    if event in ("failed", "crashed"):
-        lines.append(f"resume:      suiro resume {run}")
     text = f"{headline}: {error}" if error else headline
     text += f"; resume it with: suiro resume {run}" if event == "crashed" else f"; logs: {logs}"
     details = {
@@ -291,15 +277,28 @@ def message(
         **(extra or {}),
     }
     level = "info" if event == "success" else "warning" if event in ("gate_failed", "late") else "error"
-    return Message(
-        event,
-        run,
-        f"[suiro] run {run} of {who} {_HEADLINES[event]}",
-        mask("\n".join(lines)) + "\n",
-        text,
-        details,
-        level,
-    )
+    subject = f"[suiro] run {run} of {who} {_HEADLINES[event]}"
+    body = mask("\n".join(_body(event, about, headline, error, logs))) + "\n"
+    return Message(event, run, subject, body, text, details, level)
+
+
+def _body(event: str, about: About, headline: str, error: str | None, logs: str) -> list[str]:
+    """The e-mail's lines: one fact a line, aligned, so a phone shows them as a table."""
+    lines = [
+        headline + ".",
+        "",
+        f"pipeline:    {about.pipeline}",
+        f"deployment:  {_deployment(about)}",
+        f"run:         {about.run_id}",
+    ]
+    if about.task:
+        lines.append(f"{'failed task:' if event in ('failed', 'crashed') else 'task:':<13}{about.task}")
+    if error:
+        lines.append(f"{'error:' if event == 'failed' else 'reason:':<13}{error}")
+    lines.append(f"logs:        {logs}")
+    if event in ("failed", "crashed"):
+        lines.append(f"resume:      suiro resume {about.run_id}")
+    return lines
 
 
 def _deployment(about: About) -> str:
