@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from suiro import notify
 from suiro.delivery import About, Delivery, deliver, message, project
 from suiro.errors import StoreError, SuiroError
-from suiro.notify import Notify, Routes
+from suiro.notify import Notify, NotifyError, Routes
 from suiro.states import RunState
 
 if TYPE_CHECKING:
@@ -44,13 +44,21 @@ def routes_for_run(pipe_notify: Notify | None, scheduled: Scheduled | None, db: 
             deployment = _parse(row.notify if row else None, scheduled.deployment)
         except StoreError as exc:
             _log.warning("deployment %s: notification settings not read: %s", scheduled.deployment, exc)
-    return notify.routes(pipe_notify, deployment, notify.project_layer(_yaml()))
+    found = notify.routes(pipe_notify, deployment, notify.project_layer(_yaml()[0]))
+    if any(r.channel == "email" for r in found.routes):
+        from suiro import mail
+
+        try:  # a typo in SUIRO_SMTP_* is said now, not found in a failed delivery at 2 a.m.
+            mail.config(_yaml()[1])
+        except mail.MailError as exc:
+            raise NotifyError(str(exc)) from None
+    return found
 
 
-def _yaml() -> Any:
+def _yaml() -> tuple[Any, Any]:
     from suiro.delivery import project_settings
 
-    return project_settings()[0]
+    return project_settings()
 
 
 def _parse(value: Any, deployment: str | None) -> Notify | None:

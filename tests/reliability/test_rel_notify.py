@@ -354,3 +354,18 @@ def test_r16_a_scheduled_run_tells_its_deployments_addresses_and_names_its_logic
     assert mail["To"] == "oncall@example.com", "the deployment's layer, from the database"
     assert mail["Subject"] == f"[suiro] run {result.run_id} of nightly (nightly_model) failed"
     assert "deployment:  nightly (logical time 2026-12-01 02:00+09:00 Asia/Tokyo)" in mail.get_content()
+
+
+def test_bad_smtp_settings_are_one_sentence_before_a_run_that_would_e_mail(monkeypatch, suiro_home):
+    from suiro.notify import NotifyError
+
+    monkeypatch.setenv("SUIRO_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SUIRO_SMTP_PORT", "smtp")
+    with pytest.raises(
+        NotifyError, match=r"^SUIRO_SMTP_PORT='smtp' is not a port number; fix it or unset it\.$"
+    ):
+        api.run(failing(Notify(email="ops@example.com")), executor="sequential")
+    assert rows(suiro_home, "SELECT id FROM runs") == [], "nothing ran"
+    assert api.run(
+        failing(Notify(webhook="http://127.0.0.1:9/x", retries=0)), executor="sequential"
+    ).state.value == ("failed"), "a run that e-mails nobody does not need them"
