@@ -22,6 +22,7 @@ from suiro.errors import (
 )
 from suiro.files import Artifact, Dataset, File, Input, Metrics, Model, Output
 from suiro.mapping import unmapped
+from suiro.notify import HookContext, Notify
 from suiro.pipeline import Pipeline, Ref, pipeline, when
 from suiro.secrets import secret
 from suiro.shell import shell
@@ -83,6 +84,8 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskOptions",
+    "Notify",
+    "HookContext",
     "TaskResult",
     "TaskState",
     "TaskTimeoutError",

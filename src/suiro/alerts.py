@@ -83,6 +83,15 @@ def send_alert(
     )
 
 
+def post_json(url: str, payload: dict[str, Any], *, key: str, timeout: float) -> tuple[int | None, str]:
+    """POST ``payload`` (masked) to ``url`` once: the HTTP status (None: no answer) and a short why.
+
+    For ``suiro.delivery``, which does its own retries within its own time bound.
+    """
+    body = mask(json.dumps(payload, default=lambda value: mask(str(value)))).encode()
+    return _post(url, body, key, timeout)
+
+
 def _post(url: str, body: bytes, key: str, timeout: float) -> tuple[int | None, str]:
     request = urllib.request.Request(
         url,

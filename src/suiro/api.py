@@ -15,12 +15,13 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suiro import secrets
+from suiro import notices, secrets
 from suiro.cancel import Cancellation, handling_signals, is_default_sigint
 from suiro.context import routed_streams, run_home
 from suiro.errors import PipelineNotFoundError, ResumeConflictError, SuiroError, did_you_mean
 from suiro.events import RunObserver
 from suiro.executors import DEFAULT_EXECUTOR, Executor, make_executor
+from suiro.hooks import Hooks
 from suiro.pipeline import Pipeline
 from suiro.runinfo import RunInfo, Scheduled, new_run_id
 from suiro.runner import Runner, RunResult
@@ -273,7 +274,9 @@ def _execute(
         info, outputs, recorder = _recording(
             store, info, pipe=pipe, parent_run_id=parent_run_id, verify=recompute_corrupt
         )
-        observers = [recorder, *observers]
+    routes = notices.routes_for_run(pipe.notify, scheduled, store.db if store is not None else None)
+    hooks = Hooks(pipe, routes=routes, db=store.db if store is not None else None, scheduled=scheduled)
+    observers = [recorder, *observers, hooks] if recorder is not None else [*observers, hooks]
     chosen = executor or pipe.executor or DEFAULT_EXECUTOR
     ex = make_executor(chosen, workers) if isinstance(chosen, str) else chosen
     # Ctrl-C from Python is handled like the CLI's SIGINT for the run, then raised as usual.
@@ -306,6 +309,7 @@ def _execute(
             )
         else:
             runner = Runner(pipe.graph, values, ex, **options)
+        hooks.bind(runner.graph)
         with routed_streams(), signals:
             result = runner.run()
     except KeyboardInterrupt:
@@ -314,6 +318,15 @@ def _execute(
     finally:
         if ex is not executor:  # made here
             ex.shutdown()
+    # The run is recorded: what follows can tell people about it, never change it.
+    hooks.run_ended(result)
+    notices.run_ended(
+        result,
+        pipeline=pipe.name,
+        routes=routes,
+        db=store.db if store is not None else None,
+        scheduled=scheduled,
+    )
     if ctrl_c and result.state is RunState.CANCELLED:
         raise KeyboardInterrupt
     return result

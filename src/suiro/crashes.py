@@ -1,4 +1,4 @@
-"""Dead runs found and announced: the reaper's verdicts, each sent once as a crash alert (G8).
+"""Dead runs found and announced: the reaper's verdicts, each sent once as a ``crashed`` notification (G8).
 
 The dying process cannot say it died, so whoever reaps does. The store's reaper
 (``suiro.store.reaper``) records verdicts and sends nothing (the store imports no alerting);
@@ -9,10 +9,8 @@ verdict it won. Verdicts are compare-and-set, so every crash is announced exactl
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from suiro.states import RunState
 from suiro.store import reaper
 from suiro.store.reaper import Crash
 
@@ -24,31 +22,18 @@ def reap(db: Database) -> list[Crash]:
     """Record every dead ``running`` run as ``crashed`` and announce each verdict this call won."""
     crashes = reaper.reap(db)
     for crash in crashes:
-        announce(crash)
+        announce(crash, db)
     return crashes
 
 
-def announce(crash: Crash) -> None:
-    """The crash alert, best effort: its delivery can never change the run's state.
+def announce(crash: Crash, db: Database) -> None:
+    """The ``crashed`` notification, best effort: its delivery can never change the run's state.
 
-    ``suiro.alerts`` (urllib, http.client, ssl: ~40 ms) is imported only here, when a crash is
-    found, not by every command that reads the record.
+    It goes to the routes the run started with (``runs.notify``), its deployment's and the
+    project's, once per address (``deliveries``); ``suiro.notices`` (and, when there is somewhere
+    to send, urllib or smtplib) is imported only here, when a crash is found, not by every
+    command that reads the record.
     """
-    from suiro.alerts import AlertDeliveryError, send_alert
+    from suiro import notices
 
-    message = (
-        f"suiro run {crash.run_id} of {crash.pipeline} crashed: {crash.reason}; "
-        f"resume it with: suiro resume {crash.run_id}"
-    )
-    details = {
-        "run_id": crash.run_id,
-        "pipeline": crash.pipeline,
-        "state": RunState.CRASHED.value,
-        "reason": crash.reason,
-    }
-    try:
-        send_alert(
-            message, details=details, level="error", idempotency_key=f"suiro-run-{crash.run_id}-crashed"
-        )
-    except AlertDeliveryError as exc:
-        logging.getLogger("suiro.reaper").error("%s", exc)
+    notices.announce_crash(crash, db)

@@ -9,13 +9,14 @@ read-only connection (``Store.reader``); ``runs`` and ``show`` first reap dead r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from suiro import crashes
 from suiro.context import run_home
 from suiro.errors import StoreError
-from suiro.store import queries
+from suiro.store import deliveries, queries
 from suiro.store.damage import screen
 from suiro.store.home import Store
 
@@ -44,7 +45,26 @@ def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:
     """
     store = _store(home)
     crashes.reap(store.db)
-    return queries.get_run(store.reader, run_id)
+    run = queries.get_run(store.reader, run_id)
+    if isinstance(run.get("notify"), str):  # the routes it started with (runs.notify)
+        run["notify"] = json.loads(run["notify"])
+    run["deliveries"] = deliveries.of_run(store.reader, run["id"])
+    return run
+
+
+def notifications(
+    *, run_id: str | None = None, state: str | None = None, limit: int = 50, home: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """Recent notification deliveries (and hooks that raised), newest first: to whom, which event,
+    ``sent`` or ``failed`` with why; of one run (id, unique prefix or ``last``) if given.
+
+    Dead runs are reaped first, so their ``crashed`` notifications are among them.
+    """
+    store = _store(home)
+    crashes.reap(store.db)
+    if run_id is not None:
+        run_id = queries.resolve_run_id(store.reader, run_id)
+    return deliveries.recent(store.reader, run_id=run_id, state=state, limit=limit)
 
 
 def dynamic_graph(pipeline: str, *, home: str | Path | None = None) -> tuple[str, dict[str, Any]] | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, overload
 from suiro.errors import DefinitionError, SuiroError
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
+from suiro.notify import Hook, Notify, NotifyError, hooks_of
 from suiro.ref import Ref, raised_at, to_binding, user_location
 from suiro.task import Task, active_tracer
 
@@ -57,6 +58,10 @@ class Pipeline:
         tags: str | Iterable[str] = (),
         dynamic: bool = False,
         timeout: float | datetime.timedelta | None = None,
+        notify: Notify | Mapping[str, Any] | None = None,
+        on_failure: Hook | list[Hook] | None = None,
+        on_success: Hook | list[Hook] | None = None,
+        on_retry: Hook | list[Hook] | None = None,
     ):
         self.fn = fn
         self.dynamic = dynamic
@@ -66,6 +71,9 @@ class Pipeline:
         self.schedule = None if schedule is None else _schedule(schedule, self.name, location)
         #: Seconds a run may take before it is stopped and recorded failed (None: no limit).
         self.timeout = _run_timeout(timeout, f"pipeline {self.name} at {location}", location)
+        self.notify, self.on_failure, self.on_success, self.on_retry = _notices(
+            self.name, location, notify, on_failure=on_failure, on_success=on_success, on_retry=on_retry
+        )
         from suiro.checks import About
 
         about = About.of(
@@ -127,6 +135,10 @@ def pipeline(
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
     timeout: float | datetime.timedelta | None = None,
+    notify: Notify | Mapping[str, Any] | None = None,
+    on_failure: Hook | list[Hook] | None = None,
+    on_success: Hook | list[Hook] | None = None,
+    on_retry: Hook | list[Hook] | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -143,6 +155,10 @@ def pipeline(
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
     timeout: float | datetime.timedelta | None = None,
+    notify: Notify | Mapping[str, Any] | None = None,
+    on_failure: Hook | list[Hook] | None = None,
+    on_success: Hook | list[Hook] | None = None,
+    on_retry: Hook | list[Hook] | None = None,
 ) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
@@ -150,6 +166,10 @@ def pipeline(
     every task call inside it becomes a node. Errors in the definition are raised
     here, naming the task and the line. ``task_defaults`` (``{"retries": 2, "timeout": 3600}``)
     apply to every task that does not set the option itself; see ``Pipeline``.
+
+    ``notify`` (``suiro.Notify(email=[...], webhook=...)`` or a mapping) says who is told when
+    its runs fail (see docs/notifications.md); ``on_failure``, ``on_success`` and ``on_retry`` are
+    hooks called with a ``suiro.HookContext`` when a run fails or succeeds, or any task is retried.
 
     With ``dynamic=True`` the function is not traced: it runs at run time, each task call returns
     its value (``.submit()`` a future), and plain ``if``/``for``/``while`` decide what runs; its
@@ -172,6 +192,10 @@ def pipeline(
             tags=tags,
             dynamic=dynamic,
             timeout=timeout,
+            notify=notify,
+            on_failure=on_failure,
+            on_success=on_success,
+            on_retry=on_retry,
         )
 
     return decorate if fn is None else decorate(fn)
@@ -206,6 +230,22 @@ def _run_timeout(value: Any, owner: str, location: str) -> float | None:
             location=location,
         )
     return float(seconds)
+
+
+def _notices(
+    name: str, location: str, value: Any, **hooks: Any
+) -> tuple[Notify | None, tuple[Hook, ...], tuple[Hook, ...], tuple[Hook, ...]]:
+    """A pipeline's ``notify=`` and hooks, checked now: a typo fails at its line, not at 2 a.m."""
+    owner = f"pipeline {name} at {location}"
+    try:
+        found = Notify.parse(value, where=f"{owner}: notify")
+        on = [
+            hooks_of(hooks[label], label=label, owner=owner)
+            for label in ("on_failure", "on_success", "on_retry")
+        ]
+    except NotifyError as exc:
+        raise DefinitionError(str(exc), task=name, location=location) from None
+    return found, on[0], on[1], on[2]
 
 
 def when(condition: Ref) -> contextlib.AbstractContextManager[None]:

@@ -204,6 +204,15 @@ def secret(name: str) -> str:
     return found[key].value
 
 
+def names() -> list[str]:
+    """The names of the declared secrets (never their values), sorted.
+
+    For code that must keep a reference to a secret instead of its value (a webhook URL that
+    carries a token is recorded as ``{secret:NAME}`` and filled in only when it is used).
+    """
+    return sorted(_declared())
+
+
 def mask(text: str) -> str:
     """``text`` with every form of every secret (see ``encodings``) replaced by ``***``."""
     masker = _masker()

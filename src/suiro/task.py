@@ -79,6 +79,10 @@ class TaskOptions:
             the pipeline's.
         allow_failure: a non-critical task (a report, a notification): its failure is recorded
             and shown, downstream trigger rules see it failed, but it does not fail the run.
+        on_failure: hooks called with a ``suiro.HookContext`` when the task has failed for good
+            (after its retries), in the runner's process; one that raises never changes the run.
+        on_success: hooks called when the task succeeded (ran; a cached output calls none).
+        on_retry: hooks called when an attempt failed and another follows.
     """
 
     name: str
@@ -100,6 +104,9 @@ class TaskOptions:
     description: str | None = None
     owner: str | None = None
     allow_failure: bool = False
+    on_failure: tuple[Callable[..., Any], ...] = ()
+    on_success: tuple[Callable[..., Any], ...] = ()
+    on_retry: tuple[Callable[..., Any], ...] = ()
 
     def delay_before(self, attempt: int, *, rng: random.Random | None = None) -> float:
         """Seconds to wait before ``attempt`` (2 for the first retry).
@@ -263,6 +270,12 @@ def _canonical(options: Mapping[str, Any], prefix: str, *, task: str | None, loc
     retry_on = options.get("retry_on")
     if retry_on is not None:
         options["retry_on"] = tuple(retry_on) if isinstance(retry_on, list | tuple) else (retry_on,)
+    for label in _HOOKS:  # one hook or a list of them
+        if label in options:
+            value = options[label]
+            options[label] = (
+                () if value is None else tuple(value) if isinstance(value, list | tuple) else (value,)
+            )
     if "tags" in options:
         tags = options["tags"]
         options["tags"] = frozenset([tags] if isinstance(tags, str) else tags)
@@ -279,6 +292,9 @@ def _canonical(options: Mapping[str, Any], prefix: str, *, task: str | None, loc
     return options
 
 
+#: Options that hold hooks (``suiro.hooks`` calls them).
+_HOOKS = ("on_failure", "on_success", "on_retry")
+
 #: Option names of Airflow and Prefect that users bring along, and what suiro calls them.
 _FOREIGN = {
     "execution_timeout": "timeout",
@@ -289,6 +305,9 @@ _FOREIGN = {
     "retry_jitter_factor": "jitter",
     "cache_expiration": "cache_ttl",
     "cache_key_fn": "cache_key",
+    "on_failure_callback": "on_failure",
+    "on_success_callback": "on_success",
+    "on_retry_callback": "on_retry",
 }
 
 
@@ -376,6 +395,9 @@ def _option_problems(opts: TaskOptions) -> list[str]:
         value = getattr(opts, label)
         if value is not None and not isinstance(value, str):
             problems.append(f"{label} must be text, got {value!r}")
+    for label in _HOOKS:
+        if not all(callable(hook) for hook in getattr(opts, label)):
+            problems.append(f"{label} must be a function taking a suiro.HookContext, or a list of them")
     if not isinstance(opts.allow_failure, bool):
         problems.append(f"allow_failure must be True or False, got {opts.allow_failure!r}")
     if not all(isinstance(tag, str) for tag in opts.tags):

@@ -224,11 +224,16 @@ def test_r16_the_reaper_sends_exactly_one_crash_alert_however_many_readers_reap(
         hook.close()
     (alert,) = hook.requests
     assert alert["key"] == f"suiro-run-{run_id}-crashed"
-    assert alert["body"]["suiro"] | {"reason": ""} == {
+    assert alert["body"]["suiro"] | {"reason": "", "error": ""} == {
         "level": "error",
+        "event": "crashed",
         "run_id": run_id,
         "pipeline": "diamond",
+        "deployment": None,
         "state": "crashed",
+        "task": "load",
+        "error": "",
+        "logs": f"suiro logs {run_id} load",
         "reason": "",
     }
     assert f"suiro run {run_id} of diamond crashed" in alert["body"]["text"]

@@ -285,6 +285,47 @@ def collect_garbage() -> None:
     assert orphan in history.gc(min_age=0)["removed"]
 
 
+def raising_hook(ctx: object) -> None:
+    raise RuntimeError("a hook that breaks")
+
+
+@pipeline(
+    notify=suiro.Notify(webhook="http://127.0.0.1:9/closed", retries=0, timeout=2), on_failure=raising_hook
+)
+def notified(flag: str):
+    return gate(flag)
+
+
+def send_notifications(tmp_path: Path) -> None:
+    """A failed run notifies (routes armed, delivery claimed then finished), a raising hook is
+    recorded, and a scheduled run past its SLA with nowhere to send is recorded late."""
+    from suiro.notices import check_late
+    from suiro.store import deployments
+
+    result = api.run(notified, {"flag": str(tmp_path / "absent")}, executor="sequential")
+    assert result.state.value == "failed"
+    db = Database.open()
+    deployments.save(db, deployments.DeploymentRow(name="d", target="x.py:p", pipeline="p", sla=1.0))
+    with db.write() as tx:
+        tx.execute(
+            'INSERT INTO ticks (deployment, logical_time, "trigger", run_id, created)'
+            " VALUES ('d', :t, 'schedule', 'never-ran', :t)",
+            {"t": time.time() - 100},
+        )
+    assert check_late(db, time.time()) == 1
+    states = {
+        (r["event"], r["channel"]): r["state"]
+        for r in rows(Path(os.environ["SUIRO_HOME"]), "SELECT * FROM deliveries")
+    }
+    assert states == {
+        ("failed", "webhook"): "failed",
+        ("on_failure", "hook"): "failed",
+        ("late", "log"): "logged",
+    }
+    # The foundation's other deployment writes (part B exercises them too; either copy will do).
+    assert deployments.set_paused(db, "d", True) and deployments.delete(db, "d")
+
+
 # -- what the source writes ----------------------------------------------------------------------
 
 
@@ -320,6 +361,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
     use_the_registry()
     keep_deployments()
     collect_garbage()
+    send_notifications(tmp_path)
 
     assert trace.problems() == []
     traced = [" ".join(sql.split()) for sql in trace.writes()]

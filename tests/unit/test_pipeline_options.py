@@ -16,7 +16,7 @@ from suiro.errors import DefinitionError
 HERE = Path(__file__)
 KNOWN = (
     "allow_failure, backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, "
-    "owner, "
+    "on_failure, on_retry, on_success, owner, "
     "resources, retries, retry_delay, retry_on, serializer, tags, timeout, trigger_rule"
 )
 

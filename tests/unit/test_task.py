@@ -258,7 +258,7 @@ def test_option_errors_use_the_name_option():
 def test_an_unknown_option_suggests_the_close_one_and_lists_the_known_ones():
     known = (
         "allow_failure, backoff, cache, cache_key, cache_ttl, description, infra_retries, jitter, max_delay, "
-        "owner, "
+        "on_failure, on_retry, on_success, owner, "
         "resources, retries, retry_delay, retry_on, serializer, tags, timeout, trigger_rule"
     )
     message = (

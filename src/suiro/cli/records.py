@@ -95,6 +95,9 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         state = f"{t['state']} (tolerated)" if t.get("tolerated") else t["state"]
         rows.append([t["task_key"], state, t["attempts"] or "", seconds(t["duration"]), note])
     out.print(table(["task", "state", "attempts", "time", "note"], rows))
+    if run.get("deliveries"):  # who was told, and whether it reached them
+        out.print("notifications:")
+        out.print(_deliveries(run["deliveries"], with_run=False))
     if verbose:
         for t in run["tasks"]:
             for e in t["errors"]:
@@ -106,6 +109,51 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
 
 #: The error type a sensor's poke that found nothing is recorded with (``suiro.errors.SensorNotReady``).
 _POKE = "suiro.errors.SensorNotReady"
+
+
+def _deliveries(rows: list[dict[str, Any]], *, with_run: bool) -> Any:
+    columns = ["event", "channel", "to", "state", "tries", "when", "error"]
+    lines = [
+        [
+            r["event"],
+            r["channel"],
+            r["target"],
+            r["state"],
+            r["attempts"],
+            when(r["updated"]),
+            r["error"] or "",
+        ]
+        for r in rows
+    ]
+    if with_run:
+        columns.insert(0, "run")
+        for line, r in zip(lines, rows, strict=True):
+            line.insert(0, r["run_id"])
+    return table(columns, lines)
+
+
+@commands.command()
+def notifications(
+    run_id: Annotated[str | None, typer.Argument(help="Only this run's (id, prefix or last).")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only deliveries that failed.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many.")] = 20,
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """List notifications sent (or tried) about runs, newest first, and hooks that raised."""
+    from suiro import history
+
+    rows = _read(
+        lambda: history.notifications(run_id=run_id, state="failed" if failed else None, limit=limit),
+        verbose=verbose,
+        json_=json_,
+    )
+    if rows is None:
+        return
+    if not rows:
+        console().print("no notifications" + (" failed" if failed else ""), markup=False)
+        return
+    console().print(_deliveries(rows, with_run=True))
 
 
 def _about(run: dict[str, Any]) -> str:

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from suiro import context, log_metric, pipeline, task, unmapped, when
-from suiro.alerts import send_alert
 from suiro.ml.data import load_dataset
 from suiro.ml.evaluation import Evaluation, evaluate
 from suiro.ml.models import TrainedModel, train
@@ -137,12 +136,16 @@ def _versions(registry: Any, name: str) -> list[Any]:
 
 @task
 def alert(decision: GateDecision, model_name: str, webhook: str | None) -> str:
-    """Tell people the best model did not pass the gate (logged always; webhook if set)."""
+    """Tell people the best model did not pass the gate: logged always, and a ``gate_failed``
+    notification to the run's channels and ``webhook`` if set. Its delivery never fails the run
+    (a failed one is recorded: ``suiro show RUN``)."""
+    from suiro import notices
+
     reasons = "; ".join(decision.reasons)
     message = f"{model_name}: best model {decision.model} did not pass the quality gate: {reasons}"
-    send_alert(
+    notices.gate_failed(
         message,
-        details={"model": model_name, "metric": decision.metric, "value": decision.value},
+        {"model": model_name, "metric": decision.metric, "value": decision.value},
         webhook=webhook,
     )
     return message

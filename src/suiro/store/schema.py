@@ -59,6 +59,7 @@ STATEMENTS: tuple[str, ...] = (
         interval_end FLOAT,
         "trigger" TEXT,
         timezone TEXT,
+        notify TEXT,
         PRIMARY KEY (id),
         FOREIGN KEY(pipeline_id) REFERENCES pipelines (id)
     )""",

@@ -204,6 +204,9 @@ REAPING = {"runs", "show"}
 REAPER_READS = (
     "SELECT id, pipeline, host, pid, heartbeat",
     "SELECT task_key, map_index, attempt FROM attempts",
+    # the crash notification of each verdict won (suiro.notices.announce_crash): whom to tell, what failed
+    "SELECT r.id, r.pipeline, r.state, r.error",
+    "SELECT task_key, map_index, attempt, error_type",
 )
 
 

@@ -7,7 +7,8 @@ range); ``UNIQUE (deployment, event_key)`` does the same for a file or an upstre
 triggers a deployment; ``run_id`` is minted with the tick, so launching a tick twice can only
 ever record one run. ``leases`` holds one row per leased role (``scheduler``) with a fencing
 token that grows with every change of holder. ``deliveries`` keeps one row per (run, event,
-channel, target): a notification is sent at most once and a failed delivery is visible.
+channel, target): a notification is sent at most once and a failed delivery is visible; ``runs.notify``
+keeps the channels a run started with, for the reaper that announces its crash.
 
 Revision ID: 0004
 """
@@ -27,6 +28,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("interval_end", sa.Float))
         batch.add_column(sa.Column("trigger", sa.Text))
         batch.add_column(sa.Column("timezone", sa.Text))
+        batch.add_column(sa.Column("notify", sa.Text))
     op.create_index("ix_runs_deployment", "runs", ["deployment", "logical_time"])
     op.create_table(
         "deployments",
@@ -104,5 +106,13 @@ def downgrade() -> None:
     op.drop_table("deployments")
     op.drop_index("ix_runs_deployment", "runs")
     with op.batch_alter_table("runs") as batch:
-        for column in ("timezone", "trigger", "interval_end", "interval_start", "logical_time", "deployment"):
+        for column in (
+            "notify",
+            "timezone",
+            "trigger",
+            "interval_end",
+            "interval_start",
+            "logical_time",
+            "deployment",
+        ):
             batch.drop_column(column)
