@@ -340,8 +340,9 @@ def _recording(
     from suiro.store import queries
 
     store.artifacts.sweep_temp()  # temp files a crashed writer left behind
-    info = dataclasses.replace(
-        info,
+    info = RunInfo(
+        run_id=info.run_id,
+        scheduled=info.scheduled,
         parent_run_id=parent_run_id,
         root_run_id=queries.root_of(store.db, parent_run_id) if parent_run_id else None,
         target=target_of(pipe),

@@ -76,8 +76,14 @@ class _PermanentError(Exception):
 
 
 def project_settings() -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    """suiro.yaml's ``notify:`` and ``smtp:`` mappings of the current project (None: none)."""
-    return None, None
+    """suiro.yaml's ``notify:`` and ``smtp:`` mappings of the current project (None: none).
+
+    Read where the run is (the scheduler's working directory for a scheduled run), only when there
+    is something to send.
+    """
+    from suiro import project
+
+    return project.settings()
 
 
 def project() -> Notify | None:

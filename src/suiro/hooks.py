@@ -59,6 +59,8 @@ class Hooks:
             kind = _KINDS.get(event.state)
             if kind is None or (kind != "retry" and event.map_index >= 0):
                 return  # a mapped task's hooks run once for the task, not per item (but per retry)
+            if kind == "retry" and event.error is not None and event.error.poke:
+                return  # a sensor that found nothing yet waits for its next poke: not a retry
             node = self._graph.nodes.get(event.task_key)
             own = getattr(node.task.options, f"on_{kind}", ()) if node is not None else ()
             shared = self._pipe.on_retry if kind == "retry" else ()

@@ -307,3 +307,24 @@ def test_a_mapped_sensor_waits_for_each_item_on_its_own(tmp_path, manual_clock):
     assert hard.tasks["wait_for_file"].item_states == [TaskState.SUCCESS, TaskState.FAILED]
     assert (hard.state, hard.tasks["wait_for_file"].state) == (RunState.FAILED, TaskState.FAILED)
     assert soft.tasks["wait_for_file"].attempts == 1 + 4, "one poke for a.csv, four for b.csv"
+
+
+def test_on_retry_hooks_hear_of_retries_not_of_pokes(manual_clock):
+    heard: list[tuple[str, str | None]] = []
+    calls = {"n": 0}
+
+    def ready_on_the_fourth_call() -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("the service did not answer")
+        return calls["n"] >= 4
+
+    checked = wait_until.with_options(retries=1, retry_on=(ConnectionError,))
+
+    @pipeline(on_retry=lambda ctx: heard.append((ctx.task, ctx.error)))
+    def polls():
+        return checked(ready_on_the_fourth_call, poke_interval=5, timeout=100)
+
+    result = run(polls, RecordingObserver())
+    assert result.state is RunState.SUCCESS and result.tasks["wait_until"].attempts == 4
+    assert heard == [("wait_until", "ConnectionError: the service did not answer")], "one retry, no poke"

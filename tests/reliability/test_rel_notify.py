@@ -369,3 +369,29 @@ def test_bad_smtp_settings_are_one_sentence_before_a_run_that_would_e_mail(monke
     assert api.run(
         failing(Notify(webhook="http://127.0.0.1:9/x", retries=0)), executor="sequential"
     ).state.value == ("failed"), "a run that e-mails nobody does not need them"
+
+
+def test_r16_the_project_files_notify_and_smtp_reach_a_failed_run_started_in_its_folder(
+    suiro_home, tmp_path, monkeypatch
+):
+    """suiro.yaml's project-wide ``notify:`` and ``smtp:`` apply to every run started in its folder
+    (the scheduler's working directory): no environment variable, nothing in the pipeline."""
+    server = SmtpServer()
+    try:
+        (tmp_path / "suiro.yaml").write_text(
+            textwrap.dedent(f"""\
+                notify:
+                  email: [team@example.com]
+                smtp:
+                  host: {server.host}
+                  port: {server.port}
+                """),
+            encoding="utf-8",
+        )
+        monkeypatch.chdir(tmp_path)
+        result = api.run(failing(None), executor="sequential")
+        assert result.state.value == "failed"
+        assert [m["To"] for m in server.mailbox.messages] == ["team@example.com"]
+        assert f"run {result.run_id} of nightly_model failed" in server.mailbox.messages[0]["Subject"]
+    finally:
+        server.close()

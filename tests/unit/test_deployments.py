@@ -11,6 +11,7 @@ import pytest
 
 from suiro import deployments, project
 from suiro.errors import DeploymentError
+from suiro.notify import Notify
 from suiro.store import deployments as rows
 from suiro.store.home import Store
 
@@ -178,7 +179,9 @@ def test_a_project_file_deploys_all_its_deployments(folder):
     assert [d.row.name for d in done] == ["nightly", "on-data"] and all(d.new for d in done)
     found = saved()
     assert found["nightly"].notify is None  # the project's is read where runs start, not copied
-    assert found["on-data"].notify == {"webhook": ["http://127.0.0.1:9/hook"]}
+    stored = found["on-data"].notify  # as suiro.notify reads it back, its defaults filled in
+    assert stored["webhook"] == ["http://127.0.0.1:9/hook"] and stored["email"] == []
+    assert Notify.parse(stored).webhook == ("http://127.0.0.1:9/hook",)
     assert project.settings() == ({"on": ["failed"], "email": ["team@example.com"]}, None)
     assert [t["kind"] for t in found["on-data"].triggers] == ["file", "after"]
     assert {d.source for d in found.values()} == {"project"}

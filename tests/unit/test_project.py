@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -216,3 +217,12 @@ def test_definitions_hold_anchors_that_deployments_merge(tmp_path):
     )
     (only,) = project.load(write(tmp_path, text)).deployments
     assert (only.name, only.pipeline, only.timezone, only.cron) == ("a", "a.py", "Asia/Tokyo", "@daily")
+
+
+def test_the_project_files_notify_and_smtp_sections_take_exactly_the_keys_the_senders_read():
+    """suiro.project checks the form of notify:/smtp: with their lines; suiro.notify and suiro.mail
+    say what the keys mean. A key added to one and not the other would be refused or ignored."""
+    from suiro import mail, notify
+
+    assert set(project.Notify.model_fields) == set(notify._KEYS)
+    assert set(project.Smtp.model_fields) == {f.name for f in dataclasses.fields(mail.SmtpConfig)}

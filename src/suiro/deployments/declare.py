@@ -190,6 +190,7 @@ def check(
     }
     params = _guarded(problems, lambda: _params(spec, pipe, overrides, file_params))
     sla = _guarded(problems, lambda: _sla(spec.sla))
+    notify = _guarded(problems, lambda: _notify(spec))
     if problems:
         raise error(problems)
     from suiro.api import target_of
@@ -204,11 +205,25 @@ def check(
         max_catchup_runs=spec.max_catchup_runs,
         max_active_runs=spec.max_active_runs,
         executor=spec.executor,
-        notify=spec.notify.as_dict() if spec.notify is not None else None,
+        notify=notify,
         triggers=[t for t in triggers if t],
         sla=sla,
         source=source,
     )
+
+
+def _notify(spec: Deployment) -> dict[str, Any] | None:
+    """The deployment's ``notify:`` as ``suiro.notify`` reads it back, checked by it (the form was
+    checked with the file's lines by ``suiro.project``; what the values mean is checked here)."""
+    if spec.notify is None:
+        return None
+    from suiro.notify import Notify, NotifyError
+
+    try:
+        parsed = Notify.parse(spec.notify.as_dict(), where="notify")
+    except NotifyError as exc:
+        raise DeploymentError(str(exc)) from None
+    return parsed.to_json() if parsed is not None else None
 
 
 def _guarded(problems: list[str], step: Any) -> Any:
