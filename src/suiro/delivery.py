@@ -19,6 +19,7 @@ rows are masked: no secret appears in either.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -75,12 +76,18 @@ class _PermanentError(Exception):
 # -- settings seams: the project's suiro.yaml is wired here at merge (part B owns its parsing) --
 
 
+#: ``suiro.project.FILENAME``, looked for before that module is imported.
+PROJECT_FILE = "suiro.yaml"
+
+
 def project_settings() -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
     """suiro.yaml's ``notify:`` and ``smtp:`` mappings of the current project (None: none).
 
-    Read where the run is (the scheduler's working directory for a scheduled run), only when there
-    is something to send.
+    Read where the run is (the scheduler's working directory for a scheduled run). Most runs have
+    no project file: they are told so without importing the project module (pydantic, YAML).
     """
+    if not os.path.isfile(PROJECT_FILE):
+        return None, None
     from suiro import project
 
     return project.settings()

@@ -222,7 +222,9 @@ def test_definitions_hold_anchors_that_deployments_merge(tmp_path):
 def test_the_project_files_notify_and_smtp_sections_take_exactly_the_keys_the_senders_read():
     """suiro.project checks the form of notify:/smtp: with their lines; suiro.notify and suiro.mail
     say what the keys mean. A key added to one and not the other would be refused or ignored."""
-    from suiro import mail, notify
+    from suiro import delivery, mail, notify
+
+    assert delivery.PROJECT_FILE == project.FILENAME
 
     assert set(project.Notify.model_fields) == set(notify._KEYS)
     assert set(project.Smtp.model_fields) == {f.name for f in dataclasses.fields(mail.SmtpConfig)}
