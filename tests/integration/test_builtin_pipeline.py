@@ -91,11 +91,14 @@ def test_a_model_below_the_threshold_takes_the_alert_branch_and_posts_the_webhoo
 
 
 def test_an_alert_that_cannot_be_delivered_fails_the_run_visibly(home):
-    hook = Hook([500])
+    # The webhook rejects the alert (403), so it is not retried: the 5xx backoff (0.5 + 1 + 2 s of real
+    # sleep in the process worker) is tested in tests/unit/test_alerts.py and the R16 tests.
+    hook = Hook([403])
     try:
         result = run(home, threshold=1.01, webhook=hook.url)
     finally:
         hook.close()
+    assert len(hook.requests) == 1
     assert result.state is RunState.FAILED
     assert result.tasks["alert"].state is TaskState.FAILED
     assert "could not be delivered" in result.tasks["alert"].errors[-1].message
