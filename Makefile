@@ -18,17 +18,19 @@ run: $(STAMP)
 	$(BIN)/suiro run
 
 # The default tier skips tests marked slow (long seed loops, the full built-in run); test-all runs them too.
+# Both run on two pytest-xdist workers: most tests wait on `suiro` subprocesses, servers and sleeps, so two
+# workers roughly halve the time even on a 2-core machine (tests must not share ports, paths, cwd or env).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	@# Byte-compiled once here: with PYTHONDONTWRITEBYTECODE set, each of the suite's hundreds of
 	@# `suiro` subprocesses would otherwise compile the sources again.
 	$(BIN)/python -m compileall -q src
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 test-all: $(STAMP)
 	$(BIN)/python -m compileall -q src
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

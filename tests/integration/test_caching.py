@@ -8,7 +8,6 @@ edited are written to ``tmp_path`` and loaded with ``suiro.load_pipeline``.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -275,23 +274,23 @@ def test_a_cache_key_callable_decides_what_counts_as_the_same_input(ledger):
     assert ledger.take() == Counter(["uncached", "uncached", "keyed"])
 
 
-def test_a_cached_output_expires_after_its_ttl(ledger):
+def test_a_cached_output_expires_after_its_ttl(ledger, manual_clock):
     run(store_chain.expiring)
     assert run(store_chain.expiring).tasks["fleeting"].state is CACHED, "still fresh"
-    time.sleep(0.7)  # the task's cache_ttl is 0.5 s
+    manual_clock.advance(0.7)  # the task's cache_ttl is 0.5 s; the ttl is read on the run's clock
     late = run(store_chain.expiring)
     assert late.tasks["fleeting"].state is SUCCESS
     assert ledger.take() == Counter({"fleeting": 2})
 
 
-def test_the_ttl_counts_from_when_the_output_was_computed_not_from_its_last_use(ledger):
+def test_the_ttl_counts_from_when_the_output_was_computed_not_from_its_last_use(ledger, manual_clock):
     run(store_chain.expiring)  # computed at t = 0; the task's cache_ttl is 0.5 s
-    time.sleep(0.25)
+    manual_clock.advance(0.25)
     reuse = run(store_chain.expiring)  # normally a cache hit at t = 0.25, recorded with a new end time
     (computed,) = Database.open().query(
         "SELECT MAX(ended) AS t FROM task_runs WHERE task_key = 'fleeting' AND state = 'success'"
     )
-    time.sleep(max(0.0, computed["t"] + 0.6 - time.time()))  # older than the ttl since computed
+    manual_clock.advance(max(0.0, computed["t"] + 0.6 - manual_clock.time()))  # past the ttl since computed
 
     late = run(store_chain.expiring)
 

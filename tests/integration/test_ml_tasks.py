@@ -105,7 +105,7 @@ def collect_only(source: str):
     return load_dataset(source)
 
 
-def test_an_unreachable_database_is_retried_until_it_answers(tmp_path):
+def test_an_unreachable_database_is_retried_until_it_answers(tmp_path, manual_clock):
     folder = tmp_path / "db"
     source = f"sql:sqlite:///{folder}/data.db::SELECT 1 AS x"
 
@@ -121,6 +121,7 @@ def test_an_unreachable_database_is_retried_until_it_answers(tmp_path):
     assert result.output.to_dict("list") == {"x": [1]}
     states = [e.state for e in recorder.events if isinstance(e, TaskStateChanged)]
     assert states.count(TaskState.RETRYING) == 1
+    assert manual_clock.sleeps == [1.0], "load_dataset's first retry delay, waited on the run's clock"
 
 
 def test_ml_tasks_run_recorded_on_the_process_executor():

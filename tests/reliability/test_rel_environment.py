@@ -99,6 +99,9 @@ def _direct_db_file_calls(source: str, name: str) -> list[str]:
         )
         if called not in _FILE_CALLS:
             continue
+        receiver = func.value if isinstance(func, ast.Attribute) else None
+        if isinstance(receiver, ast.Name) and receiver.id == "dataclasses":
+            continue  # dataclasses.replace(...) copies a record, not a file (its fields may name store.db)
         text = ast.get_source_segment(source, node) or ""
         # In the database module, ``self.path`` is the database file itself.
         if _DB_FILE.search(text) or (name.endswith("db.py") and "self.path" in text):
@@ -119,6 +122,7 @@ def _direct_db_file_calls(source: str, name: str) -> list[str]:
 def test_the_detector_finds_direct_database_file_access(snippet):
     assert _direct_db_file_calls(snippet, "snippet")
     assert _direct_db_file_calls("open(self.path, 'rb')", "store/db.py")
+    assert _direct_db_file_calls("dataclasses.replace(info, root=queries.root_of(store.db))", "api.py") == []
 
 
 def test_no_source_file_opens_the_database_files_directly():
