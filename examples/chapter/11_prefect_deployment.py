@@ -19,8 +19,9 @@ production-deployment --next 8`` (in its zone and in UTC) and ``suiro scheduler`
 docs/scheduling.md). What differs:
 
 - ``IntervalSchedule(interval=timedelta(hours=6))`` is ``schedule={"every": timedelta(hours=6)}``
-  (``"every 6h"`` as text, ``every: 6h`` in suiro.yaml). Ticks are ``anchor + k * 6h`` with the
-  anchor at midnight UTC unless given (00:00, 06:00, 12:00, 18:00 UTC), as Prefect's default.
+  (``"every 6h"`` as text, ``every: 6h`` in suiro.yaml). Ticks are ``anchor + k * 6h``, the
+  anchor being midnight UTC unless ``anchor:`` (Prefect's ``anchor_date``) says otherwise: 00:00,
+  06:00, 12:00 and 18:00 UTC.
 - ``tags`` and ``description`` belong to the pipeline (``@pipeline(tags=..., description=...)``)
   and are recorded with every run (``suiro show``); ``parameters={}`` is a deployment without
   ``params``.
@@ -28,7 +29,8 @@ docs/scheduling.md). What differs:
   PostgreSQL with ``SUIRO_DB``). No ``work_queue_name`` and no agent: ``suiro scheduler`` (run in
   the project's folder, or as the systemd service of examples/deploy/) starts each run in a
   process of its own; ``max_active_runs`` bounds how many run at once, as a queue's concurrency
-  limit does.
+  limit does. Prefect Cloud's UI waits for suiro's web UI; ``suiro deployments``, ``runs`` and
+  ``show`` meanwhile.
 - The listing's flow body is ``pass``; this one retrains on the six hours of data its run stands
   for. Its parameters default to the run's data interval (``suiro.logical.interval_start`` and
   ``.interval_end``), so the 12:00 run processes 06:00-12:00 even when it starts late, and each
