@@ -251,6 +251,30 @@ def test_11_prefect_deployment_runs_on_its_data_interval(cli):
     assert cli.json("show", "last")["tags"] == ["ml", "production"]
 
 
+def test_11_a_scheduled_run_processes_the_six_hours_before_its_tick(cli):
+    # What `suiro scheduler` starts for the 12:00 UTC tick: suiro.run with the tick's Scheduled.
+    from datetime import UTC, datetime
+
+    import suiro
+    from suiro.api import load_pipeline
+    from suiro.runinfo import Scheduled
+    from suiro.schedules import Schedule
+
+    pipe = load_pipeline(example("11_prefect_deployment") + ":production_ml_pipeline")
+    noon = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+    start, end = Schedule.parse(pipe.schedule).interval(noon)
+    scheduled = Scheduled(
+        deployment="production-deployment", logical_time=noon, interval_start=start, interval_end=end
+    )
+    result = suiro.run(pipe, home=cli.home, scheduled=scheduled)
+    assert (result.output["since"], result.output["until"]) == (
+        "2026-12-01T06:00:00+00:00",
+        "2026-12-01T12:00:00+00:00",
+    )
+    shown = cli.json("show", "last")
+    assert (shown["deployment"], shown["logical_time"]) == ("production-deployment", noon)
+
+
 def test_11_prefect_deployment_deploys_from_python_and_from_its_schedule(cli):
     import subprocess
     import sys
