@@ -7,24 +7,39 @@ extract -> transform -> train -> validate, the last one a shell command (Airflow
   ``@pipeline``. ``retry_delay``/``execution_timeout`` become ``retry_delay``/``timeout``
   (``timedelta`` accepted).
 - No XCom: a task's return value is passed to the next task by calling it with it.
-- ``schedule_interval``, ``start_date``, ``catchup``: waits for schedules (not in suiro yet);
-  run it from cron or CI with ``suiro run``. ``email``/``email_on_failure``: waits for e-mail
-  alerts; ``SUIRO_ALERT_WEBHOOK`` posts failures to a webhook today.
+- ``schedule_interval='0 2 * * *'`` and ``start_date`` are ``@pipeline(schedule={"cron": ...,
+  "start": "2025-01-01"})`` (UTC, as Airflow's default zone), checked when the file is loaded.
+  ``suiro deploy`` of this file makes it a deployment named ``ml_pipeline_basic`` and ``suiro
+  scheduler`` runs it nightly (docs/scheduling.md). ``catchup=False`` is suiro's default catch-up,
+  ``latest``: after downtime, one run for the latest missed night, not one per night
+  (``suiro deploy FILE.py:ml_pipeline_basic --cron '0 2 * * *' --catchup none`` drops even that).
+- ``email``/``email_on_failure=True`` is ``notify=Notify(email=["alerts@example.com"])``: a failed
+  run (by hand or scheduled) e-mails the address its id, the failed task, the error and the
+  ``suiro logs`` command. The address is the listing's example: give a real one, and an SMTP
+  server with ``SUIRO_SMTP_HOST``/``SUIRO_SMTP_PORT`` (or ``smtp:`` in suiro.yaml; see
+  docs/notifications.md). Without a server the failed delivery is recorded (``suiro
+  notifications``) and the run's outcome is unchanged. ``email_on_retry=False`` is the default:
+  retries notify nobody (an ``on_retry=`` hook would).
+- ``retries=2`` applies to ``extract`` only for a lost connection (``retry_on``): an empty extract
+  (``--set records=0``) fails at once, as retrying cannot fill the table.
 - ``depends_on_past`` has no counterpart: each run stands alone (cache hits carry results over).
 
     suiro run examples/chapter/02_airflow_basic_dag.py && suiro logs last validate
+    suiro deploy examples/chapter/02_airflow_basic_dag.py && suiro deployments
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from suiro import pipeline, shell, task
+from suiro import Notify, pipeline, shell, task
 
 
-@task
+@task(retry_on=(ConnectionError, TimeoutError))
 def extract(records: int) -> dict:
-    """Stand-in for reading from a database."""
+    """Stand-in for reading from a database; retried only when the connection fails."""
+    if records < 1:
+        raise ValueError(f"no records to extract (records={records}); load the source table first")
     print(f"extracting {records} records")
     return {"records": records, "extracted_at": datetime.now(UTC).isoformat()}
 
@@ -45,6 +60,8 @@ def train(data: dict) -> dict:
     task_defaults={"retries": 2, "retry_delay": timedelta(minutes=5), "timeout": timedelta(hours=1)},
     owner="mlops-team",
     tags=["ml", "training"],
+    schedule={"cron": "0 2 * * *", "start": "2025-01-01"},
+    notify=Notify(email=["alerts@example.com"]),
 )
 def ml_pipeline_basic(records: int = 1000):
     """The basic ML pipeline: extract, transform, train, validate."""

@@ -13,7 +13,15 @@ alert, then end (``trigger_rule="one_success"``). What differs:
 - The listing's data has a random target, so its accuracy is about 0.5 and the alert branch
   is taken at the listing's threshold of 0.8; ``--set threshold=0.4`` takes the register branch.
 - ``register`` records a version in suiro's model registry instead of copying a pickle.
-- ``schedule_interval='@daily'``/``catchup``: waits for schedules.
+- ``schedule_interval='@daily'`` and ``start_date`` are ``@pipeline(schedule={"cron": "@daily",
+  "start": "2025-01-01"})``: ``suiro deploy`` of this file makes the deployment
+  ``complete_ml_pipeline``, run at midnight UTC by ``suiro scheduler``. ``catchup=False`` is
+  suiro's default catch-up (``latest``: after downtime, one run for the latest missed day).
+- ``send_alert`` ("実際はSlackやEmailで通知") sends a real ``gate_failed`` notification
+  (``suiro.notices.gate_failed``, as the built-in pipeline's gate does) to the run's addresses:
+  the project's (``SUIRO_NOTIFY_EMAIL``, ``SUIRO_NOTIFY_WEBHOOK``, suiro.yaml ``notify:``) and the
+  pipeline's ``notify=``. With none set it is only logged; a delivery that fails is recorded
+  (``suiro notifications``) and never fails the task.
 
     suiro run examples/chapter/03_airflow_complete_pipeline.py                    # alert
     suiro run examples/chapter/03_airflow_complete_pipeline.py --set threshold=0.4 # register
@@ -92,9 +100,11 @@ def register_model(model, metrics: dict) -> str:
 
 @task
 def send_alert(metrics: dict, threshold: float) -> str:
-    """Stand-in for Slack or e-mail; SUIRO_ALERT_WEBHOOK would post it."""
+    """Tell people (e-mail, Slack-compatible webhook) that the model was rejected."""
+    from suiro import notices
+
     message = f"alert: model rejected, accuracy {metrics['accuracy']:.3f} < {threshold}"
-    print(message)
+    notices.gate_failed(message, {"metric": "accuracy", "value": metrics["accuracy"], "threshold": threshold})
     return message
 
 
@@ -103,7 +113,11 @@ def end(registered: str | None, alerted: str | None) -> str:
     return registered or alerted
 
 
-@pipeline(task_defaults={"retries": 3, "retry_delay": timedelta(minutes=5)}, owner="data-science")
+@pipeline(
+    task_defaults={"retries": 3, "retry_delay": timedelta(minutes=5)},
+    owner="data-science",
+    schedule={"cron": "@daily", "start": "2025-01-01"},
+)
 def complete_ml_pipeline(
     n_samples: int = 1000,
     seed: int = 42,

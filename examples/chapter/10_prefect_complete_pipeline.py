@@ -16,10 +16,17 @@ floor). What differs:
   (``make_classification``). ``--set min_accuracy=0.99`` shows the refusal.
 - ``ConcurrentTaskRunner`` is the default threads executor (``--executor processes`` for
   processes).
-- ``Deployment.build_from_flow(..., schedule=CronSchedule("0 2 * * *"))``: waits for schedules
-  and deployments (see ``11`` in README.md).
+- ``Deployment.build_from_flow(flow=ml_training_pipeline, name="daily-ml-training",
+  schedule=CronSchedule(cron="0 2 * * *"), work_queue_name="ml-training",
+  parameters={"n_estimators": 100})`` is a suiro deployment, checked (the pipeline loads,
+  ``n_estimators=100`` fits its annotation, the cron parses) and saved in the local database;
+  ``suiro scheduler`` runs it at 02:00 UTC (no work queue, no agent; ``max_active_runs`` bounds
+  its concurrent runs). It is ``daily-ml-training`` in ``11_suiro.yaml``, or on the command line
+  (below); see ``11_prefect_deployment.py`` for the Python form and docs/scheduling.md.
 
     suiro run examples/chapter/10_prefect_complete_pipeline.py && suiro models list
+    suiro deploy examples/chapter/10_prefect_complete_pipeline.py:ml_training_pipeline \
+        --name daily-ml-training --cron "0 2 * * *" --set n_estimators=100 --max-active 1
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from suiro import clock
 from suiro.annotations import as_fields, matches, misplaced_bool, unknown_field
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
@@ -207,10 +208,13 @@ class _Resolution:
             self.assign(_Setting(tuple(str(key).split(".")), value, label))
 
     def add_logical(self, scheduled: Scheduled | None) -> None:
-        """Replace each ``suiro.logical`` default by the run's logical time (the lowest layer)."""
+        """Replace each ``suiro.logical`` default by the run's logical time (the lowest layer).
+
+        A run by hand reads the clock once, so its markers agree (its interval is one instant)."""
+        now = clock.now()
         for name, param in self.params.items():
             if is_marker(param.default):
-                value = param.default.value(scheduled)
+                value = param.default.value(scheduled, now)
                 self.assign(_Setting((name,), value, repr(param.default)))
 
     def add_environ(self, environ: Mapping[str, str]) -> None:

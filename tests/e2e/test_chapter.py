@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.pipelines.cli_harness import Cli
+from tests.pipelines.smtp_stub import SmtpServer
 
 CHAPTER = Path(__file__).resolve().parents[2] / "examples" / "chapter"
 
@@ -42,6 +43,18 @@ def run(cli: Cli, name: str, *args: str, code: int = 0, env: dict[str, str] | No
     # The summary's last item; a long one is wrapped by the renderer at spaces, so rejoin its lines.
     text = result.stdout[result.stdout.index("\noutput: ") + len("\noutput: ") :]
     return ast.literal_eval(" ".join(line.strip() for line in text.splitlines()))
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+def hours(times: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(hour, minute) in UTC of each fire time ``suiro deployments --json`` lists."""
+    return [(int(t["utc"][11:13]), int(t["utc"][14:16])) for t in times]
 
 
 def states(cli: Cli) -> dict[str, str]:
@@ -73,11 +86,47 @@ def test_02_airflow_basic_dag_ends_in_the_shell_validate_task(cli):
     assert shown["owner"] == "mlops-team" and shown["tags"] == ["ml", "training"]
 
 
-def test_03_airflow_complete_pipeline_branches_on_accuracy(cli):
-    # The listing's threshold (0.8) on its random target: the alert branch.
-    assert run(cli, "03_airflow_complete_pipeline").startswith("alert: model rejected, accuracy 0.")
+def test_02_a_failed_run_mails_the_dags_address(cli, smtp):
+    # No records to extract fails extract at once (retrying cannot fill the table); email_on_failure
+    # is notify=Notify(email=["alerts@example.com"]): the message reaches a real SMTP server.
+    run(cli, "02_airflow_basic_dag", "--set", "records=0", code=1, env=smtp.env())
+    (mail,) = smtp.mailbox.messages
+    assert mail["To"] == "alerts@example.com"
+    assert mail["Subject"].endswith("of ml_pipeline_basic failed")
+    body = mail.get_content()
+    assert "failed task: extract" in body and "suiro logs " in body and "no records to extract" in body
+    assert cli.tasks()["extract"]["attempts"] == 1
+    assert [(d["channel"], d["state"]) for d in cli.json("notifications")] == [("email", "sent")]
+
+
+def test_the_airflow_schedules_are_each_dags_default_deployment(cli):
+    # schedule_interval + start_date are @pipeline(schedule=...); catchup=False is suiro's default
+    # catch-up, latest (one run for the latest missed tick after downtime).
+    from datetime import UTC, datetime
+
+    expected = {
+        "02_airflow_basic_dag": ("ml_pipeline_basic", "0 2 * * *", 2),
+        "03_airflow_complete_pipeline": ("complete_ml_pipeline", "0 0 * * *", 0),
+        "17_exercise2_fixed_dag": ("example", "0 0 * * *", 0),
+    }
+    for file, (name, cron, hour) in expected.items():
+        (done,) = cli.json("deploy", example(file))
+        assert (done["name"], done["schedule"]["cron"], done["catchup"]) == (name, cron, "latest")
+        assert done["schedule"]["start"] == datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+        fires = [datetime.fromtimestamp(t, UTC) for t in done["next"]]
+        assert [(f.hour, f.minute) for f in fires] == [(hour, 0)] * 3
+
+
+def test_03_airflow_complete_pipeline_branches_on_accuracy(cli, smtp):
+    # The listing's threshold (0.8) on its random target: the alert branch, which tells the
+    # project's address (a gate_failed notification, by e-mail to a real SMTP server).
+    env = {**smtp.env(), "SUIRO_NOTIFY_EMAIL": "ops@example.com"}
+    assert run(cli, "03_airflow_complete_pipeline", env=env).startswith("alert: model rejected, accuracy 0.")
     tasks = states(cli)
     assert (tasks["send_alert"], tasks["register_model"], tasks["end"]) == ("success", "skipped", "success")
+    (mail,) = smtp.mailbox.messages
+    assert mail["To"] == "ops@example.com" and "complete_ml_pipeline" in mail["Subject"]
+    assert "alert: model rejected, accuracy 0." in mail.get_content()
     # A lower threshold: the register branch (the rest are cache hits).
     assert run(cli, "03_airflow_complete_pipeline", "--set", "threshold=0.4").startswith(
         "registered chapter_complete v1"
@@ -177,6 +226,75 @@ def test_10_prefect_complete_pipeline_registers_only_above_the_floor(cli):
     assert refused["model"] is False
     tasks = cli.tasks()
     assert tasks["collect_data"]["cached_from"] is None  # cache=False: collected again, not a hit
+
+
+def test_11_prefect_deployment_suiro_yaml_deploys_both_chapter_deployments(cli):
+    done = cli.ok("deploy", "--file", str(CHAPTER / "11_suiro.yaml")).stdout
+    assert "deployed daily-ml-training:" in done and "params: n_estimators=100" in done
+    deployed = {d["name"]: d for d in cli.json("deployments")}
+    assert sorted(deployed) == ["daily-ml-training", "production-deployment"]
+    # CronSchedule(cron="0 2 * * *"): 02:00 UTC every day; IntervalSchedule(hours=6): 00, 06, 12, 18 UTC
+    assert hours(deployed["daily-ml-training"]["next"]) == [(2, 0)] * 3
+    every6 = deployed["production-deployment"]["next"]
+    assert {h % 6 for h, _ in hours(every6)} == {0} and every6[1]["at"] - every6[0]["at"] == 6 * 3600
+    preview = cli.ok("schedule", "preview", "production-deployment", "--next", "8").stdout
+    assert all(preview.count(f"{h:02d}:00 UTC") == 2 for h in (0, 6, 12, 18)), preview
+
+
+def test_11_prefect_deployment_runs_on_its_data_interval(cli):
+    by_hand = run(cli, "11_prefect_deployment")  # a run by hand: an empty interval, now
+    assert by_hand["since"] == by_hand["until"] and by_hand["accuracy"] > 0.8
+    window = run(
+        cli, "11_prefect_deployment", "--set", "since=2026-12-01T06:00", "--set", "until=2026-12-01T12:00"
+    )
+    assert (window["since"], window["until"]) == ("2026-12-01T06:00:00", "2026-12-01T12:00:00")
+    assert cli.json("show", "last")["tags"] == ["ml", "production"]
+
+
+def test_11_a_scheduled_run_processes_the_six_hours_before_its_tick(cli):
+    # What `suiro scheduler` starts for the 12:00 UTC tick: suiro.run with the tick's Scheduled.
+    from datetime import UTC, datetime
+
+    import suiro
+    from suiro.api import load_pipeline
+    from suiro.runinfo import Scheduled
+    from suiro.schedules import Schedule
+
+    pipe = load_pipeline(example("11_prefect_deployment") + ":production_ml_pipeline")
+    noon = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+    start, end = Schedule.parse(pipe.schedule).interval(noon)
+    scheduled = Scheduled(
+        deployment="production-deployment", logical_time=noon, interval_start=start, interval_end=end
+    )
+    result = suiro.run(pipe, home=cli.home, scheduled=scheduled)
+    assert (result.output["since"], result.output["until"]) == (
+        "2026-12-01T06:00:00+00:00",
+        "2026-12-01T12:00:00+00:00",
+    )
+    shown = cli.json("show", "last")
+    assert (shown["deployment"], shown["logical_time"]) == ("production-deployment", noon)
+
+
+def test_11_prefect_deployment_deploys_from_python_and_from_its_schedule(cli):
+    import subprocess
+    import sys
+
+    # The listing's deployment.apply(), from Python; then the file's @pipeline(schedule=...) by the CLI.
+    applied = subprocess.run(
+        [sys.executable, example("11_prefect_deployment")],
+        cwd=cli.root,
+        env=cli.env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert applied.stdout.startswith("deployed production-deployment: production_ml_pipeline")
+    cli.ok("deploy", example("11_prefect_deployment"))
+    deployed = {d["name"]: d for d in cli.json("deployments")}
+    assert {n: (d["schedule"], d["source"]) for n, d in deployed.items()} == {
+        "production-deployment": ("every 6h (UTC)", "python"),
+        "production_ml_pipeline": ("every 6h (UTC)", "python"),
+    }
 
 
 def test_12_idempotency_patterns_leave_the_same_state_when_run_twice(cli):

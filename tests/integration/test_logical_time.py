@@ -80,6 +80,22 @@ def test_a_run_started_by_hand_gets_now_in_local_time():
     assert values["start"] == values["end"] == values["time"]
 
 
+class _Moving(ManualClock):
+    """A clock whose every reading is 10 ms after the last, as a real one between two reads."""
+
+    def time(self) -> float:
+        now = super().time()
+        self.advance(0.01)
+        return now
+
+
+def test_a_run_started_by_hand_reads_the_clock_once_for_all_its_markers():
+    # The empty interval of a run by hand is one instant, however long resolving takes.
+    with suiro.clock.use(_Moving(start=dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp())):
+        values = resolve_params(marked.params, pipeline="marked", environ={})
+    assert values["start"] == values["end"] == values["time"]
+
+
 def test_a_first_tick_without_a_previous_one_has_an_empty_interval():
     first = Scheduled(deployment="n", logical_time=86400.0, interval_end=86400.0)
     values = resolve_params(marked.params, pipeline="marked", environ={}, scheduled=first)
