@@ -37,8 +37,9 @@ def gantt(run: dict[str, Any], now: float) -> str:
     ]
     for i in range(5):  # the time axis: 0, a quarter, ... the whole run
         x = LABEL_W + CHART_W * i / 4
+        anchor = ' text-anchor="end"' if i == 4 else ""
         parts.append(f'<line class="grid" x1="{x:.1f}" y1="{AXIS_H - 4}" x2="{x:.1f}" y2="{height}"/>')
-        parts.append(f'<text class="tick" x="{x:.1f}" y="12">{_seconds(span * i / 4)}</text>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="12"{anchor}>{_seconds(span * i / 4)}</text>')
     index = {label: i for i, label in enumerate(shown)}
     for i, label in enumerate(shown):
         y = AXIS_H + i * ROW_H
@@ -124,6 +125,8 @@ def metric_series(metrics: list[dict[str, Any]]) -> dict[str, dict[str, list[tup
 
 
 def _seconds(value: float) -> str:
+    if value < 1:
+        return f"{value * 1000:.0f}ms"
     return f"{value:.2f}s" if value < 10 else f"{value:.0f}s" if value < 600 else f"{value / 60:.0f}m"
 
 
