@@ -120,6 +120,7 @@ def test_models_pages_show_versions_stages_and_history(open_client):
 
 
 def test_unknown_run_is_404_and_a_path_as_run_id_is_400(open_client):
+    assert "<h1>Not found</h1>" in open_client.get("/no/such/page").text
     assert open_client.get("/runs/20990101-000000-abcdef").status_code == 404
     assert open_client.get("/api/v1/runs/zzz").json()["detail"].startswith("no run 'zzz'")
     for bad in ("..%2f..%2fetc", "a%00b", "x" * 65):
@@ -181,7 +182,8 @@ def test_live_events_of_a_finished_run_send_its_states_then_end(open_client, hom
 
 def test_without_a_token_writes_are_refused(open_client):
     assert open_client.post("/api/v1/models/churn/promote", json={"version": "2"}).status_code == 403
-    assert open_client.post("/models/churn/promote", data={"version": "2"}).status_code == 403
+    form = open_client.post("/models/churn/promote", data={"version": "2"})
+    assert form.status_code == 403 and "<h1>Not allowed</h1>" in form.text and "read-only" in form.text
     assert open_client.get("/api/v1/models/churn").json()["versions"][1]["stage"] == "none"
 
 

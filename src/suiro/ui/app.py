@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from suiro.errors import ModelNotFoundError, RunNotFoundError, SuiroError
 from suiro.registry import Registry
@@ -56,6 +57,7 @@ def create_app(home: str | Path | None = None, *, token: str | None = None) -> F
         return {"status": "ok"}
 
     app.add_exception_handler(SuiroError, _error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(TokenGuard, token=token)
     app.add_middleware(_Headers)
@@ -68,6 +70,15 @@ async def _error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=status)
     html = render(request, "error.html", {"status": status, "message": str(exc)})
     return HTMLResponse(html, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A refusal (400, 403, ...) as JSON under ``/api/``, as a page elsewhere (a form's answer)."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    html = render(request, "error.html", {"status": exc.status_code, "message": exc.detail})
+    return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
 
 
 class _Headers:
