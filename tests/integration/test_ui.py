@@ -164,6 +164,19 @@ def test_api_pipelines_and_models(open_client):
     assert open_client.get("/api/v1/models/nope").status_code == 404
 
 
+def test_runs_are_paged_newest_first(open_client, home, monkeypatch):
+    from suiro.ui import reads
+
+    monkeypatch.setattr(reads, "PAGE_SIZE", 2)
+    first = open_client.get("/runs", params={"page": 1}).text
+    second = open_client.get("/runs", params={"page": 2}).text
+    ids = lambda text: re.findall(r'<a href="/runs/([0-9a-f-]+)">', text)  # noqa: E731
+    assert ids(first) == [home[1]["hostile"], home[1]["failing"]] and ids(second) == [home[1]["mapped"]]
+    assert 'rel="next" href="/runs?pipeline=&amp;state=&amp;page=2"' in first and 'rel="next"' not in second
+    assert 'rel="prev" href="/runs?pipeline=&amp;state=&amp;page=1"' in second
+    assert open_client.get("/api/v1/runs", params={"page": 2}).json()["more"] is False
+
+
 def test_the_pages_and_the_api_show_the_same_runs(open_client):
     api = [r["id"] for r in open_client.get("/api/v1/runs").json()["runs"]]
     assert re.findall(r'<a href="/runs/([0-9a-f-]+)">', open_client.get("/runs").text) == api
@@ -280,6 +293,18 @@ def test_log_files_outside_the_home_are_not_read(home, tmp_path):
     inside = logs(store.reader, home[1]["failing"], "fragile", within=store.home)
     assert inside[0]["lines"] == ["fragile attempt 1"]
     assert logs(store.reader, home[1]["failing"], "fragile", within=tmp_path)[0]["lines"] == []
+
+
+def test_on_loopback_a_foreign_host_name_is_refused(home):
+    from suiro.ui.serve import loopback_hosts
+
+    app = create_app(home[0], allowed_hosts=loopback_hosts("127.0.0.1"))
+    with TestClient(app, base_url="http://rebound.example:8080") as rebound:
+        assert rebound.get("/api/v1/runs").status_code == 400  # DNS rebinding: a page's own name
+    for base in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"):
+        with TestClient(app, base_url=base) as local:
+            assert local.get("/api/v1/runs").status_code == 200, base
+    assert loopback_hosts("0.0.0.0") is None
 
 
 def test_security_headers(open_client):

@@ -9,13 +9,14 @@ page: it loads its script from a CDN. The OpenAPI description is at ``/api/v1/op
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from suiro.errors import ModelNotFoundError, RunNotFoundError, SuiroError
 from suiro.registry import Registry
@@ -38,12 +39,20 @@ SECURITY_HEADERS = [
 ]
 
 
-def create_app(home: str | Path | None = None, *, token: str | None = None) -> FastAPI:
+def create_app(
+    home: str | Path | None = None,
+    *,
+    token: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
     """The UI over the suiro home ``home`` (default ``$SUIRO_HOME``; ``$SUIRO_DB`` for the database).
 
     Args:
         token: required on every route but ``/health`` and ``/login`` when set; without it the
             UI is read-only (promote and rollback answer 403).
+        allowed_hosts: the only ``Host`` headers answered (others get 400). ``serve`` passes the
+            loopback names when it listens on loopback, so a web page cannot read the UI through
+            a name it rebinds to 127.0.0.1 (DNS rebinding), which matters most without a token.
     """
     app = FastAPI(title="suiro", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
     app.state.registry = Registry(home)
@@ -60,6 +69,8 @@ def create_app(home: str | Path | None = None, *, token: str | None = None) -> F
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(TokenGuard, token=token)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.add_middleware(_Headers)
     return app
 

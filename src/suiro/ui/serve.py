@@ -36,7 +36,7 @@ def serve(
 
     from suiro.ui.app import create_app
 
-    app = create_app(home, token=token)
+    app = create_app(home, token=token, allowed_hosts=loopback_hosts(host))
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if token is None:
@@ -48,6 +48,15 @@ def serve(
     print(f"suiro ui on http://{shown}:{bound}/ ({note}); Ctrl-C stops it", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def loopback_hosts(host: str) -> list[str] | None:
+    """The ``Host`` names a UI listening on loopback ``host`` answers to; None (any) elsewhere."""
+    from suiro.server.serving import is_loopback
+
+    if not is_loopback(host):
+        return None
+    return sorted({host.strip("[]"), "127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def _bind(host: str, port: int) -> socket.socket:
