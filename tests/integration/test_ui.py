@@ -80,6 +80,7 @@ def test_run_page_has_graph_timeline_logs_and_metric_chart(open_client, home):
     assert "squaring 2" in text  # a mapped item's log
     assert "<figcaption>loss</figcaption>" in text and "<polyline" in text
     assert "data-events" not in text  # a finished run is not watched live
+    assert "ran: " in text  # explain: the first run of each task says why it ran
 
 
 def test_failed_run_page_shows_each_attempt_and_the_traceback(open_client, home):

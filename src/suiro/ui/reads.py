@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 #: A log shown in a page keeps its last this many lines (the JSON API has them all).
 LOG_TAIL = 2000
+#: A run page explains the cache decision of at most this many tasks (each costs two reads).
+EXPLAINED = 100
 RUN_STATES = [s.value for s in RunState]
 TASK_STATES = [s.value for s in TaskState]
 
@@ -48,7 +50,8 @@ def runs(
 
 
 def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> dict[str, Any]:
-    """A run with its tasks, attempts (with tracebacks), logs, metrics, outputs and graph.
+    """A run with its tasks, attempts (with tracebacks), logs, metrics, outputs, graph and, per
+    task, why it was or was not a cache hit (``explain``).
 
     Raises:
         RunNotFoundError: no such run.
@@ -65,6 +68,10 @@ def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> 
     data["metrics"] = queries.metrics(db, data["id"])
     data["outputs"] = queries.artifacts(db, data["id"])
     data["graph"] = queries.run_graph(db, data["id"])
+    data["explain"] = {  # why each task was or was not a cache hit, as `suiro explain` says it
+        t["task_key"]: queries.explain(db, data["id"], t["task_key"])["reason"]
+        for t in data["tasks"][:EXPLAINED]
+    }
     return data
 
 
