@@ -103,6 +103,37 @@ def test_filter_runs_by_state(page, site):
     expect(page.locator("table.runs tbody")).to_contain_text(runs["failing"])
 
 
+def test_filter_and_open_a_run_with_the_keyboard_alone(page, site):
+    _, _, runs = site
+    page.goto("/runs")
+    page.locator("body").focus()
+    _tab_to(page, "filter-state")
+    for _ in range(3):  # (all) -> running -> success -> failed
+        page.keyboard.press("ArrowDown")
+    _tab_to(page, "filter-submit")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/runs?*state=failed*")
+    _tab_to(page, f"/runs/{runs['failing']}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/runs/{runs['failing']}")
+    _tab_to(page, "#task-fragile")  # the graph's boxes are links to their task's row
+    page.keyboard.press("Enter")
+    page.wait_for_url("**#task-fragile")
+
+
+def _tab_to(page, target: str, most: int = 40) -> None:
+    """Press Tab until the focused element's id or link ends with ``target``."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e.id || e.getAttribute('href') || (e.closest('a') || {}).getAttribute?.('href') || ''; }"
+        )
+        if focused.endswith(target):
+            return
+    raise AssertionError(f"Tab never reached {target}")
+
+
 def test_a_failed_runs_traceback_can_be_read(page, site):
     _, _, runs = site
     page.goto(f"/runs/{runs['failing']}")
