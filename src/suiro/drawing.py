@@ -67,7 +67,7 @@ def mermaid(data: dict[str, Any]) -> str:
                 lines.append(f"{pad}%% {key}: {_one_line(item['description'])}")
             lines.append(f'{pad}{ids[key]}{"[[" if mapped else "["}"{label}"{"]]" if mapped else "]"}')
     for node in data["nodes"]:
-        for up, label, _ in _edges(node):
+        for up, label, _ in edges(node):
             edge = f'-- "{_mermaid_text(label)}" -->' if label else "-->"
             lines.append(f"    {ids[up]} {edge} {ids[node['key']]}")
     return "\n".join(lines) + "\n"
@@ -94,7 +94,7 @@ def dot(data: dict[str, Any]) -> str:
                 f'{pad}"{_dot_text(key)}" [shape={"box3d" if mapped else "box"}, label="{label}"{tip}];'
             )
     for node in data["nodes"]:
-        for up, label, guard in _edges(node):
+        for up, label, guard in edges(node):
             attrs = [f'label="{_dot_text(label)}"'] if label else []
             attrs += ["style=dashed"] if guard else []
             attr = f" [{', '.join(attrs)}]" if attrs else ""
@@ -166,8 +166,8 @@ def _bits(node: dict[str, Any], data: dict[str, Any]) -> list[str]:
     return bits
 
 
-def _edges(node: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
-    """(upstream key, label or '', is a guard) for each edge into ``node``."""
+def edges(node: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(upstream key, label or '', is a guard) for each edge into ``node`` (the web UI's SVG uses it too)."""
     for up in node["upstream"]:
         label, guard = "", False
         for cond in node["conditions"]:

@@ -388,3 +388,7 @@ class PredictionInputError(SuiroError, ValueError):
     def __init__(self, message: str, *, problems: Sequence[tuple[str, str]] = ()):
         self.problems = list(problems)
         super().__init__(message)
+
+
+class UiError(SuiroError, ValueError):
+    """``suiro ui`` cannot start as asked: a non-loopback address without a token, a bad token file."""

@@ -156,6 +156,9 @@ def test_show_json_has_tasks_states_and_attempts(record):
     assert list(tasks) == ["load", "train", "report"]
     assert {k: t["state"] for k, t in tasks.items()} == dict.fromkeys(tasks, "success")
     assert {k: t["attempts"] for k, t in tasks.items()} == {"load": 2, "train": 1, "report": 1}
+    traceback = tasks["load"]["errors"][0].pop("traceback")  # since the web UI: show -v prints it
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert traceback.rstrip().endswith("ConnectionError: flaky source")
     assert tasks["load"]["errors"] == [
         {
             "map_index": -1,
@@ -232,9 +235,12 @@ def test_unknown_task_is_exit_2_naming_the_tasks(record):
 
 def test_logs_show_each_attempt_and_what_tasks_printed(record):
     out = record.cli.ok("logs", record.first).stdout
-    assert out.splitlines() == [
-        "== load attempt 1 (retrying)",
-        "load attempt 1",
+    lines = out.splitlines()
+    retried = lines.index("== load attempt 2 (success)")
+    assert lines[:2] == ["== load attempt 1 (retrying)", "load attempt 1"]
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[retried - 1] == "ConnectionError: flaky source"  # how the retried attempt ended
+    assert lines[retried:] == [
         "== load attempt 2 (success)",
         "load attempt 2",
         "== train attempt 1 (success)",
@@ -248,9 +254,19 @@ def test_logs_of_one_task(record):
     assert out.splitlines() == ["== train attempt 1 (success)", "trained on 4"]
 
 
-def test_logs_of_a_failed_task(record):
-    out = record.cli.ok("logs", record.failed, "crash").stdout
-    assert out.splitlines()[0] == "== crash attempt 1 (failed)"
+def test_logs_of_a_failed_task_end_with_its_traceback(record):
+    lines = record.cli.ok("logs", record.failed, "crash").stdout.splitlines()
+    assert lines[0] == "== crash attempt 1 (failed)"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert any('raise RuntimeError("no such table")' in line for line in lines)
+    assert lines[-1] == "RuntimeError: no such table"
+
+
+def test_show_verbose_prints_a_failed_attempts_traceback(record):
+    out = record.cli.ok("show", record.failed, "--verbose").stdout
+    assert "crash attempt 1: RuntimeError: no such table" in out
+    assert "Traceback (most recent call last):" in out
+    assert 'raise RuntimeError("no such table")' in out
 
 
 # --- metrics and artifacts -------------------------------------------------------------------

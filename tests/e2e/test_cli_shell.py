@@ -143,7 +143,9 @@ def test_a_non_zero_exit_fails_the_task_with_the_exit_code_and_the_end_of_stderr
     assert f"fail attempt 1: suiro.errors.ShellCommandError: {error['error_message']}" in shown.replace(
         "\n", ""
     )
-    assert cli.ok("logs", "last", "fail").stdout.splitlines()[1:] == ["[stderr] one", "[stderr] two"]
+    logs = cli.ok("logs", "last", "fail").stdout.splitlines()
+    assert logs[1:4] == ["[stderr] one", "[stderr] two", "Traceback (most recent call last):"]
+    assert logs[-1] == f"suiro.errors.ShellCommandError: {error['error_message']}"  # how it ended
 
 
 def test_a_failed_command_is_retried_and_each_attempt_keeps_its_log(cli):
@@ -155,12 +157,15 @@ def test_a_failed_command_is_retried_and_each_attempt_keeps_its_log(cli):
         "command 'if [ -f tried ]; then echo second; else touch tried; echo...' of task flaky exited with"
         ' code 1 (stderr ends: "first try")'
     )
-    assert cli.ok("logs", "last", "flaky").stdout.splitlines() == [
+    logs = cli.ok("logs", "last", "flaky").stdout.splitlines()
+    retried = logs.index("== flaky attempt 2 (success)")
+    assert logs[:3] == [
         "== flaky attempt 1 (retrying)",
         "[stderr] first try",
-        "== flaky attempt 2 (success)",
-        "second",
+        "Traceback (most recent call last):",
     ]
+    assert logs[retried - 1].startswith("suiro.errors.ShellCommandError: command ")  # attempt 1's traceback
+    assert logs[retried:] == ["== flaky attempt 2 (success)", "second"]
 
 
 @pytest.mark.parametrize("executor", ["sequential", "threads", "processes"])

@@ -47,7 +47,11 @@ def test_r17_lines_before_a_kill_survive_and_each_attempt_keeps_its_own_log(tmp_
 
     shown = cli.ok("logs", run_id, "noisy", "--attempt", "1").stdout.splitlines()
     assert shown[0] == "== noisy attempt 1 (retrying)"
-    assert shown[1:] == lines, "the CLI shows the dead attempt's lines, and only them"
+    assert shown[1 : 1 + len(lines)] == lines, "the CLI shows the dead attempt's lines"
+    assert shown[1 + len(lines) :] == [  # then how it ended (since the web UI: the traceback, here one line)
+        "suiro.errors.WorkerCrashedError: the process running task noisy died (exit code -9) before it"
+        " finished; check the task for crashes or memory use, then rerun it."
+    ]
     both = cli.ok("logs", run_id, "noisy").stdout.splitlines()
     assert [line for line in both if line.startswith("== ")] == [
         "== noisy attempt 1 (retrying)",

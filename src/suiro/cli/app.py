@@ -1,6 +1,6 @@
 """The ``suiro`` application: the composition root that puts the command modules together.
 
-Each command module (``running``, ``records``, ``check``, ``models``) owns a ``commands`` Typer;
+Each command module (``running``, ``records``, ``check``, ``models``, ``ui``) owns a ``commands`` Typer;
 this module adds them to the root one, in the order ``suiro --help`` lists them. Imports point
 one way: here to the commands, the commands to ``options`` and ``output``, never back (an
 import-linter contract in pyproject.toml keeps it so). The command modules import only typer
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from suiro.cli import check, deploying, models, records, running
+from suiro.cli import check, deploying, models, records, running, ui
 from suiro.cli.output import errors
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for _module in (running, records, check, models, deploying):
+for _module in (running, records, check, models, deploying, ui):
     app.add_typer(_module.commands)
 
 

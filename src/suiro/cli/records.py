@@ -104,7 +104,10 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
                 out.print(
                     f"{t['task_key']} attempt {e['attempt']}: {e['error_type']}: {e['error_message']}",
                     markup=False,
+                    highlight=False,
                 )
+                if e.get("traceback"):
+                    print(printable(e["traceback"].rstrip("\n"), newlines=True))
 
 
 #: The error type a sensor's poke that found nothing is recorded with (``suiro.errors.SensorNotReady``).
@@ -194,6 +197,8 @@ def logs(
         print(printable(f"== {label} attempt {attempt['attempt']} ({attempt['state']})"))
         for line in attempt["lines"]:
             print(printable(line))
+        if attempt.get("traceback"):  # how a failed attempt ended: the log file has only what it printed
+            print(printable(attempt["traceback"].rstrip("\n"), newlines=True))
 
 
 @commands.command()

@@ -10,6 +10,8 @@ verdicts first reaps (``suiro.store.reaper``; ``suiro.crashes`` also alerts).
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from suiro.cache import describe_changes, diff_parts
@@ -20,15 +22,21 @@ from suiro.store.files import file_entries
 
 
 def list_runs(
-    db: Database, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
+    db: Database,
+    *,
+    pipeline: str | None = None,
+    state: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Recent runs, newest first, optionally of one pipeline and/or in one state."""
+    """Recent runs, newest first, optionally of one pipeline and/or in one state; ``offset``
+    skips that many of the newest (the UI's and the JSON API's pages)."""
     rows = db.query(
         "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid FROM runs"
         " WHERE (CAST(:pipeline AS TEXT) IS NULL OR pipeline = :pipeline)"
         " AND (CAST(:state AS TEXT) IS NULL OR state = :state)"
-        " ORDER BY started DESC LIMIT :limit",
-        {"pipeline": pipeline, "state": state, "limit": limit},
+        " ORDER BY started DESC LIMIT :limit OFFSET :offset",
+        {"pipeline": pipeline, "state": state, "limit": limit, "offset": offset},
     )
     for row in rows:
         row["duration"] = (row["ended"] - row["started"]) if row["ended"] else None
@@ -97,8 +105,8 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
         {"id": run_id},
     )
     attempts = db.query(
-        "SELECT task_key, map_index, attempt, state, ended, duration, error_type, error_message, log_path"
-        " FROM attempts WHERE run_id = :id ORDER BY id",
+        "SELECT task_key, map_index, attempt, state, ended, duration, error_type, error_message,"
+        " traceback, log_path FROM attempts WHERE run_id = :id ORDER BY id",
         {"id": run_id},
     )
     nodes = {t["task_key"]: {**t, "items": {}, "errors": []} for t in tasks if t["map_index"] < 0}
@@ -109,7 +117,10 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
     for a in attempts:
         if a["error_type"] and a["task_key"] in nodes:
             nodes[a["task_key"]]["errors"].append(
-                {k: a[k] for k in ("map_index", "attempt", "state", "error_type", "error_message")}
+                {
+                    k: a[k]
+                    for k in ("map_index", "attempt", "state", "error_type", "error_message", "traceback")
+                }
             )
     tolerates = {n["key"] for n in about.get("nodes", ()) if n.get("allow_failure")}
     for key, node in nodes.items():  # failed, but its task has allow_failure: the run did not fail for it
@@ -119,36 +130,58 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
     return run
 
 
-def task_errors(db: Database, run_id: str, task_key: str) -> list[dict[str, Any]]:
-    """Every failed attempt of a task in a run, with its traceback."""
+def task_errors(db: Database, run_id: str, task_key: str | None = None) -> list[dict[str, Any]]:
+    """Every failed attempt of a task in a run (of every task if ``task_key`` is None), with its traceback."""
     return db.query(
-        "SELECT map_index, attempt, state, error_type, error_message, traceback FROM attempts"
-        " WHERE run_id = :id AND task_key = :task AND error_type IS NOT NULL ORDER BY id",
+        "SELECT task_key, map_index, attempt, state, error_type, error_message, traceback FROM attempts"
+        " WHERE run_id = :id AND (CAST(:task AS TEXT) IS NULL OR task_key = :task)"
+        " AND error_type IS NOT NULL ORDER BY id",
         {"id": resolve_run_id(db, run_id), "task": task_key},
     )
 
 
 def logs(
-    db: Database, run_id: str, task_key: str | None = None, attempt: int | None = None
+    db: Database,
+    run_id: str,
+    task_key: str | None = None,
+    attempt: int | None = None,
+    *,
+    within: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Each attempt's log lines (from its log file), in order, for a run or one task of it."""
+    """Each attempt's log lines (from its log file), in order, for a run or one task of it.
+
+    A failed attempt's row also has its ``error_type``, ``error_message`` and ``traceback``
+    (the log file holds what the task printed, not how it ended). With ``within`` (the suiro
+    home), a recorded log path that resolves outside that folder is not read (S3): the web UI
+    must never serve a file a tampered record points at.
+    """
     run_id = resolve_run_id(db, run_id)
     if task_key is not None:
         _check_task(db, run_id, task_key)
     rows = db.query(
-        "SELECT task_key, map_index, attempt, state, log_path FROM attempts WHERE run_id = :id"
+        "SELECT task_key, map_index, attempt, state, error_type, error_message, traceback, log_path"
+        " FROM attempts WHERE run_id = :id"
         " AND (CAST(:task AS TEXT) IS NULL OR task_key = :task)"
         " AND (CAST(:attempt AS INTEGER) IS NULL OR attempt = :attempt) ORDER BY id",
         {"id": run_id, "task": task_key, "attempt": attempt},
     )
     for row in rows:
         path = row.pop("log_path")
+        if within is not None and path is not None and not _is_inside(path, within):
+            row["lines"] = []
+            continue
         try:
             with open(path, encoding="utf-8") as handle:
                 row["lines"] = handle.read().splitlines()
         except (OSError, TypeError):
             row["lines"] = []
     return rows
+
+
+def _is_inside(path: str, root: Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed) to a file under ``root``."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, top]) == top
 
 
 def _check_task(db: Database, run_id: str, task_key: str) -> None:
@@ -295,3 +328,60 @@ def resume_conflict(db: Database, run_id: str) -> str | None:
         f"run {run_id} was already resumed by run {child['id']}, which succeeded; "
         f"there is nothing left to resume (see: suiro show {child['id']})."
     )
+
+
+def list_pipelines(db: Database) -> list[dict[str, Any]]:
+    """Every pipeline with a recorded run: its run count and latest run (id, state, start), by name."""
+    return db.query(
+        "SELECT r.pipeline AS name, COUNT(*) AS runs, MAX(r.started) AS last_started,"
+        " (SELECT l.id FROM runs l WHERE l.pipeline = r.pipeline ORDER BY l.started DESC LIMIT 1)"
+        " AS last_run,"
+        " (SELECT l.state FROM runs l WHERE l.pipeline = r.pipeline ORDER BY l.started DESC LIMIT 1)"
+        " AS last_state FROM runs r GROUP BY r.pipeline ORDER BY r.pipeline"
+    )
+
+
+def pipeline_graph(db: Database, name: str) -> dict[str, Any]:
+    """The graph (``Graph.to_dict()``) recorded with the latest run of pipeline ``name``.
+
+    Raises:
+        RunNotFoundError: no run of ``name`` is recorded.
+    """
+    rows = db.query(
+        "SELECT p.graph FROM runs r JOIN pipelines p ON p.id = r.pipeline_id"
+        " WHERE r.pipeline = :name ORDER BY r.started DESC LIMIT 1",
+        {"name": name},
+    )
+    if not rows:
+        known = [r["name"] for r in list_pipelines(db)]
+        raise RunNotFoundError(f"no run of pipeline {name!r} is recorded{did_you_mean(name, known)}.")
+    return json.loads(rows[0]["graph"])
+
+
+def run_states(db: Database, run_id: str) -> dict[str, Any]:
+    """A run's state and each task's state and mapped-item counts: what a live view polls.
+
+    Lighter than ``get_run`` (no graph, no attempts), so it can be read every fraction of a second.
+    """
+    run_id = resolve_run_id(db, run_id)
+    run = db.query("SELECT id, state, started, ended, error FROM runs WHERE id = :id", {"id": run_id})[0]
+    rows = db.query(
+        "SELECT task_key, map_index, state, attempts, duration FROM task_runs WHERE run_id = :id ORDER BY id",
+        {"id": run_id},
+    )
+    tasks = {r["task_key"]: {**r, "items": {}} for r in rows if r["map_index"] < 0}
+    for r in rows:
+        if r["map_index"] >= 0 and r["task_key"] in tasks:
+            items = tasks[r["task_key"]]["items"]
+            items[r["state"]] = items.get(r["state"], 0) + 1
+    run["tasks"] = list(tasks.values())
+    return run
+
+
+def run_graph(db: Database, run_id: str) -> dict[str, Any]:
+    """The graph (``Graph.to_dict()``) recorded with run ``run_id``; empty if none was."""
+    rows = db.query(
+        "SELECT p.graph FROM runs r JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = :id",
+        {"id": resolve_run_id(db, run_id)},
+    )
+    return json.loads(rows[0]["graph"]) if rows else {}

@@ -26,6 +26,7 @@ from suiro.errors import RunNotFoundError, StoreError
 from suiro.registry import Registry
 from suiro.store import queries
 from suiro.store.db import Database, database_url, write_timings
+from suiro.ui import reads
 
 
 @task
@@ -193,10 +194,14 @@ def connections(monkeypatch) -> Iterator[Connections]:
 COMMANDS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "runs": (lambda h: history.runs(), "SELECT id, pipeline, state, started, ended, parent_run_id"),
     "show": (lambda h: history.show(h["done"]), "SELECT * FROM runs WHERE id ="),
-    "logs": (lambda h: history.logs(h["done"]), "SELECT task_key, map_index, attempt, state, log_path"),
+    "logs": (lambda h: history.logs(h["done"]), "SELECT task_key, map_index, attempt, state, error_type"),
     "metrics": (lambda h: history.metrics(h["done"]), "SELECT task_key, map_index, name, value"),
     "artifacts": (lambda h: history.artifacts(h["done"]), "SELECT t.task_key, t.map_index, t.state"),
     "models list": (lambda h: Registry().versions(), "SELECT * FROM model_versions ORDER BY name"),
+    # the web UI's pages and JSON API (suiro.ui.reads): never a writable connection, never a reap
+    "ui runs": (lambda h: reads.runs(Registry())["runs"], "SELECT id, pipeline, state, started, ended"),
+    "ui run": (lambda h: reads.run(Registry(), h["done"]), "SELECT * FROM runs WHERE id ="),
+    "ui pipelines": (lambda h: reads.pipelines(Registry()), "SELECT r.pipeline AS name, COUNT(*)"),
 }
 #: ``runs`` and ``show`` reap before they read: their only reads on a writable connection are the
 #: reaper's (the running runs, then the attempts of a dead one), so the dead run is crashed by then.

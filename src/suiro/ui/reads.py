@@ -1,0 +1,137 @@
+"""What each page and each ``/api/v1`` route shows, read once here for both (never two copies).
+
+Each function takes the app's ``Registry`` (its ``reader`` is the read-only handle on the
+store's database) and returns plain JSON-able data: the JSON API returns it as it is, the
+pages render it. Every read is a ``suiro.store.queries`` (or registry) function on the
+read-only handle; nothing here writes, reaps or alerts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from suiro.states import RunState, TaskState
+from suiro.store import queries
+
+if TYPE_CHECKING:
+    from suiro.registry import Registry
+
+#: Runs per page of the runs list.
+PAGE_SIZE = 50
+#: A log shown in a page keeps its last this many lines (the JSON API has them all).
+LOG_TAIL = 2000
+#: A run page explains the cache decision of at most this many tasks (each costs two reads).
+EXPLAINED = 100
+RUN_STATES = [s.value for s in RunState]
+TASK_STATES = [s.value for s in TaskState]
+
+
+def runs(
+    registry: Registry, *, pipeline: str | None = None, state: str | None = None, page: int = 1
+) -> dict[str, Any]:
+    """One page of runs, newest first, with what the filters may choose from."""
+    page = max(page, 1)
+    rows = queries.list_runs(
+        registry.reader,
+        pipeline=pipeline or None,
+        state=state or None,
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    return {
+        "runs": rows[:PAGE_SIZE],
+        "page": page,
+        "more": len(rows) > PAGE_SIZE,
+        "pipeline": pipeline or None,
+        "state": state or None,
+        "pipelines": [p["name"] for p in queries.list_pipelines(registry.reader)],
+        "states": RUN_STATES,
+    }
+
+
+def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> dict[str, Any]:
+    """A run with its tasks, attempts (with tracebacks), logs, metrics, outputs, graph and, per
+    task, why it was or was not a cache hit (``explain``).
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    db = registry.reader
+    data = queries.get_run(db, run_id)
+    for attempt in data["attempts"]:
+        attempt.pop("log_path", None)  # where the file is on disk is not the reader's business
+    logs = queries.logs(db, data["id"], within=registry.store.home)
+    if log_tail is not None:
+        for entry in logs:
+            entry["lines"] = entry["lines"][-log_tail:]
+    data["logs"] = logs
+    data["metrics"] = queries.metrics(db, data["id"])
+    data["outputs"] = queries.artifacts(db, data["id"])
+    data["graph"] = queries.run_graph(db, data["id"])
+    data["explain"] = {  # why each task was or was not a cache hit, as `suiro explain` says it
+        t["task_key"]: queries.explain(db, data["id"], t["task_key"])["reason"]
+        for t in data["tasks"][:EXPLAINED]
+    }
+    return data
+
+
+def run_states(registry: Registry, run_id: str) -> dict[str, Any]:
+    """A run's and its tasks' states (what the live view sends)."""
+    return queries.run_states(registry.reader, run_id)
+
+
+def logs(
+    registry: Registry, run_id: str, *, task: str | None = None, attempt: int | None = None
+) -> list[dict[str, Any]]:
+    """Every attempt's log lines and, for a failed one, its error and traceback."""
+    return queries.logs(registry.reader, run_id, task, attempt, within=registry.store.home)
+
+
+def pipelines(registry: Registry) -> list[dict[str, Any]]:
+    """Each pipeline with a recorded run, with its run count and latest run."""
+    return queries.list_pipelines(registry.reader)
+
+
+def pipeline(registry: Registry, name: str, *, recent: int = 20) -> dict[str, Any]:
+    """A pipeline: its graph and parameters (as its latest run recorded them) and its recent runs.
+
+    Raises:
+        RunNotFoundError: no run of ``name`` is recorded.
+    """
+    graph = queries.pipeline_graph(registry.reader, name)
+    recent_runs = queries.list_runs(registry.reader, pipeline=name, limit=recent)
+    latest = queries.get_run(registry.reader, recent_runs[0]["id"]) if recent_runs else None
+    return {
+        "name": name,
+        "graph": graph,
+        "params": graph.get("params", []),
+        "runs": recent_runs,
+        "latest": latest,
+    }
+
+
+def models(registry: Registry) -> list[dict[str, Any]]:
+    """Every registered model: its versions' count, latest version and production version."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for version in registry.versions():
+        entry = by_name.setdefault(version.name, {"name": version.name, "versions": 0, "production": None})
+        entry["versions"] += 1
+        entry["latest"] = version.version
+        entry["latest_created"] = version.created
+        if version.stage == "production":
+            entry["production"] = version.version
+    return list(by_name.values())
+
+
+def model(registry: Registry, name: str) -> dict[str, Any]:
+    """A model's versions (metrics, parameters, lineage) and its stage history, oldest first.
+
+    Raises:
+        ModelNotFoundError: no model has that name.
+    """
+    history = registry.transitions(name)
+    return {
+        "name": name,
+        "versions": [v.to_dict() for v in registry.versions(name)],
+        "history": history,
+    }
