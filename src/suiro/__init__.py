@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from suiro import registry as registry
     from suiro.api import load_pipeline, resume, run
     from suiro.results import RunResult, TaskResult
+    from suiro.schedules import Schedule
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ _LAZY = {
     "load_pipeline": "suiro.api",
     "RunResult": "suiro.results",
     "TaskResult": "suiro.results",
+    "Schedule": "suiro.schedules",
 }
 #: Sub-modules the README uses as ``suiro.history.runs()``: imported on first use, not by ``import suiro``.
 _LAZY_MODULES = frozenset({"api", "history", "registry"})
@@ -74,6 +76,7 @@ __all__ = [
     "Ref",
     "RunResult",
     "RunState",
+    "Schedule",
     "ShellCommandError",
     "SuiroError",
     "Task",

@@ -45,6 +45,22 @@ class CycleError(DefinitionError, ValueError):
         super().__init__(message, task=self.cycle[0] if self.cycle else None, location=location)
 
 
+class ScheduleError(DefinitionError, ValueError):
+    """A schedule is wrong: a malformed cron expression, an unknown time zone, an interval of zero,
+    a start after its end, or an unknown catch-up policy. Raised where the schedule is declared, so
+    it is found at deploy time and never at 2 a.m.
+
+    Attributes:
+        spec: the expression, zone or value that is wrong, as given.
+    """
+
+    def __init__(
+        self, message: str, *, spec: object = None, task: str | None = None, location: str | None = None
+    ):
+        self.spec = spec
+        super().__init__(message, task=task, location=location)
+
+
 class ParameterError(SuiroError, ValueError):
     """A pipeline parameter is missing, unknown or has a value of the wrong type.
 
