@@ -18,6 +18,7 @@ Every SQL statement on ``ticks`` lives here; writes take a ``BEGIN IMMEDIATE`` t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,6 +162,11 @@ def get(db: Database, run_id: str) -> TickRow | None:
     return _row(found[0]) if found else None
 
 
+def run_exists(db: Database, run_id: str) -> bool:
+    """Whether the run ``run_id`` has its row (its process got as far as starting it)."""
+    return bool(db.query("SELECT 1 AS x FROM runs WHERE id = :run_id", {"run_id": run_id}))
+
+
 def between(db: Database, deployment: str, start: float, end: float) -> list[dict[str, Any]]:
     """The ticks of ``deployment`` with logical times in ``[start, end]``, each with its run's state
     (``run_state``, None while no run row exists), oldest first."""
@@ -267,6 +273,8 @@ def orphans(db: Database) -> list[TickRow]:
     )
     dead = []
     for row in found:
+        if row["host"] == this_host() and row["pid"] == os.getpid():
+            continue  # launched by this very process, whose child has not taken it over yet
         owner = {"host": row["host"], "pid": row["pid"], "started": row["launched"]}
         if reaper.owner_alive(owner) is False:
             dead.append(_row(row))
@@ -281,7 +289,7 @@ def relaunch(db: Database, tick: TickRow, *, pid: int, now: float) -> bool:
     """
     with db.write() as tx:
         if tx.query("SELECT 1 AS x FROM runs WHERE id = :run_id", {"run_id": tick.run_id}):
-            return False
+            return False  # it appeared after all: the run is recorded, its reaper decides
         return bool(
             tx.execute(
                 "UPDATE ticks SET pid = :pid, host = :host, launched = :now"
