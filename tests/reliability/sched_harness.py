@@ -37,7 +37,8 @@ def work(label: str, pause: float) -> str:
     path = os.environ.get("SCHED_LEDGER")
     if path:
         logical = ctx.logical_time.timestamp() if ctx.logical_time is not None else -1.0
-        fields = [ctx.run_id, ctx.deployment, f"{logical:.3f}", f"{start:.6f}", f"{time.time():.6f}", os.getpid()]
+        ended = time.time()
+        fields = [ctx.run_id, ctx.deployment, f"{logical:.3f}", f"{start:.6f}", f"{ended:.6f}", os.getpid()]
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, (" ".join(map(str, fields)) + "\\n").encode())

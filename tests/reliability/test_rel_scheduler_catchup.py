@@ -46,7 +46,8 @@ def test_thirty_days_down_creates_what_the_policy_says(sched, tmp_path, catchup,
     back = sched.run_pass(T0 + DOWN)
     assert back.created == expected
     assert back.dropped == 720 - expected
-    times = [r["logical_time"] for r in sched.db.query("SELECT logical_time FROM ticks ORDER BY logical_time")]
+    found = sched.db.query("SELECT logical_time FROM ticks ORDER BY logical_time")
+    times = [r["logical_time"] for r in found]
     missed = hourly_between(T0, T0 + DOWN)
     assert len(missed) == 720
     assert times[1:] == missed[len(missed) - expected :]  # the latest ones, oldest first
@@ -76,7 +77,8 @@ def test_catch_up_runs_respect_max_active_runs(tmp_path, suiro_home, monkeypatch
     target = write_ticking(tmp_path)
     with clock.use(ManualClock(start=T0)) as manual:
         sched = Scheduler(suiro_home)
-        deploy(sched.db, "hourly", target, catchup="all", max_catchup_runs=4, max_active_runs=2, params={"pause": 0.4})
+        limits = {"catchup": "all", "max_catchup_runs": 4, "max_active_runs": 2}
+        deploy(sched.db, "hourly", target, params={"pause": 0.4}, **limits)
         sched.run_pass(T0 - 1.0)  # sets the cursor; nothing due yet
         manual.advance(DOWN)
         report = sched.run_pass()
