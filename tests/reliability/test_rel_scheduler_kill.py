@@ -49,7 +49,9 @@ with clock.use(ManualClock(start=now)):
 """
 
 
-def one_pass(home: Path, now: float, *, faults: str = "", launch: bool = False) -> subprocess.CompletedProcess:
+def one_pass(
+    home: Path, now: float, *, faults: str = "", launch: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SUIRO_FAULTPOINTS"}
     env.update(SUIRO_HOME=str(home), **({"SUIRO_FAULTPOINTS": faults} if faults else {}))
     argv = [sys.executable, "-c", PASS, repr(now), str(TTL), "launch" if launch else "plan"]
