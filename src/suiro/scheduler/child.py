@@ -33,16 +33,27 @@ def main(argv: list[str]) -> int:
         if not ticks.start(store.db, run_id, launcher=launcher, pid=os.getpid(), now=clock.now()):
             print(f"tick {run_id} was taken over by another launcher; nothing to do.", file=sys.stderr)
             return 0
-        try:
-            return _run(store, run_id)
-        except SuiroError as exc:
-            if ticks.run_exists(store.db, run_id):
-                raise
-            ticks.fail(store.db, run_id, pid=os.getpid())
-            print(f"error: run {run_id} could not start: {exc}", file=sys.stderr)
-            return 2
+        return run_claimed(store, run_id)
     finally:
         store.close()
+
+
+def run_claimed(store: Store, run_id: str) -> int:
+    """Run the tick ``run_id`` this process holds (its pid is the tick's); the exit code.
+
+    A problem before the run row exists marks the tick ``failed`` (printed, exit 2); after it,
+    the run itself records what happened.
+    """
+    from suiro.store import ticks
+
+    try:
+        return _run(store, run_id)
+    except SuiroError as exc:
+        if ticks.run_exists(store.db, run_id):
+            raise
+        ticks.fail(store.db, run_id, pid=os.getpid())
+        print(f"error: run {run_id} could not start: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(store: Store, run_id: str) -> int:

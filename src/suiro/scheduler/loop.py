@@ -50,6 +50,8 @@ POLL = 1.0
 REAP_EVERY = 10.0
 #: Seconds between polls of file and upstream triggers.
 TRIGGER_EVERY = 5.0
+#: Runs one scheduler has started and that still run, at most (the rest of the queue waits).
+MAX_CHILDREN = 16
 #: How often a child that dies before taking its tick over is started again.
 RESTARTS = 3
 #: Seconds between checks for late runs.
@@ -85,6 +87,8 @@ class Scheduler:
         poll: the longest sleep of ``serve`` between looks for new work.
         launch: False records ticks but launches nothing (they stay queued): a dry planner.
         holder: this scheduler's name in the lease (default ``host:pid:random``).
+        max_children: at most this many runs started by this scheduler at once (a catch-up of
+            hundreds of ticks without ``max_active_runs`` must not fork hundreds of processes).
     """
 
     def __init__(
@@ -95,13 +99,14 @@ class Scheduler:
         poll: float = POLL,
         launch: bool = True,
         holder: str | None = None,
+        max_children: int = MAX_CHILDREN,
     ):
         from suiro.store import leases
         from suiro.store.home import Store
 
         self.store = Store(home)
         self.db = self.store.db
-        self.ttl, self.poll, self.launching = ttl, poll, launch
+        self.ttl, self.poll, self.launching, self.max_children = ttl, poll, launch, max_children
         self.holder = holder or leases.new_holder()
         self.lease: Lease | None = None
         self._plans: dict[str, _Plan] = {}
@@ -250,8 +255,10 @@ class Scheduler:
         launched = 0
         for tick in queue:
             plan = self._plans.get(tick.deployment)
-            if plan is None or plan.row.paused:
-                continue  # deleted or paused: its queued ticks wait
+            if plan is None or plan.row.paused or tick.trigger == "backfill":
+                continue  # deleted or paused: its queued ticks wait; `suiro backfill` runs its own
+            if len(self._children) >= self.max_children:
+                break
             limit = plan.row.max_active_runs
             if limit is not None and active.get(tick.deployment, 0) >= limit:
                 continue
@@ -345,8 +352,25 @@ class Scheduler:
             except StoreError as exc:
                 log.warning("could not release the lease (it expires by itself): %s", exc)
             self.lease = None
-        self._poll_children()
+        self._await_takeover()
         self.store.close()
+
+    def _await_takeover(self, timeout: float = 10.0) -> None:
+        """Wait (a moment, bounded) until each child started has taken its tick over or exited,
+        so a scheduler that exits right after launching (``--once``) leaves no tick that a later
+        one would take for an orphan and start again (the first child would then stand down)."""
+        import time
+
+        from suiro.store import ticks
+
+        deadline = time.monotonic() + timeout
+        for run_id, proc in list(self._children.items()):
+            while proc.poll() is None and time.monotonic() < deadline:
+                tick = ticks.get(self.db, run_id)
+                if tick is None or tick.pid != os.getpid():
+                    break
+                time.sleep(0.02)
+        self._poll_children()
 
     @property
     def children(self) -> dict[str, int]:
