@@ -21,6 +21,7 @@ its launcher and child are dead and its run row never appeared, under the same r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -48,6 +49,8 @@ LEASE_TTL = 30.0
 POLL = 1.0
 #: Seconds between reaping dead runs, settling ended ticks and relaunching orphans.
 REAP_EVERY = 10.0
+#: Seconds between full reloads of the deployments, changed or not.
+RELOAD_EVERY = 60.0
 #: Seconds between polls of file and upstream triggers.
 TRIGGER_EVERY = 5.0
 #: Runs one scheduler has started and that still run, at most (the rest of the queue waits).
@@ -113,7 +116,7 @@ class Scheduler:
         self._seen: tuple[int, float] | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._restarts: dict[str, int] = {}
-        self._due = {"reap": -1.0, "scan": -1.0, "late": -1.0}
+        self._due = {"reap": -1.0, "scan": -1.0, "late": -1.0, "reload": -1.0}
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class Scheduler:
         if not self._lead(now):
             return PassReport(leader=False)
         try:
-            self._refresh()
+            self._refresh(now)
             exited = self._poll_children()
             self._housekeeping(now, force=exited)
             created, dropped = self._decide(now)
@@ -169,15 +172,21 @@ class Scheduler:
     def _stand_by(self) -> None:
         self.lease, self._plans, self._seen = None, {}, None
 
-    def _refresh(self) -> None:
-        """Reload the deployments when they changed (one cheap query when they did not)."""
+    def _refresh(self, now: float) -> None:
+        """Reload the deployments when they changed (one cheap query when they did not), and every
+        ``RELOAD_EVERY`` seconds anyway: two changes stamped with the same ``updated`` time would
+        look like one. A row that did not change keeps its plan (no schedule parsed again)."""
         from suiro.store import deployments
 
         seen = deployments.last_change(self.db)
-        if seen == self._seen:
+        if seen == self._seen and now < self._due["reload"]:
             return
-        self._plans = {row.name: _plan(row) for row in deployments.all_deployments(self.db)}
-        self._seen = seen
+        plans = {}
+        for row in deployments.all_deployments(self.db):
+            old = self._plans.get(row.name)
+            plans[row.name] = old if old is not None and _same(old.row, row) else _plan(row)
+        self._plans, self._seen = plans, seen
+        self._due["reload"] = now + RELOAD_EVERY
 
     def _decide(self, now: float) -> tuple[int, int]:
         """Record the ticks of every due deployment, moving its cursor to ``now`` with them."""
@@ -377,6 +386,11 @@ class Scheduler:
         """The child processes this scheduler started that are still running: pid by run id."""
         self._poll_children()
         return {run_id: proc.pid for run_id, proc in self._children.items()}
+
+
+def _same(kept: DeploymentRow, row: DeploymentRow) -> bool:
+    """Whether ``row`` is ``kept`` but for its cursor (which this scheduler moved itself)."""
+    return dataclasses.replace(kept, cursor=row.cursor, updated=row.updated) == row
 
 
 def _plan(row: DeploymentRow) -> _Plan:
