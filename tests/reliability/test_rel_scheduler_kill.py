@@ -4,8 +4,9 @@ within the catch-up policy.
 
 Each round is a real process (``PASS`` below: a ``Scheduler`` on a ``ManualClock`` at the round's
 instant) armed with ``SUIRO_FAULTPOINTS`` to SIGKILL itself at the nth ``scheduler.tick_created``
-(after a deployment's ticks committed) or ``db.before_commit`` (inside the transaction that
-creates them), n drawn from a seeded generator. Each round starts past the dead one's lease.
+(after the nth deployment's ticks, inside the one transaction that creates a pass's ticks), at
+``db.before_commit`` or at ``db.after_commit`` (the commit of the lease, of the ticks, ...), n drawn
+from a seeded generator. Each round starts past the dead one's lease.
 The expected ticks are computed here, not by ``suiro.schedules``: a ``* * * * *`` cron in UTC
 fires on every multiple of 60 s. The launch variant kills the scheduler right after it claimed
 a tick, before it started the tick's process: the restarted scheduler relaunches that tick
@@ -74,9 +75,10 @@ def kill_rounds(tmp_path: Path, home: Path, rounds: int, seed: int) -> None:
     rng = random.Random(seed)
     now, killed = T0, 0
     for _ in range(rounds):
-        now += TTL + rng.choice([1.0, 30.0, 90.0, 300.0])  # past the dead one's lease; new ticks due
-        point = rng.choice(["scheduler.tick_created", "db.before_commit"])
-        done = one_pass(home, now, faults=f"{point}:kill:{rng.randint(1, DEPLOYMENTS)}")
+        now += TTL + rng.choice([30.0, 90.0, 300.0])  # past the dead one's lease; new ticks due
+        point = rng.choice(["scheduler.tick_created", "db.before_commit", "db.after_commit"])
+        nth = rng.randint(1, DEPLOYMENTS) if point == "scheduler.tick_created" else rng.randint(2, 3)
+        done = one_pass(home, now, faults=f"{point}:kill:{nth}")
         assert done.returncode in (0, -signal.SIGKILL), done.stderr
         killed += done.returncode == -signal.SIGKILL
     assert killed >= rounds // 2  # the faults really fired

@@ -189,11 +189,12 @@ class Scheduler:
         self._due["reload"] = now + RELOAD_EVERY
 
     def _decide(self, now: float) -> tuple[int, int]:
-        """Record the ticks of every due deployment, moving its cursor to ``now`` with them."""
+        """Record the ticks of every due deployment, moving each cursor to ``now`` with them, all in
+        one transaction (one commit however many deployments fire at this instant)."""
         from suiro.schedules import due
         from suiro.store import ticks
 
-        created = dropped = 0
+        batches, dropped = [], 0
         for name, plan in self._plans.items():
             if plan.row.paused or plan.next_fire is None or plan.next_fire > now:
                 continue
@@ -206,14 +207,18 @@ class Scheduler:
                     catchup=plan.row.catchup,
                     max_catchup_runs=plan.row.max_catchup_runs,
                 )
-            made = ticks.create(self.db, name, found, now=now, lease=self.lease, cursor=now)
-            fault("scheduler.tick_created")
             if missed:
                 log.info("%s: %d missed tick(s) dropped by catchup=%s", name, missed, plan.row.catchup)
-            created, dropped = created + len(made), dropped + missed
+            batches.append((name, found, now))
+            dropped += missed
+        if not batches:
+            return 0, 0
+        made = ticks.create_many(self.db, batches, now=now, lease=self.lease)
+        for name, _, _ in batches:
+            plan = self._plans[name]
             plan.cursor = now
             plan.next_fire = plan.schedule.next_after(now) if plan.schedule is not None else None
-        return created, dropped
+        return sum(map(len, made.values())), dropped
 
     def _scan(self, now: float) -> int:
         """Poll the deployments' file and upstream triggers (every ``TRIGGER_EVERY`` seconds)."""
@@ -229,7 +234,6 @@ class Scheduler:
             found = seams.scan(self.db, plan.row, now)
             if found:
                 created += len(ticks.create(self.db, name, found, now=now, lease=self.lease))
-                fault("scheduler.tick_created")
         return created
 
     def _housekeeping(self, now: float, *, force: bool = False) -> None:
