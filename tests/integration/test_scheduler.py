@@ -98,7 +98,7 @@ def test_a_triggered_run_is_launched_with_its_parameters_and_one_that_cannot_sta
 
 def test_a_backfill_interrupted_after_claiming_resumes_and_runs_each_tick_once(suiro_home, target, ledger):
     store = Store(suiro_home)
-    deploy(store.db, "daily", target, "0 0 * * *", params={"pause": 0.3})
+    deploy(store.db, "daily", target, "0 0 * * *", params={"pause": 0.15})
     plan = manual.plan_backfill(store, "daily", "2026-11-01", "2026-11-04")
     assert (plan.total, plan.created) == (4, 4)
     assert manual.plan_backfill(store, "daily", "2026-11-01", "2026-11-04").created == 0

@@ -78,7 +78,7 @@ def test_catch_up_runs_respect_max_active_runs(tmp_path, suiro_home, monkeypatch
     with clock.use(ManualClock(start=T0)) as manual:
         sched = Scheduler(suiro_home)
         limits = {"catchup": "all", "max_catchup_runs": 4, "max_active_runs": 2}
-        deploy(sched.db, "hourly", target, params={"pause": 0.4}, **limits)
+        deploy(sched.db, "hourly", target, params={"pause": 0.2}, **limits)
         sched.run_pass(T0 - 1.0)  # sets the cursor; nothing due yet
         manual.advance(DOWN)
         report = sched.run_pass()

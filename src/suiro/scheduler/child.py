@@ -1,4 +1,5 @@
-"""``python -m suiro.scheduler.child RUN_ID LAUNCHER_PID``: run one launched tick, then exit.
+"""``python -m suiro.scheduler.child RUN_ID LAUNCHER_PID`` (or ``--warm``, the pair read from stdin):
+run one launched tick, then exit.
 
 First the child takes the tick over from its launcher (compare-and-set on the launcher's pid:
 if a relauncher replaced that launcher meanwhile, this child exits without running anything).
@@ -23,10 +24,18 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str]) -> int:
-    """Run the tick ``argv[0]`` launched by pid ``argv[1]``; the exit code."""
+    """Run the tick ``argv[0]`` launched by pid ``argv[1]``; the exit code.
+
+    With ``--warm``: import everything a run needs first, then read ``RUN_ID LAUNCHER_PID`` from
+    stdin (end-of-file: exit, nothing done) and send stdout and stderr to the run's output file.
+    """
     from suiro.store import ticks
     from suiro.store.home import Store
 
+    if argv == ["--warm"]:
+        argv = _wait_for_work()
+        if not argv:
+            return 0
     run_id, launcher = argv[0], int(argv[1])
     store = Store()
     try:
@@ -36,6 +45,26 @@ def main(argv: list[str]) -> int:
         return run_claimed(store, run_id)
     finally:
         store.close()
+
+
+def _wait_for_work() -> list[str]:
+    """The warm child's wait: imports done, then the run id and launcher pid from stdin (or [])."""
+    from pathlib import Path
+
+    import suiro.api  # imported now, before the tick is due (the point of a warm child)
+    import suiro.store.home  # noqa: F401
+    from suiro.scheduler.launch import output_file
+
+    words = sys.stdin.readline().split()
+    if len(words) != 2:
+        return []
+    out = os.open(
+        output_file(Path(os.environ["SUIRO_HOME"]), words[0]), os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    )
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    return words
 
 
 def run_claimed(store: Store, run_id: str) -> int:

@@ -34,7 +34,7 @@ from suiro import clock
 from suiro.errors import StoreError, SuiroError
 from suiro.faults import fault
 from suiro.scheduler import seams
-from suiro.scheduler.launch import launch
+from suiro.scheduler.launch import Launcher
 
 if TYPE_CHECKING:
     from suiro.schedules import Schedule
@@ -115,6 +115,7 @@ class Scheduler:
         self._plans: dict[str, _Plan] = {}
         self._seen: tuple[int, float] | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._launcher = Launcher(self.store.home, warm=launch)
         self._restarts: dict[str, int] = {}
         self._due = {"reap": -1.0, "scan": -1.0, "late": -1.0, "reload": -1.0}
 
@@ -137,7 +138,10 @@ class Scheduler:
             self._housekeeping(now, force=exited)
             created, dropped = self._decide(now)
             created += self._scan(now)
-            launched = self._launch(now) if self.launching else 0
+            launched = 0
+            if self.launching:
+                launched = self._launch(now)
+                self._launcher.prepare()  # a warm child for the next tick
             self._late(now)
         except LeaseLostError as exc:
             log.warning("%s", exc)
@@ -285,7 +289,7 @@ class Scheduler:
         return launched
 
     def _start(self, run_id: str) -> None:
-        self._children[run_id] = launch(self.store.home, run_id, launcher=os.getpid())
+        self._children[run_id] = self._launcher.launch(run_id, launcher=os.getpid())
 
     def _poll_children(self) -> bool:
         """Collect exited children (no zombies); whether any exited.
@@ -365,6 +369,7 @@ class Scheduler:
             except StoreError as exc:
                 log.warning("could not release the lease (it expires by itself): %s", exc)
             self.lease = None
+        self._launcher.close()
         self._await_takeover()
         self.store.close()
 

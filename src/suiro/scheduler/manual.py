@@ -23,6 +23,7 @@ from suiro import clock
 from suiro.errors import ParameterError, SuiroError, did_you_mean
 
 if TYPE_CHECKING:
+    from suiro.scheduler.launch import Launcher
     from suiro.schedules import Schedule
     from suiro.store.db import Database
     from suiro.store.deployments import DeploymentRow
@@ -187,8 +188,25 @@ def run_backfill(
     ``running`` by a dead process is reaped. Interrupting this (Ctrl-C) leaves started runs to
     finish; running the backfill again resumes it.
     """
+    from suiro.scheduler.launch import Launcher
+
+    launcher = Launcher(store.home)
+    try:
+        return _drive(store, plan, launcher, max_active=max_active, on_progress=on_progress, every=every)
+    finally:
+        launcher.close()
+
+
+def _drive(
+    store: Store,
+    plan: Backfill,
+    launcher: Launcher,
+    *,
+    max_active: int,
+    on_progress: Callable[[Backfill], None] | None,
+    every: float,
+) -> Backfill:
     from suiro import crashes
-    from suiro.scheduler.launch import launch
     from suiro.store import ticks
 
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -206,12 +224,12 @@ def run_backfill(
         for orphan in ticks.orphans(store.db):
             ours = orphan.deployment == plan.name and plan.start <= orphan.logical_time <= plan.end
             if ours and ticks.relaunch(store.db, orphan, pid=os.getpid(), now=now):
-                children[orphan.run_id] = launch(store.home, orphan.run_id, launcher=os.getpid())
+                children[orphan.run_id] = launcher.launch(orphan.run_id, launcher=os.getpid())
         for row in waiting:
             if len(children) >= max_active:
                 break
             if ticks.claim(store.db, row["run_id"], pid=os.getpid(), now=now):
-                children[row["run_id"]] = launch(store.home, row["run_id"], launcher=os.getpid())
+                children[row["run_id"]] = launcher.launch(row["run_id"], launcher=os.getpid())
         time.sleep(every)
 
 
