@@ -31,6 +31,7 @@ from suiro.task import Task, TaskOptions, task
 if TYPE_CHECKING:
     from suiro import api as api
     from suiro import history as history
+    from suiro import logical as logical
     from suiro import registry as registry
     from suiro.api import load_pipeline, resume, run
     from suiro.results import RunResult, TaskResult
@@ -47,7 +48,7 @@ _LAZY = {
     "Schedule": "suiro.schedules",
 }
 #: Sub-modules the README uses as ``suiro.history.runs()``: imported on first use, not by ``import suiro``.
-_LAZY_MODULES = frozenset({"api", "history", "registry"})
+_LAZY_MODULES = frozenset({"api", "history", "logical", "registry"})
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +92,7 @@ __all__ = [
     "get_logger",
     "load_pipeline",
     "log_metric",
+    "logical",
     "pipeline",
     "resume",
     "run",

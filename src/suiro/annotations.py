@@ -10,6 +10,7 @@ anything else goes to pydantic for coercion and a precise error.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -237,7 +238,8 @@ def unknown_field(
 
 
 def to_plain(value: Any, depth: int = 0) -> Any:
-    """``value`` with every dataclass and pydantic model in it as a dict of its fields.
+    """``value`` with every dataclass and pydantic model in it as a dict of its fields, and every
+    date and time as ISO text.
 
     For records kept as JSON: a resume reads the dict back and validates it into the class again,
     and secrets inside it are masked like any other string.
@@ -253,4 +255,6 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         return {k: to_plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_plain(v, depth + 1) for v in value]
+    if isinstance(value, datetime.date | datetime.time):  # ISO text, which pydantic reads back
+        return value.isoformat()
     return value

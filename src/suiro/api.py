@@ -106,6 +106,7 @@ def run(
         environ=environ,
         overrides=overrides,
         values=params,
+        scheduled=scheduled,
     )
     return _execute(
         pipe,
@@ -179,6 +180,7 @@ def resume(
         environ={},
         overrides=overrides,
         values={**base, **(params or {})},
+        scheduled=scheduled_of(run),
     )
     return _execute(
         pipeline,

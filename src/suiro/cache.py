@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime
 import functools
 import hashlib
 import inspect
@@ -59,6 +60,36 @@ def code_digest(fn: Callable[..., Any]) -> str:
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 node.body = body[1:] or [ast.Pass()]
     return digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
+
+
+#: Names through which a task reads its run's logical time: ``suiro.context().logical_time``,
+#: ``.interval_start``, ``.interval_end`` (and ``.scheduled``, which holds them all).
+LOGICAL_NAMES = frozenset({"logical_time", "interval_start", "interval_end", "scheduled"})
+
+
+def reads_logical_time(fn: Callable[..., Any]) -> bool:
+    """True if the task's own code names its run's logical time (``LOGICAL_NAMES``).
+
+    Such a task's output depends on the tick its run stands for, which is no input or parameter:
+    its cache key must carry the logical time, or the 30 November run would reuse the output
+    computed for 29 November (G10). Read from the compiled code (attribute and global names,
+    and string constants for ``getattr``), nested functions included; a helper in another
+    function is not seen: pass the time as a parameter (``suiro.logical``) instead.
+    """
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    return code is not None and _code_reads_logical_time(code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_reads_logical_time(code: Any) -> bool:
+    if not LOGICAL_NAMES.isdisjoint(code.co_names):
+        return True
+    for const in code.co_consts:
+        if isinstance(const, str) and const in LOGICAL_NAMES:
+            return True
+        if hasattr(const, "co_names") and _code_reads_logical_time(const):
+            return True
+    return False
 
 
 def fingerprint(value: Any) -> str:
@@ -196,6 +227,17 @@ def _token(value: Any, depth: int) -> str:
 @_token.register(complex)
 def _scalar(value: Any, depth: int) -> str:
     return f"{type(value).__name__}:{value!r}"
+
+
+@_token.register(datetime.date)
+@_token.register(datetime.datetime)
+@_token.register(datetime.time)
+@_token.register(datetime.timedelta)
+def _moment(value: Any, depth: int) -> str:
+    # By value as ISO text: an aware datetime with its UTC offset, so one read back from a record
+    # (a fixed offset) and one made in its zone (a ZoneInfo) are the same input.
+    text = str(value) if isinstance(value, datetime.timedelta) else value.isoformat()
+    return f"{type(value).__name__}:{text}"
 
 
 @_token.register(str)

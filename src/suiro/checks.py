@@ -241,6 +241,11 @@ def params_of(fn: Callable[..., Any], name: str, location: str) -> tuple[Param, 
 
 def _check_default(pipeline_name: str, location: str, param: str, annotation: Any, default: Any) -> Any:
     """The default as its annotation's type (``"3"`` for ``int`` is 3); an error if it does not fit."""
+    from suiro.logical import is_marker
+
+    if is_marker(default):
+        _check_marker(pipeline_name, location, param, annotation, default)
+        return default
     if matches(annotation, default):
         return default
     from pydantic import TypeAdapter, ValidationError
@@ -257,6 +262,35 @@ def _check_default(pipeline_name: str, location: str, param: str, annotation: An
         ) from None
     except Exception:  # annotations pydantic cannot build a schema for are not checked
         return default
+
+
+def _check_marker(pipeline_name: str, location: str, param: str, annotation: Any, marker: Any) -> None:
+    """A ``suiro.logical`` default must fit its annotation as the value it stands for will."""
+    import datetime
+
+    sample = marker.sample()
+    fits = matches(annotation, sample) and not (
+        annotation is datetime.date and isinstance(sample, datetime.datetime)
+    )
+    if not fits:
+        from pydantic import TypeAdapter
+
+        try:
+            fits = TypeAdapter(annotation).validate_python(sample, strict=True) is not None
+        except Exception:
+            fits = False
+    if not fits:
+        raise DefinitionError(
+            f"pipeline {pipeline_name} at {location}: parameter {param} has default {marker!r} "
+            f"({marker.kind}), which does not match its annotation {_type_name(annotation)}; "
+            "annotate it to match or choose another suiro.logical marker.",
+            task=pipeline_name,
+            location=location,
+        )
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
 
 
 #: Resolved annotations per function, with the ``__annotations__`` dict they were read from.

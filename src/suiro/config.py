@@ -14,11 +14,15 @@ import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from suiro.annotations import as_fields, matches, misplaced_bool, unknown_field
 from suiro.errors import ParameterError, did_you_mean
 from suiro.graph import EMPTY, Param
+from suiro.logical import is_marker
+
+if TYPE_CHECKING:
+    from suiro.runinfo import Scheduled
 
 ENV_PREFIX = "SUIRO_PARAM_"
 #: Deepest nesting of lists and dicts a parameter value may have (records and cache keys recurse).
@@ -37,6 +41,7 @@ def resolve_params(
     environ: Mapping[str, str] | None = None,
     overrides: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
+    scheduled: Scheduled | None = None,
 ) -> dict[str, Any]:
     """Resolve and validate every parameter of a pipeline from its layered sources.
 
@@ -53,6 +58,8 @@ def resolve_params(
             there are ignored because the environment is shared.
         overrides: ``--set`` items such as ``name=value`` or ``grid.depth=3``.
         values: typed values given in Python; the ``--set`` layer, just below ``overrides``.
+        scheduled: the deployment and logical time of the run; a default that is a
+            ``suiro.logical`` marker becomes that time (None: now, in the machine's time zone).
 
     Returns:
         Parameter name to validated value, in signature order.
@@ -63,6 +70,7 @@ def resolve_params(
     """
     resolution = _Resolution(params, pipeline)
     try:
+        resolution.add_logical(scheduled)
         if config_file is not None:
             try:
                 resolution.add_file(Path(config_file), str(config_file))
@@ -197,6 +205,13 @@ class _Resolution:
             data = data["params"]  # the documented wrapper; a parameter called "params" wins
         for key, value in data.items():
             self.assign(_Setting(tuple(str(key).split(".")), value, label))
+
+    def add_logical(self, scheduled: Scheduled | None) -> None:
+        """Replace each ``suiro.logical`` default by the run's logical time (the lowest layer)."""
+        for name, param in self.params.items():
+            if is_marker(param.default):
+                value = param.default.value(scheduled)
+                self.assign(_Setting((name,), value, repr(param.default)))
 
     def add_environ(self, environ: Mapping[str, str]) -> None:
         by_upper = {name.upper(): name for name in self.params}

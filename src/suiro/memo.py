@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key
+from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key, reads_logical_time
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
 from suiro.secrets import mask
@@ -29,10 +29,22 @@ class Memo:
     itself.
     """
 
-    def __init__(self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False):
+    def __init__(
+        self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False, scheduled: Any = None
+    ):
         self.outputs = outputs
         self.params = params
         self.fresh = fresh
+        #: The run's logical time as a key part, for tasks that read it from their context
+        #: (``cache.reads_logical_time``); a run started by hand has none, and its own part.
+        self._logical = combine(
+            "logical time",
+            *(
+                (scheduled.logical_time, scheduled.interval_start, scheduled.interval_end, scheduled.timezone)
+                if scheduled is not None
+                else (None,)
+            ),
+        )
         #: Output digest of every node that ended ok; ``ABSENT`` for one that ended without
         #: an output (failed, skipped), whose consumers then see None.
         self._digests: dict[str, str] = {}
@@ -85,6 +97,8 @@ class Memo:
             inputs = {name: self._binding_fp(b) for name, b in _named_bindings(node)}
         except UnhashableError as exc:
             return None, {"unhashable": str(exc)}
+        if reads_logical_time(node.task.fn):
+            inputs[LOGICAL_INPUT] = self._logical
         key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
         parts = {**key.parts, **self._described(node)}
         if not node.task.options.cache:
@@ -124,9 +138,10 @@ class Memo:
         fn = node.task.options.cache_key
         if fn is None or not node.task.options.cache:
             return None
-        return make_key(
-            node.task.name, node.task.fn, _output_options(node), {}, custom=str(fn(*args, **kwargs))
-        )
+        custom = str(fn(*args, **kwargs))
+        if reads_logical_time(node.task.fn):
+            custom = combine(custom, self._logical)
+        return make_key(node.task.name, node.task.fn, _output_options(node), {}, custom=custom)
 
     def _described(self, node: Node) -> dict[str, dict[str, str]]:
         """What ``suiro explain`` says of a node's inputs, kept beside its key's parts (not in the key).
@@ -179,6 +194,9 @@ class Memo:
             self._param_fps[name] = fingerprint(self.params[name])
         return self._param_fps[name]
 
+
+#: The input name of the logical-time part of a key (shown by ``suiro explain`` when it changed).
+LOGICAL_INPUT = "logical time"
 
 #: The digest standing for "no output" (the upstream failed or was skipped; the value is None).
 ABSENT = "none"

@@ -21,6 +21,7 @@ from suiro.task import Task, active_tracer
 
 if TYPE_CHECKING:
     from suiro.checks import About
+    from suiro.schedules import Schedule
 
 # suiro.checks is imported where a pipeline is defined, not by `import suiro` (which stays light).
 
@@ -31,10 +32,12 @@ class Pipeline:
     """A traced pipeline: its graph, parameters, and options like ``schedule`` and ``executor``.
 
     ``executor`` is where its tasks run when the caller does not say (``"processes"``
-    for CPU-bound training, for example). ``task_defaults`` are ``@task`` options for every
-    task it calls that does not set them itself (Airflow's ``default_args``); ``description``
-    (its docstring's first line when not given), ``owner`` and ``tags`` are shown by
-    ``suiro graph`` and ``suiro show``.
+    for CPU-bound training, for example). ``schedule`` (a cron expression, ``"every 6h"``, a
+    mapping with ``cron``/``every`` and ``timezone``, or a ``suiro.Schedule``) is checked here and
+    kept parsed; it gives the pipeline a default deployment (``suiro deploy FILE``).
+    ``task_defaults`` are ``@task`` options for every task it calls that does not set them
+    itself (Airflow's ``default_args``); ``description`` (its docstring's first line when not
+    given), ``owner`` and ``tags`` are shown by ``suiro graph`` and ``suiro show``.
 
     Run it with ``suiro.run(pipeline, params={...})`` or ``suiro run FILE.py``; call it inside
     another pipeline to insert its tasks there as a group.
@@ -45,7 +48,7 @@ class Pipeline:
         fn: Callable[..., Any],
         *,
         name: str | None = None,
-        schedule: str | None = None,
+        schedule: str | Schedule | Mapping[str, Any] | None = None,
         executor: str | None = None,
         task_defaults: Mapping[str, Any] | None = None,
         description: str | None = None,
@@ -56,9 +59,9 @@ class Pipeline:
         self.fn = fn
         self.dynamic = dynamic
         self.name = name or fn.__name__
-        self.schedule = schedule
         self.executor = executor
         location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+        self.schedule = None if schedule is None else _schedule(schedule, self.name, location)
         from suiro.checks import About
 
         about = About.of(
@@ -112,7 +115,7 @@ def pipeline(
     /,
     *,
     name: str | None = None,
-    schedule: str | None = None,
+    schedule: str | Schedule | Mapping[str, Any] | None = None,
     executor: str | None = None,
     task_defaults: Mapping[str, Any] | None = None,
     description: str | None = None,
@@ -127,7 +130,7 @@ def pipeline(
     /,
     *,
     name: str | None = None,
-    schedule: str | None = None,
+    schedule: str | Schedule | Mapping[str, Any] | None = None,
     executor: str | None = None,
     task_defaults: Mapping[str, Any] | None = None,
     description: str | None = None,
@@ -161,6 +164,24 @@ def pipeline(
         )
 
     return decorate if fn is None else decorate(fn)
+
+
+def _schedule(spec: Any, name: str, location: str) -> Schedule:
+    """``spec`` parsed, or a ``ScheduleError`` naming the pipeline and its line: a bad schedule is
+    found when the file is loaded, never when it should have fired. Imports the schedules module
+    (cronsim, zoneinfo) only for a pipeline that has a schedule."""
+    from suiro.errors import ScheduleError
+    from suiro.schedules import Schedule
+
+    try:
+        return Schedule.parse(spec)
+    except ScheduleError as exc:
+        raise ScheduleError(
+            f"pipeline {name} at {location} has a bad schedule: {exc}",
+            spec=exc.spec,
+            task=name,
+            location=location,
+        ) from None
 
 
 def when(condition: Ref) -> contextlib.AbstractContextManager[None]:

@@ -95,7 +95,9 @@ class Runner:
         self.cancellation = cancel or Cancellation()
         self._progress = Progress(run, graph.nodes, observers, self.clock)
         self.results = self._progress.results
-        self._memo = Memo(outputs, self.params, fresh=fresh) if outputs is not None else None
+        self._memo = (
+            Memo(outputs, self.params, fresh=fresh, scheduled=run.scheduled) if outputs is not None else None
+        )
         self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
         self._values = Values(graph, self.params, self._upstream)
         limits = {k: n.max_concurrency for k, n in graph.nodes.items() if n.max_concurrency}

@@ -12,34 +12,38 @@ backfill, ``suiro schedule preview``) asks this module, so the DST policy lives 
   clocks on the wall do.
 
 Cron expressions are parsed and matched by cronsim (a maintained library; we never parse cron by
-hand: only the ``@daily``-style alias table is ours); zoneinfo gives the zones. Both are imported
-on first use so ``import suiro`` does not pay for them. Pure: no I/O besides reading the zone
-database, no clock reads (callers pass ``now``).
+hand: only the ``@daily``-style alias table is ours) and mapped to instants by ``suiro.wallclock``
+(the DST policy); both import cronsim and zoneinfo on first use so ``import suiro`` does not pay
+for them. Pure: no I/O besides reading the zone database, no clock reads (callers pass ``now``).
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from suiro.errors import ScheduleError, did_you_mean
 from suiro.runinfo import Tick
+from suiro.wallclock import ALIASES, check_cron, cron_after, cron_at_or_before, zone_named
 
-#: The cron aliases accepted besides 5-field expressions (Vixie cron's, less ``@reboot``).
-ALIASES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+__all__ = [
+    "ALIASES",
+    "CATCHUP",
+    "ON_TIME",
+    "Schedule",
+    "check_catchup",
+    "due",
+    "format_duration",
+    "parse_duration",
+    "to_epoch",
+]
+
 #: The catch-up policies ``due`` knows.
 CATCHUP = ("latest", "all", "none")
 #: A tick at most this many seconds old counts as on time, not missed (``catchup="none"``, new deployments).
@@ -48,10 +52,6 @@ ON_TIME = 60.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_WORDS = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d", "week": "w"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
-_CRON_HELP = (
-    "write 5 fields 'minute hour day-of-month month day-of-week' (e.g. '30 2 * * *') "
-    "or an alias such as @daily or @hourly"
-)
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,9 @@ class Schedule:
                 "'0 2 * * *' or an interval such as 'every 6h'",
                 spec=self.cron or self.every,
             )
-        _zone(self.timezone)
+        zone_named(self.timezone)
         if self.cron is not None:
-            object.__setattr__(self, "cron", _check_cron(self.cron))
+            object.__setattr__(self, "cron", check_cron(self.cron))
         else:
             object.__setattr__(self, "every", _check_every(self.every))
         if self.start is not None and self.end is not None and self.start > self.end:
@@ -148,13 +148,13 @@ class Schedule:
                 "give an IANA name such as 'Europe/Berlin'",
                 spec=fields["timezone"],
             )
-        zone = _zone(fields["timezone"])
+        tz = zone_named(fields["timezone"])
         for key, value in (("start", start), ("end", end)):
             if value is not None:
                 fields[key] = value
         for key in ("start", "end", "anchor"):
             if fields.get(key) is not None:
-                fields[key] = to_epoch(fields[key], zone, key)
+                fields[key] = to_epoch(fields[key], tz, key)
         if fields.get("every") is not None:
             fields["every"] = parse_duration(fields["every"])
         return cls(**fields)
@@ -174,6 +174,10 @@ class Schedule:
     def next_after(self, t: float) -> float | None:
         """The first fire instant after ``t`` (None: the schedule has ended)."""
         return next(self.ticks(t, math.inf), None)
+
+    def upcoming(self, after: float, count: int = 3) -> list[float]:
+        """The next ``count`` fire instants after ``after`` (fewer if the schedule ends): a preview."""
+        return list(itertools.islice(self.ticks(after, math.inf), max(count, 0)))
 
     def previous(self, t: float) -> float | None:
         """The latest fire instant at or before ``t`` (None: none yet within ``start``)."""
@@ -237,7 +241,7 @@ class Schedule:
 
     def local(self, t: float) -> datetime:
         """Instant ``t`` as an aware datetime in the schedule's zone (for display and task context)."""
-        return datetime.fromtimestamp(t, _zone(self.timezone))
+        return datetime.fromtimestamp(t, zone_named(self.timezone))
 
     def _show(self, t: float) -> str:
         return self.local(t).strftime("%Y-%m-%d %H:%M")
@@ -255,26 +259,26 @@ class Schedule:
                     yield t
                 k += 1
         else:
-            yield from _cron_after(self.cron or "", _zone(self.timezone), after)
+            yield from cron_after(self.cron or "", zone_named(self.timezone), after)
 
     def _raw_at_or_before(self, t: float) -> float | None:
         if self.every is not None:
             anchor = self._anchor()
             return anchor + math.floor((t - anchor) / self.every) * self.every
-        return _cron_at_or_before(self.cron or "", _zone(self.timezone), math.floor(t))
+        return cron_at_or_before(self.cron or "", zone_named(self.timezone), math.floor(t))
 
     def _raw_before(self, t: float) -> float | None:
         if self.every is not None:
             anchor = self._anchor()
             return anchor + (math.ceil((t - anchor) / self.every) - 1) * self.every
-        return _cron_at_or_before(self.cron or "", _zone(self.timezone), math.ceil(t) - 1)
+        return cron_at_or_before(self.cron or "", zone_named(self.timezone), math.ceil(t) - 1)
 
     def _anchor(self) -> float:
         if self.anchor is not None:
             return self.anchor
         if self.start is not None:
             return self.start
-        return datetime(1970, 1, 1, tzinfo=_zone(self.timezone)).timestamp()
+        return datetime(1970, 1, 1, tzinfo=zone_named(self.timezone)).timestamp()
 
     def _pairs(self, after: float, until: float) -> Iterator[tuple[float | None, float]]:
         """``(interval start, tick)`` for the ticks in ``(after, until]``: consecutive fire instants
@@ -441,7 +445,7 @@ def to_epoch(value: Any, zone: tzinfo | str = "UTC", what: str = "time") -> floa
         ScheduleError: not an instant.
     """
     if isinstance(zone, str):
-        zone = _zone(zone)
+        zone = zone_named(zone)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, str):
@@ -475,114 +479,3 @@ def _from_mapping(spec: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(every, str) and every.strip().lower().startswith("every "):
         fields["every"] = every.strip()[6:]
     return fields
-
-
-# -- time zones and cron ------------------------------------------------------------------------------
-
-
-def _zone(name: str) -> tzinfo:
-    """The zone called ``name`` (``UTC`` is the fixed-offset UTC: no DST arithmetic needed)."""
-    if name == "UTC":
-        return UTC
-    import zoneinfo
-
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        hint = did_you_mean(str(name), zoneinfo.available_timezones()) if isinstance(name, str) else ""
-        raise ScheduleError(
-            f"unknown time zone {name!r}{hint}; give an IANA name such as 'Europe/Berlin', "
-            "'America/New_York' or 'UTC'",
-            spec=name,
-        ) from None
-
-
-def _check_cron(text: str) -> str:
-    """The expression normalised (alias expanded, single spaces), or ``ScheduleError``."""
-    from cronsim import CronSim, CronSimError
-
-    if not isinstance(text, str):
-        raise ScheduleError(f"the cron expression {text!r} is not text; {_CRON_HELP}", spec=text)
-    expr = " ".join(text.split())
-    expr = ALIASES.get(expr.lower(), expr)
-    fields = len(expr.split())
-    if expr.startswith("@"):
-        raise ScheduleError(
-            f"unknown cron alias {text!r}{did_you_mean(expr.lower(), ALIASES)}; use one of "
-            f"{', '.join(ALIASES)} or 5 cron fields",
-            spec=text,
-        )
-    if fields != 5:
-        raise ScheduleError(
-            f"the cron expression {text!r} has {fields} fields, not 5; {_CRON_HELP}", spec=text
-        )
-    try:
-        next(CronSim(expr, datetime(2000, 1, 1)))
-    except CronSimError as exc:
-        reason = str(exc).rstrip(".").lower()
-        raise ScheduleError(
-            f"the cron expression {text!r} is not valid ({reason}); {_CRON_HELP}", spec=text
-        ) from None
-    except StopIteration:
-        raise ScheduleError(
-            f"the cron expression {text!r} never fires; check its day-of-month and month fields",
-            spec=text,
-        ) from None
-    return expr
-
-
-def _wall(t: float, zone: tzinfo) -> datetime:
-    """The naive wall-clock time of instant ``t`` in ``zone``."""
-    return datetime.fromtimestamp(t, zone).replace(tzinfo=None)
-
-
-def _instant(wall: datetime, zone: tzinfo) -> float:
-    """The instant a wall time fires at: its first occurrence, or the end of the DST gap it falls in."""
-    first = wall.replace(tzinfo=zone, fold=0).timestamp()
-    if zone is UTC or _wall(first, zone) == wall:
-        return first
-    # ``wall`` is in a gap: fold=0 read it with the offset before the jump (an instant after the
-    # gap), fold=1 with the one after (before the gap). The first instant whose wall time is not
-    # earlier than ``wall`` is where the gap ends; find it to the second.
-    low, high = math.floor(wall.replace(tzinfo=zone, fold=1).timestamp()), math.ceil(first)
-    while low + 1 < high:
-        middle = (low + high) // 2
-        if _wall(middle, zone) >= wall:
-            high = middle
-        else:
-            low = middle
-    return float(high)
-
-
-def _cron_after(expr: str, zone: tzinfo, after: float) -> Iterator[float]:
-    """The cron's instants after ``after``, increasing: wall times walked by cronsim, each mapped
-    by ``_instant``; an instant not later than the last one (the repeated hour, a gap's end
-    reached twice) is the same firing and is skipped."""
-    from cronsim import CronSim
-
-    last = after
-    for wall in CronSim(expr, _wall(math.floor(after), zone)):
-        t = _instant(wall, zone)
-        if t > last:
-            last = t
-            yield t
-
-
-def _cron_at_or_before(expr: str, zone: tzinfo, t: int) -> float | None:
-    """The cron's latest instant at or before ``t`` (whole seconds)."""
-    from cronsim import CronSim
-
-    found: float | None = None
-    for wall in CronSim(expr, _wall(t, zone) + timedelta(seconds=1), reverse=True):
-        candidate = _instant(wall, zone)
-        if candidate <= t:
-            found = candidate
-            break
-    if found is None:
-        return None
-    # After a fall-back, wall times later than t's own map to first occurrences still <= t.
-    for later in _cron_after(expr, zone, found):
-        if later > t:
-            break
-        found = later
-    return found

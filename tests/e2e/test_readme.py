@@ -39,3 +39,34 @@ def test_the_readme_dynamic_example_runs_and_a_second_run_is_all_cache_hits(tmp_
     assert {t.state for t in again.tasks.values()} == {TaskState.CACHED}
     only_lr = suiro.run(pipe, overrides=["model_types=['lr']"], environ={}, home=tmp_path / "home")
     assert only_lr.output == "lr" and list(only_lr.tasks) == ["load", "train", "evaluate"]
+
+
+def test_the_readme_schedule_example_processes_the_logical_day(tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from suiro.clock import ManualClock
+    from suiro.runinfo import Scheduled
+    from suiro.schedules import Schedule
+
+    code = re.search(r"```python\n# daily\.py\n(.*?)```", README.read_text(), re.S).group(1)
+    (tmp_path / "daily.py").write_text(code)
+    pipe = suiro.load_pipeline(str(tmp_path / "daily.py"))
+    assert pipe.schedule == Schedule.parse("0 2 * * *", timezone="Asia/Tokyo")
+    assert pipe.schedule.describe() == "at 02:00 every day (Asia/Tokyo)"
+
+    tick = dt.datetime(2026, 11, 30, 2, 0, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp()
+    interval_start, _ = pipe.schedule.interval(tick)
+    nightly = Scheduled(
+        deployment="daily",
+        logical_time=tick,
+        interval_start=interval_start,
+        interval_end=tick,
+        timezone="Asia/Tokyo",
+    )
+    run = suiro.run(pipe, scheduled=nightly, environ={}, home=tmp_path / "home")
+    assert run.output == "rows of 2026-11-30"
+    noon = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+    with suiro.clock.use(ManualClock(start=noon.timestamp())):
+        by_hand = suiro.run(pipe, environ={}, home=tmp_path / "home")
+    assert by_hand.output == f"rows of {noon.astimezone().date().isoformat()}"

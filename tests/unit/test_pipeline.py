@@ -206,7 +206,7 @@ def test_pipeline_options_and_location():
         return square(n)
 
     assert p.name == p.graph.name == "nightly"
-    assert p.schedule == "0 3 * * *"
+    assert p.schedule is not None and p.schedule.cron == "0 3 * * *"
     assert p.__name__ == "p"
     assert p.graph.location == where("pipeline-options")
 

@@ -271,3 +271,10 @@ def test_due_refuses_an_unknown_policy_and_a_cap_below_one():
         due(DAILY, cursor=T0, now=T0 + DAY, catchup="lates")
     with pytest.raises(ScheduleError, match="max_catchup_runs is 0; give a whole number of at least 1"):
         due(DAILY, cursor=T0, now=T0 + DAY, catchup="all", max_catchup_runs=0)
+
+
+def test_upcoming_lists_the_next_fire_times_for_a_preview():
+    s = Schedule.parse("0 2 * * *", timezone="Asia/Tokyo", end="2026-11-03T02:00")
+    t = at("2026-11-01 00:00", "Asia/Tokyo")
+    assert s.upcoming(t, 10) == [at(f"2026-11-0{d} 02:00", "Asia/Tokyo") for d in (1, 2, 3)]
+    assert s.upcoming(t, 2) == [at("2026-11-01 02:00", "Asia/Tokyo"), at("2026-11-02 02:00", "Asia/Tokyo")]
