@@ -78,13 +78,13 @@ def test_trigger_validates_parameters_before_queueing(cli, db, tmp_path):
     assert "pause" in line
     assert "nope" in cli.error(2, "trigger", "manual", "--set", "nope=1")
     assert db.query("SELECT run_id FROM ticks") == []  # nothing queued by a bad trigger
+    queued = cli.ok("trigger", "manual")
+    assert "queued run" in queued.stdout and "no scheduler is running" in queued.stdout
     waited = cli.ok("trigger", "manual", "--set", "label=now", "--wait")
-    (tick,) = db.query('SELECT run_id, state, "trigger", params FROM ticks')
-    assert (
-        tick["run_id"] in waited.stdout
-        and tick["trigger"] == "manual"
-        and tick["params"] == '{"label": "now"}'
-    )
+    waiting, tick = db.query('SELECT run_id, state, "trigger", params FROM ticks ORDER BY id')
+    assert waiting["state"] == "queued" and waiting["run_id"] in queued.stdout  # no scheduler here
+    assert tick["run_id"] in waited.stdout and tick["trigger"] == "manual"
+    assert tick["params"] == '{"label": "now"}'
     (run,) = db.query('SELECT state, "trigger" FROM runs WHERE id = :id', {"id": tick["run_id"]})
     assert run == {"state": "success", "trigger": "manual"}
 

@@ -89,7 +89,11 @@ def trigger(
         store = Store()
         run_id = manual.trigger(store, name, set_ or ())
         if not wait:
-            print(f"queued run {run_id} of {name}; the scheduler starts it (suiro scheduler).")
+            waiting = manual.why_waiting(store, name)
+            print(
+                f"queued run {run_id} of {name}; "
+                + (f"{waiting}." if waiting else "the scheduler starts it.")
+            )
             return
         print(f"running {run_id} of {name} ...", flush=True)
         ok = manual.run_now(store, run_id)

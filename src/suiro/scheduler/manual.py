@@ -97,6 +97,19 @@ def trigger(store: Store, name: str, overrides: Sequence[str] = (), *, now: floa
     return run_id
 
 
+def why_waiting(store: Store, name: str, *, now: float | None = None) -> str | None:
+    """Why a run queued for ``name`` would not start soon: the deployment is paused, or no
+    scheduler holds a live lease; None when a scheduler will pick it up within a second or so."""
+    from suiro.store import leases
+
+    if deployment(store.db, name).paused:
+        return f"deployment {name} is paused: the run waits until it is resumed"
+    lease = leases.current(store.db)
+    if lease is None or lease.expires < (clock.now() if now is None else now):
+        return "no scheduler is running: the run waits until one starts (suiro scheduler)"
+    return None
+
+
 def run_now(store: Store, run_id: str) -> bool:
     """Run the queued tick ``run_id`` in this process (``suiro trigger --wait``); whether it succeeded.
 
