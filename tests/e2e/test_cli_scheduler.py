@@ -104,3 +104,16 @@ def test_backfill_runs_each_tick_once_and_a_second_backfill_creates_nothing(cli,
         2, "backfill", "daily", "--start", "2026-11-03", "--end", "2026-11-01"
     )
     assert os.path.exists(cli.home / "suiro.db")
+
+
+def test_the_example_systemd_unit_runs_the_scheduler_and_leaves_runs_alone():
+    import configparser
+    from pathlib import Path
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # systemd keys are case-sensitive
+    unit.read(Path(__file__).resolve().parents[2] / "examples" / "deploy" / "suiro-scheduler.service")
+    service = unit["Service"]
+    assert service["ExecStart"].split()[1:] == ["scheduler"]
+    assert service["KillSignal"] == "SIGTERM" and service["KillMode"] == "process"
+    assert service["Restart"] == "always" and unit["Install"]["WantedBy"] == "multi-user.target"
