@@ -21,7 +21,6 @@ its launcher and child are dead and its run row never appeared, under the same r
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import subprocess
@@ -35,10 +34,9 @@ from suiro.errors import StoreError, SuiroError
 from suiro.faults import fault
 from suiro.scheduler import seams
 from suiro.scheduler.launch import Launcher
+from suiro.scheduler.plans import Plan, plan_of, same
 
 if TYPE_CHECKING:
-    from suiro.schedules import Schedule
-    from suiro.store.deployments import DeploymentRow
     from suiro.store.leases import Lease
 
 log = logging.getLogger("suiro.scheduler")
@@ -59,16 +57,6 @@ MAX_CHILDREN = 16
 RESTARTS = 3
 #: Seconds between checks for late runs.
 LATE_EVERY = 30.0
-
-
-@dataclass
-class _Plan:
-    """What the loop keeps per deployment: its row, parsed schedule, cursor and next fire time."""
-
-    row: DeploymentRow
-    schedule: Schedule | None
-    cursor: float | None
-    next_fire: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +100,7 @@ class Scheduler:
         self.ttl, self.poll, self.launching, self.max_children = ttl, poll, launch, max_children
         self.holder = holder or leases.new_holder()
         self.lease: Lease | None = None
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, Plan] = {}
         self._seen: tuple[int, float] | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._launcher = Launcher(self.store.home, warm=launch)
@@ -188,7 +176,7 @@ class Scheduler:
         plans = {}
         for row in deployments.all_deployments(self.db):
             old = self._plans.get(row.name)
-            plans[row.name] = old if old is not None and _same(old.row, row) else _plan(row)
+            plans[row.name] = old if old is not None and same(old.row, row) else plan_of(row)
         self._plans, self._seen = plans, seen
         self._due["reload"] = now + RELOAD_EVERY
 
@@ -395,27 +383,3 @@ class Scheduler:
         """The child processes this scheduler started that are still running: pid by run id."""
         self._poll_children()
         return {run_id: proc.pid for run_id, proc in self._children.items()}
-
-
-def _same(kept: DeploymentRow, row: DeploymentRow) -> bool:
-    """Whether ``row`` is ``kept`` but for its cursor (which this scheduler moved itself)."""
-    return dataclasses.replace(kept, cursor=row.cursor, updated=row.updated) == row
-
-
-def _plan(row: DeploymentRow) -> _Plan:
-    """A deployment's plan: a new one (no cursor) is looked at at once, to set its cursor."""
-    from suiro.schedules import Schedule
-
-    schedule = None
-    if row.schedule is not None:
-        try:
-            schedule = Schedule.from_json(row.schedule)
-        except SuiroError as exc:  # e.g. its zone left tzdata: the others go on
-            log.error("deployment %s: its schedule is unusable, skipped: %s", row.name, exc)
-    if row.cursor is None:
-        next_fire: float | None = -1.0
-    elif schedule is not None:
-        next_fire = schedule.next_after(row.cursor)
-    else:
-        next_fire = None
-    return _Plan(row=row, schedule=schedule, cursor=row.cursor, next_fire=next_fire)
