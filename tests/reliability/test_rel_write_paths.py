@@ -291,6 +291,8 @@ def use_the_scheduler() -> None:
     assert ticks.start(db, failing, launcher=me, pid=me, now=1.0)
     assert ticks.fail(db, failing, pid=me)
     assert ticks.claim(db, ending, pid=me, now=1.0)
+    assert ticks.unclaim(db, ending, pid=me)  # no process could be started: back in the queue
+    assert ticks.claim(db, ending, pid=me, now=1.0)
     assert api.run(called, executor="sequential", run_id=ending).ok
     assert ticks.settle(db) == 1
     gone = subprocess.run(

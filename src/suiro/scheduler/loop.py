@@ -270,14 +270,25 @@ class Scheduler:
             if not ticks.claim(self.db, tick.run_id, pid=os.getpid(), now=now, lease=self.lease):
                 continue  # another launcher (a backfill, `suiro trigger --wait`) has it
             fault("scheduler.tick_claimed")
-            self._start(tick.run_id)
+            if not self._start(tick.run_id):
+                break  # the machine cannot start processes now: the rest wait for the next pass
             active[tick.deployment] = active.get(tick.deployment, 0) + 1
             launched += 1
             log.info("launched run %s of %s (%s)", tick.run_id, tick.deployment, tick.trigger)
         return launched
 
-    def _start(self, run_id: str) -> None:
-        self._children[run_id] = self._launcher.launch(run_id, launcher=os.getpid())
+    def _start(self, run_id: str) -> bool:
+        """Start the child of a tick this process claimed; if no process can be started, the tick
+        goes back to the queue (a later pass tries again)."""
+        from suiro.store import ticks
+
+        try:
+            self._children[run_id] = self._launcher.launch(run_id, launcher=os.getpid())
+        except OSError as exc:
+            log.error("could not start a process for run %s (%s); it stays queued", run_id, exc)
+            ticks.unclaim(self.db, run_id, pid=os.getpid())
+            return False
+        return True
 
     def _poll_children(self) -> bool:
         """Collect exited children (no zombies); whether any exited.
@@ -342,6 +353,8 @@ class Scheduler:
                     self.run_pass()
                 except (StoreError, SuiroError) as exc:
                     log.error("pass failed, retrying: %s", exc)
+                except Exception:  # a bug must not stop every schedule: logged whole, retried
+                    log.exception("pass failed unexpectedly (a suiro bug: please report it); retrying")
                 now = clock.now()
                 stop.wait(max(0.0, self.next_wake(now) - now))
         finally:

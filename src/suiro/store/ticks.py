@@ -230,6 +230,19 @@ def claim(
         )
 
 
+def unclaim(db: Database, run_id: str, *, pid: int) -> bool:
+    """Put a tick the launcher ``pid`` claimed back in the queue: no process could be started for
+    it (out of memory, too many processes); a later pass tries again."""
+    with db.write() as tx:
+        return bool(
+            tx.execute(
+                "UPDATE ticks SET state = 'queued', pid = NULL, host = NULL, launched = NULL"
+                " WHERE run_id = :run_id AND state = 'launched' AND pid = :pid",
+                {"run_id": run_id, "pid": pid},
+            )
+        )
+
+
 def start(db: Database, run_id: str, *, launcher: int, pid: int, now: float) -> bool:
     """The child that runs a tick takes it over from its launcher (compare-and-set on the launcher's
     pid); False when a relauncher has replaced that launcher meanwhile: then this child must not run."""

@@ -85,6 +85,15 @@ def test_a_tick_is_claimed_by_one_launcher_and_taken_over_by_its_child_only(db):
     row = ticks.get(db, run_id)
     assert (row.state, row.pid) == ("launched", 444)
     assert ticks.active(db) == {"nightly": 1}
+    assert not ticks.unclaim(db, run_id, pid=111)  # its child has it: the launcher cannot take it back
+
+
+def test_a_tick_no_process_could_be_started_for_goes_back_to_the_queue(db):
+    (run_id,) = ticks.create(db, "nightly", [Tick(logical_time=1.0)], now=1.0)
+    assert ticks.claim(db, run_id, pid=111, now=2.0)
+    assert ticks.unclaim(db, run_id, pid=111)
+    assert [t.run_id for t in ticks.queued(db)] == [run_id] and ticks.get(db, run_id).pid is None
+    assert ticks.claim(db, run_id, pid=222, now=3.0)
 
 
 def dead_pid() -> int:
