@@ -76,13 +76,14 @@ def test_a_triggered_run_is_launched_with_its_parameters_and_one_that_cannot_sta
 ):
     store = Store(suiro_home)
     deploy(store.db, "manual", target, None, params={"label": "deployed"})
-    run_id = manual.trigger(store, "manual", ["label=triggered"])
     broken = tmp_path / "broken.py"
     broken.write_text("from suiro import pipeline\n\n@pipeline\ndef gone():\n    return None\n")
     deploy(store.db, "broken", f"{broken}:gone", None)
+    sched = Scheduler(suiro_home)
+    assert sched.run_pass().launched == 0  # idle: what is queued from now on is new to it
+    run_id = manual.trigger(store, "manual", ["label=triggered"])
     bad_id = manual.trigger(store, "broken")
     broken.write_text("this is not python\n")  # it loaded when triggered; not any more
-    sched = Scheduler(suiro_home)
     assert sched.run_pass().launched == 2
     settle(sched)
     sched.close()

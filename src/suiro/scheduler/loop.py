@@ -9,8 +9,10 @@ child process (``launch``); check for late runs (``seams.check_late``).
 
 Idle cost is what the issue bounds (< 1 % of a core with 1,000 deployments), so nothing is
 recomputed per wake: each deployment's next fire time is computed once, when it is loaded or
-fires; deployments are reloaded only when ``deployments.last_change`` moves; a wake between fire
-times costs two indexed queries ("deployments changed?", "anything queued?"). ``serve`` sleeps
+fires; deployments are reloaded only when ``deployments.last_change`` moves (and once a minute);
+the queue is read only when something may have made a tick launchable (ticks created, a run
+ended, a tick added from outside: a new highest tick id). A wake between fire times costs two
+small queries ("deployments changed?", "a new tick?"). ``serve`` sleeps
 until the earliest next fire time, at most ``poll`` seconds, so a ``suiro trigger`` or a new
 deployment is seen within ``poll``.
 
@@ -43,7 +45,7 @@ log = logging.getLogger("suiro.scheduler")
 
 #: Seconds a lease lasts without renewal: a standby takes over at most this long after the leader died.
 LEASE_TTL = 30.0
-#: Longest sleep between two looks at "deployments changed?" and "anything queued?".
+#: Longest sleep between two looks at "deployments changed?" and "a new tick?".
 POLL = 1.0
 #: Seconds between reaping dead runs, settling ended ticks and relaunching orphans.
 REAP_EVERY = 10.0
@@ -105,6 +107,8 @@ class Scheduler:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._launcher = Launcher(self.store.home, warm=launch)
         self._restarts: dict[str, int] = {}
+        self._mark = -1  # the highest tick id at the last look at the queue
+        self._blocked = False  # the last look left launchable ticks (no process or slot then)
         self._due = {"reap": -1.0, "scan": -1.0, "late": -1.0, "reload": -1.0}
 
     # -- one pass -------------------------------------------------------------------------------
@@ -121,13 +125,13 @@ class Scheduler:
         if not self._lead(now):
             return PassReport(leader=False)
         try:
-            self._refresh(now)
+            changed = self._refresh(now)
             exited = self._poll_children()
-            self._housekeeping(now, force=exited)
+            changed |= self._housekeeping(now, force=exited)
             created, dropped = self._decide(now)
             created += self._scan(now)
             launched = 0
-            if self.launching:
+            if self.launching and self._queue_moved(changed or exited or created > 0):
                 launched = self._launch(now)
                 self._launcher.prepare()  # a warm child for the next tick
             self._late(now)
@@ -164,7 +168,17 @@ class Scheduler:
     def _stand_by(self) -> None:
         self.lease, self._plans, self._seen = None, {}, None
 
-    def _refresh(self, now: float) -> None:
+    def _queue_moved(self, changed: bool) -> bool:
+        """Whether the queue may hold something launchable that the last look did not: something
+        changed here, or a tick was added from outside (``suiro trigger``: a new highest id)."""
+        from suiro.store import ticks
+
+        mark = ticks.last_id(self.db)
+        moved = changed or mark != self._mark or self._blocked
+        self._mark = mark
+        return moved
+
+    def _refresh(self, now: float) -> bool:
         """Reload the deployments when they changed (one cheap query when they did not), and every
         ``RELOAD_EVERY`` seconds anyway: two changes stamped with the same ``updated`` time would
         look like one. A row that did not change keeps its plan (no schedule parsed again)."""
@@ -172,13 +186,14 @@ class Scheduler:
 
         seen = deployments.last_change(self.db)
         if seen == self._seen and now < self._due["reload"]:
-            return
+            return False
         plans = {}
         for row in deployments.all_deployments(self.db):
             old = self._plans.get(row.name)
             plans[row.name] = old if old is not None and same(old.row, row) else plan_of(row)
         self._plans, self._seen = plans, seen
         self._due["reload"] = now + RELOAD_EVERY
+        return True
 
     def _decide(self, now: float) -> tuple[int, int]:
         """Record the ticks of every due deployment, moving each cursor to ``now`` with them, all in
@@ -228,18 +243,19 @@ class Scheduler:
                 created += len(ticks.create(self.db, name, found, now=now, lease=self.lease))
         return created
 
-    def _housekeeping(self, now: float, *, force: bool = False) -> None:
-        """Reap dead runs, mark ended ticks done and relaunch orphans (every ``REAP_EVERY`` s)."""
+    def _housekeeping(self, now: float, *, force: bool = False) -> bool:
+        """Reap dead runs, mark ended ticks done and relaunch orphans (every ``REAP_EVERY`` s);
+        whether it ran (runs may have ended: the queue is looked at again)."""
         from suiro import crashes
         from suiro.store import ticks
 
         if now < self._due["reap"] and not force:
-            return
+            return False
         self._due["reap"] = now + REAP_EVERY
         crashes.reap(self.db)
         ticks.settle(self.db)
         if not self.launching:
-            return
+            return True
         for orphan in ticks.orphans(self.db):
             if ticks.relaunch(self.db, orphan, pid=os.getpid(), now=now):
                 log.warning(
@@ -248,21 +264,24 @@ class Scheduler:
                     orphan.deployment,
                 )
                 self._start(orphan.run_id)
+        return True
 
     def _launch(self, now: float) -> int:
         """Launch queued ticks, oldest first, within each deployment's ``max_active_runs``."""
         from suiro.store import ticks
 
-        queue = ticks.queued(self.db)
+        queue = ticks.queued(self.db, backfill=False)
+        self._blocked = False
         if not queue:
             return 0
         active = ticks.active(self.db)
         launched = 0
         for tick in queue:
             plan = self._plans.get(tick.deployment)
-            if plan is None or plan.row.paused or tick.trigger == "backfill":
-                continue  # deleted or paused: its queued ticks wait; `suiro backfill` runs its own
+            if plan is None or plan.row.paused:
+                continue  # deleted or paused: its queued ticks wait
             if len(self._children) >= self.max_children:
+                self._blocked = True  # look again next pass: a child may have ended by then
                 break
             limit = plan.row.max_active_runs
             if limit is not None and active.get(tick.deployment, 0) >= limit:
@@ -271,6 +290,7 @@ class Scheduler:
                 continue  # another launcher (a backfill, `suiro trigger --wait`) has it
             fault("scheduler.tick_claimed")
             if not self._start(tick.run_id):
+                self._blocked = True
                 break  # the machine cannot start processes now: the rest wait for the next pass
             active[tick.deployment] = active.get(tick.deployment, 0) + 1
             launched += 1

@@ -161,19 +161,27 @@ def _insert(tx: Tx, deployment: str, tick: Tick, *, now: float, token: int | Non
     raise AssertionError("ten random run ids in a row were taken")  # pragma: no cover
 
 
-def queued(db: Database) -> list[TickRow]:
-    """Every queued tick, oldest logical time first (the order they are launched in)."""
-    found = db.query(
-        'SELECT id, deployment, logical_time, interval_start, interval_end, "trigger", event_key, params,'
-        " run_id, state, token, launched, host, pid, created FROM ticks WHERE state = 'queued'"
-        " ORDER BY logical_time, id"
-    )
+def queued(db: Database, *, backfill: bool = True) -> list[TickRow]:
+    """Every queued tick, oldest logical time first (the order they are launched in); without
+    ``backfill`` ticks (the scheduler's view: ``suiro backfill`` launches its own)."""
+    if backfill:
+        found = db.query(
+            'SELECT id, deployment, logical_time, interval_start, interval_end, "trigger", event_key, params,'
+            " run_id, state, token, launched, host, pid, created FROM ticks WHERE state = 'queued'"
+            " ORDER BY logical_time, id"
+        )
+    else:
+        found = db.query(
+            'SELECT id, deployment, logical_time, interval_start, interval_end, "trigger", event_key, params,'
+            " run_id, state, token, launched, host, pid, created FROM ticks WHERE state = 'queued'"
+            " AND \"trigger\" <> 'backfill' ORDER BY logical_time, id"
+        )
     return [_row(r) for r in found]
 
 
-def has_queued(db: Database) -> bool:
-    """Whether any tick waits to be launched: the scheduler's cheap test between passes."""
-    return bool(db.query("SELECT 1 AS x FROM ticks WHERE state = 'queued' LIMIT 1"))
+def last_id(db: Database) -> int:
+    """The highest tick id (0: none): a tick added by anyone moves it (one index lookup)."""
+    return int(db.query("SELECT max(id) AS n FROM ticks")[0]["n"] or 0)
 
 
 def get(db: Database, run_id: str) -> TickRow | None:
