@@ -192,7 +192,7 @@ def run_backfill(
     *,
     max_active: int = 2,
     on_progress: Callable[[Backfill], None] | None = None,
-    every: float = 0.2,
+    every: float = 0.5,
 ) -> Backfill:
     """Launch the backfill's queued ticks, at most ``max_active`` at once, until every tick in its
     range has ended; return the final counts (runs that did not succeed are listed).
