@@ -123,3 +123,16 @@ def test_check_reports_two_runs_for_one_deployment_and_logical_time(suiro_home, 
         assert api.run(target, scheduled=scheduled, executor="sequential").ok
     (problem,) = history.check()
     assert problem["kind"] == "double_run" and "deployment nightly has 2 runs" in problem["message"]
+
+
+def test_a_deployment_row_the_scheduler_cannot_use_does_not_stop_the_others(suiro_home, target, caplog):
+    with clock.use(ManualClock(start=T0 - 1)) as manual_clock:
+        sched = Scheduler(suiro_home, launch=False)
+        deploy(sched.db, "odd", target, catchup="sometimes")  # no deploy writes this; a hand edit might
+        deploy(sched.db, "fine", target)
+        sched.run_pass()
+        manual_clock.advance(1.0)
+        assert sched.run_pass().created == 1
+        assert [t.deployment for t in ticks.queued(sched.db)] == ["fine"]
+        assert "deployment odd skipped" in caplog.text
+        sched.close()

@@ -207,13 +207,18 @@ class Scheduler:
                 continue
             found, missed = [], 0
             if plan.schedule is not None:
-                found, missed = due(
-                    plan.schedule,
-                    cursor=plan.cursor,
-                    now=now,
-                    catchup=plan.row.catchup,
-                    max_catchup_runs=plan.row.max_catchup_runs,
-                )
+                try:
+                    found, missed = due(
+                        plan.schedule,
+                        cursor=plan.cursor,
+                        now=now,
+                        catchup=plan.row.catchup,
+                        max_catchup_runs=plan.row.max_catchup_runs,
+                    )
+                except SuiroError as exc:  # a row no deploy would write: it must not stop the others
+                    log.error("deployment %s skipped: %s", name, exc)
+                    plan.next_fire = now + RELOAD_EVERY
+                    continue
             if missed:
                 log.info("%s: %d missed tick(s) dropped by catchup=%s", name, missed, plan.row.catchup)
             batches.append((name, found, now))
