@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from suiro import clock
 from suiro.errors import StoreError, SuiroError
 from suiro.faults import fault
 from suiro.scheduler import seams
-from suiro.scheduler.launch import Launcher
+from suiro.scheduler.children import Children
 from suiro.scheduler.plans import Plan, plan_of, same
 
 if TYPE_CHECKING:
@@ -55,8 +54,6 @@ RELOAD_EVERY = 60.0
 TRIGGER_EVERY = 5.0
 #: Runs one scheduler has started and that still run, at most (the rest of the queue waits).
 MAX_CHILDREN = 16
-#: How often a child that dies before taking its tick over is started again.
-RESTARTS = 3
 #: Seconds between checks for late runs.
 LATE_EVERY = 30.0
 
@@ -104,9 +101,7 @@ class Scheduler:
         self.lease: Lease | None = None
         self._plans: dict[str, Plan] = {}
         self._seen: tuple[int, float] | None = None
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
-        self._launcher = Launcher(self.store.home, warm=launch)
-        self._restarts: dict[str, int] = {}
+        self._children = Children(self.db, self.store.home, warm=launch)
         self._mark = -1  # the highest tick id at the last look at the queue
         self._blocked = False  # the last look left launchable ticks (no process or slot then)
         self._due = {"reap": -1.0, "scan": -1.0, "late": -1.0, "reload": -1.0}
@@ -126,14 +121,14 @@ class Scheduler:
             return PassReport(leader=False)
         try:
             changed = self._refresh(now)
-            exited = self._poll_children()
+            exited = self._children.poll()
             changed |= self._housekeeping(now, force=exited)
             created, dropped = self._decide(now)
             created += self._scan(now)
             launched = 0
             if self.launching and self._queue_moved(changed or exited or created > 0):
                 launched = self._launch(now)
-                self._launcher.prepare()  # a warm child for the next tick
+                self._children.prepare()  # a warm child for the next tick
             self._late(now)
         except LeaseLostError as exc:
             log.warning("%s", exc)
@@ -268,7 +263,7 @@ class Scheduler:
                     orphan.run_id,
                     orphan.deployment,
                 )
-                self._start(orphan.run_id)
+                self._children.start(orphan.run_id)
         return True
 
     def _launch(self, now: float) -> int:
@@ -294,60 +289,13 @@ class Scheduler:
             if not ticks.claim(self.db, tick.run_id, pid=os.getpid(), now=now, lease=self.lease):
                 continue  # another launcher (a backfill, `suiro trigger --wait`) has it
             fault("scheduler.tick_claimed")
-            if not self._start(tick.run_id):
+            if not self._children.start(tick.run_id):
                 self._blocked = True
                 break  # the machine cannot start processes now: the rest wait for the next pass
             active[tick.deployment] = active.get(tick.deployment, 0) + 1
             launched += 1
             log.info("launched run %s of %s (%s)", tick.run_id, tick.deployment, tick.trigger)
         return launched
-
-    def _start(self, run_id: str) -> bool:
-        """Start the child of a tick this process claimed; if no process can be started, the tick
-        goes back to the queue (a later pass tries again)."""
-        from suiro.store import ticks
-
-        try:
-            self._children[run_id] = self._launcher.launch(run_id, launcher=os.getpid())
-        except OSError as exc:
-            log.error("could not start a process for run %s (%s); it stays queued", run_id, exc)
-            ticks.unclaim(self.db, run_id, pid=os.getpid())
-            return False
-        return True
-
-    def _poll_children(self) -> bool:
-        """Collect exited children (no zombies); whether any exited.
-
-        A child that died before taking its tick over (the tick still names this process) is
-        started again, at most ``RESTARTS`` times; then its tick is marked failed.
-        """
-        from suiro.store import ticks
-
-        exited = [run_id for run_id, proc in self._children.items() if proc.poll() is not None]
-        for run_id in exited:
-            proc = self._children.pop(run_id)
-            tick = ticks.get(self.db, run_id)
-            if tick is None or tick.state != "launched" or tick.pid != os.getpid():
-                continue
-            if ticks.run_exists(self.db, run_id):
-                continue
-            tries = self._restarts[run_id] = self._restarts.get(run_id, 0) + 1
-            if tries > RESTARTS:
-                log.error(
-                    "run %s of %s: its process kept dying before it started (exit %s); failed",
-                    run_id,
-                    tick.deployment,
-                    proc.returncode,
-                )
-                ticks.fail(self.db, run_id, pid=os.getpid())
-            else:
-                log.warning(
-                    "run %s: its process died before it started (exit %s); starting it again",
-                    run_id,
-                    proc.returncode,
-                )
-                self._start(run_id)
-        return bool(exited)
 
     def _late(self, now: float) -> None:
         if now >= self._due["late"]:
@@ -395,29 +343,10 @@ class Scheduler:
             except StoreError as exc:
                 log.warning("could not release the lease (it expires by itself): %s", exc)
             self.lease = None
-        self._launcher.close()
-        self._await_takeover()
+        self._children.close()
         self.store.close()
-
-    def _await_takeover(self, timeout: float = 10.0) -> None:
-        """Wait (a moment, bounded) until each child started has taken its tick over or exited,
-        so a scheduler that exits right after launching (``--once``) leaves no tick that a later
-        one would take for an orphan and start again (the first child would then stand down)."""
-        import time
-
-        from suiro.store import ticks
-
-        deadline = time.monotonic() + timeout
-        for run_id, proc in list(self._children.items()):
-            while proc.poll() is None and time.monotonic() < deadline:
-                tick = ticks.get(self.db, run_id)
-                if tick is None or tick.pid != os.getpid():
-                    break
-                time.sleep(0.02)
-        self._poll_children()
 
     @property
     def children(self) -> dict[str, int]:
         """The child processes this scheduler started that are still running: pid by run id."""
-        self._poll_children()
-        return {run_id: proc.pid for run_id, proc in self._children.items()}
+        return self._children.running()
