@@ -84,15 +84,9 @@ def trigger(store: Store, name: str, overrides: Sequence[str] = (), *, now: floa
             "values (text, numbers, lists, mappings)."
         ) from None
     now = clock.now() if now is None else now
-    schedule = _schedule(row)
-    tick = schedule.tick(now, trigger="manual") if schedule is not None else None
-    tick = Tick(
-        logical_time=now,
-        interval_start=tick.interval_start if tick else None,
-        interval_end=now,
-        trigger="manual",
-        params=params,
-    )
+    schedule = _schedule(row)  # its data interval: [the latest tick before now, now)
+    start = schedule.interval(now)[0] if schedule is not None else None
+    tick = Tick(logical_time=now, interval_start=start, interval_end=now, trigger="manual", params=params)
     (run_id,) = ticks.create(store.db, name, [tick], now=now)
     return run_id
 
