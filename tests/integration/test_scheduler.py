@@ -136,3 +136,12 @@ def test_a_deployment_row_the_scheduler_cannot_use_does_not_stop_the_others(suir
         assert [t.deployment for t in ticks.queued(sched.db)] == ["fine"]
         assert "deployment odd skipped" in caplog.text
         sched.close()
+
+
+def test_two_triggers_at_the_same_instant_queue_two_runs(suiro_home, target):
+    store = Store(suiro_home)
+    deploy(store.db, "manual", target, None)
+    first = manual.trigger(store, "manual", now=T0)
+    second = manual.trigger(store, "manual", now=T0)
+    assert first != second and len(ticks.queued(store.db)) == 2
+    store.close()

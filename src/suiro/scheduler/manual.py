@@ -86,9 +86,12 @@ def trigger(store: Store, name: str, overrides: Sequence[str] = (), *, now: floa
     now = clock.now() if now is None else now
     schedule = _schedule(row)  # its data interval: [the latest tick before now, now)
     start = schedule.interval(now)[0] if schedule is not None else None
-    tick = Tick(logical_time=now, interval_start=start, interval_end=now, trigger="manual", params=params)
-    (run_id,) = ticks.create(store.db, name, [tick], now=now)
-    return run_id
+    while True:  # two triggers in the same microsecond: the second one a microsecond later
+        tick = Tick(logical_time=now, interval_start=start, interval_end=now, trigger="manual", params=params)
+        made = ticks.create(store.db, name, [tick], now=now)
+        if made:
+            return made[0]
+        now += 1e-6
 
 
 def why_waiting(store: Store, name: str, *, now: float | None = None) -> str | None:
