@@ -102,8 +102,12 @@ print(json.dumps({"import": imported, "first": first, "first_cpu": first_cpu, "s
 
 def child(python: str, home: str, mode: str, preload: list[str]) -> dict:
     spans = json.dumps(SPANS)
-    out = subprocess.run([python, "-c", _CHILD, spans, home, mode, json.dumps(preload)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [python, "-c", _CHILD, spans, home, mode, json.dumps(preload)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -134,10 +138,14 @@ def main() -> None:
         print(f"\n**{mode} home** ({args.processes} fresh processes each, medians)\n")
         print("| what | wall ms | CPU ms |\n|---|---|---|")
         print(f"| `import suiro` | {ms([r['import'] for r in cold])} | |")
-        print(f"| first run, as a user sees it (its {len(preload)} lazy imports included) | "
-              f"{ms([r['first'] for r in cold])} | {ms([r['first_cpu'] for r in cold])} |")
-        print(f"| **first run beyond imports** (those modules loaded before) | "
-              f"**{ms([r['first'] for r in warm])}** | {ms([r['first_cpu'] for r in warm])} |")
+        print(
+            f"| first run, as a user sees it (its {len(preload)} lazy imports included) | "
+            f"{ms([r['first'] for r in cold])} | {ms([r['first_cpu'] for r in cold])} |"
+        )
+        print(
+            f"| **first run beyond imports** (those modules loaded before) | "
+            f"**{ms([r['first'] for r in warm])}** | {ms([r['first_cpu'] for r in warm])} |"
+        )
         for _, _, label in SPANS:
             walls = [r["wall"].get(label, 0.0) for r in warm]
             cpus = [r["cpu"].get(label, 0.0) for r in warm]

@@ -82,8 +82,11 @@ def main() -> None:
                 for record in (False, True):
                     wall = measure(pipe, executor, record)
                     per_task = (wall - base) / size * 1000
-                    print(f"| {name} | {size} | {executor} | {'yes' if record else 'no'} | {wall:.3f} | "
-                          f"{per_task:.3f} |", flush=True)
+                    print(
+                        f"| {name} | {size} | {executor} | {'yes' if record else 'no'} | {wall:.3f} | "
+                        f"{per_task:.3f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ def summarize(samples: list[dict[str, Any]], tools: tuple[str, ...]) -> dict[str
         for tool, entry in per_tool.items():
             runs = entry.get("seconds", [])
             cell: dict[str, Any] = {"n": len(runs), "error": None if runs else (entry["errors"] or ["?"])[0]}
-            cell.update({f: [statistics.median(v), min(v), max(v)] for f, v in entry.items()
-                         if f in FIELDS and v})
+            cell.update(
+                {f: [statistics.median(v), min(v), max(v)] for f, v in entry.items() if f in FIELDS and v}
+            )
             cell["rerun_note"] = entry.get("rerun_note")
             summary.setdefault(key, {})[tool] = cell
     return summary
@@ -220,9 +221,11 @@ def render(summary: dict[str, dict[str, Any]], tools: tuple[str, ...], info: dic
     runs = f"median (min..max) of {info.get('reps')} runs"
     mode = "QUICK (1 run, small sizes)" if info.get("quick") else runs
     date = info.get("date") or datetime.date.today().isoformat()
-    title = (f"**{date}** · {info.get('cores')} cores ({info.get('cpu')}) · "
-             f"Python {info.get('python')} · {mode} · load average {info.get('load_before', ['?'])[0]} "
-             f"before, {info.get('load_after', ['?'])[0]} after · {info.get('minutes')} min")
+    title = (
+        f"**{date}** · {info.get('cores')} cores ({info.get('cpu')}) · "
+        f"Python {info.get('python')} · {mode} · load average {info.get('load_before', ['?'])[0]} "
+        f"before, {info.get('load_after', ['?'])[0]} after · {info.get('minutes')} min"
+    )
     found = info.get("versions", {})
     if found:
         title += " · " + ", ".join(f"{k} {v}" for k, v in sorted(found.items()))

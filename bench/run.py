@@ -75,8 +75,11 @@ def plan(quick: bool, tools: tuple[str, ...]) -> list[Case]:
     if quick:
         cases = quick_cases(all_columns, tools)
     else:
-        cases = [Case((("fresh", 1),), tuple(t for t in ("prefect", "airflow") if t in tools)),
-                 Case((("w5", 1),), tools), Case((("help", 0),), tools)]
+        cases = [
+            Case((("fresh", 1),), tuple(t for t in ("prefect", "airflow") if t in tools)),
+            Case((("w5", 1),), tools),
+            Case((("help", 0),), tools),
+        ]
         cases += [Case((("w1", n),), all_columns) for n in (200, 1_000)]
         cases += [Case((("w2", n),), all_columns) for n in (500, 10_000)]
         cases += [Case((("w2b", 1),), tools), Case((("w3", 1),), tools)]
@@ -99,8 +102,10 @@ def quick_cases(columns: tuple[str, ...], tools: tuple[str, ...]) -> list[Case]:
     # W1 and W2 share a process, so each tool pays its start-up once less. W3 gets its own: run
     # after hundreds of tasks, Prefect's W3 was 5x slower (its temporary server was still busy).
     # Persistent Dagster (its W1/W2 and W3) is for the full run; dagster-mem keeps the W1/W2 rows.
-    cases = [Case((("w1", 200), ("w2", 500)), tuple(t for t in columns if t != "dagster")),
-             Case((("w3", 1),), tuple(t for t in tools if t != "dagster"))]
+    cases = [
+        Case((("w1", 200), ("w2", 500)), tuple(t for t in columns if t != "dagster")),
+        Case((("w3", 1),), tuple(t for t in tools if t != "dagster")),
+    ]
     # W2b only where the target is (suiro against the floor): the peers' process pools
     # take 20-60 s to start on this machine.
     cases.append(Case((("w2b", 1),), tuple(t for t in tools if t in ("plain", "suiro"))))
@@ -118,8 +123,18 @@ def compile_sources() -> None:
     compiled at install, did not.
     """
     if failure_of("suiro") is None:
-        subprocess.run([str(python_of("suiro")), "-m", "compileall", "-q", str(BENCH.parent / "src"),
-                        str(BENCH / "tools")], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                str(python_of("suiro")),
+                "-m",
+                "compileall",
+                "-q",
+                str(BENCH.parent / "src"),
+                str(BENCH / "tools"),
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def venv_of(tool: str) -> str:
@@ -151,8 +166,15 @@ def run_one(tool: str, case: Case, env: dict[str, str], timeout: float) -> list[
         start = time.perf_counter()
         try:
             with out.open("w") as o, err.open("w") as e:
-                code = subprocess.run(command(tool, case), env=run_env, stdout=o, stderr=e,
-                                      stdin=subprocess.DEVNULL, cwd=work, timeout=timeout).returncode
+                code = subprocess.run(
+                    command(tool, case),
+                    env=run_env,
+                    stdout=o,
+                    stderr=e,
+                    stdin=subprocess.DEVNULL,
+                    cwd=work,
+                    timeout=timeout,
+                ).returncode
         except subprocess.TimeoutExpired:
             return [{"error": f"timeout {timeout:g} s"}]
         wall = time.perf_counter() - start
@@ -204,10 +226,21 @@ def machine() -> dict[str, Any]:
     model = "?"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        model = next((x.split(":", 1)[1].strip() for x in cpuinfo.read_text().splitlines()
-                      if x.startswith("model name")), "?")
-    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform(), "load_before": [round(x, 2) for x in os.getloadavg()]}
+        model = next(
+            (
+                x.split(":", 1)[1].strip()
+                for x in cpuinfo.read_text().splitlines()
+                if x.startswith("model name")
+            ),
+            "?",
+        )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def update_readme(table: str) -> None:
@@ -249,24 +282,44 @@ def main() -> None:
         tools = tuple(args.tools.split(",")) if args.tools else TOOLS + (("airflow",) if args.airflow else ())
         tools = ("plain", *[t for t in tools if t != "plain"])
         reps = args.reps or (1 if args.quick else 3)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SUIRO_", "PREFECT_", "DAGSTER_", "AIRFLOW_", "AIRFLOW__"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SUIRO_", "PREFECT_", "DAGSTER_", "AIRFLOW_", "AIRFLOW__"))
+        }
         if args.quick:
             env["BENCH_W2B_TREES"] = env.get("BENCH_W2B_TREES", "40")  # <1 s per training, not ~3 s
-        info = {**machine(), "date": datetime.date.today().isoformat(), "quick": args.quick, "reps": reps,
-                "w2b_trees": env.get("BENCH_W2B_TREES", "170")}
+        info = {
+            **machine(),
+            "date": datetime.date.today().isoformat(),
+            "quick": args.quick,
+            "reps": reps,
+            "w2b_trees": env.get("BENCH_W2B_TREES", "170"),
+        }
         compile_sources()
         started = time.perf_counter()
         samples = execute(plan(args.quick, tools), reps, args.timeout, env)
-        info.update(load_after=[round(x, 2) for x in os.getloadavg()],
-                    minutes=round((time.perf_counter() - started) / 60, 1))
+        info.update(
+            load_after=[round(x, 2) for x in os.getloadavg()],
+            minutes=round((time.perf_counter() - started) / 60, 1),
+        )
         table = table_of(samples, tools, info)
         subset = "-" + "-".join(t for t in tools if t != "plain") if args.tools else ""
         out = BENCH / "results" / f"{info['date']}{'-quick' if args.quick else ''}{subset}.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps({"machine": info, "tools": tools, "samples": samples, "table": table,
-                                   "summary": summarize(samples, tools),
-                                   "plan": [asdict(c) for c in plan(args.quick, tools)]}, indent=1))
+        out.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "tools": tools,
+                    "samples": samples,
+                    "table": table,
+                    "summary": summarize(samples, tools),
+                    "plan": [asdict(c) for c in plan(args.quick, tools)],
+                },
+                indent=1,
+            )
+        )
         print(f"[bench] raw figures: {out.relative_to(BENCH.parent)}", file=sys.stderr)
     print(table)
     if args.readme:

@@ -35,8 +35,14 @@ REQUIREMENTS: dict[str, list[str]] = {
     "airflow": ["apache-airflow>=3", *ML],
 }
 DEFAULT_TOOLS = ["suiro", "prefect", "dagster", "dask", "hamilton"]
-VERSIONED = {"suiro": "suiro", "prefect": "prefect", "dagster": "dagster", "dask": "dask",
-             "hamilton": "sf-hamilton", "airflow": "apache-airflow"}
+VERSIONED = {
+    "suiro": "suiro",
+    "prefect": "prefect",
+    "dagster": "dagster",
+    "dask": "dask",
+    "hamilton": "sf-hamilton",
+    "airflow": "apache-airflow",
+}
 
 
 def python_of(tool: str) -> Path:
@@ -70,7 +76,7 @@ def ensure(tool: str) -> bool:
     pip = [str(python_of(tool)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     proc = subprocess.run([*pip, *REQUIREMENTS[tool]], capture_output=True, text=True)
     if proc.returncode != 0:
-        reason = (proc.stderr.strip() or proc.stdout.strip() or f"pip exited {proc.returncode}")
+        reason = proc.stderr.strip() or proc.stdout.strip() or f"pip exited {proc.returncode}"
         (home / ".failed").write_text(reason[-4000:] + "\n")
         print(f"[setup] {tool}: FAILED: {reason.splitlines()[-1]}", flush=True)
         return False

@@ -54,6 +54,7 @@ def warm_ml() -> None:
 
 # ---- W2b ---------------------------------------------------------------------------------
 
+
 def train_forest(seed: int) -> float:
     """One CPU-bound training (single-threaded random forest); returns training accuracy."""
     from sklearn.datasets import make_classification
@@ -65,6 +66,7 @@ def train_forest(seed: int) -> float:
 
 
 # ---- W3: breast cancer ---------------------------------------------------------------------
+
 
 def load_data() -> Any:
     """The bundled breast_cancer set as one DataFrame (features + ``target``)."""
@@ -117,6 +119,7 @@ def pick_best(scores: list[dict[str, Any]]) -> dict[str, Any]:
 
 # ---- measuring and reporting -------------------------------------------------------------
 
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Wall seconds of ``fn()`` and its result."""
     start = time.perf_counter()
@@ -143,8 +146,13 @@ def rerun_w3(run: Callable[[], Any], *, caches: bool) -> dict[str, Any]:
         return {"seconds": cold, "rerun": None, "rerun_note": "no cache", "best": best}
     rerun, again = timed(run)
     rerun2, _ = timed(run)
-    return {"seconds": cold, "rerun": rerun, "rerun2": rerun2, "best": best,
-            "rerun_same_output": again == best}
+    return {
+        "seconds": cold,
+        "rerun": rerun,
+        "rerun2": rerun2,
+        "best": best,
+        "rerun_same_output": again == best,
+    }
 
 
 def temp_home(prefix: str) -> str:
@@ -170,8 +178,14 @@ def versions(*dists: str) -> dict[str, str]:
 
 def report(tool: str, workload: str, size: int, result: dict[str, Any], info: dict[str, str]) -> None:
     """Print one JSON line for ``bench/run.py`` (it reads every line starting with ``{``)."""
-    line = {"tool": tool, "workload": workload, "size": size, **result,
-            "peak_rss_mb": round(peak_rss_mb(), 1), "versions": info}
+    line = {
+        "tool": tool,
+        "workload": workload,
+        "size": size,
+        **result,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "versions": info,
+    }
     sys.stdout.flush()
     print(json.dumps(line), flush=True)
 
@@ -200,8 +214,11 @@ def main(tool: str, dists: tuple[str, ...], warm: Callable[[], Any], workloads: 
     """
     args = sys.argv[1:]
     pairs = list(zip(args[::2], args[1::2], strict=False))
-    if not pairs or len(args) % 2 or any(w not in workloads for w, _ in pairs) or (
-        len(pairs) > 1 and any(w == "w5" for w, _ in pairs)
+    if (
+        not pairs
+        or len(args) % 2
+        or any(w not in workloads for w, _ in pairs)
+        or (len(pairs) > 1 and any(w == "w5" for w, _ in pairs))
     ):
         sys.exit(USAGE.format(prog=sys.argv[0]))
     info = versions(*dists, "scikit-learn")

@@ -79,13 +79,18 @@ def not_implemented(what: str) -> Any:
 
 def main() -> None:
     prepare()
-    c.main("airflow", ("apache-airflow",), lambda: run("w1", 1), {
-        "w1": lambda n: {"seconds": run("w1", n)},
-        "w2": lambda n: {"seconds": run("w2", n)},
-        "w2b": not_implemented("needs the LocalExecutor, a scheduler and a server database"),
-        "w3": not_implemented("XCom cannot carry fitted models without a custom serializer"),
-        "w5": lambda _: {"seconds": run("w1", 1)},
-    })
+    c.main(
+        "airflow",
+        ("apache-airflow",),
+        lambda: run("w1", 1),
+        {
+            "w1": lambda n: {"seconds": run("w1", n)},
+            "w2": lambda n: {"seconds": run("w2", n)},
+            "w2b": not_implemented("needs the LocalExecutor, a scheduler and a server database"),
+            "w3": not_implemented("XCom cannot carry fitted models without a custom serializer"),
+            "w5": lambda _: {"seconds": run("w1", 1)},
+        },
+    )
 
 
 if __name__ == "__main__":

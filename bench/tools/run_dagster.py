@@ -105,13 +105,18 @@ def run_forests_in_processes() -> None:
 
 
 def main() -> None:
-    c.main("dagster", ("dagster",), lambda: run(chain(1)), {
-        "w1": lambda n: {"seconds": c.timed(lambda: run(chain(n)))[0]},
-        "w2": lambda n: {"seconds": c.timed(lambda: run(fanout(n)))[0]},
-        "w2b": lambda _: c.compare_w2b(lambda: run(forests), run_forests_in_processes),
-        "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer).output_for_node("pick_best"), caches=False),
-        "w5": lambda _: {"seconds": c.timed(lambda: run(chain(1)))[0]},
-    })
+    c.main(
+        "dagster",
+        ("dagster",),
+        lambda: run(chain(1)),
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: run(chain(n)))[0]},
+            "w2": lambda n: {"seconds": c.timed(lambda: run(fanout(n)))[0]},
+            "w2b": lambda _: c.compare_w2b(lambda: run(forests), run_forests_in_processes),
+            "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer).output_for_node("pick_best"), caches=False),
+            "w5": lambda _: {"seconds": c.timed(lambda: run(chain(1)))[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -38,14 +38,21 @@ def breast_cancer() -> dict:
 
 
 def main() -> None:
-    c.main("dask", ("dask", "distributed"), lambda: chain(1), {
-        "w1": lambda n: {"seconds": c.timed(lambda: chain(n))[0]},
-        "w2": lambda n: {"seconds": c.timed(lambda: fanout(n))[0]},
-        "w2b": lambda _: c.compare_w2b(lambda: forests(scheduler="sync"),
-                                       lambda: forests(scheduler="processes", num_workers=c.W2B_WORKERS)),
-        "w3": lambda _: c.rerun_w3(breast_cancer, caches=False),
-        "w5": lambda _: {"seconds": c.timed(lambda: delayed(c.noop)(1).compute())[0]},
-    })
+    c.main(
+        "dask",
+        ("dask", "distributed"),
+        lambda: chain(1),
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: chain(n))[0]},
+            "w2": lambda n: {"seconds": c.timed(lambda: fanout(n))[0]},
+            "w2b": lambda _: c.compare_w2b(
+                lambda: forests(scheduler="sync"),
+                lambda: forests(scheduler="processes", num_workers=c.W2B_WORKERS),
+            ),
+            "w3": lambda _: c.rerun_w3(breast_cancer, caches=False),
+            "w5": lambda _: {"seconds": c.timed(lambda: delayed(c.noop)(1).compute())[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -85,22 +85,34 @@ def run_graph(module: Any, final: str) -> Any:
 
 def run_forests(executor: Any) -> list[float]:
     module = ad_hoc_utils.create_temporary_module(seed, forest, accuracies)
-    dr = (driver.Builder().enable_dynamic_execution(allow_experimental_mode=True).with_modules(module)
-          .with_local_executor(executors.SynchronousLocalTaskExecutor()).with_remote_executor(executor).build())
+    dr = (
+        driver.Builder()
+        .enable_dynamic_execution(allow_experimental_mode=True)
+        .with_modules(module)
+        .with_local_executor(executors.SynchronousLocalTaskExecutor())
+        .with_remote_executor(executor)
+        .build()
+    )
     return dr.execute(["accuracies"], inputs={"seeds": c.W2B_SEEDS})["accuracies"]
 
 
 def main() -> None:
     cached = driver.Builder().with_modules(breast_cancer()).with_cache(path=c.temp_home("hamilton")).build()
-    c.main("hamilton", ("sf-hamilton",), lambda: run_graph(*chain(1)), {
-        "w1": lambda n: {"seconds": c.timed(lambda: run_graph(*chain(n)))[0]},
-        "w2": lambda n: {"seconds": c.timed(lambda: run_graph(*fanout(n)))[0]},
-        "w2b": lambda _: c.compare_w2b(
-            lambda: run_forests(executors.SynchronousLocalTaskExecutor()),
-            lambda: run_forests(executors.MultiProcessingExecutor(c.W2B_WORKERS))),
-        "w3": lambda _: c.rerun_w3(lambda: cached.execute(["best"])["best"], caches=True),
-        "w5": lambda _: {"seconds": c.timed(lambda: run_graph(*chain(1)))[0]},
-    })
+    c.main(
+        "hamilton",
+        ("sf-hamilton",),
+        lambda: run_graph(*chain(1)),
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: run_graph(*chain(n)))[0]},
+            "w2": lambda n: {"seconds": c.timed(lambda: run_graph(*fanout(n)))[0]},
+            "w2b": lambda _: c.compare_w2b(
+                lambda: run_forests(executors.SynchronousLocalTaskExecutor()),
+                lambda: run_forests(executors.MultiProcessingExecutor(c.W2B_WORKERS)),
+            ),
+            "w3": lambda _: c.rerun_w3(lambda: cached.execute(["best"])["best"], caches=True),
+            "w5": lambda _: {"seconds": c.timed(lambda: run_graph(*chain(1)))[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,21 @@ def w3() -> dict:
 
 
 def main() -> None:
-    c.main("plain", (), lambda: c.noop(-1), {
-        "w1": lambda n: {"seconds": c.timed(lambda: w1(n))[0]},
-        "w2": lambda n: {"seconds": c.timed(lambda: w2(n))[0]},
-        "w2b": lambda _: c.compare_w2b(lambda: [c.train_forest(s) for s in c.W2B_SEEDS],
-                                       lambda: parallel(c.train_forest, c.W2B_SEEDS)),
-        "w3": lambda _: c.rerun_w3(w3, caches=False),
-        "w5": lambda _: {"seconds": c.timed(lambda: c.noop(1))[0]},
-    })
+    c.main(
+        "plain",
+        (),
+        lambda: c.noop(-1),
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: w1(n))[0]},
+            "w2": lambda n: {"seconds": c.timed(lambda: w2(n))[0]},
+            "w2b": lambda _: c.compare_w2b(
+                lambda: [c.train_forest(s) for s in c.W2B_SEEDS],
+                lambda: parallel(c.train_forest, c.W2B_SEEDS),
+            ),
+            "w3": lambda _: c.rerun_w3(w3, caches=False),
+            "w5": lambda _: {"seconds": c.timed(lambda: c.noop(1))[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -74,13 +74,18 @@ def one_task() -> Any:
 
 
 def main() -> None:
-    c.main("prefect", ("prefect",), one_task, {
-        "w1": lambda n: {"seconds": c.timed(lambda: chain(n))[0]},
-        "w2": lambda n: {"seconds": c.timed(lambda: fanout(n))[0]},
-        "w2b": lambda _: c.compare_w2b(forests_sequential, forests_parallel),
-        "w3": lambda _: c.rerun_w3(breast_cancer, caches=True),
-        "w5": lambda _: {"seconds": c.timed(one_task)[0]},
-    })
+    c.main(
+        "prefect",
+        ("prefect",),
+        one_task,
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: chain(n))[0]},
+            "w2": lambda n: {"seconds": c.timed(lambda: fanout(n))[0]},
+            "w2b": lambda _: c.compare_w2b(forests_sequential, forests_parallel),
+            "w3": lambda _: c.rerun_w3(breast_cancer, caches=True),
+            "w5": lambda _: {"seconds": c.timed(one_task)[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

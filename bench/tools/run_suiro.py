@@ -84,15 +84,21 @@ def run(pipe: suiro.Pipeline, home: str, **options):
 
 def main() -> None:
     home = c.temp_home("suiro")
-    c.main("suiro", ("suiro",), lambda: run(one_task, home), {
-        "w1": lambda n: {"seconds": c.timed(lambda: run(chain(n), home))[0]},  # tracing is timed too
-        "w2": lambda n: {"seconds": c.timed(lambda: run(fanout(n), home))[0]},
-        "w2b": lambda _: c.compare_w2b(
-            lambda: run(forests, c.temp_home("suiro-seq"), executor="sequential"),
-            lambda: run(forests, c.temp_home("suiro-par"), executor="processes", workers=c.W2B_WORKERS)),
-        "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer, home, **W3_EXECUTOR).output, caches=True),
-        "w5": lambda _: {"seconds": c.timed(lambda: run(one_task, home))[0]},
-    })
+    c.main(
+        "suiro",
+        ("suiro",),
+        lambda: run(one_task, home),
+        {
+            "w1": lambda n: {"seconds": c.timed(lambda: run(chain(n), home))[0]},  # tracing is timed too
+            "w2": lambda n: {"seconds": c.timed(lambda: run(fanout(n), home))[0]},
+            "w2b": lambda _: c.compare_w2b(
+                lambda: run(forests, c.temp_home("suiro-seq"), executor="sequential"),
+                lambda: run(forests, c.temp_home("suiro-par"), executor="processes", workers=c.W2B_WORKERS),
+            ),
+            "w3": lambda _: c.rerun_w3(lambda: run(breast_cancer, home, **W3_EXECUTOR).output, caches=True),
+            "w5": lambda _: {"seconds": c.timed(lambda: run(one_task, home))[0]},
+        },
+    )
 
 
 if __name__ == "__main__":

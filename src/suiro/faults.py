@@ -35,6 +35,8 @@ POINTS = (
     "db.before_commit",
     "db.after_commit",
     "gc.listed",
+    "scheduler.tick_created",
+    "scheduler.tick_claimed",
 )
 ACTIONS = ("kill", "raise", "sleep", "stop")
 

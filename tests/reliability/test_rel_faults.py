@@ -38,6 +38,8 @@ def test_every_point_named_in_the_spec_exists():
         "db.after_commit",
         "runner.task_done",
         "gc.listed",
+        "scheduler.tick_created",
+        "scheduler.tick_claimed",
     }
 
 

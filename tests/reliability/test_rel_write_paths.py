@@ -326,6 +326,41 @@ def send_notifications(tmp_path: Path) -> None:
     assert deployments.set_paused(db, "d", True) and deployments.delete(db, "d")
 
 
+def use_the_scheduler() -> None:
+    """The scheduler's lease (take, renew, take over, release) and its ticks (create with the cursor
+    under the lease, claim, a child's take-over, fail, settle once the run ended, relaunch)."""
+    from suiro.runinfo import Tick
+    from suiro.store import deployments, leases, ticks
+    from suiro.store.deployments import DeploymentRow
+
+    db = Store().db
+    deployments.save(db, DeploymentRow(name="scheduled", target="x.py:p", pipeline="p"))
+    held = leases.acquire(db, "a", 10.0, now=0.0)
+    held = leases.acquire(db, "a", 10.0, now=1.0)
+    failing, ending, orphaned = ticks.create(
+        db, "scheduled", [Tick(logical_time=t) for t in (1.0, 2.0, 3.0)], now=1.0, lease=held, cursor=3.0
+    )
+    me = os.getpid()
+    assert ticks.claim(db, failing, pid=me, now=1.0, lease=held)
+    assert ticks.start(db, failing, launcher=me, pid=me, now=1.0)
+    assert ticks.fail(db, failing, pid=me)
+    assert ticks.claim(db, ending, pid=me, now=1.0)
+    assert ticks.unclaim(db, ending, pid=me)  # no process could be started: back in the queue
+    assert ticks.claim(db, ending, pid=me, now=1.0)
+    assert api.run(called, executor="sequential", run_id=ending).ok
+    assert ticks.settle(db) == 1
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    assert ticks.claim(db, orphaned, pid=int(gone.stdout), now=1.0)
+    (orphan,) = ticks.orphans(db)
+    assert ticks.relaunch(db, orphan, pid=me, now=time.time())
+    assert leases.acquire(db, "b", 10.0, now=100.0).token == 2
+    assert leases.release(db, leases.current(db), now=101.0)
+    assert deployments.set_paused(db, "scheduled", True)  # part B exercises these too
+    assert deployments.delete(db, "scheduled")
+
+
 # -- what the source writes ----------------------------------------------------------------------
 
 
@@ -362,6 +397,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
     keep_deployments()
     collect_garbage()
     send_notifications(tmp_path)
+    use_the_scheduler()
 
     assert trace.problems() == []
     traced = [" ".join(sql.split()) for sql in trace.writes()]

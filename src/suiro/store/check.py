@@ -108,6 +108,7 @@ def check(store: Store, *, now: float | None = None, artifacts_only: bool = Fals
         ("the attempts", lambda: _double_successes(db)),
         ("the registered models", lambda: _models(db, store.artifacts)),
         ("the running runs", lambda: _dead_runs(db, when)),
+        ("the scheduled runs", lambda: _double_scheduled(db)),
     ]
     if artifacts_only:
         parts = [parts[1], parts[3]]
@@ -265,6 +266,24 @@ def _double_successes(db: Database) -> list[Problem]:
             )
         )
     return problems
+
+
+def _double_scheduled(db: Database) -> list[Problem]:
+    """G6: at most one run per (deployment, logical time); resumes (a parent run) excepted."""
+    rows = db.query(
+        "SELECT deployment, logical_time, COUNT(*) AS n FROM runs WHERE deployment IS NOT NULL"
+        " AND parent_run_id IS NULL GROUP BY deployment, logical_time HAVING COUNT(*) > 1"
+        " ORDER BY deployment, logical_time"
+    )
+    return [
+        Problem(
+            "double_run",
+            f"{row['deployment']}@{row['logical_time']}",
+            f"deployment {row['deployment']} has {row['n']} runs for logical time {row['logical_time']}, "
+            "where one may be recorded; report this as a suiro bug.",
+        )
+        for row in rows
+    ]
 
 
 def _models(db: Database, artifacts: ArtifactStore) -> list[Problem]:
