@@ -30,12 +30,17 @@ GC_MIN_AGE = 600.0
 
 
 def runs(
-    *, pipeline: str | None = None, state: str | None = None, limit: int = 50, home: str | Path | None = None
+    *,
+    pipeline: str | None = None,
+    state: str | None = None,
+    deployment: str | None = None,
+    limit: int = 50,
+    home: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Recent runs, newest first (dead runs are marked ``crashed`` first)."""
     store = _store(home)
     crashes.reap(store.db)
-    return queries.list_runs(store.reader, pipeline=pipeline, state=state, limit=limit)
+    return queries.list_runs(store.reader, pipeline=pipeline, state=state, deployment=deployment, limit=limit)
 
 
 def show(run_id: str, *, home: str | Path | None = None) -> dict[str, Any]:

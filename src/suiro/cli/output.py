@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -94,6 +94,19 @@ def _cell(value: Any) -> Any:
 def when(timestamp: float | None) -> str:
     """A recorded time, local: ``2026-12-01 15:04:05`` ("" if none)."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else ""
+
+
+def logical(run: Mapping[str, Any]) -> str:
+    """The tick a scheduled run stands for, in its deployment's zone: ``2026-11-30 02:00 JST``
+    ("" for a run started by hand)."""
+    if run.get("logical_time") is None:
+        return ""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(run["logical_time"], ZoneInfo(run.get("timezone") or "UTC")).strftime(
+        "%Y-%m-%d %H:%M %Z"
+    )
 
 
 def seconds(value: float | None) -> str:

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from suiro.cli.options import Json, RunId, Verbose
-from suiro.cli.output import errors, number, print_json, report_problems, seconds, table, when
+from suiro.cli.output import errors, logical, number, print_json, report_problems, seconds, table, when
 from suiro.cli.terminal import console, printable
 from suiro.labels import task_label
 
@@ -38,15 +38,20 @@ def _label(row: dict[str, Any]) -> str:
 def runs(
     pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Only this pipeline.")] = None,
     state: Annotated[str | None, typer.Option("--state", "-s", help="Only runs in this state.")] = None,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Only runs this deployment started.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs.")] = 20,
     json_: Json = False,
     verbose: Verbose = False,
 ) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first (a scheduled run with its deployment and logical time)."""
     from suiro import history
 
     rows = _read(
-        lambda: history.runs(pipeline=pipeline, state=state, limit=limit), verbose=verbose, json_=json_
+        lambda: history.runs(pipeline=pipeline, state=state, deployment=deployment, limit=limit),
+        verbose=verbose,
+        json_=json_,
     )
     if rows is None:
         return
@@ -55,6 +60,10 @@ def runs(
         [r["id"], r["pipeline"], r["state"], when(r["started"]), seconds(r["duration"]), r["parent_run_id"]]
         for r in rows
     ]
+    if any(r["deployment"] for r in rows):  # who started it, for which tick
+        columns[2:2] = ["deployment", "logical time"]
+        for line, r in zip(lines, rows, strict=True):
+            line[2:2] = [r["deployment"] or "", logical(r)]
     console().print(table(columns, lines))
 
 
@@ -77,6 +86,14 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
     if run["error"]:  # a failed run's first error; why a run crashed, was fenced or was cancelled
         label = "reason" if run["state"] == "cancelled" else "error"
         out.print(f"{label}: {run['error']}", markup=False, highlight=False)
+    if run.get("deployment"):  # the tick it stands for and the data it covers
+        start = logical({**run, "logical_time": run["interval_start"]}) or "-"
+        out.print(
+            f"deployment: {run['deployment']}  ({run['trigger']})  logical time: {logical(run)}"
+            f"  interval: {start} to {logical({**run, 'logical_time': run['interval_end']}) or '-'}",
+            markup=False,
+            highlight=False,
+        )
     out.print(f"params: {run['params']}", markup=False)
     rows = []
     for t in run["tasks"]:

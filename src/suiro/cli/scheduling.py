@@ -107,7 +107,9 @@ def backfill(
     start: Annotated[
         str, typer.Option("--start", help="First time (ISO, e.g. 2026-11-01; the schedule's zone).")
     ],
-    end: Annotated[str, typer.Option("--end", help="Last time, included (ISO).")],
+    end: Annotated[
+        str, typer.Option("--end", help="Last time, included (ISO; a date alone: that whole day).")
+    ],
     max_active: Annotated[int, typer.Option("--max-active", min=1, help="Runs at once.")] = 2,
     verbose: Verbose = False,
 ) -> None:

@@ -154,7 +154,8 @@ class Backfill:
 def plan_backfill(store: Store, name: str, start: Any, end: Any, *, now: float | None = None) -> Backfill:
     """Record one tick (trigger ``backfill``) per schedule tick of ``name`` in ``[start, end]``.
 
-    ``start``/``end``: epoch seconds, datetimes or ISO text (naive ones in the schedule's zone).
+    ``start``/``end``: epoch seconds, datetimes or ISO text (naive ones in the schedule's zone); an
+    end given as a date alone (``2026-11-07``) includes that whole day.
     Idempotent: ticks the deployment has already (a backfill before, the schedule itself) are
     not created again. One transaction for all of them.
 
@@ -175,12 +176,28 @@ def plan_backfill(store: Store, name: str, start: Any, end: Any, *, now: float |
             "interval (suiro deploy ... --cron), or start single runs with suiro trigger."
         )
     first = to_epoch(start, schedule.timezone, "backfill start")
-    last = to_epoch(end, schedule.timezone, "backfill end")
+    last = to_epoch(_day_after(end) or end, schedule.timezone, "backfill end")
+    if _day_after(end) is not None:
+        last -= 1e-6  # a day's date as the end: that whole day, as Airflow's backfill -e
     if first > last:
         raise ScheduleError(f"backfill of {name}: --start is after --end; give the earlier time first.")
     wanted = list(schedule.tick_range(first - 1e-6, last, trigger="backfill"))
     made = ticks.create(store.db, name, wanted, now=clock.now() if now is None else now)
     return Backfill(name=name, start=first, end=last, total=len(wanted), created=len(made))
+
+
+def _day_after(end: Any) -> str | None:
+    """The next day's date when ``end`` is a date alone (text ``YYYY-MM-DD`` or a ``date``), else None."""
+    import datetime as dt
+
+    if isinstance(end, str) and len(end.strip()) == 10:
+        try:
+            end = dt.date.fromisoformat(end.strip())
+        except ValueError:
+            return None
+    if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
+        return (end + dt.timedelta(days=1)).isoformat()
+    return None
 
 
 def run_backfill(

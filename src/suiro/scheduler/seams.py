@@ -1,15 +1,14 @@
-"""Where the scheduler calls other parts of issue 13 that may not be there yet: one seam each.
+"""Where the scheduler calls the other parts of automation each pass: triggers and late runs.
 
-``suiro.triggers.scan`` (file and upstream triggers) and ``suiro.notify.check_late`` (late-run
-notifications) are built beside the scheduler; until they are, these calls do nothing. A seam
-that raises is logged and does not stop the pass: a broken trigger must not stop schedules.
+``suiro.triggers.scan`` (file and upstream triggers) and ``suiro.notices.check_late`` (late-run
+notifications) are polled once per pass. A call that raises is logged and does not stop the
+pass: a broken trigger or an unreachable mail server must not stop the schedules.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from suiro.runinfo import Tick
@@ -19,32 +18,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("suiro.scheduler")
 
 
-def _find(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
 def scan(db: Database, row: DeploymentRow, now: float) -> list[Tick]:
-    """The ticks ``row``'s triggers give at ``now`` (``suiro.triggers.scan``; none without it)."""
-    found = _find("suiro.triggers", "scan")
-    if found is None:
+    """The ticks ``row``'s triggers give at ``now`` (none when it has no trigger)."""
+    if not row.triggers:
         return []
+    from suiro import triggers
+
     try:
-        return list(found(db, row, now))
+        return list(triggers.scan(db, row, now))
     except Exception as exc:  # one deployment's trigger must not stop the others
         log.error("deployment %s: its triggers could not be polled: %s", row.name, exc)
         return []
 
 
 def check_late(db: Database, now: float) -> int:
-    """Notify runs not finished by their deadline (``suiro.notify.check_late``; 0 without it)."""
-    found = _find("suiro.notify", "check_late")
-    if found is None:
-        return 0
+    """Send one "late" notification for each scheduled run past its deployment's SLA."""
+    from suiro import notices
+
     try:
-        return int(found(db, now))
+        return int(notices.check_late(db, now))
     except Exception as exc:  # a notification problem must not stop the schedules
         log.error("late runs could not be checked: %s", exc)
         return 0

@@ -26,17 +26,21 @@ def list_runs(
     *,
     pipeline: str | None = None,
     state: str | None = None,
+    deployment: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Recent runs, newest first, optionally of one pipeline and/or in one state; ``offset``
-    skips that many of the newest (the UI's and the JSON API's pages)."""
+    """Recent runs, newest first, optionally of one pipeline, in one state and/or started by one
+    deployment (with the logical time and data interval they stand for); ``offset`` skips that
+    many of the newest (the UI's and the JSON API's pages)."""
     rows = db.query(
-        "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid FROM runs"
+        "SELECT id, pipeline, state, started, ended, parent_run_id, executor, host, pid, deployment,"
+        ' logical_time, interval_start, interval_end, "trigger", timezone FROM runs'
         " WHERE (CAST(:pipeline AS TEXT) IS NULL OR pipeline = :pipeline)"
         " AND (CAST(:state AS TEXT) IS NULL OR state = :state)"
+        " AND (CAST(:deployment AS TEXT) IS NULL OR deployment = :deployment)"
         " ORDER BY started DESC LIMIT :limit OFFSET :offset",
-        {"pipeline": pipeline, "state": state, "limit": limit, "offset": offset},
+        {"pipeline": pipeline, "state": state, "deployment": deployment, "limit": limit, "offset": offset},
     )
     for row in rows:
         row["duration"] = (row["ended"] - row["started"]) if row["ended"] else None
