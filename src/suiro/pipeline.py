@@ -57,7 +57,8 @@ class Pipeline:
         owner: str | None = None,
         tags: str | Iterable[str] = (),
         dynamic: bool = False,
-        timeout: float | datetime.timedelta | None = None,
+        timeout: float | datetime.timedelta | str | None = None,
+        sla: float | datetime.timedelta | str | None = None,
         notify: Notify | Mapping[str, Any] | None = None,
         on_failure: Hook | list[Hook] | None = None,
         on_success: Hook | list[Hook] | None = None,
@@ -70,7 +71,10 @@ class Pipeline:
         location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
         self.schedule = None if schedule is None else _schedule(schedule, self.name, location)
         #: Seconds a run may take before it is stopped and recorded failed (None: no limit).
-        self.timeout = _run_timeout(timeout, f"pipeline {self.name} at {location}", location)
+        self.timeout = _duration(timeout, "timeout", f"pipeline {self.name} at {location}", location)
+        #: Seconds after a scheduled run's logical time by which it should have ended: a deployment
+        #: of this pipeline that sets no ``sla`` of its own sends "late" past it (None: never).
+        self.sla = _duration(sla, "sla", f"pipeline {self.name} at {location}", location)
         self.notify, self.on_failure, self.on_success, self.on_retry = _notices(
             self.name, location, notify, on_failure=on_failure, on_success=on_success, on_retry=on_retry
         )
@@ -134,7 +138,8 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
-    timeout: float | datetime.timedelta | None = None,
+    timeout: float | datetime.timedelta | str | None = None,
+    sla: float | datetime.timedelta | str | None = None,
     notify: Notify | Mapping[str, Any] | None = None,
     on_failure: Hook | list[Hook] | None = None,
     on_success: Hook | list[Hook] | None = None,
@@ -154,7 +159,8 @@ def pipeline(
     owner: str | None = None,
     tags: str | Iterable[str] = (),
     dynamic: bool = False,
-    timeout: float | datetime.timedelta | None = None,
+    timeout: float | datetime.timedelta | str | None = None,
+    sla: float | datetime.timedelta | str | None = None,
     notify: Notify | Mapping[str, Any] | None = None,
     on_failure: Hook | list[Hook] | None = None,
     on_success: Hook | list[Hook] | None = None,
@@ -177,7 +183,9 @@ def pipeline(
 
     ``timeout`` (seconds, or a timedelta) is the run's deadline: a run that takes longer is stopped
     (its running tasks killed, as at a task's own timeout; nothing new starts) and recorded
-    ``failed`` with ``run exceeded its timeout of N s``.
+    ``failed`` with ``run exceeded its timeout of N s``. ``sla`` (same forms) does not stop a run:
+    a scheduled run not ended that long after its logical time sends a "late" notification (the
+    default of the pipeline's deployments).
     """
 
     def decorate(f: Callable[..., Any]) -> Pipeline:
@@ -192,6 +200,7 @@ def pipeline(
             tags=tags,
             dynamic=dynamic,
             timeout=timeout,
+            sla=sla,
             notify=notify,
             on_failure=on_failure,
             on_success=on_success,
@@ -219,17 +228,28 @@ def _schedule(spec: Any, name: str, location: str) -> Schedule:
         ) from None
 
 
-def _run_timeout(value: Any, owner: str, location: str) -> float | None:
-    """A pipeline's ``timeout`` in seconds, checked where the pipeline is defined."""
+def _duration(value: Any, what: str, owner: str, location: str) -> float | None:
+    """A pipeline's ``timeout`` or ``sla`` in seconds (a number, a timedelta, or text such as
+    ``"2h"`` or ``"1h30m"``), checked where the pipeline is defined."""
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise DefinitionError(
-            f"{owner}: timeout must be a number of seconds > 0 (or a timedelta), got {value!r}.",
-            location=location,
-        )
-    return float(seconds)
+    if isinstance(value, str):
+        from suiro.errors import ScheduleError
+        from suiro.schedules import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ScheduleError:
+            pass  # the sentence below names the option
+    else:
+        seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else value
+        if not isinstance(seconds, bool) and isinstance(seconds, int | float) and seconds > 0:
+            return float(seconds)
+    raise DefinitionError(
+        f"{owner}: {what} must be a number of seconds > 0, a timedelta or a duration such as '2h', "
+        f"got {value!r}.",
+        location=location,
+    )
 
 
 def _notices(

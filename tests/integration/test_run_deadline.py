@@ -173,12 +173,19 @@ def test_a_run_that_ends_in_time_is_not_touched_and_tasks_run_as_usual(tmp_path)
     assert (result.state, result.output, result.error) == (RunState.SUCCESS, 3, None)
 
 
+MUST = "timeout must be a number of seconds > 0, a timedelta or a duration such as '2h'"
+
+
 @pytest.mark.parametrize(
     ("timeout", "problem"),
     [
-        (0, "timeout must be a number of seconds > 0 (or a timedelta), got 0"),
-        ("2h", "timeout must be a number of seconds > 0 (or a timedelta), got '2h'"),
-        (True, "timeout must be a number of seconds > 0 (or a timedelta), got True"),
+        (0, "timeout must be a number of seconds > 0, a timedelta or a duration such as '2h', got 0"),
+        (
+            "soon",
+            "timeout must be a number of seconds > 0, a timedelta or a duration such as '2h', got 'soon'",
+        ),
+        (True, "timeout must be a number of seconds > 0, a timedelta or a duration such as '2h', got True"),
+        ("0m", "timeout must be a number of seconds > 0, a timedelta or a duration such as '2h', got '0m'"),
     ],
 )
 def test_a_bad_run_timeout_fails_at_the_pipeline_definition(timeout, problem):
@@ -189,6 +196,19 @@ def test_a_bad_run_timeout_fails_at_the_pipeline_definition(timeout, problem):
             return quick(1)
 
     assert "pipeline bad at " in str(caught.value) and problem in str(caught.value)
+
+
+def test_a_run_timeout_and_an_sla_read_durations_as_text():
+    @pipeline(timeout="1h30m", sla="2h")
+    def nightly():
+        return quick(1)
+
+    assert (nightly.timeout, nightly.sla) == (5400.0, 7200.0)
+    with pytest.raises(DefinitionError, match="sla must be a number of seconds > 0"):
+
+        @pipeline(sla=-5)
+        def bad():
+            return quick(1)
 
 
 def test_a_dynamic_pipeline_has_its_deadline_too_and_its_sensors_wait_in_it(tmp_path, manual_clock):

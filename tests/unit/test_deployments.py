@@ -22,7 +22,7 @@ from suiro import pipeline, task
 def score(threshold: float, path: str) -> float:
     return threshold
 
-@pipeline(schedule="0 3 * * *")
+@pipeline(schedule="0 3 * * *", sla="3h")
 def train(threshold: float = 0.9, path: str = "data.csv", days: int = 1):
     return score(threshold, path)
 
@@ -134,6 +134,14 @@ def test_redeploying_replaces_the_deployment_but_keeps_its_pause(folder):
 def test_without_cron_the_pipelines_own_schedule_is_used(folder):
     deployments.deploy(name="t", pipeline="flows.py:train", timezone="Europe/Berlin")
     assert saved()["t"].schedule == {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}
+
+
+def test_the_pipelines_sla_is_its_deployments_unless_one_sets_its_own(folder):
+    deployments.deploy(name="t", pipeline="flows.py:train")
+    deployments.deploy(name="own", pipeline="flows.py:train", sla="30m")
+    deployments.deploy(name="i", pipeline="flows.py:ingest", params={"path": "a"})
+    found = saved()
+    assert (found["t"].sla, found["own"].sla, found["i"].sla) == (10800.0, 1800.0, None)
 
 
 def test_a_timezone_without_any_schedule_is_refused(folder):

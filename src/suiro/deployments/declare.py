@@ -189,7 +189,7 @@ def check(
         t["param"]: os.path.join(t["pattern"], "file") for t in triggers if t and t["kind"] == "file"
     }
     params = _guarded(problems, lambda: _params(spec, pipe, overrides, file_params))
-    sla = _guarded(problems, lambda: _sla(spec.sla))
+    sla = _guarded(problems, lambda: _sla(spec.sla)) if spec.sla is not None else pipe.sla
     notify = _guarded(problems, lambda: _notify(spec))
     if problems:
         raise error(problems)
