@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from suiro.cli import check, deploying, models, records, running
+from suiro.cli import check, compiling, deploying, models, records, running
 from suiro.cli.output import errors
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for _module in (running, records, check, models, deploying):
+for _module in (running, records, check, models, deploying, compiling):
     app.add_typer(_module.commands)
 
 
