@@ -17,6 +17,7 @@ Must not run anything; imports kfp only when called.
 from __future__ import annotations
 
 import inspect
+import json
 import linecache
 import re
 import types
@@ -136,8 +137,8 @@ def _pipeline_function(graph: Graph, emitter: _Emitter) -> Any:
         inspect.Parameter(
             p.name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=_kfp_type(p, graph.name),
-            **({} if p.required else {"default": p.default}),
+            annotation=emitter.types[p.name],
+            **({} if p.required else {"default": emitter.default(p)}),
         )
         for p in graph.params
     ]
@@ -157,8 +158,19 @@ class _Emitter:
         self.dsl, self.graph, self.plan = dsl, graph, planned
         self.target, self.image, self.home = target, image, home
         self.types = {p.name: _kfp_type(p, graph.name) for p in graph.params}
+        #: list/dict parameters whose default holds None, which KFP cannot: passed as JSON text.
+        self.encoded = {
+            p.name
+            for p in graph.params
+            if not p.required and self.types[p.name] in (list, dict) and _has_none(p.default)
+        }
+        self.types |= dict.fromkeys(self.encoded, str)
         self.components: dict[tuple[str, str, int], Any] = {}
         self.output_key = _output_key(graph, planned)
+
+    def default(self, param: Param) -> Any:
+        """A parameter's default as KFP holds it (JSON text for an encoded one)."""
+        return json.dumps(param.default) if param.name in self.encoded else param.default
 
     def emit(self, channels: dict[str, Any]) -> Any:
         self.channels = channels
@@ -178,11 +190,22 @@ class _Emitter:
                 guard = step.scope[len(prefix)]
                 if guard not in nested:
                     nested.append(guard)
+        texts = [g.text for g in nested]
+        nested.sort(key=lambda g: texts.index(g.text))  # a guard and its negation side by side
+        previous: Guard | None = None
         for guard in nested:
+            if (
+                previous is not None and previous.text == guard.text
+            ):  # when(x) then when(~x): one test, If/Else
+                with self.dsl.Else(name=f"when {guard.label}"[:60]):
+                    self._scope((*prefix, guard))
+                previous = None
+                continue
             holds = self._call(guard.node, "when", guard.reads, guard.params, condition=guard.index)
-            holds.set_display_name(f"when {guard.label}"[:60])
+            holds.set_display_name(f"when {guard.text}"[:60])
             with self.dsl.If(holds.output == (not guard.negate), name=f"when {guard.label}"[:60]):
                 self._scope((*prefix, guard))
+            previous = guard
 
     def _task(self, step: Step) -> None:
         node = self.graph.nodes[step.key]
@@ -196,7 +219,7 @@ class _Emitter:
         with self.dsl.ParallelFor(items=count.output, name=f"{step.key} map") as index:
             task = self._call(step.key, "run", step.reads, step.params, index=index)
             self._options(task, node)
-        self.outputs[step.key] = self.dsl.Collected(task.output)
+        self.outputs[step.key] = task  # each reader gets its own dsl.Collected (one shared breaks the SDK)
 
     def _call(
         self, key: str, mode: str, reads: tuple[str, ...], params: tuple[str, ...], **extra: Any
@@ -207,7 +230,7 @@ class _Emitter:
         component = self._component(
             key, mode, reads, params, mapped=mapped, condition=extra.get("condition", 0)
         )
-        arguments = {f"r{i}": self.outputs[up] for i, up in enumerate(reads)}
+        arguments = {f"r{i}": self._reference(up) for i, up in enumerate(reads)}
         arguments |= {f"p{i}": self.channels[name] for i, name in enumerate(params)}
         if mapped:
             arguments["index"] = extra["index"]
@@ -239,7 +262,7 @@ class _Emitter:
         signature += ["index: str"] if mapped else []
         returns = {"run": "str", "count": "list", "when": "bool"}[mode]
         inputs = "{" + ", ".join(f"{up!r}: r{i}" for i, up in enumerate(reads)) + "}"
-        values = "{" + ", ".join(f"{p!r}: p{i}" for i, p in enumerate(params)) + "}"
+        values = "{" + ", ".join(f"{p!r}: {self._decoded(p, i)}" for i, p in enumerate(params)) + "}"
         source = (
             f"def {name}({', '.join(signature)}) -> {returns}:\n"
             f"    from suiro.taskrun import component_call\n\n"
@@ -250,6 +273,14 @@ class _Emitter:
         made = self.dsl.component(fn, base_image=self.image, install_kfp_package=False)
         self.components[cache_key] = made
         return made
+
+    def _reference(self, key: str) -> Any:
+        """The channel of a task's output reference: a list of them, gathered, for a mapped task."""
+        found = self.outputs[key]
+        return self.dsl.Collected(found.output) if self.graph.nodes[key].is_map else found
+
+    def _decoded(self, param: str, i: int) -> str:
+        return f"__import__('json').loads(p{i})" if param in self.encoded else f"p{i}"
 
     def _read_type(self, key: str) -> str:
         return "list" if self.graph.nodes[key].is_map else "str"
@@ -283,6 +314,14 @@ class _Emitter:
                 f"task {node.key} ({node.location}) has trigger_rule all_done, which the KFP target does not "
                 "carry yet (a failed KFP task ends the run); use none_failed or drop the rule."
             )
+
+
+def _has_none(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_none(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_none(v) for v in value)
+    return value is None
 
 
 def _type_text(kind: Any) -> str:
