@@ -97,6 +97,7 @@ def run_task(
     if not node.is_map and index != -1:
         raise DefinitionError(f"task {key} is not mapped: drop --index {index}.")
     args, kwargs = calls[index if node.is_map else 0]
+    _ensure_records(root)
     return _execute(node, root, args, kwargs, index=index, params=params, run_id=run_id)
 
 
@@ -104,6 +105,16 @@ def _home() -> Path:
     from suiro.store.db import home_dir
 
     return home_dir()
+
+
+def _ensure_records(root: Path) -> None:
+    """Make the home's database before the first output lands: a task that opens the store (the
+    registry, a nested run) would otherwise find outputs without records and refuse them."""
+    if os.environ.get("SUIRO_DB") or (root / "suiro.db").exists():
+        return
+    from suiro.store.home import Store
+
+    Store(root, quick_check=False).close()
 
 
 def _node(nodes: Mapping[str, Node], key: str, pipeline: str) -> Node:
@@ -192,14 +203,17 @@ def component_call(
     params: Mapping[str, Any],
     index: int | str,
     condition: int,
+    encoded: tuple[str, ...] = (),
 ) -> Any:
     """What a compiled KFP component's body calls: ``run_task``, the output reference as JSON text.
 
     A mapped task's items travel as JSON texts ``{"index": i, "inputs": {...}}`` (``count``
     returns them, each loop iteration gets one): the loop body then takes no task output from
     outside the loop, which ``kfp.local`` (2.17) would replace with the loop item. The store is
-    ``$SUIRO_HOME``; the run id ``$SUIRO_RUN_ID`` if the engine sets it.
+    ``$SUIRO_HOME``; the run id ``$SUIRO_RUN_ID`` if the engine sets it. ``encoded`` parameters
+    came as JSON text (KFP holds no None): decoded here, and text that is not JSON is taken as is.
     """
+    params = {k: decode_param(v) if k in encoded else v for k, v in params.items()}
     if isinstance(index, str):
         item = json.loads(index)
         index, inputs = item["index"], item["inputs"]
@@ -294,6 +308,16 @@ def _execute(
     if meta.inline is not None:
         ref["inline"] = meta.inline.decode()
     return ref
+
+
+def decode_param(text: Any) -> Any:
+    """A parameter passed as JSON text (``null``, ``[1, null]``); text that is not JSON, as is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def write_result(result: Any, path: str | None) -> str:

@@ -158,12 +158,8 @@ class _Emitter:
         self.dsl, self.graph, self.plan = dsl, graph, planned
         self.target, self.image, self.home = target, image, home
         self.types = {p.name: _kfp_type(p, graph.name) for p in graph.params}
-        #: list/dict parameters whose default holds None, which KFP cannot: passed as JSON text.
-        self.encoded = {
-            p.name
-            for p in graph.params
-            if not p.required and self.types[p.name] in (list, dict) and _has_none(p.default)
-        }
+        #: Parameters whose default is or holds None, which KFP cannot hold: passed as JSON text.
+        self.encoded = {p.name for p in graph.params if not p.required and _has_none(p.default)}
         self.types |= dict.fromkeys(self.encoded, str)
         self.components: dict[tuple[str, str, int], Any] = {}
         self.output_key = _output_key(graph, planned)
@@ -262,12 +258,13 @@ class _Emitter:
         signature += ["index: str"] if mapped else []
         returns = {"run": "str", "count": "list", "when": "bool"}[mode]
         inputs = "{" + ", ".join(f"{up!r}: r{i}" for i, up in enumerate(reads)) + "}"
-        values = "{" + ", ".join(f"{p!r}: {self._decoded(p, i)}" for i, p in enumerate(params)) + "}"
+        values = "{" + ", ".join(f"{p!r}: p{i}" for i, p in enumerate(params)) + "}"
+        encoded = tuple(sorted(set(params) & self.encoded))
         source = (
             f"def {name}({', '.join(signature)}) -> {returns}:\n"
             f"    from suiro.taskrun import component_call\n\n"
             f"    return component_call({self.target!r}, {key!r}, {mode!r}, {inputs}, {values}, "
-            f"{'index' if mapped else -1}, {condition})\n"
+            f"{'index' if mapped else -1}, {condition}, {encoded!r})\n"
         )
         fn = _function(source, name, f"<suiro-kfp>/{name}.py")
         made = self.dsl.component(fn, base_image=self.image, install_kfp_package=False)
@@ -278,9 +275,6 @@ class _Emitter:
         """The channel of a task's output reference: a list of them, gathered, for a mapped task."""
         found = self.outputs[key]
         return self.dsl.Collected(found.output) if self.graph.nodes[key].is_map else found
-
-    def _decoded(self, param: str, i: int) -> str:
-        return f"__import__('json').loads(p{i})" if param in self.encoded else f"p{i}"
 
     def _read_type(self, key: str) -> str:
         return "list" if self.graph.nodes[key].is_map else "str"
