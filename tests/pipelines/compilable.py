@@ -47,7 +47,7 @@ def small_(t: float) -> str:
 
 @task(trigger_rule="none_failed")
 def summary(t: float, big_note: str | None, small_note: str | None, flag: bool) -> dict[str, Any]:
-    return {"total": t, "note": big_note or small_note, "flag": flag}
+    return {"total": t, "note": small_note or big_note, "flag": flag}  # a wrongly run small_ shows
 
 
 @pipeline
