@@ -52,6 +52,7 @@ def run_task(
     condition: int = 0,
     home: str | Path | None = None,
     run_id: str | None = None,
+    artifacts: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run (or count, or test a guard of) one task of a pipeline, with its inputs from the store.
 
@@ -66,6 +67,9 @@ def run_task(
             ``[0, ..., n-1]``; ``when`` whether the task's guard number ``condition`` holds.
         home: the suiro home whose artifact store holds the outputs (default ``$SUIRO_HOME``).
         run_id: the engine's run id, told to the task (``suiro.context().run_id``).
+        artifacts: engine artifacts (objects with ``path`` and ``metadata``) to write copies of
+            the output into: ``<return>`` the stored value, ``<metrics>`` the logged metrics
+            (``log_metric``), any other name the ``Output[...]`` file of that name.
 
     Raises:
         TaskRunError: the task failed, or an input reference is unreadable.
@@ -98,7 +102,7 @@ def run_task(
         raise DefinitionError(f"task {key} is not mapped: drop --index {index}.")
     args, kwargs = calls[index if node.is_map else 0]
     _ensure_records(root)
-    return _execute(node, root, args, kwargs, index=index, params=params, run_id=run_id)
+    return _execute(node, root, args, kwargs, index=index, params=params, run_id=run_id, artifacts=artifacts)
 
 
 def _home() -> Path:
@@ -204,6 +208,7 @@ def component_call(
     index: int | str,
     condition: int,
     encoded: tuple[str, ...] = (),
+    artifacts: Mapping[str, Any] | None = None,
 ) -> Any:
     """What a compiled KFP component's body calls: ``run_task``, the output reference as JSON text.
 
@@ -212,6 +217,7 @@ def component_call(
     outside the loop, which ``kfp.local`` (2.17) would replace with the loop item. The store is
     ``$SUIRO_HOME``; the run id ``$SUIRO_RUN_ID`` if the engine sets it. ``encoded`` parameters
     came as JSON text (KFP holds no None): decoded here, and text that is not JSON is taken as is.
+    ``artifacts`` are the component's typed KFP outputs (``suiro.compilers.kfp.artifact_outputs``).
     """
     params = {k: decode_param(v) if k in encoded else v for k, v in params.items()}
     if isinstance(index, str):
@@ -226,6 +232,7 @@ def component_call(
         mode=mode,
         condition=condition,
         run_id=os.environ.get("SUIRO_RUN_ID"),
+        artifacts=artifacts,
     )
     if mode == "count":
         return [json.dumps({"index": i, "inputs": dict(inputs)}, sort_keys=True) for i in result]
@@ -271,6 +278,7 @@ def _execute(
     index: int,
     params: dict[str, Any],
     run_id: str | None,
+    artifacts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One attempt, its lines printed for the engine's log, its output stored; the reference."""
     from suiro.executors.base import Work, execute
@@ -297,6 +305,8 @@ def _execute(
         print(outcome.error.traceback, end="")
         raise TaskRunError(f"task {work.label()} failed: {outcome.error}")
     meta = outcome.artifact
+    if artifacts:
+        _export(root, meta, outcome.metrics, artifacts)
     ref: dict[str, Any] = {
         "suiro": REF_VERSION,
         "state": "success",
@@ -308,6 +318,34 @@ def _execute(
     if meta.inline is not None:
         ref["inline"] = meta.inline.decode()
     return ref
+
+
+def _export(root: Path, meta: ArtifactMeta, metrics: Any, artifacts: Mapping[str, Any]) -> None:
+    """Copies of the output for the engine's typed artifacts (its UI shows them; readers use refs)."""
+    from suiro.store.artifacts import ArtifactStore
+    from suiro.store.files import file_entries
+
+    store = ArtifactStore(root / "artifacts")
+    entries = {e["name"]: e for e in file_entries(meta.inline or b"")} if meta.serializer == "files" else {}
+    for what, artifact in artifacts.items():
+        if what == "<metrics>":
+            for name, value, *_ in metrics:
+                artifact.log_metric(name, value)
+            continue
+        entry = entries.get(what) if what != "<return>" else None
+        digest, size, kind = (
+            (entry["digest"], entry["size"], entry["kind"]) if entry else (meta.digest, meta.size, meta.kind)
+        )
+        if entry is None and meta.inline is not None:
+            Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(artifact.path).write_bytes(meta.inline)
+        else:
+            store.copy_out(digest, size, Path(artifact.path))
+        artifact.metadata.update((entry or {}).get("metadata") or {})
+        if kind != "Metrics":  # a Metrics artifact's metadata holds only the metrics
+            artifact.metadata.update(
+                {"suiro_digest": digest, "suiro_kind": kind, "suiro_serializer": meta.serializer}
+            )
 
 
 def decode_param(text: Any) -> Any:

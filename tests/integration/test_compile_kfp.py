@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -83,6 +84,9 @@ def test_small_keeps_types_map_retries_resources_and_cache(tmp_path: Path) -> No
     # summary (none_failed) reads the guarded tasks: their guards are decided by suiro task-run, no dsl.If
     assert not any("triggerPolicy" in t for t in tasks.values())
     assert spec["root"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "STRING"
+    frame = spec["components"]["comp-suiro-frame"]["outputDefinitions"]
+    assert frame["artifacts"]["dataset"]["artifactType"]["schemaTitle"] == "system.Dataset"
+    assert set(frame["parameters"]) == {"Output"}  # the reference, which readers take
 
 
 def test_guards_become_if_else_and_gpu_an_accelerator(tmp_path: Path) -> None:
@@ -116,9 +120,27 @@ def test_the_builtin_pipeline_and_the_chapters_kfp_listings_compile(tmp_path: Pa
     assert (
         tasks["suiro-champion"]["cachingOptions"] == {}
     )  # cache_key= (reads the registry): KFP cannot call it
-    for name, count in (("05_kfp_basic_pipeline.py", 3), ("07_kfp_tuning_pipeline.py", 5)):
-        spec = _compile(str(CHAPTER / name), tmp_path)
-        assert len([t for t in spec["root"]["dag"]["tasks"] if not t.endswith("-count")]) >= count
+    kinds = {
+        name: {
+            a: d["artifactType"]["schemaTitle"]
+            for a, d in c.get("outputDefinitions", {}).get("artifacts", {}).items()
+        }
+        for name, c in spec["components"].items()
+    }
+    assert kinds["comp-suiro-load-dataset"] == {"dataset": "system.Dataset"}
+    assert kinds["comp-suiro-evaluate"] == {"metrics": "system.Metrics"}  # what it logs with log_metric
+    spec = _compile(str(CHAPTER / "05_kfp_basic_pipeline.py"), tmp_path)  # the listing's Output[...] files
+    assert sorted(spec["root"]["dag"]["tasks"]) == [
+        "suiro-evaluate-model",
+        "suiro-load-data",
+        "suiro-train-model",
+    ]
+    outputs = {n: c["outputDefinitions"]["artifacts"] for n, c in spec["components"].items()}
+    assert outputs["comp-suiro-load-data"]["dataset"]["artifactType"]["schemaTitle"] == "system.Dataset"
+    assert outputs["comp-suiro-train-model"]["model"]["artifactType"]["schemaTitle"] == "system.Model"
+    assert outputs["comp-suiro-evaluate-model"]["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+    spec = _compile(str(CHAPTER / "07_kfp_tuning_pipeline.py"), tmp_path)
+    assert len(spec["root"]["dag"]["tasks"]) == 5
 
 
 def test_what_kfp_cannot_express_is_one_sentence_naming_the_task(tmp_path: Path) -> None:
@@ -154,6 +176,8 @@ def test_it_runs_on_kfp_local_to_the_same_output_as_suiro_run(tmp_path: Path) ->
     task = _run_locally(tmp_path / "small.yaml", tmp_path, params)
     ref = json.loads(task.output)
     assert load_ref(ref) == expected == {"total": 3.0, "note": "big: 3.0", "flag": True}
+    (dataset,) = (tmp_path / "kfp-root").glob("*/suiro-frame/dataset")  # the frame, as a typed KFP artifact
+    assert pd.read_parquet(dataset)["v"].tolist() == [3.0]
 
 
 @pytest.mark.slow

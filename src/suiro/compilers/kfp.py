@@ -40,6 +40,8 @@ DEFAULT_IMAGE = "suiro:latest"
 #: ``resources`` keys KFP can express, and the accelerator used when ``gpu`` comes without a type.
 RESOURCE_KEYS = ("cpu", "gpu", "gpu_type", "memory")
 DEFAULT_ACCELERATOR = "nvidia.com/gpu"
+#: suiro's file kinds that are KFP artifact types of the same name (any other is an ``Artifact``).
+KINDS = ("Artifact", "Dataset", "Model", "Metrics")
 _SCALARS = {int: int, float: float, str: str, bool: bool, list: list, dict: dict}
 
 
@@ -208,7 +210,7 @@ class _Emitter:
         if not node.is_map:
             task = self._call(step.key, "run", step.reads, step.params)
             self._options(task, node)
-            self.outputs[step.key] = task.output
+            self.outputs[step.key] = task.outputs["Output"]
             return
         count = self._call(step.key, "count", step.reads, step.params)
         count.set_display_name(f"{step.key} items")
@@ -256,15 +258,18 @@ class _Emitter:
         signature = [f"r{i}: {self._read_type(up)}" for i, up in enumerate(reads)]
         signature += [f"p{i}: {_type_text(self.types[p])}" for i, p in enumerate(params)]
         signature += ["index: str"] if mapped else []
+        typed = artifact_outputs(self.graph.nodes[key]) if mode == "run" else {}
+        signature += [f"{var}: Output[{kind}]" for var, (_, kind) in typed.items()]
         returns = {"run": "str", "count": "list", "when": "bool"}[mode]
         inputs = "{" + ", ".join(f"{up!r}: r{i}" for i, up in enumerate(reads)) + "}"
         values = "{" + ", ".join(f"{p!r}: p{i}" for i, p in enumerate(params)) + "}"
+        artifacts = "{" + ", ".join(f"{what!r}: {var}" for var, (what, _) in typed.items()) + "}"
         encoded = tuple(sorted(set(params) & self.encoded))
         source = (
             f"def {name}({', '.join(signature)}) -> {returns}:\n"
             f"    from suiro.taskrun import component_call\n\n"
             f"    return component_call({self.target!r}, {key!r}, {mode!r}, {inputs}, {values}, "
-            f"{'index' if mapped else -1}, {condition}, {encoded!r})\n"
+            f"{'index' if mapped else -1}, {condition}, {encoded!r}, {artifacts})\n"
         )
         fn = _function(source, name, f"<suiro-kfp>/{name}.py")
         made = self.dsl.component(fn, base_image=self.image, install_kfp_package=False)
@@ -274,7 +279,7 @@ class _Emitter:
     def _reference(self, key: str) -> Any:
         """The channel of a task's output reference: a list of them, gathered, for a mapped task."""
         found = self.outputs[key]
-        return self.dsl.Collected(found.output) if self.graph.nodes[key].is_map else found
+        return self.dsl.Collected(found.outputs["Output"]) if self.graph.nodes[key].is_map else found
 
     def _read_type(self, key: str) -> str:
         return "list" if self.graph.nodes[key].is_map else "str"
@@ -310,6 +315,46 @@ class _Emitter:
             )
 
 
+def artifact_outputs(node: Node) -> dict[str, tuple[str, str]]:
+    """The typed KFP artifacts a task's component writes besides its reference: variable ->
+    (what suiro exports there, KFP kind). ``Output[...]`` parameters by name; else a returned
+    frame or array as ``Dataset``, a returned model as ``Model``; ``<metrics>`` as ``Metrics``
+    when the task's module logs metrics. Each is a copy: readers still get the reference."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, kind in node.task.outputs.items():
+        var = f"out_{name}" if re.fullmatch(r"[rp]\d+|index", name) else name
+        found[var] = (name, kind if kind in KINDS else "Artifact")
+    returned = _returned_kind(node.task.fn) if not found else None
+    if returned is not None:
+        found[returned.lower()] = ("<return>", returned)
+    if "Metrics" not in {kind for _, kind in found.values()} and _logs_metrics(node.task.fn):
+        found["metrics" if "metrics" not in found else "logged_metrics"] = ("<metrics>", "Metrics")
+    return found
+
+
+def _returned_kind(fn: Any) -> str | None:
+    """``Dataset`` for a function annotated to return a frame or array, ``Model`` for a model."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation that does not resolve here: no typed artifact
+        return None
+    names = {c.__name__ for c in getattr(hint, "__mro__", ())}
+    if names & {"DataFrame", "Series", "ndarray"}:
+        return "Dataset"
+    if names & {"BaseEstimator", "TrainedModel", "Booster"} or any(n.endswith("Model") for n in names):
+        return "Model"
+    return None
+
+
+def _logs_metrics(fn: Any) -> bool:
+    module = inspect.getmodule(fn)
+    try:
+        text = inspect.getsource(module) if module is not None else ""
+    except (OSError, TypeError):
+        return False
+    return "log_metric" in text or "record_metrics" in text
+
+
 def _has_none(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_has_none(v) for v in value.values())
@@ -328,7 +373,10 @@ def _function(source: str, name: str, filename: str) -> Any:
     """A function made from ``source`` whose source ``inspect.getsource`` finds (KFP embeds it)."""
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
-    namespace: dict[str, Any] = {"Optional": typing.Optional}
+    from kfp import dsl
+
+    namespace: dict[str, Any] = {"Optional": typing.Optional, "Output": dsl.Output}
+    namespace |= {kind: getattr(dsl, kind) for kind in KINDS}
     exec(compile(source, filename, "exec", dont_inherit=True), namespace)  # our own generated source
     return namespace[name]
 
