@@ -131,20 +131,27 @@ def _node(nodes: Mapping[str, Node], key: str, pipeline: str) -> Node:
     )
 
 
-def _load_inputs(root: Path, key: str, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
-    """Each upstream output loaded from its reference, and whether it ran (False: skipped)."""
+def _load_inputs(root: Path, key: str, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each upstream output loaded from its reference, and the state it ended in.
+
+    An empty reference (``""``) stands for a task that failed: the engine ran this one anyway
+    (an ``all_done`` task), passing its input's default.
+    """
     values: dict[str, Any] = {}
-    ran: dict[str, bool] = {}
+    states: dict[str, str] = {}
     for source, ref in inputs.items():
+        if ref in ("", None):
+            values[source], states[source] = None, "failed"
+            continue
         ref = json.loads(ref) if isinstance(ref, str) else ref
         if isinstance(ref, list):  # a mapped upstream task: its items, in order
             items = [json.loads(r) if isinstance(r, str) else r for r in ref]
             values[source] = [_load(root, key, source, r) for r in items]
-            ran[source] = True
+            states[source] = "success"
         else:
             values[source] = _load(root, key, source, ref)
-            ran[source] = ref.get("state", "success") != "skipped" if isinstance(ref, dict) else True
-    return values, ran
+            states[source] = ref.get("state", "success") if isinstance(ref, dict) else "success"
+    return values, states
 
 
 def _load(root: Path, key: str, source: str, ref: Any) -> Any:
@@ -184,7 +191,7 @@ def load_ref(ref: Any, home: str | Path | None = None) -> Any:
 
 
 def _holds(
-    node: Node, condition: int, params: dict[str, Any], values: dict[str, Any], ran: dict[str, bool]
+    node: Node, condition: int, params: dict[str, Any], values: dict[str, Any], ran: dict[str, str]
 ) -> bool:
     """Whether the guard's expression is true (False when what it reads was skipped)."""
     from suiro.rules import resolve
@@ -194,7 +201,7 @@ def _holds(
             f"task {node.key} has {len(node.conditions)} when guards: no guard {condition}."
         )
     cond = node.conditions[condition]
-    if not all(ran.get(source, False) for source in cond.sources):
+    if not all(ran.get(source) == "success" for source in cond.sources):
         return False
     return bool(resolve(cond.use, params, values))
 
@@ -239,19 +246,19 @@ def component_call(
     return json.dumps(result, sort_keys=True) if mode == "run" else result
 
 
-def _skip(node: Node, params: dict[str, Any], values: dict[str, Any], ran: dict[str, bool]) -> bool:
+def _skip(node: Node, params: dict[str, Any], values: dict[str, Any], ran: dict[str, str]) -> bool:
     """Whether the task ends skipped: by its trigger rule over the upstream states it was given,
     then by the guards whose sources it was given (the engine decided the others)."""
     from suiro.rules import apply_rule, resolve
     from suiro.states import TaskState
 
-    states = [TaskState.SUCCESS if ok else TaskState.SKIPPED for ok in ran.values()]
+    states = [TaskState(state) for state in ran.values()]
     if apply_rule(node.trigger_rule, states) is not None:
         return True
     for cond in node.conditions:
         if not all(source in values for source in cond.sources):
             continue
-        if any(not ran[source] for source in cond.sources):
+        if any(ran[source] != "success" for source in cond.sources):
             return True
         if bool(resolve(cond.use, params, values)) == cond.negate:
             return True

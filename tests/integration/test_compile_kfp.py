@@ -188,3 +188,32 @@ def test_the_builtin_pipeline_runs_on_kfp_local_to_the_same_summary_as_suiro_run
     task = _run_locally(tmp_path / "training.yaml", tmp_path, {})
     assert load_ref(json.loads(task.output)) == expected
     assert expected["gate"].startswith("passed: ") and expected["production"] == "sklearn_breast_cancer v1"
+
+
+def test_an_all_done_task_is_ignore_upstream_failure_with_defaults_and_runs_on_kfp_local(
+    tmp_path: Path,
+) -> None:
+    """KFP runs it past a failed upstream task with its inputs' defaults ("" = failed, for suiro
+    task-run). kfp.local 2.17 cannot (it looks for the failed task's output and raises), so the
+    local run here is the path where the upstream task succeeds."""
+    params = {"n": 0, "marker": str(tmp_path / "suiro.txt")}
+    assert run(f"{PIPELINES}:cleaning", params, record=False).ok
+    compile_pipeline(f"{PIPELINES}:cleaning", "kfp", tmp_path / "cleaning.yaml")
+    spec = yaml.safe_load((tmp_path / "cleaning.yaml").read_text())
+    assert spec["root"]["dag"]["tasks"]["suiro-cleanup"]["triggerPolicy"] == {
+        "strategy": "ALL_UPSTREAM_TASKS_COMPLETED"
+    }
+    inputs = spec["components"]["comp-suiro-cleanup"]["inputDefinitions"]["parameters"]
+    assert inputs["r0"] == {"defaultValue": "", "isOptional": True, "parameterType": "STRING"}
+    _run_locally(tmp_path / "cleaning.yaml", tmp_path, {"n": 0, "marker": str(tmp_path / "kfp.txt")})
+    assert (tmp_path / "kfp.txt").read_text() == (tmp_path / "suiro.txt").read_text() == "cleaned after 0"
+
+
+def test_task_run_reads_an_empty_reference_as_a_failed_upstream_task(tmp_path: Path) -> None:
+    from suiro.taskrun import run_task
+
+    marker = tmp_path / "marker.txt"
+    ref = run_task(f"{PIPELINES}:cleaning", "cleanup", inputs={"boom": ""}, params={"marker": str(marker)})
+    assert load_ref(ref) == "cleaned" and marker.read_text() == "cleaned after None"
+    skipped = run_task(f"{PIPELINES}:small", "frame", inputs={"square": ""}, params={"scale": 1.0})
+    assert skipped == {"suiro": 1, "state": "skipped"}  # all_success after a failure: never runs

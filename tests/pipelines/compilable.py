@@ -88,3 +88,23 @@ def one_of(n: int = 3):
     with when(t > 2):
         b = big(t, "x")
     return either(b, small_(t))
+
+
+@task
+def boom(n: int) -> int:
+    if n > 0:
+        raise ValueError(f"boom {n}")
+    return n
+
+
+@task(trigger_rule="all_done")
+def cleanup(x: int | None, marker: str) -> str:
+    from pathlib import Path
+
+    Path(marker).write_text(f"cleaned after {x}")
+    return "cleaned"
+
+
+@pipeline
+def cleaning(n: int = 1, marker: str = "cleaned.txt"):
+    return cleanup(boom(n), marker)

@@ -52,7 +52,7 @@ def compile_(
     print(f"compiled {written['pipeline']} ({written['tasks']} tasks) for {to.value} to {written['path']}")
 
 
-@commands.command(name="task-run")
+@commands.command(name="task-run", hidden=True)  # for engines, not people: documented in docs/compile.md
 def task_run(
     target: Annotated[str, typer.Argument(metavar="FILE.py[:PIPELINE]", help="The pipeline.")],
     key: Annotated[str, typer.Argument(help="The task's key (suiro graph lists them).")],

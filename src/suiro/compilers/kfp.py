@@ -85,13 +85,24 @@ def _kfp() -> tuple[Any, Any]:
 
 
 def _check(graph: Graph) -> None:
-    """Every problem at once: trigger rules KFP has no equivalent for, resources it cannot set."""
+    """Every problem at once: trigger rules KFP has no equivalent for, resources it cannot set.
+
+    ``all_done`` is KFP's ``ignore_upstream_failure``, which needs a default for every input from
+    an upstream task: a parameter can have one, a gathered list of a ``ParallelFor`` cannot.
+    """
     problems = []
     for node in graph.nodes.values():
         if node.trigger_rule is TriggerRule.ONE_SUCCESS:
             problems.append(
                 f"task {node.key} ({node.location}) has trigger_rule one_success, which KFP cannot express "
                 "(a KFP task waits for all its upstream tasks); use none_failed or all_done"
+            )
+        if node.trigger_rule is TriggerRule.ALL_DONE and (
+            node.is_map or any(graph.nodes[up].is_map for up in node.upstream)
+        ):
+            problems.append(
+                f"task {node.key} ({node.location}) has trigger_rule all_done and is mapped or reads a "
+                "mapped task, which KFP cannot run past a failure; gather the items in a task of their own"
             )
         unknown = sorted(set(node.task.options.resources) - set(RESOURCE_KEYS))
         if unknown:
@@ -255,11 +266,12 @@ class _Emitter:
         name = f"suiro_{re.sub(r'[^0-9a-zA-Z]+', '_', key)}" + (
             "" if mode == "run" else f"_{mode}{condition or ''}"
         )
-        signature = [f"r{i}: {self._read_type(up)}" for i, up in enumerate(reads)]
-        signature += [f"p{i}: {_type_text(self.types[p])}" for i, p in enumerate(params)]
-        signature += ["index: str"] if mapped else []
         typed = artifact_outputs(self.graph.nodes[key]) if mode == "run" else {}
+        signature = [f"p{i}: {_type_text(self.types[p])}" for i, p in enumerate(params)]
+        signature += ["index: str"] if mapped else []
         signature += [f"{var}: Output[{kind}]" for var, (_, kind) in typed.items()]
+        # the references last: an all_done task's have defaults
+        signature += [f"r{i}: {self._read_type(up)}{self._read_default(key)}" for i, up in enumerate(reads)]
         returns = {"run": "str", "count": "list", "when": "bool"}[mode]
         inputs = "{" + ", ".join(f"{up!r}: r{i}" for i, up in enumerate(reads)) + "}"
         values = "{" + ", ".join(f"{p!r}: p{i}" for i, p in enumerate(params)) + "}"
@@ -280,6 +292,11 @@ class _Emitter:
         """The channel of a task's output reference: a list of them, gathered, for a mapped task."""
         found = self.outputs[key]
         return self.dsl.Collected(found.outputs["Output"]) if self.graph.nodes[key].is_map else found
+
+    def _read_default(self, key: str) -> str:
+        """``= ""`` for an ``all_done`` task's inputs: KFP runs it past a failed upstream task only
+        if each input has a default (suiro task-run reads ``""`` as a failed task)."""
+        return ' = ""' if self.graph.nodes[key].trigger_rule is TriggerRule.ALL_DONE else ""
 
     def _read_type(self, key: str) -> str:
         return "list" if self.graph.nodes[key].is_map else "str"
@@ -309,10 +326,7 @@ class _Emitter:
             ) from None
         task.set_caching_options(enable_caching=bool(opts.cache and opts.cache_key is None))
         if node.trigger_rule is TriggerRule.ALL_DONE and node.upstream:
-            raise CompileError(
-                f"task {node.key} ({node.location}) has trigger_rule all_done, which the KFP target does not "
-                "carry yet (a failed KFP task ends the run); use none_failed or drop the rule."
-            )
+            task.ignore_upstream_failure()  # a failed upstream's reference arrives as its default, ""
 
 
 def artifact_outputs(node: Node) -> dict[str, tuple[str, str]]:
