@@ -217,3 +217,9 @@ def test_task_run_reads_an_empty_reference_as_a_failed_upstream_task(tmp_path: P
     assert load_ref(ref) == "cleaned" and marker.read_text() == "cleaned after None"
     skipped = run_task(f"{PIPELINES}:small", "frame", inputs={"square": ""}, params={"scale": 1.0})
     assert skipped == {"suiro": 1, "state": "skipped"}  # all_success after a failure: never runs
+
+
+def test_a_task_reading_two_sibling_guarded_blocks_compiles(tmp_path: Path) -> None:
+    spec = _compile(f"{PIPELINES}:crossed", tmp_path)  # the SDK refuses a read across blocks
+    block = next(c for c in spec["components"].values() if "suiro-join" in c.get("dag", {}).get("tasks", {}))
+    assert set(block["dag"]["tasks"]) == {"suiro-big", "suiro-join"}

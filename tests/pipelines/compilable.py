@@ -108,3 +108,18 @@ def cleanup(x: int | None, marker: str) -> str:
 @pipeline
 def cleaning(n: int = 1, marker: str = "cleaned.txt"):
     return cleanup(boom(n), marker)
+
+
+@task
+def join(a: str, b: str) -> str:
+    return a + b
+
+
+@pipeline
+def crossed(n: int = 3):
+    t = fit(n)
+    with when(t > 2):
+        x = big(t, "x")
+    with when(t > 3):
+        y = small_(t)
+    return join(x, y)  # guarded by both: KFP blocks nest, so one of the guards is decided in the task

@@ -55,7 +55,7 @@ def compile_(
 @commands.command(name="task-run", hidden=True)  # for engines, not people: documented in docs/compile.md
 def task_run(
     target: Annotated[str, typer.Argument(metavar="FILE.py[:PIPELINE]", help="The pipeline.")],
-    key: Annotated[str, typer.Argument(help="The task's key (suiro graph lists them).")],
+    key: Annotated[str, typer.Argument(metavar="TASK", help="The task's key (suiro graph lists them).")],
     index: Annotated[int, typer.Option("--index", help="The item of a mapped task (-1: not mapped).")] = -1,
     inputs: Annotated[
         str, typer.Option("--inputs", help="JSON: upstream task key -> its output reference (or list).")
