@@ -216,13 +216,14 @@ def component_call(
     condition: int,
     encoded: tuple[str, ...] = (),
     artifacts: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> Any:
     """What a compiled KFP component's body calls: ``run_task``, the output reference as JSON text.
 
     A mapped task's items travel as JSON texts ``{"index": i, "inputs": {...}}`` (``count``
     returns them, each loop iteration gets one): the loop body then takes no task output from
     outside the loop, which ``kfp.local`` (2.17) would replace with the loop item. The store is
-    ``$SUIRO_HOME``; the run id ``$SUIRO_RUN_ID`` if the engine sets it. ``encoded`` parameters
+    ``$SUIRO_HOME``; the run id the engine's (KFP's run uuid), else ``$SUIRO_RUN_ID``. ``encoded`` parameters
     came as JSON text (KFP holds no None): decoded here, and text that is not JSON is taken as is.
     ``artifacts`` are the component's typed KFP outputs (``suiro.compilers.kfp.artifact_outputs``).
     """
@@ -238,7 +239,7 @@ def component_call(
         index=index,
         mode=mode,
         condition=condition,
-        run_id=os.environ.get("SUIRO_RUN_ID"),
+        run_id=run_id or os.environ.get("SUIRO_RUN_ID"),
         artifacts=artifacts,
     )
     if mode == "count":

@@ -223,3 +223,11 @@ def test_a_task_reading_two_sibling_guarded_blocks_compiles(tmp_path: Path) -> N
     spec = _compile(f"{PIPELINES}:crossed", tmp_path)  # the SDK refuses a read across blocks
     block = next(c for c in spec["components"].values() if "suiro-join" in c.get("dag", {}).get("tasks", {}))
     assert set(block["dag"]["tasks"]) == {"suiro-big", "suiro-join"}
+
+
+def test_every_task_of_a_kfp_run_sees_the_kfp_run_id(tmp_path: Path) -> None:
+    compile_pipeline(f"{PIPELINES}:identity", "kfp", tmp_path / "identity.yaml")
+    task = _run_locally(tmp_path / "identity.yaml", tmp_path, {"n": 7})
+    first, second = load_ref(json.loads(task.output)).split(" | ")
+    run_id, n = first.split(" ")
+    assert (n, second) == ("7", run_id) and run_id  # one id for the whole KFP run

@@ -123,3 +123,22 @@ def crossed(n: int = 3):
     with when(t > 3):
         y = small_(t)
     return join(x, y)  # guarded by both: KFP blocks nest, so one of the guards is decided in the task
+
+
+@task
+def whoami(n: int) -> str:
+    from suiro import context
+
+    return f"{context().run_id} {n}"
+
+
+@task
+def again(first: str) -> str:
+    from suiro import context
+
+    return f"{first} | {context().run_id}"
+
+
+@pipeline
+def identity(n: int = 1):
+    return again(whoami(n))

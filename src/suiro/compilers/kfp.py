@@ -243,6 +243,8 @@ class _Emitter:
         arguments |= {f"p{i}": self.channels[name] for i, name in enumerate(params)}
         if mapped:
             arguments["index"] = extra["index"]
+        if mode == "run":  # the KFP run's id, which the task sees as suiro.context().run_id
+            arguments["run_id"] = self.dsl.PIPELINE_JOB_ID_PLACEHOLDER
         task = component(**arguments)
         task.set_display_name(key)
         if self.home:
@@ -267,7 +269,8 @@ class _Emitter:
             "" if mode == "run" else f"_{mode}{condition or ''}"
         )
         typed = artifact_outputs(self.graph.nodes[key]) if mode == "run" else {}
-        signature = [f"p{i}: {_type_text(self.types[p])}" for i, p in enumerate(params)]
+        signature = ["run_id: str"] if mode == "run" else []
+        signature += [f"p{i}: {_type_text(self.types[p])}" for i, p in enumerate(params)]
         signature += ["index: str"] if mapped else []
         signature += [f"{var}: Output[{kind}]" for var, (_, kind) in typed.items()]
         # the references last: an all_done task's have defaults
@@ -281,7 +284,8 @@ class _Emitter:
             f"def {name}({', '.join(signature)}) -> {returns}:\n"
             f"    from suiro.taskrun import component_call\n\n"
             f"    return component_call({self.target!r}, {key!r}, {mode!r}, {inputs}, {values}, "
-            f"{'index' if mapped else -1}, {condition}, {encoded!r}, {artifacts})\n"
+            f"{'index' if mapped else -1}, {condition}, {encoded!r}, {artifacts}"
+            f"{', run_id' if mode == 'run' else ''})\n"
         )
         fn = _function(source, name, f"<suiro-kfp>/{name}.py")
         made = self.dsl.component(fn, base_image=self.image, install_kfp_package=False)
