@@ -64,7 +64,8 @@ def run_task(
         params: the values of the pipeline parameters the task reads.
         index: the item of a mapped task to run (-1 for a task that is not mapped).
         mode: ``run`` returns the output reference; ``count`` a mapped task's item indices
-            ``[0, ..., n-1]``; ``when`` whether the task's guard number ``condition`` holds.
+            ``[0, ..., n-1]`` (or the skipped reference if the task is skipped); ``when`` whether
+            the task's guard number ``condition`` holds.
         home: the suiro home whose artifact store holds the outputs (default ``$SUIRO_HOME``).
         run_id: the engine's run id, told to the task (``suiro.context().run_id``).
         artifacts: engine artifacts (objects with ``path`` and ``metadata``) to write copies of
@@ -87,9 +88,7 @@ def run_task(
     if mode == "when":
         return _holds(node, condition, params, values, states)
     skipped = _skip(node, params, values, states)
-    if skipped and mode == "count":
-        return []
-    if skipped:
+    if skipped:  # also for count: a skipped mapped task has no items to count
         return {"suiro": REF_VERSION, "state": "skipped"}
     calls = _calls(node, params, values)
     if mode == "count":
@@ -146,8 +145,9 @@ def _load_inputs(root: Path, key: str, inputs: Mapping[str, Any]) -> tuple[dict[
         ref = json.loads(ref) if isinstance(ref, str) else ref
         if isinstance(ref, list):  # a mapped upstream task: its items, in order
             items = [json.loads(r) if isinstance(r, str) else r for r in ref]
-            values[source] = [_load(root, key, source, r) for r in items]
-            states[source] = "success"
+            skipped = any(isinstance(r, dict) and r.get("state") == "skipped" for r in items)
+            values[source] = None if skipped else [_load(root, key, source, r) for r in items]
+            states[source] = "skipped" if skipped else "success"
         else:
             values[source] = _load(root, key, source, ref)
             states[source] = ref.get("state", "success") if isinstance(ref, dict) else "success"
@@ -230,6 +230,8 @@ def component_call(
     params = {k: decode_param(v) if k in encoded else v for k, v in params.items()}
     if isinstance(index, str):
         item = json.loads(index)
+        if item.get("skipped"):  # the whole mapped task was skipped: its one item says so
+            return json.dumps({"suiro": REF_VERSION, "state": "skipped"}, sort_keys=True)
         index, inputs = item["index"], item["inputs"]
     result = run_task(
         target,
@@ -242,6 +244,8 @@ def component_call(
         run_id=run_id or os.environ.get("SUIRO_RUN_ID"),
         artifacts=artifacts,
     )
+    if mode == "count" and isinstance(result, dict):  # skipped: one item that hands on the skip
+        return [json.dumps({"index": -1, "skipped": True})]
     if mode == "count":
         return [json.dumps({"index": i, "inputs": dict(inputs)}, sort_keys=True) for i in result]
     return json.dumps(result, sort_keys=True) if mode == "run" else result

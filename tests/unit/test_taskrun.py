@@ -73,3 +73,17 @@ def _frame(target: str, home: Path) -> dict:
 def _int(target: str, home: Path, value: int) -> dict:
     nums = run_task(target, "numbers", params={"n": value}, home=home)
     return run_task(target, "square", inputs={"numbers": nums}, index=value - 1, home=home)
+
+
+def test_a_skipped_mapped_task_is_one_skipped_item_and_its_readers_are_skipped(tmp_path: Path) -> None:
+    from suiro.taskrun import component_call
+
+    target = f"{TARGET}:small"
+    skipped = {"suiro": 1, "state": "skipped"}
+    assert run_task(target, "square", inputs={"numbers": skipped}, mode="count", home=tmp_path) == skipped
+    (item,) = component_call(target, "square", "count", {"numbers": skipped}, {}, -1, 0)
+    assert json.loads(component_call(target, "square", "run", {}, {}, item, 0)) == skipped
+    frame = run_task(target, "frame", inputs={"square": [skipped]}, params={"scale": 1.0}, home=tmp_path)
+    assert frame == skipped  # all_success after a skipped upstream, as suiro run decides
+    empty = run_task(target, "frame", inputs={"square": []}, params={"scale": 1.0}, home=tmp_path)
+    assert empty["state"] == "success"  # a map over no items is not a skip
