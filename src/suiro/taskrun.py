@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,7 +314,8 @@ def _execute(
         serializer=node.task.options.serializer,
         outputs=node.task.outputs,
     )
-    outcome = execute(work)
+    with _time_limit(node.task.options.timeout, work.label()):
+        outcome = execute(work)
     for line in outcome.lines:
         print(line)
     if outcome.error is not None:
@@ -330,6 +335,30 @@ def _execute(
     if meta.inline is not None:
         ref["inline"] = meta.inline.decode()
     return ref
+
+
+@contextmanager
+def _time_limit(seconds: float | None, label: str) -> Iterator[None]:
+    """Stop the task with ``TaskTimeoutError`` after its ``timeout`` (the engine may have no such
+    setting: KFP v2 has none). A timer signal, so only in the main thread, where engines run us."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from suiro.errors import TaskTimeoutError
+
+    def stop(signum: int, frame: Any) -> None:
+        raise TaskTimeoutError(f"task {label} ran past its timeout of {seconds:g} s and was stopped.")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    started = time.monotonic()
+    earlier, _ = signal.setitimer(signal.ITIMER_REAL, seconds)  # someone else's alarm: put back after
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if earlier:
+            signal.setitimer(signal.ITIMER_REAL, max(earlier - (time.monotonic() - started), 0.001))
 
 
 def _export(root: Path, meta: ArtifactMeta, metrics: Any, artifacts: Mapping[str, Any]) -> None:

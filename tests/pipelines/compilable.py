@@ -142,3 +142,16 @@ def again(first: str) -> str:
 @pipeline
 def identity(n: int = 1):
     return again(whoami(n))
+
+
+@task(timeout=0.2)
+def sleepy(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@pipeline
+def slow(seconds: float = 0.0):
+    return sleepy(seconds)

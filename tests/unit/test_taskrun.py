@@ -87,3 +87,13 @@ def test_a_skipped_mapped_task_is_one_skipped_item_and_its_readers_are_skipped(t
     assert frame == skipped  # all_success after a skipped upstream, as suiro run decides
     empty = run_task(target, "frame", inputs={"square": []}, params={"scale": 1.0}, home=tmp_path)
     assert empty["state"] == "success"  # a map over no items is not a skip
+
+
+def test_the_task_timeout_stops_it_where_the_engine_has_none(tmp_path: Path) -> None:
+    target = f"{TARGET}:slow"
+    assert load_ref(run_task(target, "sleepy", params={"seconds": 0.01}, home=tmp_path), tmp_path) == 0.01
+    with pytest.raises(
+        TaskRunError,
+        match=r"task sleepy failed: .*TaskTimeoutError: task sleepy ran past its timeout of 0\.2 s",
+    ):
+        run_task(target, "sleepy", params={"seconds": 5.0}, home=tmp_path)
