@@ -8,8 +8,9 @@ bytes and records its kind and metadata (``suiro artifacts last``, ``--json``). 
 
 - ``base_image``/``packages_to_install``: every task runs in the local Python environment;
   containers are not part of suiro.
-- ``kfp.compiler.Compiler().compile(...)`` to YAML: waits for the KFP compiler. ``suiro graph
-  examples/chapter/05_kfp_basic_pipeline.py --format mermaid`` draws the pipeline instead.
+- ``kfp.compiler.Compiler().compile(...)`` to YAML: ``suiro compile
+  examples/chapter/05_kfp_basic_pipeline.py --target kfp -o ml_pipeline.yaml`` writes it with the
+  kfp SDK's compiler, each file output a typed KFP artifact (``docs/compile.md``).
 
     suiro run examples/chapter/05_kfp_basic_pipeline.py --set n_estimators=10
     suiro artifacts last

@@ -12,9 +12,11 @@ Python standing in for the images (generated data, no pandas, to start fast). Wh
   ``>>``. A ``shell`` task's outputs are its stdout, so the files here stay paths; a Python
   task declares checked, content-addressed files with ``Output[Dataset]``/``Output[Model]``
   (``05_kfp_basic_pipeline.py``, ``07_kfp_tuning_pipeline.py``).
-- ``set_gpu_limit``/``add_node_selector_constraint``: not ported (no cluster); ``resources=``
-  on a task records hints for later compile targets, which nothing enforces today.
-- Compiling to YAML waits for the KFP compiler.
+- ``set_gpu_limit``/``add_node_selector_constraint``: ``@task(resources={"gpu": 1, "gpu_type":
+  ...})`` becomes ``set_accelerator_limit``/``set_accelerator_type`` when compiled to KFP; a run
+  on this machine ignores it.
+- Compiling to YAML: ``suiro compile examples/chapter/06_kfp_containerized.py --target kfp -o
+  containerized.yaml`` (``docs/compile.md``).
 
     suiro run examples/chapter/06_kfp_containerized.py --set workdir=/tmp/chapter --set n_estimators=20
 """

@@ -12,7 +12,8 @@ load -> preprocess (train/test split) -> hyperparameter tuning (grid search, cro
 - The listing reuses the five-row ``load_data`` from the basic KFP pipeline, on which a 3-fold
   grid search cannot run; this port loads scikit-learn's bundled breast-cancer data.
 - The grid is a parameter (smaller by default so the example runs in seconds), not a constant.
-- Compiling to YAML waits for the KFP compiler.
+- Compiling to YAML: ``suiro compile examples/chapter/07_kfp_tuning_pipeline.py --target kfp -o
+  tuning.yaml`` (``docs/compile.md``).
 
     suiro run examples/chapter/07_kfp_tuning_pipeline.py --set test_size=0.3
 """

@@ -1,0 +1,45 @@
+"""``suiro task-run`` and ``suiro compile`` from the command line, as an engine's task calls them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pipelines.cli_harness import Cli
+
+PIPELINES = Path(__file__).parents[1] / "pipelines" / "compilable.py"
+
+
+def test_task_run_prints_and_writes_the_output_reference_the_next_task_reads(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    target = f"{PIPELINES}:small"
+    numbers = cli.ok("task-run", target, "numbers", "--params", '{"n": 2}', "--output", "out/numbers.json")
+    ref = json.loads(numbers.stdout.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "out" / "numbers.json").read_text()) == ref
+    assert json.loads(ref["inline"]) == [1, 2]
+    inputs = json.dumps({"numbers": ref})
+    assert (
+        cli.ok("task-run", target, "square", "--inputs", inputs, "--mode", "count").stdout.strip() == "[0, 1]"
+    )
+    square = cli.ok("task-run", target, "square", "--inputs", inputs, "--index", "1")
+    assert json.loads(json.loads(square.stdout.strip().splitlines()[-1])["inline"]) == 4
+
+
+def test_bad_input_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    target = f"{PIPELINES}:small"
+    line = cli.error(2, "task-run", target, "numbers", "--params", "{n: 2}")
+    assert line.startswith("error: --inputs and --params must be JSON objects (")
+    line = cli.error(
+        2, "task-run", target, "square", "--inputs", '{"numbers": {"digest": "0"}}', "--mode", "count"
+    )
+    assert "the input from numbers is not a suiro output reference" in line
+    pytest.importorskip("kfp")
+    line = cli.error(2, "compile", f"{PIPELINES}:one_of", "--target", "kfp", "-o", "one_of.yaml")
+    assert line.startswith("error: cannot compile pipeline one_of for KFP: task either (")
+    assert "trigger_rule one_success, which KFP cannot express" in line
+    assert not (tmp_path / "one_of.yaml").exists()
+    done = cli.ok("compile", f"{PIPELINES}:gated", "--target", "kfp", "-o", "gated.yaml")
+    assert done.stdout == "compiled gated (5 tasks) for kfp to gated.yaml\n"
+    assert (tmp_path / "gated.yaml").stat().st_size > 1000
