@@ -14,7 +14,6 @@ import asyncio
 import os
 import signal
 import sqlite3
-import sys
 import threading
 import time
 import warnings
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 from pipelines import diamond, fanout, flaky, gate
 from pipelines.observer import RecordingObserver
+from pipelines.threads import new_threads_left, threads_running
 
 import suiro
 from suiro import RunState, TaskState, context, pipeline, task, unmapped
@@ -226,30 +226,6 @@ def is_gone(pid: int, grace: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
-
-
-def threads_running(code: Any) -> list[threading.Thread]:
-    """Threads of this process whose stack is inside ``code`` right now."""
-    frames = sys._current_frames()
-    found = []
-    for thread in threading.enumerate():
-        frame = frames.get(thread.ident or -1)
-        while frame is not None:
-            if frame.f_code is code:
-                found.append(thread)
-                break
-            frame = frame.f_back
-    return found
-
-
-def new_threads_left(before: set[threading.Thread], grace: float = 2.0) -> list[threading.Thread]:
-    """Threads started since ``before`` that are still alive after ``grace`` seconds."""
-    deadline = time.monotonic() + grace
-    while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import os
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from pipelines import flaky
 from pipelines.observer import RecordingObserver
+from pipelines.threads import new_threads_left, threads_running
 
 import suiro
 from suiro import DefinitionError, RunState, TaskState, history, pipeline, task
@@ -59,30 +59,6 @@ def hangs(folder: str) -> int:
     while not Path(folder, "release").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     return 1
-
-
-def threads_running(code: Any) -> list[threading.Thread]:
-    """Threads of this process whose stack is inside ``code`` right now."""
-    frames = sys._current_frames()
-    found = []
-    for thread in threading.enumerate():
-        frame = frames.get(thread.ident or -1)
-        while frame is not None:
-            if frame.f_code is code:
-                found.append(thread)
-                break
-            frame = frame.f_back
-    return found
-
-
-def new_threads_left(before: set[threading.Thread], grace: float = 5.0) -> list[threading.Thread]:
-    """Threads started since ``before`` that are still alive after ``grace`` seconds."""
-    deadline = time.monotonic() + grace
-    while True:
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.02)
 
 
 @task
@@ -128,7 +104,7 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_pat
     pid = int((tmp_path / "pid").read_text())
     if executor == "threads":  # a thread cannot be killed: it was abandoned, as at a cancel
         assert pid == os.getpid() and len(hang_threads) == 1
-        assert new_threads_left(before) == [], "released, the abandoned thread ended"
+        assert new_threads_left(before, grace=5.0) == [], "released, the abandoned thread ended"
     else:  # in a process (the sequential executor's attempts too, under a deadline), killed
         assert pid != os.getpid() and is_gone(pid), "the task's process outlived the deadline"
         assert hang_threads == []
