@@ -15,7 +15,7 @@ import suiro
 from suiro import RunState, TaskState, pipeline, task
 
 pytest.importorskip("distributed")
-from distributed import Client  # noqa: E402
+from distributed import Client
 
 
 @task(resources={"gpu": 1})
