@@ -12,7 +12,9 @@ The only module of suiro that imports ``dask``/``distributed`` (with ``cluster``
 
 from __future__ import annotations
 
+import itertools
 import os
+import queue
 import threading
 import uuid
 from concurrent.futures import Future
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 #: always has the next ones queued, so the workers never wait for a round trip to the runner
 #: (with one per thread, a 10,000 fan-out took ~3x as long as raw Dask futures).
 QUEUE_PER_THREAD = 32
+#: At most this many finished attempts are fetched in one ``gather``.
+_BATCH = 256
 
 
 class DaskExecutor(Executor):
@@ -85,6 +89,12 @@ class DaskExecutor(Executor):
         self._pending: dict[str, tuple[Future[Outcome], Work, distributed.Future]] = {}
         self._runs: set[str] = set()
         self._cancelled = False
+        # Dask keys: unique to this executor (one random part: ``uuid4`` per attempt cost ~0.1 ms)
+        self._prefix, self._count = uuid.uuid4().hex[:12], itertools.count()
+        #: Finished Dask futures, for the collector thread (None: stop).
+        self._ended_queue: queue.SimpleQueue[distributed.Future | None] = queue.SimpleQueue()
+        self._collector = threading.Thread(target=self._collect, name="suiro-dask-outcomes", daemon=True)
+        self._collector.start()
 
     def _workers_info(self) -> list[dict[str, Any]]:
         return list(self._client.scheduler_info(n_workers=-1).get("workers", {}).values())
@@ -105,7 +115,7 @@ class DaskExecutor(Executor):
             return done_future(Outcome(error=unpicklable_error(work, exc)))
         from suiro.executors.dask.remote import run_attempt
 
-        key = f"suiro-{work.label()}-{work.attempt}-{uuid.uuid4().hex[:12]}"
+        key = f"suiro-{work.label()}-{work.attempt}-{self._prefix}-{next(self._count)}"
         future: Future[Outcome] = Future()
         with self._lock:
             if self._cancelled:
@@ -115,23 +125,51 @@ class DaskExecutor(Executor):
                 run_attempt, payload, work.run.run_id, key=key, pure=False, retries=0, resources=needed
             )
             self._pending[key] = (future, work, remote)
-        remote.add_done_callback(self._ended)
+        remote.add_done_callback(self._ended_queue.put)
         return future
 
-    def _ended(self, remote: distributed.Future) -> None:
-        """Dask's callback: resolve the attempt's future with its outcome and release Dask's."""
+    def _collect(self) -> None:
+        """The collector thread: take the attempts Dask finished, in batches, and resolve them.
+
+        Dask's callback only queues the finished future (``_ended_queue.put``); here each batch's
+        outcomes are fetched in one ``gather`` (one round trip per worker, not one per attempt:
+        a 10,000 fan-out ran ~2x faster so), then every future is released at once.
+        """
+        while True:
+            first = self._ended_queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    more = self._ended_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._ended_queue.put(None)  # seen after this batch
+                    break
+                batch.append(more)
+            self._resolve(batch)
+
+    def _resolve(self, batch: list[distributed.Future]) -> None:
         with self._lock:
-            entry = self._pending.pop(remote.key, None)
-        if entry is None:  # cancelled: its outcome was given already
-            return
-        future, work, _ = entry
+            entries = [self._pending.pop(remote.key, None) for remote in batch]
+        live = [(entry, remote) for entry, remote in zip(entries, batch, strict=True) if entry is not None]
+        finished = [remote for _, remote in live if remote.status == "finished"]
+        values: dict[Any, Outcome] = {}
         try:
-            outcome = remote.result()
-        except BaseException as exc:  # the task never raises: its worker died, or it was cancelled
-            outcome = _lost(work, exc, self.address)
-        finally:
+            values = dict(zip((f.key for f in finished), self._client.gather(finished), strict=True))
+        except BaseException:
+            pass
+        for (future, work, _), remote in live:
+            outcome = values.get(remote.key)
+            if outcome is None:
+                try:
+                    outcome = remote.result()
+                except BaseException as exc:  # the task never raises: its worker died, or it was cancelled
+                    outcome = _lost(work, exc, self.address)
             remote.release()
-        future.set_result(outcome)
+            future.set_result(outcome)
 
     def cancel(self) -> None:
         """End every attempt now (cancelled), drop those queued, kill the suiro processes running them."""
@@ -153,6 +191,8 @@ class DaskExecutor(Executor):
             pass
 
     def shutdown(self) -> None:
+        self._ended_queue.put(None)
+        self._collector.join(timeout=30)
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

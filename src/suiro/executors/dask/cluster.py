@@ -29,6 +29,8 @@ CONNECT_TIMEOUT = 10.0
 #: fails at once (``KilledWorker``), so suiro's ``infra_retries`` decide what runs again, not Dask.
 SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
 _INSTALL = "pip install 'suiro[dask]'"
+#: The scheduler's HTTP server (health, metrics; the dashboard is off): on loopback, any free port.
+_HTTP = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
 
 
 def require_distributed() -> None:
@@ -79,6 +81,7 @@ def start_local_cluster(
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                scheduler_kwargs=_HTTP,
                 silence_logs=logging.ERROR,
                 resources=share,
             )
@@ -86,7 +89,7 @@ def start_local_cluster(
             i: {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1", "resources": dict(offer)}}
             for i, offer in enumerate(offers)
         }
-        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": None}}
+        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", **_HTTP}}
         return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.ERROR)
 
 
