@@ -86,7 +86,14 @@ class DaskExecutor(Executor):
         self.workers = workers or threads * QUEUE_PER_THREAD
         self._lock = threading.Lock()
         #: Attempts handed to Dask and not yet ended, by Dask key.
-        self._pending: dict[str, tuple[Future[Outcome], Work, distributed.Future]] = {}
+        self._pending: dict[str, tuple[Future[Outcome], Work]] = {}
+        #: Their Dask futures, once sent (a cancel cancels them).
+        self._remotes: dict[str, distributed.Future] = {}
+        #: Attempts queued for the sender thread: (key, pickled work, run id, resources).
+        self._outbox: list[tuple[str, bytes, str, dict[str, float] | None]] = []
+        self._outbox_woken = False
+        self._submit_queue: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
+        self._watchers: set[Any] = set()
         self._runs: set[str] = set()
         self._cancelled = False
         # Dask keys: unique to this executor (one random part: ``uuid4`` per attempt cost ~0.1 ms)
@@ -95,6 +102,8 @@ class DaskExecutor(Executor):
         self._ended_queue: queue.SimpleQueue[distributed.Future | None] = queue.SimpleQueue()
         self._collector = threading.Thread(target=self._collect, name="suiro-dask-outcomes", daemon=True)
         self._collector.start()
+        self._sender = threading.Thread(target=self._send, name="suiro-dask-submit", daemon=True)
+        self._sender.start()
 
     def _workers_info(self) -> list[dict[str, Any]]:
         return list(self._client.scheduler_info(n_workers=-1).get("workers", {}).values())
@@ -113,20 +122,77 @@ class DaskExecutor(Executor):
             payload = cloudpickle.dumps(work)
         except Exception as exc:
             return done_future(Outcome(error=unpicklable_error(work, exc)))
-        from suiro.executors.dask.remote import run_attempt
-
         key = f"suiro-{work.label()}-{work.attempt}-{self._prefix}-{next(self._count)}"
         future: Future[Outcome] = Future()
         with self._lock:
             if self._cancelled:
                 return done_future(cancelled_outcome(work))
             self._runs.add(work.run.run_id)
-            remote = self._client.submit(
-                run_attempt, payload, work.run.run_id, key=key, pure=False, retries=0, resources=needed
-            )
-            self._pending[key] = (future, work, remote)
-        remote.add_done_callback(self._ended_queue.put)
+            self._pending[key] = (future, work)
+            self._outbox.append((key, payload, work.run.run_id, needed))
+            wake, self._outbox_woken = not self._outbox_woken, True
+        if wake:
+            self._submit_queue.put(True)
         return future
+
+    def _send(self) -> None:
+        """The sender thread: hand the attempts ``submit`` queued to Dask, as many at once as there are.
+
+        One ``Client.map`` per batch (per set of resources) is one graph update and one wake-up of
+        Dask's event loop, where a ``Client.submit`` per attempt cost two; the runner's thread
+        only queues.
+        """
+        from suiro.executors.dask.remote import run_attempt
+
+        while self._submit_queue.get() is not None:
+            with self._lock:
+                batch, self._outbox, self._outbox_woken = self._outbox, [], False
+                if self._cancelled:
+                    continue
+            groups: dict[tuple[tuple[str, float], ...], list[tuple[str, bytes, str]]] = {}
+            for key, payload, run_id, needed in batch:
+                groups.setdefault(tuple(sorted((needed or {}).items())), []).append((key, payload, run_id))
+            for resources, items in groups.items():
+                keys, payloads, run_ids = (list(column) for column in zip(*items, strict=True))
+                try:
+                    remotes = self._client.map(
+                        run_attempt,
+                        payloads,
+                        run_ids,
+                        key=keys,
+                        pure=False,
+                        retries=0,
+                        resources=dict(resources) or None,
+                    )
+                except Exception as exc:  # never leave the runner waiting: each attempt ends with it
+                    self._refused(keys, exc)
+                    continue
+                with self._lock:
+                    self._remotes.update(zip(keys, remotes, strict=True))
+                self._client.loop.add_callback(self._watch, remotes)
+
+    def _refused(self, keys: list[str], exc: Exception) -> None:
+        """End the attempts Dask would not take (e.g. the connection is gone) as infra failures."""
+        with self._lock:
+            entries = [self._pending.pop(key, None) for key in keys]
+        for entry in entries:
+            if entry is not None:
+                entry[0].set_result(_lost(entry[1], exc, self.address))
+
+    async def _watch(self, remotes: list[distributed.Future]) -> None:
+        """On Dask's event loop: queue each future for the collector as it finishes."""
+        import asyncio
+
+        async def one(remote: distributed.Future) -> None:
+            try:
+                await remote._state.wait()  # as ``distributed.wait`` does, without a thread per future
+            finally:
+                self._ended_queue.put(remote)
+
+        for remote in remotes:
+            watcher = asyncio.ensure_future(one(remote))
+            self._watchers.add(watcher)
+            watcher.add_done_callback(self._watchers.discard)
 
     def _collect(self) -> None:
         """The collector thread: take the attempts Dask finished, in batches, and resolve them.
@@ -154,6 +220,8 @@ class DaskExecutor(Executor):
     def _resolve(self, batch: list[distributed.Future]) -> None:
         with self._lock:
             entries = [self._pending.pop(remote.key, None) for remote in batch]
+            for remote in batch:
+                self._remotes.pop(remote.key, None)
         live = [(entry, remote) for entry, remote in zip(entries, batch, strict=True) if entry is not None]
         finished = [remote for _, remote in live if remote.status == "finished"]
         values: dict[Any, Outcome] = {}
@@ -161,7 +229,7 @@ class DaskExecutor(Executor):
             values = dict(zip((f.key for f in finished), self._client.gather(finished), strict=True))
         except BaseException:
             pass
-        for (future, work, _), remote in live:
+        for (future, work), remote in live:
             outcome = values.get(remote.key)
             if outcome is None:
                 try:
@@ -176,21 +244,24 @@ class DaskExecutor(Executor):
         with self._lock:
             self._cancelled = True
             pending, self._pending = self._pending, {}
+            remotes, self._remotes = list(self._remotes.values()), {}
             runs = list(self._runs)
-        for future, work, _ in pending.values():
+        for future, work in pending.values():
             future.set_result(cancelled_outcome(work))
         if not pending and not runs:
             return
         from suiro.executors.dask.remote import stop_run
 
         try:
-            self._client.cancel([remote for _, _, remote in pending.values()], force=True)
+            self._client.cancel(remotes, force=True)
             for run_id in runs:
                 self._client.run(stop_run, run_id)
         except Exception:
             pass
 
     def shutdown(self) -> None:
+        self._submit_queue.put(None)
+        self._sender.join(timeout=30)
         self._ended_queue.put(None)
         self._collector.join(timeout=30)
         self._client.close()
