@@ -3,7 +3,6 @@ gives a test suiro's injectable clock."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,33 +32,23 @@ def manual_clock() -> Iterator[ManualClock]:
 
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[Any]:
-    """One Dask cluster for the whole session (starting one takes seconds): two worker processes on
-    127.0.0.1, one thread each; the first offers a ``GPU`` as well. Skipped without ``suiro[dask]``.
-
-    Tests reach it through ``dask_address`` (``SUIRO_DASK_ADDRESS``), as a user's existing cluster.
+    """One Dask cluster for the whole session (starting one takes seconds), in a process of its own:
+    two worker processes on 127.0.0.1, one thread each; the first offers a ``GPU`` as well.
+    Skipped without ``suiro[dask]``. Tests reach it through ``dask_address``, as a user's cluster.
     """
     pytest.importorskip("distributed")
-    from distributed import Client
+    from pipelines.dask_cluster import start_shared_cluster
 
-    from suiro.executors.dask.cluster import start_local_cluster
-
-    memory = 2 * 1024**3
-    cluster = start_local_cluster(
-        2, resources=[{"CPU": 1, "GPU": 1, "MEMORY": memory}, {"CPU": 1, "MEMORY": memory}]
-    )
-    with Client(cluster, set_as_default=False) as client:
-        # Dask's callback thread lives as long as the process: started here, before any test
-        # counts the threads it leaves behind.
-        done = threading.Event()
-        client.submit(len, [], pure=False).add_done_callback(lambda _: done.set())
-        done.wait(30)
+    cluster = start_shared_cluster()
     yield cluster
     cluster.close()
 
 
 @pytest.fixture
-def dask_address(dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+def dask_address(dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The session's Dask scheduler, set as ``SUIRO_DASK_ADDRESS`` for the test."""
-    address = dask_cluster.scheduler_address
-    monkeypatch.setenv("SUIRO_DASK_ADDRESS", address)
-    return address
+    from pipelines.dask_cluster import release_threads
+
+    monkeypatch.setenv("SUIRO_DASK_ADDRESS", dask_cluster.scheduler_address)
+    yield dask_cluster.scheduler_address
+    release_threads()

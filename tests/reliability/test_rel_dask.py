@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
+from pipelines.dask_cluster import release_threads
 
 import suiro
 from suiro import RunState, TaskState, context, pipeline, task, unmapped
@@ -42,6 +43,7 @@ def executor() -> Iterator[Any]:
             os.environ["SUIRO_DASK_ADDRESS"] = saved
     yield ex
     ex.shutdown()
+    release_threads()
 
 
 def worker_pids(ex: Any) -> list[int]:
