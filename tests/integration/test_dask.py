@@ -5,6 +5,7 @@ first worker offers a ``GPU`` (see ``dask_cluster`` in ``tests/conftest.py``).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -77,3 +78,25 @@ def test_a_task_no_worker_can_ever_run_fails_at_once_naming_what_it_needs(dask_a
     assert error.message.startswith(f"task too_big cannot run on the Dask cluster at {dask_address}: ")
     assert "it needs MEMORY=6.4e+10 and no worker of the cluster's 2 offers that" in error.message
     assert 'dask worker --resources (e.g. "GPU=1")' in error.message
+
+
+@task
+def stamp(i: int, folder: str) -> int:
+    start = time.time()
+    time.sleep(0.05)
+    Path(folder, f"stamp-{i}").write_text(f"{start} {time.time()}")
+    return i
+
+
+def test_max_concurrency_holds_although_many_attempts_are_queued_at_the_cluster(dask_address, tmp_path):
+    @pipeline
+    def one_at_a_time(folder: str):
+        return stamp.map([0, 1, 2, 3], folder=suiro.unmapped(folder), max_concurrency=1)
+
+    # No workers given: suiro queues up to 32 attempts per worker thread at the scheduler.
+    result = suiro.run(one_at_a_time, params={"folder": str(tmp_path)}, executor="dask")
+
+    assert result.state is RunState.SUCCESS and result.output == [0, 1, 2, 3]
+    spans = sorted(tuple(map(float, p.read_text().split())) for p in tmp_path.glob("stamp-*"))
+    assert len(spans) == 4
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
