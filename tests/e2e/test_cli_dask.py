@@ -34,6 +34,38 @@ def test_run_on_an_existing_scheduler_given_by_dask_address(cli, dask_cluster):
     assert run["pid"] not in pids, "tasks ran in processes on the Dask workers, not in the runner"
 
 
+RETRIED = """
+    from suiro import context, log_metric, pipeline, task
+
+
+    @task(retries=1)
+    def talks(x: int) -> int:
+        attempt = context().attempt
+        print(f"attempt {attempt} on a Dask worker")
+        log_metric("seen", attempt)
+        if attempt == 1:
+            raise ConnectionError("first attempt fails on purpose")
+        return x
+
+
+    @pipeline
+    def retried(x: int = 4):
+        return talks(x)
+"""
+
+
+def test_each_attempt_keeps_its_own_log_and_metrics(cli, dask_cluster):
+    cli.write("retried.py", RETRIED)
+    result = cli.ok("run", "retried.py", "-e", "dask", "--dask-address", dask_cluster.scheduler_address)
+
+    assert result.output == "4"
+    assert "attempt 1 on a Dask worker" in cli.ok("logs", "last", "talks", "--attempt", "1").stdout
+    second = cli.ok("logs", "last", "talks", "--attempt", "2").stdout
+    assert "attempt 2 on a Dask worker" in second and "attempt 1" not in second
+    metrics = cli.json("metrics", "last")
+    assert sorted(m["value"] for m in metrics if m["name"] == "seen") == [1, 2]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
