@@ -4,6 +4,7 @@ gives a test suiro's injectable clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,27 @@ def manual_clock() -> Iterator[ManualClock]:
     """
     with clock.use(ManualClock(start=1_000_000.0)) as manual:
         yield manual
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """One Dask cluster for the whole session (starting one takes seconds), in a process of its own:
+    two worker processes on 127.0.0.1, one thread each; the first offers a ``GPU`` as well.
+    Skipped without ``suiro[dask]``. Tests reach it through ``dask_address``, as a user's cluster.
+    """
+    pytest.importorskip("distributed")
+    from pipelines.dask_cluster import start_shared_cluster
+
+    cluster = start_shared_cluster()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def dask_address(dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The session's Dask scheduler, set as ``SUIRO_DASK_ADDRESS`` for the test."""
+    from pipelines.dask_cluster import release_threads
+
+    monkeypatch.setenv("SUIRO_DASK_ADDRESS", dask_cluster.scheduler_address)
+    yield dask_cluster.scheduler_address
+    release_threads()

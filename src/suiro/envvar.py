@@ -27,6 +27,8 @@ FLUSH_INTERVAL = "SUIRO_FLUSH_INTERVAL"
 FORK = "SUIRO_FORK"
 ALLOW_NETWORK_FS = "SUIRO_ALLOW_NETWORK_FS"
 ALERT_WEBHOOK = "SUIRO_ALERT_WEBHOOK"
+#: The Dask scheduler the dask executor connects to (unset: it starts a LocalCluster).
+DASK_ADDRESS = "SUIRO_DASK_ADDRESS"
 #: Bounds of ``SUIRO_FLUSH_INTERVAL``, in seconds: from a busy loop's worth to an hour of records.
 FLUSH_BOUNDS = (0.001, 3600.0)
 #: Database URL schemes suiro opens: SQLite by path, PostgreSQL through SQLAlchemy.

@@ -144,6 +144,10 @@ class WorkerCrashedError(SuiroError, RuntimeError):
     """The process running a task died without reporting a result."""
 
 
+class ClusterError(SuiroError, RuntimeError):
+    """A cluster executor cannot be used: its library is missing, or its scheduler cannot be reached."""
+
+
 class ShellCommandError(SuiroError, RuntimeError):
     """A shell task's command exited with a non-zero code, was killed, or could not start.
 

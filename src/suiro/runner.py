@@ -447,6 +447,7 @@ class Runner:
             finalize=self._memo.finalize if self._memo is not None else None,
             serializer=opts.serializer,
             outputs=node.task.outputs,
+            resources=opts.resources,
         )
 
     def _finish_attempt(self, unit: Unit, outcome: Outcome) -> None:

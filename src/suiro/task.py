@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from suiro.errors import DefinitionError, did_you_mean
 from suiro.files import output_kinds, without_outputs
+from suiro.resources import resource_problems
 from suiro.states import TriggerRule
 
 P = ParamSpec("P")
@@ -70,7 +71,9 @@ class TaskOptions:
         cache_key: callable replacing the computed cache key.
         cache_ttl: seconds a cached result stays valid.
         tags: free labels, for filtering and compile targets.
-        resources: cpu/memory/gpu hints for compile targets.
+        resources: what the task needs of the worker that runs it: ``cpu`` and ``gpu`` counts,
+            ``memory`` (bytes or ``"4GB"``). The Dask executor runs the task on a worker that
+            offers them; the executors of this machine do not enforce them.
         trigger_rule: when the task runs given its upstream states.
         serializer: forces an artifact serializer instead of choosing by type.
         description: what the task does, for ``suiro graph`` and the records (the first line
@@ -402,6 +405,7 @@ def _option_problems(opts: TaskOptions) -> list[str]:
         problems.append(f"allow_failure must be True or False, got {opts.allow_failure!r}")
     if not all(isinstance(tag, str) for tag in opts.tags):
         problems.append(f"tags must be text, got {sorted(map(repr, opts.tags))}")
+    problems.extend(resource_problems(opts.resources))
     return problems
 
 

@@ -593,7 +593,8 @@ def test_run_help_lists_the_options(cli):
     out = cli.ok("run", "--help").stdout
     for option in ("--config", "--set", "--executor", "--workers", "--fail-fast", "--fresh", "--verbose"):
         assert option in out, option
-    assert "sequential|threads|processes" in out
+    assert "sequential|threads|processes|dask" in out
+    assert "--dask-address" in out
     assert "FILE.py[:PIPELINE]" in out
 
 

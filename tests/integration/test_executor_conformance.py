@@ -42,7 +42,9 @@ CANCELLED_ERROR = "suiro.errors.RunCancelledError"
 
 @pytest.fixture(params=EXECUTORS)
 def executor(request: pytest.FixtureRequest) -> str:
-    """The name of the executor under test."""
+    """The name of the executor under test; ``dask`` runs on the session's cluster (``dask_address``)."""
+    if request.param == "dask":
+        request.getfixturevalue("dask_address")
     return request.param
 
 

@@ -118,7 +118,11 @@ def test_unquoted_cron_stars_are_not_yaml_and_the_message_says_to_quote(tmp_path
         ),
         ("max_catchup_runs: -3", 4, "max_catchup_runs = -3 is not valid"),
         ("catchup: sometimes", 4, "catchup = 'sometimes' is not valid; give 'latest', 'all' or 'none'"),
-        ("executor: gpu", 4, "executor = 'gpu' is not valid; give 'sequential', 'threads' or 'processes'"),
+        (
+            "executor: gpu",
+            4,
+            "executor = 'gpu' is not valid; give 'sequential', 'threads', 'processes' or 'dask'",
+        ),
         ("max_active_runs: yes", 4, "max_active_runs = True is not valid; give an integer"),
         ("name: '../etc'", 4, "name = '../etc' is not valid"),
         ("triggers: [{on_file: ''}]", 4, "triggers[0].on_file = '' is not valid"),

@@ -52,6 +52,14 @@ ExecutorChoice = Annotated[
     ),
 ]
 Workers = Annotated[int | None, typer.Option("--workers", "-w", help="Tasks run at once.")]
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="The Dask scheduler for -e dask (tcp://host:8786; default $SUIRO_DASK_ADDRESS, "
+        "else a LocalCluster on 127.0.0.1).",
+    ),
+]
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Start nothing new after a failure.")]
 RecomputeCorrupt = Annotated[
     bool,
@@ -74,6 +82,7 @@ def run(
     set_: Sets = None,
     executor: ExecutorChoice = None,
     workers: Workers = None,
+    dask_address: DaskAddress = None,
     fail_fast: FailFast = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached outputs; run every task.")] = False,
     recompute_corrupt: RecomputeCorrupt = False,
@@ -106,6 +115,7 @@ def run(
             ),
             executor=executor.value if executor else pipe.executor,
             workers=workers,
+            dask_address=dask_address,
             verbose=verbose,
         )
 
@@ -119,6 +129,7 @@ def resume(
     set_: Sets = None,
     executor: ExecutorChoice = None,
     workers: Workers = None,
+    dask_address: DaskAddress = None,
     fail_fast: FailFast = False,
     recompute_corrupt: RecomputeCorrupt = False,
     verbose: Verbose = False,
@@ -145,6 +156,7 @@ def resume(
             ),
             executor=executor.value if executor else found["executor"],
             workers=workers,
+            dask_address=dask_address,
             verbose=verbose,
         )
 
@@ -154,6 +166,7 @@ def _run_live(
     *,
     executor: str | None,
     workers: int | None,
+    dask_address: str | None = None,
     verbose: bool,
 ) -> None:
     """Run ``start(executor, view, cancel)`` under the live view and signal handling; print, exit.
@@ -168,12 +181,17 @@ def _run_live(
         executor: the name asked for (the option, the pipeline's or the resumed run's);
             None: the default executor.
         workers: the executor's slots (None: its default).
+        dask_address: the scheduler of the dask executor (None: its default).
         verbose: tracebacks and every output line in the summary.
     """
     from suiro.cli.view import make_view
     from suiro.executors import make_executor
 
-    ex = make_executor(executor or DEFAULT_EXECUTOR, workers)
+    chosen = executor or DEFAULT_EXECUTOR
+    if dask_address is not None and chosen != "dask":
+        print("error: --dask-address is for -e dask; drop it or run with -e dask.", file=sys.stderr)
+        raise typer.Exit(2)
+    ex = make_executor(chosen, workers, dask_address=dask_address)
     with _cancellable() as cancel:
         view = make_view()
         cancel.on_force(lambda: view.__exit__(None, None, None))

@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 #: The image every component runs in unless ``--image`` is given: built from
 #: ``examples/kfp/Dockerfile`` (suiro installed, the project's code copied in).
 DEFAULT_IMAGE = "suiro:latest"
-#: ``resources`` keys KFP can express, and the accelerator used when ``gpu`` comes without a type.
-RESOURCE_KEYS = ("cpu", "gpu", "gpu_type", "memory")
+#: The accelerator a task asks for when its ``resources`` give ``gpu`` without ``gpu_type``.
 DEFAULT_ACCELERATOR = "nvidia.com/gpu"
 _SCALARS = {int: int, float: float, str: str, bool: bool, list: list, dict: dict}
 
@@ -102,12 +101,6 @@ def _check(graph: Graph) -> None:
             problems.append(
                 f"task {node.key} ({node.location}) has trigger_rule all_done and is mapped or reads a "
                 "mapped task, which KFP cannot run past a failure; gather the items in a task of their own"
-            )
-        unknown = sorted(set(node.task.options.resources) - set(RESOURCE_KEYS))
-        if unknown:
-            problems.append(
-                f"task {node.key} ({node.location}) has resources {', '.join(map(repr, unknown))} KFP cannot "
-                f"set; known keys are {', '.join(RESOURCE_KEYS)}"
             )
     if problems:
         raise CompileError(f"cannot compile pipeline {graph.name} for KFP: {'; '.join(problems)}.")

@@ -1,4 +1,4 @@
-"""Executors: sequential, threads, processes — one interface, chosen by name.
+"""Executors: sequential, threads, processes, dask — one interface, chosen by name.
 
 The names and the default are the one home of both (the CLI's ``--executor`` choices come from
 here). Importing the package loads no executor and not the interface either (``Executor``,
@@ -15,13 +15,19 @@ from suiro.errors import SuiroError, did_you_mean
 if TYPE_CHECKING:
     from suiro.executors.base import Executor, Outcome, Work
 
-EXECUTORS = ("sequential", "threads", "processes")
+EXECUTORS = ("sequential", "threads", "processes", "dask")
 #: Used when neither the caller nor the pipeline names an executor.
 DEFAULT_EXECUTOR = "threads"
 
 
-def make_executor(name: str = DEFAULT_EXECUTOR, workers: int | None = None) -> Executor:
-    """Build the executor called ``name`` with ``workers`` slots (None: its default)."""
+def make_executor(
+    name: str = DEFAULT_EXECUTOR, workers: int | None = None, *, dask_address: str | None = None
+) -> Executor:
+    """Build the executor called ``name`` with ``workers`` slots (None: its default).
+
+    ``dask_address``: the scheduler the ``dask`` executor uses (default ``$SUIRO_DASK_ADDRESS``,
+    else a ``LocalCluster`` it starts); the other executors take no address.
+    """
     if workers is not None and workers < 1:
         raise SuiroError(f"--workers must be 1 or more, got {workers}.")
     if name == "sequential":
@@ -36,6 +42,10 @@ def make_executor(name: str = DEFAULT_EXECUTOR, workers: int | None = None) -> E
         from suiro.executors.processes import ProcessExecutor
 
         return ProcessExecutor(workers)
+    if name == "dask":
+        from suiro.executors.dask import DaskExecutor
+
+        return DaskExecutor(workers, address=dask_address)
     raise SuiroError(
         f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}; choose one of {', '.join(EXECUTORS)}."
     )

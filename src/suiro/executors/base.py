@@ -50,6 +50,8 @@ class Work:
     serializer: str | None = None
     #: The task's ``Output[...]`` parameters, name -> kind: suiro fills them (``suiro.files``).
     outputs: Mapping[str, str] = field(default_factory=dict)
+    #: The task's ``resources`` (``cpu``, ``gpu``, ``memory``): what a cluster's worker must offer.
+    resources: Mapping[str, Any] = field(default_factory=dict)
 
     def context(self) -> TaskContext:
         """The task context the callable sees through ``suiro.context()``."""

@@ -161,14 +161,18 @@ class WorkerProcess:
                 f"{sys.executable} can import suiro."
             )
 
-    def call(self, work: Work) -> Outcome:
-        """Run ``work`` in the worker and wait for it, killing the worker at the timeout."""
+    def call(self, work: Work, payload: bytes | None = None) -> Outcome:
+        """Run ``work`` in the worker and wait for it, killing the worker at the timeout.
+
+        ``payload``: ``work`` already pickled (by whoever sent it here), so it is not pickled twice.
+        """
         import cloudpickle  # here: a run whose attempts all stay in this process never loads it
 
-        try:
-            payload = cloudpickle.dumps(work)
-        except Exception as exc:
-            return Outcome(error=unpicklable_error(work, exc))
+        if payload is None:
+            try:
+                payload = cloudpickle.dumps(work)
+            except Exception as exc:
+                return Outcome(error=unpicklable_error(work, exc))
         try:
             proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         except (WorkerCrashedError, OSError) as exc:
@@ -194,6 +198,11 @@ class WorkerProcess:
             "finished; check the task for crashes or memory use, then rerun it."
         )
         return Outcome(error=replace(error_info(exc, retry_on=None), infra=True))
+
+    @property
+    def killed(self) -> bool:
+        """Whether ``kill`` was called: this worker never starts another process."""
+        return self._killed
 
     def kill(self) -> None:
         """Kill the process now, from any thread, and never start another (a cancel).
