@@ -42,6 +42,23 @@ def memory_bytes(value: Any) -> int | None:
     return size if size > 0 else None
 
 
+def cpu_amount(value: Any) -> float | None:
+    """``value`` as a number of CPUs: a number, or Kubernetes' text (``"2"``, ``"500m"`` = 0.5).
+
+    Returns None when it is not an amount > 0, so the caller names the problem.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)(m?)\s*", value)
+        if match is None:
+            return None
+        value = float(match.group(1)) / (1000 if match.group(2) else 1)
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
 def resource_problems(resources: Any) -> list[str]:
     """What is wrong with a task's ``resources``, one phrase each (none: it is fine)."""
     if not isinstance(resources, Mapping):
@@ -57,6 +74,11 @@ def resource_problems(resources: Any) -> list[str]:
         elif key == "gpu_type":
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"resource gpu_type must be an accelerator's name as text, got {value!r}")
+        elif key == "cpu":
+            if cpu_amount(value) is None:
+                problems.append(
+                    f"resource cpu must be a number > 0 or a count such as '2' or '500m', got {value!r}"
+                )
         elif key == "memory":
             if memory_bytes(value) is None:
                 problems.append(

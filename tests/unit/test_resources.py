@@ -14,9 +14,9 @@ def body() -> int:
 
 
 def test_known_resources_are_accepted_and_kept_as_given():
-    t = task(resources={"gpu": 1, "memory": "4GB", "cpu": 2})(body)
-    assert dict(t.options.resources) == {"gpu": 1, "memory": "4GB", "cpu": 2}
-    assert KNOWN_RESOURCES == ("cpu", "gpu", "memory")
+    t = task(resources={"gpu": 1, "memory": "4GB", "cpu": "500m", "gpu_type": "nvidia-tesla-t4"})(body)
+    assert dict(t.options.resources) == {"gpu": 1, "memory": "4GB", "cpu": "500m", "gpu_type": "nvidia-tesla-t4"}
+    assert KNOWN_RESOURCES == ("cpu", "gpu", "gpu_type", "memory")
 
 
 def test_an_unknown_resource_key_is_an_error_at_decoration_listing_the_known_ones():
@@ -40,7 +40,7 @@ def test_with_options_checks_resources_too():
     ("resources", "problem"),
     [
         ({"gpu": -1}, r"resource gpu must be a number > 0, got -1"),
-        ({"cpu": "two"}, r"resource cpu must be a number > 0, got 'two'"),
+        ({"cpu": "two"}, r"resource cpu must be a number > 0 or a count such as '2' or '500m', got 'two'"),
         (
             {"memory": "lots"},
             r"resource memory must be bytes or a size such as '4GB' or '512MiB', got 'lots'",
@@ -76,3 +76,4 @@ def test_a_gpu_type_is_a_compile_targets_label_not_an_amount_a_dask_worker_offer
 
     assert dask_resources({"gpu": 1, "gpu_type": "nvidia-tesla-t4"}) == {"GPU": 1.0}
     assert dask_resources({"gpu_type": "nvidia-tesla-t4"}) is None
+    assert dask_resources({"cpu": "500m", "memory": "1G"}) == {"CPU": 0.5, "MEMORY": 1e9}

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from suiro import envvar
 from suiro.errors import ClusterError
-from suiro.resources import memory_bytes
+from suiro.resources import cpu_amount, memory_bytes
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -136,7 +136,8 @@ def dask_resources(resources: Mapping[str, Any]) -> dict[str, float] | None:
     out: dict[str, float] = {}
     for key, value in resources.items():
         if key in DASK_NAMES:  # gpu_type names an accelerator for compile targets: no Dask amount
-            out[DASK_NAMES[key]] = float(memory_bytes(value) or 0) if key == "memory" else float(value)
+            amount = memory_bytes(value) if key == "memory" else cpu_amount(value) if key == "cpu" else value
+            out[DASK_NAMES[key]] = float(amount or 0)
     return out or None
 
 
