@@ -96,7 +96,8 @@ def test_without_suiro_dask_installed_the_error_says_how_to_install_it(cli, tmp_
     hidden = tmp_path / "hidden"
     (hidden / "distributed").mkdir(parents=True)
     (hidden / "distributed" / "__init__.py").write_text('raise ImportError("No module named distributed")\n')
-    env = {"PYTHONPATH": f"{hidden}:{cli.env()['PYTHONPATH']}"}
+    inherited = cli.env().get("PYTHONPATH")
+    env = {"PYTHONPATH": f"{hidden}:{inherited}" if inherited else str(hidden)}
     line = cli.error(2, "run", "small.py", "-e", "dask", env=env)
 
     assert line == (

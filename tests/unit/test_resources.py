@@ -14,8 +14,9 @@ def body() -> int:
 
 
 def test_known_resources_are_accepted_and_kept_as_given():
-    t = task(resources={"gpu": 1, "memory": "4GB", "cpu": "500m", "gpu_type": "nvidia-tesla-t4"})(body)
-    assert dict(t.options.resources) == {"gpu": 1, "memory": "4GB", "cpu": "500m", "gpu_type": "nvidia-tesla-t4"}
+    given = {"gpu": 1, "memory": "4GB", "cpu": "500m", "gpu_type": "nvidia-tesla-t4"}
+    t = task(resources=given)(body)
+    assert dict(t.options.resources) == given
     assert KNOWN_RESOURCES == ("cpu", "gpu", "gpu_type", "memory")
 
 
