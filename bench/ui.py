@@ -85,7 +85,11 @@ def build(home: Path, runs: int, per_run: int) -> dict:
         tx.executemany(
             "INSERT INTO pipelines (name, code_digest, graph, created) VALUES (:name, :digest, :graph, 0)",
             [
-                {"name": f"bench-{k:02d}", "digest": f"{k:064x}", "graph": graph.replace("bench-ui", f"bench-{k:02d}")}
+                {
+                    "name": f"bench-{k:02d}",
+                    "digest": f"{k:064x}",
+                    "graph": graph.replace("bench-ui", f"bench-{k:02d}"),
+                }
                 for k in range(PIPELINES)
             ],
         )
@@ -123,7 +127,9 @@ _INSERTS = {
     "metrics": "INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)"
     " VALUES (:run_id, 'evaluate', -1, :name, :value, :step, :time)",
 }
-_TRACEBACK = "Traceback (most recent call last):\n" + '  File "x.py", line 1, in fit\n' * 20 + "ValueError: bad"
+_TRACEBACK = (
+    "Traceback (most recent call last):\n" + '  File "x.py", line 1, in fit\n' * 20 + "ValueError: bad"
+)
 
 
 def _run_rows(rows: dict, rng: random.Random, i: int, started: float, per_run: int, ids: dict) -> str:
@@ -147,7 +153,9 @@ def _run_rows(rows: dict, rng: random.Random, i: int, started: float, per_run: i
     )
     items = per_run - 3
     t = started
-    for key, index, size in [("load", -1, None), ("fit", -1, items)] + [("fit", k, None) for k in range(items)]:
+    for key, index, size in [("load", -1, None), ("fit", -1, items)] + [
+        ("fit", k, None) for k in range(items)
+    ]:
         failed = state == "failed" and key == "fit" and index == 3
         retried = key == "fit" and index == 0
         task_state = "failed" if failed else "success"
@@ -313,7 +321,10 @@ def live_latency(home: Path, port: int, rounds: int = 10) -> dict[str, float]:
                 break
         delays.append(time.perf_counter() - recorded)
     with db.write() as tx:
-        tx.execute("UPDATE runs SET state = 'success', ended = :now WHERE id = :id", {"id": run_id, "now": time.time()})
+        tx.execute(
+            "UPDATE runs SET state = 'success', ended = :now WHERE id = :id",
+            {"id": run_id, "now": time.time()},
+        )
     conn.close()
     db.close()
     delays.sort()
@@ -355,10 +366,13 @@ def EXTRA_URLS(stamp: dict) -> dict[str, list[str]]:  # noqa: N802
         "runs sorted by roc_auc": ["/runs?sort=roc_auc&order=desc", "/runs?sort=roc_auc&order=desc&page=40"],
         "runs ?param.lr=0.1": ["/runs?" + quote("param.lr", safe=".") + "=0.1"],
         "runs metric roc_auc>=0.9, dates": [
-            "/runs?metric=roc_auc&min=0.9&since=" + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))
+            "/runs?metric=roc_auc&min=0.9&since="
+            + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))
         ],
         "api runs sorted": ["/api/v1/runs?sort=roc_auc&order=desc&page=5"],
-        "compare 3 runs": ["/compare?" + "&".join(f"run={r}" for r in sample[k : k + 3]) for k in range(0, 30, 3)],
+        "compare 3 runs": [
+            "/compare?" + "&".join(f"run={r}" for r in sample[k : k + 3]) for k in range(0, 30, 3)
+        ],
         "pipeline page (metric chart)": ["/pipelines/bench-05?metric=roc_auc"],
     }
 
@@ -397,7 +411,8 @@ def main() -> None:
     print("| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
     for name, r in pages.items():
         print(f"| {name} | {r['p50']} | {r['p95']} | {r['max']} |")
-    print(f"\nserver peak RSS {memory['peak_rss_mb']} MB; live state p50 {live['live_p50_s']} s, max {live['live_max_s']} s")
+    live_text = f"live state p50 {live['live_p50_s']} s, max {live['live_max_s']} s"
+    print(f"\nserver peak RSS {memory['peak_rss_mb']} MB; {live_text}")
 
 
 if __name__ == "__main__":
