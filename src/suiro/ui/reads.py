@@ -8,10 +8,12 @@ read-only handle; nothing here writes, reaps or alerts.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from suiro.states import RunState, TaskState
-from suiro.store import queries
+from suiro.store import queries, search
+from suiro.store.search import RunFilter
 
 if TYPE_CHECKING:
     from suiro.registry import Registry
@@ -27,25 +29,23 @@ TASK_STATES = [s.value for s in TaskState]
 
 
 def runs(
-    registry: Registry, *, pipeline: str | None = None, state: str | None = None, page: int = 1
+    registry: Registry, *, page: int = 1, where: RunFilter | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """One page of runs, newest first, with what the filters may choose from."""
+    """One page of runs matching ``where`` (or a ``RunFilter`` of ``fields``: ``pipeline=``,
+    ``state=``, ...), newest first or by a metric, with what the filters may choose from."""
+    where = where or RunFilter(**{k: v or None for k, v in fields.items()})
     page = max(page, 1)
-    rows = queries.list_runs(
-        registry.reader,
-        pipeline=pipeline or None,
-        state=state or None,
-        limit=PAGE_SIZE + 1,
-        offset=(page - 1) * PAGE_SIZE,
-    )
+    rows = search.search_runs(registry.reader, where, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return {
         "runs": rows[:PAGE_SIZE],
         "page": page,
         "more": len(rows) > PAGE_SIZE,
-        "pipeline": pipeline or None,
-        "state": state or None,
-        "pipelines": [p["name"] for p in queries.list_pipelines(registry.reader)],
+        "pipeline": where.pipeline,
+        "state": where.state,
+        "filter": {**asdict(where), "params": dict(where.params)},
+        "pipelines": search.pipeline_names(registry.reader),
         "states": RUN_STATES,
+        "metrics": search.metric_names(registry.reader),
     }
 
 
