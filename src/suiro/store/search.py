@@ -193,3 +193,13 @@ def metric_history(db: Database, pipeline: str, name: str, *, limit: int = 200) 
         {"pipeline": pipeline, "name": name, "limit": limit},
     )
     return rows[::-1]
+
+
+def artifact_record(db: Database, digest: str) -> dict[str, Any] | None:
+    """What the database holds about the artifact ``digest`` (its bytes too when stored inline),
+    for a preview of an output; None when there is no such record."""
+    rows = db.query(
+        "SELECT digest, serializer, kind, size, inline FROM artifacts WHERE digest = :digest",
+        {"digest": digest},
+    )
+    return rows[0] if rows else None

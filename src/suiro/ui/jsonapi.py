@@ -84,9 +84,9 @@ def pipelines(request: Request) -> Any:
 
 
 @router.get("/pipelines/{name:path}")
-def pipeline(request: Request, name: str) -> Any:
-    """A pipeline's graph, parameters and recent runs."""
-    return reads.pipeline(request.app.state.registry, name)
+def pipeline(request: Request, name: str, metric: str | None = None) -> Any:
+    """A pipeline's graph, parameters, recent runs and a metric across its runs (``metric_history``)."""
+    return reads.pipeline(request.app.state.registry, name, metric=metric or None)
 
 
 @router.get("/models")

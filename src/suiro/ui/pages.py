@@ -65,10 +65,13 @@ def pipelines_page(request: Request):
 
 
 @router.get("/pipelines/{name:path}")
-def pipeline_page(request: Request, name: str):
-    data = reads.pipeline(request.app.state.registry, name)
+def pipeline_page(request: Request, name: str, metric: str | None = None):
+    data = reads.pipeline(request.app.state.registry, name, metric=metric or None)
     latest = {t["task_key"]: t for t in data["latest"]["tasks"]} if data["latest"] else {}
-    return _page(request, "pipeline.html", {**data, "dag": dag.svg(data["graph"], latest)})
+    chart = charts.runs_chart(data["metric"], data["metric_history"]) if data["metric"] else ""
+    return _page(
+        request, "pipeline.html", {**data, "dag": dag.svg(data["graph"], latest), "runs_chart": chart}
+    )
 
 
 @router.get("/models")
