@@ -104,7 +104,7 @@ def test_the_runs_page_has_checkboxes_and_a_compare_button(client, home):
     page = client.get("/runs").text
     assert '<form id="compare" method="get" action="/compare"' in page
     for run_id in home[1]:
-        assert f'<input type="checkbox" name="run" value="{run_id}" form="compare"' in page
+        assert f'<input type="checkbox" id="pick-{run_id}" name="run" value="{run_id}" form="compare"' in page
 
 
 def test_compare_runs_side_by_side(client, home):

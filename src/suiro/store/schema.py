@@ -239,4 +239,5 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX ix_runs_started ON runs (started)",
     "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
     "CREATE INDEX ix_metrics_name_run ON metrics (name, run_id)",
+    "CREATE INDEX ix_metrics_name_value ON metrics (name, value)",
 )

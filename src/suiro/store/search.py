@@ -9,12 +9,14 @@ metric logged over steps sorts by where it ended. Filters are bound parameters i
 written out in full below: a parameter filter is ``json_extract`` on SQLite and ``jsonb ->``
 on PostgreSQL (one statement per dialect and order, built from constant pieces only), and at
 most ``MAX_PARAM_FILTERS`` are taken, each in a fixed slot that is off when its name is NULL.
-Migration 0005 adds the indexes these lean on (``ix_runs_started``, ``ix_metrics_name_run``).
+Migration 0005 adds the indexes these lean on (``ix_runs_started``, ``ix_metrics_name_run``,
+``ix_metrics_name_value``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,16 +61,15 @@ _COLUMNS = (
     "SELECT r.id, r.pipeline, r.state, r.started, r.ended, r.parent_run_id, r.executor, r.host, r.pid,"
     ' r.deployment, r.logical_time, r.interval_start, r.interval_end, r."trigger", r.timezone, r.params'
 )
-_WHERE = (
-    " WHERE (CAST(:pipeline AS TEXT) IS NULL OR r.pipeline = :pipeline)"
+_FILTERS = (
+    " AND (CAST(:pipeline AS TEXT) IS NULL OR r.pipeline = :pipeline)"
     " AND (CAST(:state AS TEXT) IS NULL OR r.state = :state)"
     " AND (CAST(:deployment AS TEXT) IS NULL OR r.deployment = :deployment)"
     " AND (CAST(:since AS REAL) IS NULL OR r.started >= :since)"
     " AND (CAST(:until AS REAL) IS NULL OR r.started < :until)"
-    " AND (CAST(:fmetric AS TEXT) IS NULL OR r.id IN (SELECT m.run_id FROM metrics m WHERE m.id IN"
-    " (SELECT MAX(x.id) FROM metrics x WHERE x.name = :fmetric GROUP BY x.run_id)"
-    " AND (CAST(:fmin AS REAL) IS NULL OR m.value >= :fmin)"
-    " AND (CAST(:fmax AS REAL) IS NULL OR m.value <= :fmax)))"
+    " AND (CAST(:fmetric AS TEXT) IS NULL OR r.id IN (SELECT f.run_id FROM metrics f"
+    " WHERE f.name = :fmetric AND f.value >= :fmin AND f.value <= :fmax"
+    " AND f.id = (SELECT MAX(y.id) FROM metrics y WHERE y.name = :fmetric AND y.run_id = f.run_id)))"
 )
 _PARAMS_SQLITE = (
     " AND (CAST(:p1 AS TEXT) IS NULL OR json_extract(r.params, :p1) = :v1)"
@@ -81,16 +82,30 @@ _PARAMS_PG = (
     " AND (CAST(:p3 AS TEXT) IS NULL OR CAST(r.params AS jsonb) -> CAST(:p3 AS TEXT) = CAST(:v3 AS jsonb))"
 )
 _NEWEST = " ORDER BY r.started DESC LIMIT :limit OFFSET :offset"
-_LATEST = "WITH latest AS (SELECT MAX(id) AS id FROM metrics WHERE name = :sort GROUP BY run_id) "
+# Along ix_metrics_name_value in the order asked, keeping each run's latest value only, so a
+# page costs about its own rows (plus those skipped), not a pass over every run's metric.
 _BY_VALUE = (
-    ", m.value AS metric FROM latest JOIN metrics m ON m.id = latest.id JOIN runs r ON r.id = m.run_id"
+    ", m.value AS metric FROM metrics m JOIN runs r ON r.id = m.run_id"
+    " WHERE m.name = :sort"
+    " AND m.id = (SELECT MAX(x.id) FROM metrics x WHERE x.name = :sort AND x.run_id = m.run_id)"
 )
-_ORDER_BY_VALUE = " ORDER BY m.value * :direction, r.started DESC LIMIT :limit OFFSET :offset"
+_DOWN = " ORDER BY m.value DESC, m.id DESC LIMIT :limit OFFSET :offset"
+_UP = " ORDER BY m.value, m.id LIMIT :limit OFFSET :offset"
 # Whole statements, each made of the constant pieces above (nothing from outside goes in).
-BY_STARTED = _COLUMNS + " FROM runs r" + _WHERE + _PARAMS_SQLITE + _NEWEST
-BY_METRIC = _LATEST + _COLUMNS + _BY_VALUE + _WHERE + _PARAMS_SQLITE + _ORDER_BY_VALUE
-BY_STARTED_PG = _COLUMNS + " FROM runs r" + _WHERE + _PARAMS_PG + _NEWEST
-BY_METRIC_PG = _LATEST + _COLUMNS + _BY_VALUE + _WHERE + _PARAMS_PG + _ORDER_BY_VALUE
+BY_STARTED = _COLUMNS + " FROM runs r WHERE 1 = 1" + _FILTERS + _PARAMS_SQLITE + _NEWEST
+BY_METRIC = _COLUMNS + _BY_VALUE + _FILTERS + _PARAMS_SQLITE + _DOWN
+BY_METRIC_UP = _COLUMNS + _BY_VALUE + _FILTERS + _PARAMS_SQLITE + _UP
+BY_STARTED_PG = _COLUMNS + " FROM runs r WHERE 1 = 1" + _FILTERS + _PARAMS_PG + _NEWEST
+BY_METRIC_PG = _COLUMNS + _BY_VALUE + _FILTERS + _PARAMS_PG + _DOWN
+BY_METRIC_UP_PG = _COLUMNS + _BY_VALUE + _FILTERS + _PARAMS_PG + _UP
+_STATEMENTS = {  # (SQLite?, order) -> statement
+    (True, None): BY_STARTED,
+    (True, "desc"): BY_METRIC,
+    (True, "asc"): BY_METRIC_UP,
+    (False, None): BY_STARTED_PG,
+    (False, "desc"): BY_METRIC_PG,
+    (False, "asc"): BY_METRIC_UP_PG,
+}
 
 
 def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
@@ -113,10 +128,9 @@ def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int 
         "since": where.since,
         "until": where.until,
         "fmetric": where.metric,
-        "fmin": where.metric_min,
-        "fmax": where.metric_max,
+        "fmin": -math.inf if where.metric_min is None else where.metric_min,
+        "fmax": math.inf if where.metric_max is None else where.metric_max,
         "sort": where.sort,
-        "direction": -1 if where.descending else 1,
         "limit": limit,
         "offset": offset,
     }
@@ -131,10 +145,8 @@ def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int 
             binds[f"p{slot}"], binds[f"v{slot}"] = f"$.{name}", _sqlite_value(value)
         else:
             binds[f"p{slot}"], binds[f"v{slot}"] = name, json.dumps(value)
-    if where.sort is None:
-        sql = BY_STARTED if db.is_sqlite else BY_STARTED_PG
-    else:
-        sql = BY_METRIC if db.is_sqlite else BY_METRIC_PG
+    order = None if where.sort is None else "desc" if where.descending else "asc"
+    sql = _STATEMENTS[db.is_sqlite, order]
     rows = db.query(sql, binds)
     for row in rows:
         row["duration"] = (row["ended"] - row["started"]) if row["ended"] else None

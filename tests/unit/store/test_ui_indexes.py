@@ -11,7 +11,7 @@ from suiro.store.db import HEAD_REVISION, Database
 from suiro.store.migrate import upgrade_schema
 from suiro.store.search import BY_METRIC, BY_STARTED
 
-NEW_INDEXES = {"ix_runs_started", "ix_runs_parent", "ix_metrics_name_run"}
+NEW_INDEXES = {"ix_runs_started", "ix_runs_parent", "ix_metrics_name_run", "ix_metrics_name_value"}
 
 
 def _indexes(path: Path) -> set[str]:
@@ -47,10 +47,12 @@ def test_the_runs_list_and_metric_sort_read_through_the_new_indexes(tmp_path):
     db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
     params = {
         "pipeline": None, "state": None, "deployment": None, "since": None, "until": None,
-        "fmetric": None, "fmin": None, "fmax": None, "sort": "auc", "direction": -1, "limit": 50, "offset": 0,
+        "fmetric": None, "fmin": None, "fmax": None, "sort": "auc", "limit": 50, "offset": 0,
     }  # fmt: skip
     for i in range(1, 4):
         params.update({f"p{i}": None, f"v{i}": None})
     newest = _plan(db, BY_STARTED, params)
     assert "ix_runs_started" in newest and "TEMP B-TREE" not in newest, newest  # no sort of every run
-    assert "ix_metrics_name_run" in _plan(db, BY_METRIC, params)
+    by_value = _plan(db, BY_METRIC, params)  # walks the values in order: no sort, stops after the page
+    assert "ix_metrics_name_value" in by_value and "TEMP B-TREE" not in by_value, by_value
+    assert "ix_metrics_name_run" in by_value  # each run's latest value of it
