@@ -70,7 +70,7 @@ def bench_ui(n: int = 4, lr: float = 0.1, depth: int = 3):
 def build(home: Path, runs: int, per_run: int) -> dict:
     """Fill ``home`` (reusing it when the stamp says it has these sizes); returns the stamp."""
     stamp_path = home / "bench-ui.json"
-    wanted = {"runs": runs, "attempts_per_run": per_run}
+    wanted = {"runs": runs, "attempts_per_run": per_run, "layout": 2}
     if stamp_path.exists():
         stamp = json.loads(stamp_path.read_text())
         if {k: stamp.get(k) for k in wanted} == wanted:
@@ -119,14 +119,15 @@ _INSERTS = {
     " error) VALUES (:id, :pipeline_id, :pipeline, :params, :state, :started, :ended, 'bench', 1,"
     " 'threads', :error)",
     "task_runs": "INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended,"
-    " duration, map_size, cache_key, output_digest) VALUES (:run_id, :task_key, :map_index, :state,"
-    " :attempts, :started, :ended, :duration, :map_size, :cache_key, NULL)",
+    " duration, map_size, cache_key, cache_parts, output_digest) VALUES (:run_id, :task_key, :map_index,"
+    " :state, :attempts, :started, :ended, :duration, :map_size, :cache_key, :cache_parts, NULL)",
     "attempts": "INSERT INTO attempts (run_id, task_key, map_index, attempt, state, ended, duration,"
     " error_type, error_message, traceback) VALUES (:run_id, :task_key, :map_index, :attempt, :state,"
     " :ended, :duration, :error_type, :error_message, :traceback)",
     "metrics": "INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)"
     " VALUES (:run_id, 'evaluate', -1, :name, :value, :step, :time)",
 }
+_PARTS = json.dumps({"code": "0" * 64, "inputs": {"n": "1" * 64}, "options": "2" * 64}, sort_keys=True)
 _TRACEBACK = (
     "Traceback (most recent call last):\n" + '  File "x.py", line 1, in fit\n' * 20 + "ValueError: bad"
 )
@@ -172,6 +173,7 @@ def _run_rows(rows: dict, rng: random.Random, i: int, started: float, per_run: i
                 "duration": 0.5,
                 "map_size": size,
                 "cache_key": f"{rng.getrandbits(128):032x}",
+                "cache_parts": _PARTS if index < 0 else None,  # what `explain` compares with
             }
         )
         if key == "fit" and index == -1:
@@ -204,6 +206,7 @@ def _run_rows(rows: dict, rng: random.Random, i: int, started: float, per_run: i
             "duration": ended - t,
             "map_size": None,
             "cache_key": None,
+            "cache_parts": None if state == "failed" else _PARTS,
         }
     )
     if state != "failed":
@@ -403,11 +406,13 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     size = (home / "suiro.db").stat().st_size / 2**20
-    result = {"store": {**stamp, "db_mb": round(size, 1)}, "pages": pages, **memory, **live}
+    load = [round(x, 1) for x in os.getloadavg()]
+    result = {"store": {**stamp, "db_mb": round(size, 1)}, "pages": pages, **memory, **live, "load": load}
     if args.json:
         print(json.dumps(result))
         return
-    print(f"\n{args.runs} runs, {args.runs * args.attempts:,} attempts, database {size:.0f} MB\n")
+    print(f"\n{args.runs} runs, {args.runs * args.attempts:,} attempts, database {size:.0f} MB", end="")
+    print(f" (load average {load[0]} on {os.cpu_count()} cores)\n")
     print("| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
     for name, r in pages.items():
         print(f"| {name} | {r['p50']} | {r['p95']} | {r['max']} |")
