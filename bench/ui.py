@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -62,15 +63,22 @@ def evaluate(scores: list[dict]) -> float:
     return sum(s["score"] for s in scores)
 
 
+@task
+def table(n: int) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({"feature": [f"f{i}" for i in range(n * 100)], "weight": range(n * 100)})
+
+
 @pipeline(name="bench-ui")
 def bench_ui(n: int = 4, lr: float = 0.1, depth: int = 3):
-    return evaluate(fit.map(load(n)))
+    return {"score": evaluate(fit.map(load(n))), "table": table(n)}
 
 
 def build(home: Path, runs: int, per_run: int) -> dict:
     """Fill ``home`` (reusing it when the stamp says it has these sizes); returns the stamp."""
     stamp_path = home / "bench-ui.json"
-    wanted = {"runs": runs, "attempts_per_run": per_run, "layout": 2}
+    wanted = {"runs": runs, "attempts_per_run": per_run, "layout": 3}
     if stamp_path.exists():
         stamp = json.loads(stamp_path.read_text())
         if {k: stamp.get(k) for k in wanted} == wanted:
@@ -352,7 +360,8 @@ def urls_for(stamp: dict) -> dict[str, list[str]]:
         "runs page (deep)": [f"/runs?page={p}" for p in (10, pages // 2, pages - 1)],
         "runs ?state=failed": ["/runs?state=failed"],
         "runs ?pipeline=": ["/runs?pipeline=bench-03", "/runs?pipeline=bench-11&page=3"],
-        "run page": [f"/runs/{r}" for r in sample],
+        # the real run among them: its outputs are previewed (a DataFrame: pandas is loaded)
+        "run page": [f"/runs/{stamp['real_run']}"] + [f"/runs/{r}" for r in sample],
         "api runs": ["/api/v1/runs", "/api/v1/runs?page=20", "/api/v1/runs?state=failed"],
         "api run states": [f"/api/v1/runs/{r}/states" for r in sample],
         "pipelines page": ["/pipelines"],

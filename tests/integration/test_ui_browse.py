@@ -156,8 +156,15 @@ def test_run_page_previews_stored_outputs(client, home):
     assert "30 rows, 2 columns" in text
     assert "&lt;b&gt;inline&lt;/b&gt;" in text  # a dict's value, as text
     outputs = client.get(f"/api/v1/runs/{r1}").json()["outputs"]
-    kinds = {o["task_key"]: o["preview"]["type"] for o in outputs}
-    assert kinds == {"prepare": "mapping", "score": "value", "frame": "table"}
+    shown = {o["task_key"]: (o["serializer"], o["preview"]) for o in outputs}
+    assert {k: (s, p["type"]) for k, (s, p) in shown.items()} == {
+        "prepare": ("pickle", "mapping"),  # builtin values only: loaded
+        "score": ("json", "value"),
+        "frame": ("parquet", "table"),  # its head read with pyarrow alone
+        "calendar": ("pickle", "unavailable"),  # names datetime.date: refused before importing it
+    }
+    assert shown["calendar"][1]["text"] == "not shown: it holds a datetime.date, which the UI does not load"
+    assert ["shape", "(3, 2)"] in shown["prepare"][1]["items"]
 
 
 def test_a_preview_is_read_only_after_its_digest_is_verified_and_only_when_small(home, monkeypatch):

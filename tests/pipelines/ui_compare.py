@@ -3,6 +3,8 @@ outputs of three kinds (a dict, a number, a DataFrame) to preview."""
 
 from __future__ import annotations
 
+import datetime
+
 import pandas as pd
 
 import suiro
@@ -11,7 +13,12 @@ from suiro import pipeline, task
 
 @task
 def prepare(n: int) -> dict:
-    return {"rows": n, "source": "<b>inline</b>"}
+    return {"rows": n, "source": "<b>inline</b>", "shape": (n, 2)}  # a tuple: pickled, builtins only
+
+
+@task
+def calendar(n: int) -> dict:
+    return {"start": datetime.date(2026, 11, 30), "days": n}  # a date: pickled, not loaded by the UI
 
 
 @task
@@ -32,4 +39,4 @@ def frame(n: int) -> pd.DataFrame:
 
 @pipeline
 def tuned(n: int = 3, lr: float = 0.1):
-    return {"auc": score(prepare(n), lr), "frame": frame(n)}
+    return {"auc": score(prepare(n), lr), "frame": frame(n), "calendar": calendar(n)}
