@@ -189,3 +189,20 @@ def store_outputs(store, run_id):
     from suiro.store import queries
 
     return queries.artifacts(store.reader, run_id)
+
+
+def test_metric_names_in_the_filters_sort_and_charts_are_text(client, home):
+    hostile_metric = "<script>metric</script>"
+    for path, query in [
+        ("/runs", {}),
+        ("/runs", {"sort": hostile_metric}),
+        ("/runs", {"metric": hostile_metric, "min": "0"}),
+        ("/pipelines/<script>alert('pipeline')</script>", {"metric": hostile_metric}),
+    ]:
+        page = client.get(path, params=query)
+        assert page.status_code == 200, (path, query)
+        assert "<script>" not in page.text and "&lt;script&gt;metric&lt;/script&gt;" in page.text, (
+            path,
+            query,
+        )
+    assert api_ids(client, sort=hostile_metric) == [home[2]]
