@@ -119,7 +119,7 @@ def test_compare_runs_side_by_side(client, home):
     body = client.get("/api/v1/compare", params=[("run", r1), ("run", r2)]).json()
     assert [r["id"] for r in body["runs"]] == [r1, r2]
     lr = next(p for p in body["params"] if p["name"] == "lr")
-    assert lr == {"name": "lr", "values": [0.1, 0.3], "differs": True}
+    assert lr == {"name": "lr", "values": [0.1, 0.3], "present": [True, True], "differs": True}
     auc = next(m for m in body["metrics"] if m["name"] == "roc_auc")
     assert auc["values"] == [0.6, 0.8] and auc["deltas"] == [None, pytest.approx(0.2)]
     prepare = next(t for t in body["tasks"] if t["task_key"] == "prepare")

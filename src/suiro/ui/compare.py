@@ -1,8 +1,9 @@
 """Two or more runs side by side: what the compare page and ``/api/v1/compare`` show (one read).
 
-Parameters are lined up by name (``differs`` when not every run has the same value), metrics by
-name with each run's latest value and its delta from the first run's, and tasks by key with
-each run's state, attempts and cache hit (``cached_from``). Reads only, through
+Parameters are lined up by name (``present`` says which runs have it; ``differs`` when not
+every run has the same value), metrics by name with each run's latest value and its delta from
+the first run's, and tasks by key with each run's state, attempts and cache hit
+(``cached_from``). Reads only, through
 ``queries.get_run`` and ``search.latest_metrics`` on the read-only handle.
 """
 
@@ -59,7 +60,12 @@ def _params(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
         values = [p.get(name, _MISSING) for p in params]
         differs = any(v != values[0] or type(v) is not type(values[0]) for v in values)
         rows.append(
-            {"name": name, "values": [None if v is _MISSING else v for v in values], "differs": differs}
+            {
+                "name": name,
+                "values": [None if v is _MISSING else v for v in values],
+                "present": [v is not _MISSING for v in values],
+                "differs": differs,
+            }
         )
     return rows
 
