@@ -206,3 +206,17 @@ def test_metric_names_in_the_filters_sort_and_charts_are_text(client, home):
             query,
         )
     assert api_ids(client, sort=hostile_metric) == [home[2]]
+
+
+def test_the_new_routes_need_the_token_when_one_is_set(home):
+    token = "t0ken-for-the-browse-tests-0123456789"
+    _, (r1, r2, _), _ = home
+    pairs = [("run", r1), ("run", r2)]
+    with TestClient(create_app(home[0], token=token)) as anonymous:
+        for path in ("/compare", "/api/v1/compare", "/api/v1/runs", "/runs", "/pipelines/tuned"):
+            query = pairs if "compare" in path else {"sort": "roc_auc"}
+            assert (
+                anonymous.get(path, params=query, headers={"accept": "application/json"}).status_code == 401
+            )
+            allowed = anonymous.get(path, params=query, headers={"Authorization": f"Bearer {token}"})
+            assert allowed.status_code == 200, path
