@@ -117,10 +117,6 @@ def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int 
         RunFilterError: more than ``MAX_PARAM_FILTERS`` parameter filters, or a name that is
             not a parameter name.
     """
-    if len(where.params) > MAX_PARAM_FILTERS:
-        raise RunFilterError(
-            f"at most {MAX_PARAM_FILTERS} parameter filters at once (got {len(where.params)}); drop some."
-        )
     binds: dict[str, Any] = {
         "pipeline": where.pipeline,
         "state": where.state,
@@ -133,18 +129,8 @@ def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int 
         "sort": where.sort,
         "limit": limit,
         "offset": offset,
+        **_param_binds(where.params, sqlite=db.is_sqlite),
     }
-    for slot in range(1, MAX_PARAM_FILTERS + 1):
-        binds[f"p{slot}"] = binds[f"v{slot}"] = None
-    for slot, (name, value) in enumerate(where.params, 1):
-        if not name.isidentifier():
-            raise RunFilterError(
-                f"{name!r} is not a parameter name; use param.NAME=VALUE with NAME as in the pipeline."
-            )
-        if db.is_sqlite:
-            binds[f"p{slot}"], binds[f"v{slot}"] = f"$.{name}", _sqlite_value(value)
-        else:
-            binds[f"p{slot}"], binds[f"v{slot}"] = name, json.dumps(value)
     order = None if where.sort is None else "desc" if where.descending else "asc"
     sql = _STATEMENTS[db.is_sqlite, order]
     rows = db.query(sql, binds)
@@ -152,6 +138,27 @@ def search_runs(db: Database, where: RunFilter, *, limit: int = 50, offset: int 
         row["duration"] = (row["ended"] - row["started"]) if row["ended"] else None
         row["params"] = json.loads(row["params"])
     return rows
+
+
+def _param_binds(params: tuple[tuple[str, Any], ...], *, sqlite: bool) -> dict[str, Any]:
+    """The ``:pN``/``:vN`` slots: a JSON path and value on SQLite, a key and JSON text on PostgreSQL."""
+    if len(params) > MAX_PARAM_FILTERS:
+        raise RunFilterError(
+            f"at most {MAX_PARAM_FILTERS} parameter filters at once (got {len(params)}); drop some."
+        )
+    binds: dict[str, Any] = {}
+    for slot in range(1, MAX_PARAM_FILTERS + 1):
+        binds[f"p{slot}"] = binds[f"v{slot}"] = None
+    for slot, (name, value) in enumerate(params, 1):
+        if not name.isidentifier():
+            raise RunFilterError(
+                f"{name!r} is not a parameter name; use param.NAME=VALUE with NAME as in the pipeline."
+            )
+        if sqlite:
+            binds[f"p{slot}"], binds[f"v{slot}"] = f"$.{name}", _sqlite_value(value)
+        else:
+            binds[f"p{slot}"], binds[f"v{slot}"] = name, json.dumps(value)
+    return binds
 
 
 def _sqlite_value(value: Any) -> Any:

@@ -56,3 +56,16 @@ def test_the_runs_list_and_metric_sort_read_through_the_new_indexes(tmp_path):
     by_value = _plan(db, BY_METRIC, params)  # walks the values in order: no sort, stops after the page
     assert "ix_metrics_name_value" in by_value and "TEMP B-TREE" not in by_value, by_value
     assert "ix_metrics_name_run" in by_value  # each run's latest value of it
+
+
+def test_search_refuses_parameter_filters_it_cannot_bind(tmp_path):
+    import pytest
+
+    from suiro.store.search import RunFilter, RunFilterError, search_runs
+
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    with pytest.raises(RunFilterError, match=r"at most 3 parameter filters at once \(got 4\); drop some\."):
+        search_runs(db, RunFilter(params=tuple((f"p{i}", 1) for i in range(4))))
+    with pytest.raises(RunFilterError, match=r"'a\.b' is not a parameter name; use param\.NAME=VALUE"):
+        search_runs(db, RunFilter(params=(("a.b", 1),)))
+    assert search_runs(db, RunFilter(params=(("a", 1),))) == []
