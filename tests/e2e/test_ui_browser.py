@@ -3,9 +3,10 @@
 One ``suiro ui`` process (with a token) and one browser serve the whole module; the browser
 logs in once through the form. Covered as a user would: a running run's task turns green
 without a reload, a failed run's traceback can be read, runs are filtered by state, a
-pipeline named ``<script>`` renders as text (no dialog opens), and a model is promoted
-through the form. With ``SUIRO_UI_SCREENSHOTS=<folder>`` the main pages are saved there at
-1280x800 (``docs/ui`` holds the current ones).
+pipeline named ``<script>`` renders as text (no dialog opens), a model is promoted through
+the form, and two runs are compared from the runs list with the keyboard alone. With
+``SUIRO_UI_SCREENSHOTS=<folder>`` the main pages are saved there at 1280x800 (``docs/ui``
+holds the current ones).
 """
 
 from __future__ import annotations
@@ -132,6 +133,26 @@ def _tab_to(page, target: str, most: int = 40) -> None:
         if focused.endswith(target):
             return
     raise AssertionError(f"Tab never reached {target}")
+
+
+def test_compare_two_runs_with_the_keyboard_alone(page, site):
+    _, _, runs = site
+    page.goto("/runs")
+    page.locator("body").focus()
+    for name in ("mapped", "failing"):
+        _tab_to(page, f"pick-{runs[name]}")
+        page.keyboard.press("Space")
+    for _ in range(40):  # back up to the button above the table
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("() => document.activeElement.id") == "compare-submit":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/compare?*")
+    expect(page.locator("h1")).to_have_text("Compare 2 runs")
+    expect(page.locator("table.compare thead")).to_contain_text(runs["mapped"])
+    expect(page.locator("table.compare thead")).to_contain_text(runs["failing"])
+    expect(page.locator("tr.differs")).to_have_count(2)  # n (mapped) and x (failing)
+    _shot(page, "compare")
 
 
 def test_a_failed_runs_traceback_can_be_read(page, site):

@@ -159,3 +159,40 @@ def test_deployments_and_their_trigger_reads_work_in_postgres(postgres_url, monk
     shown = deployments.details("pg-up", home=tmp_path)["runs"][0]
     assert (shown["logical_time"], shown["logical"]) == (86_400.0, "1970-01-02 00:00 UTC")
     reader.close()
+
+
+@suiro.task
+def fit_score(lr: float) -> float:
+    suiro.log_metric("roc_auc", 0.5 + lr)
+    return lr
+
+
+@suiro.pipeline
+def scored(lr: float = 0.1):
+    return fit_score(lr)
+
+
+def test_the_ui_runs_list_filters_sorting_and_metrics_work_in_postgres(postgres_url, monkeypatch, tmp_path):
+    import datetime as dt
+
+    from suiro.store import queries, search
+    from suiro.store.db import Database
+    from suiro.store.search import RunFilter
+
+    monkeypatch.setenv("SUIRO_DB", postgres_url)
+    low, high = (suiro.run(scored, params={"lr": lr}, environ={}, home=tmp_path).run_id for lr in (0.1, 0.3))
+    reader = Database(postgres_url, read_only=True)
+    ids = lambda **where: [r["id"] for r in search.search_runs(reader, RunFilter(pipeline="scored", **where))]  # noqa: E731
+    assert ids() == [high, low]
+    assert ids(params=(("lr", 0.3),)) == [high] and ids(params=(("lr", 0.2),)) == []
+    assert ids(sort="roc_auc") == [high, low] and ids(sort="roc_auc", descending=False) == [low, high]
+    assert ids(metric="roc_auc", metric_min=0.7) == [high]
+    assert ids(since=dt.datetime.now().timestamp() + 3600) == []
+    sorted_rows = search.search_runs(reader, RunFilter(pipeline="scored", sort="roc_auc"))
+    assert [r["metric"] for r in sorted_rows] == [0.8, 0.6]
+    assert "scored" in search.pipeline_names(reader) and "roc_auc" in search.metric_names(reader)
+    assert search.latest_metrics(reader, low) == {"roc_auc": 0.6}
+    assert [p["value"] for p in search.metric_history(reader, "scored", "roc_auc")] == [0.6, 0.8]
+    scored_row = next(p for p in queries.list_pipelines(reader) if p["name"] == "scored")
+    assert scored_row["runs"] == 2 and scored_row["last_run"] == high
+    reader.close()

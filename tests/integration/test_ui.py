@@ -173,8 +173,8 @@ def test_runs_are_paged_newest_first(open_client, home, monkeypatch):
     second = open_client.get("/runs", params={"page": 2}).text
     ids = lambda text: re.findall(r'<a href="/runs/([0-9a-f-]+)">', text)  # noqa: E731
     assert ids(first) == [home[1]["hostile"], home[1]["failing"]] and ids(second) == [home[1]["mapped"]]
-    assert 'rel="next" href="/runs?pipeline=&amp;state=&amp;page=2"' in first and 'rel="next"' not in second
-    assert 'rel="prev" href="/runs?pipeline=&amp;state=&amp;page=1"' in second
+    assert 'rel="next" href="/runs?page=2"' in first and 'rel="next"' not in second
+    assert 'rel="prev" href="/runs?page=1"' in second
     assert open_client.get("/api/v1/runs", params={"page": 2}).json()["more"] is False
 
 

@@ -55,6 +55,8 @@ def resolve_run_id(db: Database, run_id: str) -> str:
     """
     if run_id == "last":
         rows = db.query("SELECT id FROM runs ORDER BY started DESC LIMIT 1")
+    elif db.query("SELECT id FROM runs WHERE id = :id", {"id": run_id}):
+        return run_id  # a full id: one primary-key lookup, not a scan of every id (a page calls this often)
     else:
         rows = db.query(
             "SELECT id FROM runs WHERE id = :id OR id LIKE :prefix ESCAPE '!' OR id LIKE :suffix ESCAPE '!'"
@@ -336,12 +338,15 @@ def resume_conflict(db: Database, run_id: str) -> str | None:
 
 def list_pipelines(db: Database) -> list[dict[str, Any]]:
     """Every pipeline with a recorded run: its run count and latest run (id, state, start), by name."""
+    # Per name: its latest run and count from ix_runs_pipeline_started (index seeks), not a
+    # GROUP BY over every run with a correlated lookup per group.
     return db.query(
-        "SELECT r.pipeline AS name, COUNT(*) AS runs, MAX(r.started) AS last_started,"
-        " (SELECT l.id FROM runs l WHERE l.pipeline = r.pipeline ORDER BY l.started DESC LIMIT 1)"
-        " AS last_run,"
-        " (SELECT l.state FROM runs l WHERE l.pipeline = r.pipeline ORDER BY l.started DESC LIMIT 1)"
-        " AS last_state FROM runs r GROUP BY r.pipeline ORDER BY r.pipeline"
+        "WITH RECURSIVE n(name) AS (SELECT MIN(pipeline) FROM runs UNION ALL"
+        " SELECT (SELECT MIN(pipeline) FROM runs WHERE pipeline > n.name) FROM n WHERE n.name IS NOT NULL)"
+        " SELECT n.name, (SELECT COUNT(*) FROM runs c WHERE c.pipeline = n.name) AS runs,"
+        " l.started AS last_started, l.id AS last_run, l.state AS last_state FROM n JOIN runs l"
+        " ON l.id = (SELECT x.id FROM runs x WHERE x.pipeline = n.name ORDER BY x.started DESC LIMIT 1)"
+        " ORDER BY n.name"
     )
 
 

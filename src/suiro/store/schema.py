@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0004"
+REVISION = "0005"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -235,4 +235,9 @@ STATEMENTS: tuple[str, ...] = (
         PRIMARY KEY (id),
         CONSTRAINT uq_deliveries_once UNIQUE (run_id, event, channel, target)
     )""",
+    # 0005
+    "CREATE INDEX ix_runs_started ON runs (started)",
+    "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
+    "CREATE INDEX ix_metrics_name_run ON metrics (name, run_id)",
+    "CREATE INDEX ix_metrics_name_value ON metrics (name, value)",
 )

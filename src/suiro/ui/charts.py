@@ -113,6 +113,42 @@ def metric_chart(name: str, series: dict[str, list[tuple[float, float]]]) -> str
     return "".join(parts)
 
 
+def runs_chart(name: str, points: list[dict[str, Any]]) -> str:
+    """Metric ``name`` across runs (``search.metric_history``: oldest first), one dot per run
+    coloured by its state, its id and value in the dot's title."""
+    if not points:
+        return ""
+    w, h, left, bottom = 640, 190, 56, 22
+    ys = [p["value"] for p in points]
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    step = (w - left - 16) / max(len(points) - 1, 1)
+
+    def at(i: int, value: float) -> tuple[float, float]:
+        return left + 8 + step * i, 8 + (h - bottom - 8) * (1 - (value - y0) / (y1 - y0))
+
+    label = escape(name, quote=True)
+    parts = [
+        f'<svg class="chart runs-chart" role="img" aria-label="{label} across {len(points)} runs" width="{w}"'
+        f' height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">',
+        f'<line class="axis" x1="{left}" y1="{h - bottom}" x2="{w - 8}" y2="{h - bottom}"/>',
+        f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{h - bottom}"/>',
+        f'<text class="tick" x="{left - 4}" y="14" text-anchor="end">{_number(y1)}</text>',
+        f'<text class="tick" x="{left - 4}" y="{h - bottom}" text-anchor="end">{_number(y0)}</text>',
+        f'<text class="tick" x="{left}" y="{h - 6}">oldest</text>',
+        f'<text class="tick" x="{w - 8}" y="{h - 6}" text-anchor="end">newest</text>',
+    ]
+    line = " ".join("{:.1f},{:.1f}".format(*at(i, p["value"])) for i, p in enumerate(points))
+    parts.append(f'<polyline fill="none" stroke="{_SERIES[0]}" stroke-width="1.2" points="{line}"/>')
+    for i, p in enumerate(points):
+        x, y = at(i, p["value"])
+        tip = escape(f"{p['id']} ({p['state']}): {name} = {_number(p['value'])}")
+        state = escape(p["state"], quote=True)
+        dot = f'<circle class="point st-{state}" cx="{x:.1f}" cy="{y:.1f}" r="3.5">'
+        parts.append(f"{dot}<title>{tip}</title></circle>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def metric_series(metrics: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
     """Metrics logged with steps, as name -> task label -> points (those without steps are left out)."""
     charts: dict[str, dict[str, list[tuple[float, float]]]] = {}

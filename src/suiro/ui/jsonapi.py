@@ -6,12 +6,12 @@ take a small JSON body and the token in the ``Authorization`` header (``actions`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from suiro.ui import actions, reads
+from suiro.ui import actions, compare, filters, reads
 
 router = APIRouter(prefix="/api/v1")
 
@@ -31,9 +31,24 @@ class Rollback(BaseModel):
 
 
 @router.get("/runs")
-def runs(request: Request, pipeline: str | None = None, state: str | None = None, page: int = 1) -> Any:
-    """One page of runs, newest first (``more`` says whether another page follows)."""
-    return reads.runs(request.app.state.registry, pipeline=pipeline, state=state, page=page)
+def runs(
+    request: Request,
+    pipeline: str | None = None,
+    state: str | None = None,
+    deployment: str | None = None,
+    since: str | None = Query(None, description="a date (2026-11-30) or local time (2026-11-30T08:00)"),
+    until: str | None = Query(None, description="a date (included) or local time (excluded)"),
+    metric: str | None = Query(None, description="only runs whose latest value of it is in [min, max]"),
+    low: float | None = Query(None, alias="min"),
+    high: float | None = Query(None, alias="max"),
+    sort: str | None = Query(None, description="a metric name to order by (else newest first)"),
+    order: str = Query("desc", pattern="^(desc|asc)$"),
+    page: int = 1,
+) -> Any:
+    """One page of runs (``more`` says whether another page follows). ``param.NAME=VALUE`` (up to
+    three, VALUE as JSON when it is JSON) keeps the runs whose parameter NAME equals VALUE."""
+    where = filters.parse(dict(request.query_params))
+    return reads.runs(request.app.state.registry, page=page, where=where)
 
 
 @router.get("/runs/{run_id}")
@@ -55,6 +70,13 @@ def logs(request: Request, run_id: str, task: str | None = None, attempt: int | 
     return reads.logs(registry, actions.check_run_id(run_id), task=task, attempt=attempt)
 
 
+@router.get("/compare")
+def compare_runs(request: Request, run: Annotated[list[str] | None, Query()] = None) -> Any:
+    """Two or more runs (``?run=ID&run=ID``) side by side: parameters (``differs``), metrics with
+    deltas from the first run, and each task's state and cache hit."""
+    return compare.compare(request.app.state.registry, [actions.check_run_id(r) for r in run or []])
+
+
 @router.get("/pipelines")
 def pipelines(request: Request) -> Any:
     """Every pipeline with a recorded run."""
@@ -62,9 +84,9 @@ def pipelines(request: Request) -> Any:
 
 
 @router.get("/pipelines/{name:path}")
-def pipeline(request: Request, name: str) -> Any:
-    """A pipeline's graph, parameters and recent runs."""
-    return reads.pipeline(request.app.state.registry, name)
+def pipeline(request: Request, name: str, metric: str | None = None) -> Any:
+    """A pipeline's graph, parameters, recent runs and a metric across its runs (``metric_history``)."""
+    return reads.pipeline(request.app.state.registry, name, metric=metric or None)
 
 
 @router.get("/models")

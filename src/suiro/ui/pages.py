@@ -8,15 +8,15 @@ rollback forms, through ``actions`` (token, CSRF and body checks there).
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
-from suiro.ui import actions, charts, dag, reads
+from suiro.ui import actions, charts, compare, dag, filters, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
 
@@ -33,9 +33,10 @@ def home() -> RedirectResponse:
 
 
 @router.get("/runs")
-def runs_page(request: Request, pipeline: str | None = None, state: str | None = None, page: int = 1):
-    data = reads.runs(request.app.state.registry, pipeline=pipeline, state=state, page=page)
-    return _page(request, "runs.html", data)
+def runs_page(request: Request, page: int = 1):
+    query = dict(request.query_params)
+    data = reads.runs(request.app.state.registry, page=page, where=filters.parse(query))
+    return _page(request, "runs.html", {**data, "query": filters.echo(query)})
 
 
 @router.get("/runs/{run_id}")
@@ -52,16 +53,25 @@ def run_page(request: Request, run_id: str):
     return _page(request, "run.html", context)
 
 
+@router.get("/compare")
+def compare_page(request: Request, run: Annotated[list[str] | None, Query()] = None):
+    data = compare.compare(request.app.state.registry, [actions.check_run_id(r) for r in run or []])
+    return _page(request, "compare.html", data)
+
+
 @router.get("/pipelines")
 def pipelines_page(request: Request):
     return _page(request, "pipelines.html", {"pipelines": reads.pipelines(request.app.state.registry)})
 
 
 @router.get("/pipelines/{name:path}")
-def pipeline_page(request: Request, name: str):
-    data = reads.pipeline(request.app.state.registry, name)
+def pipeline_page(request: Request, name: str, metric: str | None = None):
+    data = reads.pipeline(request.app.state.registry, name, metric=metric or None)
     latest = {t["task_key"]: t for t in data["latest"]["tasks"]} if data["latest"] else {}
-    return _page(request, "pipeline.html", {**data, "dag": dag.svg(data["graph"], latest)})
+    chart = charts.runs_chart(data["metric"], data["metric_history"]) if data["metric"] else ""
+    return _page(
+        request, "pipeline.html", {**data, "dag": dag.svg(data["graph"], latest), "runs_chart": chart}
+    )
 
 
 @router.get("/models")

@@ -8,10 +8,13 @@ read-only handle; nothing here writes, reaps or alerts.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from suiro.states import RunState, TaskState
-from suiro.store import queries
+from suiro.store import queries, search
+from suiro.store.search import RunFilter
+from suiro.ui import preview
 
 if TYPE_CHECKING:
     from suiro.registry import Registry
@@ -27,25 +30,23 @@ TASK_STATES = [s.value for s in TaskState]
 
 
 def runs(
-    registry: Registry, *, pipeline: str | None = None, state: str | None = None, page: int = 1
+    registry: Registry, *, page: int = 1, where: RunFilter | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """One page of runs, newest first, with what the filters may choose from."""
+    """One page of runs matching ``where`` (or a ``RunFilter`` of ``fields``: ``pipeline=``,
+    ``state=``, ...), newest first or by a metric, with what the filters may choose from."""
+    where = where or RunFilter(**{k: v or None for k, v in fields.items()})
     page = max(page, 1)
-    rows = queries.list_runs(
-        registry.reader,
-        pipeline=pipeline or None,
-        state=state or None,
-        limit=PAGE_SIZE + 1,
-        offset=(page - 1) * PAGE_SIZE,
-    )
+    rows = search.search_runs(registry.reader, where, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return {
         "runs": rows[:PAGE_SIZE],
         "page": page,
         "more": len(rows) > PAGE_SIZE,
-        "pipeline": pipeline or None,
-        "state": state or None,
-        "pipelines": [p["name"] for p in queries.list_pipelines(registry.reader)],
+        "pipeline": where.pipeline,
+        "state": where.state,
+        "filter": {**asdict(where), "params": dict(where.params)},
+        "pipelines": search.pipeline_names(registry.reader),
         "states": RUN_STATES,
+        "metrics": search.metric_names(registry.reader),
     }
 
 
@@ -67,6 +68,8 @@ def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> 
     data["logs"] = logs
     data["metrics"] = queries.metrics(db, data["id"])
     data["outputs"] = queries.artifacts(db, data["id"])
+    for output in data["outputs"][: preview.MAX_PREVIEWS]:  # verified against its digest, size-limited
+        output["preview"] = preview.of_output(registry.store, output)
     data["graph"] = queries.run_graph(db, data["id"])
     data["explain"] = {  # why each task was or was not a cache hit, as `suiro explain` says it
         t["task_key"]: queries.explain(db, data["id"], t["task_key"])["reason"]
@@ -92,8 +95,9 @@ def pipelines(registry: Registry) -> list[dict[str, Any]]:
     return queries.list_pipelines(registry.reader)
 
 
-def pipeline(registry: Registry, name: str, *, recent: int = 20) -> dict[str, Any]:
-    """A pipeline: its graph and parameters (as its latest run recorded them) and its recent runs.
+def pipeline(registry: Registry, name: str, *, recent: int = 20, metric: str | None = None) -> dict[str, Any]:
+    """A pipeline: its graph and parameters (as its latest run recorded them), its recent runs, and
+    one metric across its runs (``metric``, else the one its latest run logged last).
 
     Raises:
         RunNotFoundError: no run of ``name`` is recorded.
@@ -101,12 +105,18 @@ def pipeline(registry: Registry, name: str, *, recent: int = 20) -> dict[str, An
     graph = queries.pipeline_graph(registry.reader, name)
     recent_runs = queries.list_runs(registry.reader, pipeline=name, limit=recent)
     latest = queries.get_run(registry.reader, recent_runs[0]["id"]) if recent_runs else None
+    logged = queries.metrics(registry.reader, latest["id"]) if latest else []
+    names = sorted({m["name"] for m in logged})
+    metric = metric or (logged[-1]["name"] if logged else None)
     return {
         "name": name,
         "graph": graph,
         "params": graph.get("params", []),
         "runs": recent_runs,
         "latest": latest,
+        "metric": metric,
+        "metric_names": names,
+        "metric_history": search.metric_history(registry.reader, name, metric) if metric else [],
     }
 
 

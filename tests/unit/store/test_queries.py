@@ -178,7 +178,7 @@ class Connections:
             for target, statements in self.opened
             if ("mode=ro" in target) == read_only
             for sql in statements
-            if sql.lstrip().upper().startswith("SELECT")
+            if sql.lstrip().upper().startswith(("SELECT", "WITH"))
         ]
 
 
@@ -199,9 +199,9 @@ COMMANDS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "artifacts": (lambda h: history.artifacts(h["done"]), "SELECT t.task_key, t.map_index, t.state"),
     "models list": (lambda h: Registry().versions(), "SELECT * FROM model_versions ORDER BY name"),
     # the web UI's pages and JSON API (suiro.ui.reads): never a writable connection, never a reap
-    "ui runs": (lambda h: reads.runs(Registry())["runs"], "SELECT id, pipeline, state, started, ended"),
+    "ui runs": (lambda h: reads.runs(Registry())["runs"], "SELECT r.id, r.pipeline, r.state, r.started"),
     "ui run": (lambda h: reads.run(Registry(), h["done"]), "SELECT * FROM runs WHERE id ="),
-    "ui pipelines": (lambda h: reads.pipelines(Registry()), "SELECT r.pipeline AS name, COUNT(*)"),
+    "ui pipelines": (lambda h: reads.pipelines(Registry()), "WITH RECURSIVE n(name) AS"),
 }
 #: ``runs`` and ``show`` reap before they read: their only reads on a writable connection are the
 #: reaper's (the running runs, then the attempts of a dead one), so the dead run is crashed by then.

@@ -1,0 +1,114 @@
+"""A stored output's preview for the run page: a DataFrame's head, a dict's first items, a value.
+
+An output is read from the artifact store only when it is at most ``MAX_BYTES``, and its bytes
+are checked against its digest (``ArtifactStore.get``/``get_bytes``) before anything decodes
+them. Nothing heavy or foreign is loaded into the server for a look (``store.peek``): a
+DataFrame's head is read from its Parquet file with pyarrow alone (pandas would add ~100 MB),
+and a pickle only when it holds builtin values, so a task's own modules are never imported.
+An output that fails the check, is missing, or cannot be shown so is a sentence saying why.
+What is returned is plain JSON-able text (every value through ``repr``, cut to ``MAX_TEXT``),
+so the page escapes it like any other text.
+Nothing is written: the store's files are opened to read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from suiro.errors import ArtifactCorruptError, ArtifactMissingError, SuiroError
+from suiro.store import peek, search
+from suiro.store.artifacts import ArtifactMeta
+
+if TYPE_CHECKING:
+    from suiro.store.home import Store
+
+#: Outputs larger than this (bytes as stored) are not loaded for a preview.
+MAX_BYTES = 2 * 1024 * 1024
+#: A run page previews this many outputs at most (a mapped task's items count one each).
+MAX_PREVIEWS = 12
+#: Rows of a table, items of a dict or list shown.
+ROWS = 10
+#: Characters of one value's text kept.
+MAX_TEXT = 300
+
+
+def of_output(store: Store, output: dict[str, Any]) -> dict[str, Any] | None:
+    """The preview of one row of ``queries.artifacts`` (None for a file-writing task's output)."""
+    if output.get("serializer") == "files" or not output.get("digest"):
+        return None
+    if output["size"] > MAX_BYTES:
+        return _unavailable(f"larger than {MAX_BYTES // 1024} KiB ({output['size']} bytes)")
+    record = search.artifact_record(store.reader, output["digest"])
+    if record is None:
+        return _unavailable("the output has no record")
+    try:
+        value = _load(store, record)
+    except ArtifactCorruptError:
+        return _unavailable("its bytes do not match its digest")
+    except ArtifactMissingError:
+        return _unavailable("the stored object is missing")
+    except SuiroError as exc:
+        return _unavailable(_cut(str(exc)))
+    if isinstance(value, _Table):
+        return {"type": "table", **value.head}
+    return summary(value)
+
+
+class _Table:
+    """A Parquet output's head (``peek.parquet_head``), read without pandas."""
+
+    def __init__(self, head: dict[str, Any]):
+        self.head = head
+
+
+def _load(store: Store, record: dict[str, Any]) -> Any:
+    """The value (or a table's head) of an artifact record, checked against its digest first.
+
+    JSON and NumPy decoding run no code and import little; a DataFrame's head is read with
+    pyarrow alone; a pickle is loaded only if it holds builtin values (``peek.plain_pickle``).
+    """
+    serializer = record["serializer"]
+    if serializer in ("json", "npy"):
+        meta = ArtifactMeta(record["digest"], serializer, record["size"], record["kind"], record["inline"])
+        return store.artifacts.get(meta)
+    data = store.artifacts.get_bytes(record["digest"])
+    if serializer == "parquet":
+        head = peek.parquet_head(data, ROWS)
+        head["rows"] = [[_cut(v if isinstance(v, str) else repr(v)) for v in row] for row in head["rows"]]
+        return _Table(head)
+    return peek.plain_pickle(data)  # pickle, joblib: builtin values only, else a SerializerError
+
+
+def summary(value: Any) -> dict[str, Any]:
+    """``value`` as the page shows it: ``table`` (columns, rows, shape), ``mapping``, ``sequence``
+    (items and length) or ``value`` (its text)."""
+    if hasattr(value, "head") and hasattr(value, "columns") and hasattr(value, "shape"):  # a DataFrame
+        head = value.head(ROWS)
+        rows = [
+            [_cut(repr(v) if not isinstance(v, str) else v) for v in row]
+            for row in head.itertuples(index=False)
+        ]
+        return {
+            "type": "table",
+            "columns": [str(c) for c in value.columns],
+            "rows": rows,
+            "shape": list(value.shape),
+        }
+    if isinstance(value, dict):
+        items = [[_cut(str(k)), _cut(repr(v))] for k, v in list(value.items())[:ROWS]]
+        return {"type": "mapping", "items": items, "length": len(value)}
+    if isinstance(value, list | tuple | set | frozenset):
+        return {
+            "type": "sequence",
+            "items": [_cut(repr(v)) for v in list(value)[:ROWS]],
+            "length": len(value),
+        }
+    return {"type": "value", "text": _cut(repr(value))}
+
+
+def _unavailable(why: str) -> dict[str, Any]:
+    return {"type": "unavailable", "text": f"not shown: {why}"}
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
