@@ -31,9 +31,16 @@ class Rollback(BaseModel):
 
 
 @router.get("/runs")
-def runs(request: Request, pipeline: str | None = None, state: str | None = None, page: int = 1) -> Any:
+def runs(
+    request: Request,
+    pipeline: str | None = None,
+    state: str | None = None,
+    page: int = 1,
+    deployment: str | None = None,
+) -> Any:
     """One page of runs, newest first (``more`` says whether another page follows)."""
-    return reads.runs(request.app.state.registry, pipeline=pipeline, state=state, page=page)
+    registry = request.app.state.registry
+    return reads.runs(registry, pipeline=pipeline, state=state, page=page, deployment=deployment)
 
 
 @router.get("/runs/{run_id}")

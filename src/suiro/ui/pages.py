@@ -16,7 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
-from suiro.ui import actions, charts, dag, reads
+from suiro.errors import RunNotFoundError
+from suiro.ui import actions, charts, dag, launches, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
 
@@ -33,14 +34,28 @@ def home() -> RedirectResponse:
 
 
 @router.get("/runs")
-def runs_page(request: Request, pipeline: str | None = None, state: str | None = None, page: int = 1):
-    data = reads.runs(request.app.state.registry, pipeline=pipeline, state=state, page=page)
+def runs_page(
+    request: Request,
+    pipeline: str | None = None,
+    state: str | None = None,
+    page: int = 1,
+    deployment: str | None = None,
+):
+    data = reads.runs(
+        request.app.state.registry, pipeline=pipeline, state=state, page=page, deployment=deployment
+    )
     return _page(request, "runs.html", data)
 
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: str):
-    run = reads.run(request.app.state.registry, actions.check_run_id(run_id))
+    try:
+        run = reads.run(request.app.state.registry, actions.check_run_id(run_id))
+    except RunNotFoundError:  # started from this UI or queued, and not recorded yet: say so
+        waiting = launches.status(request.app.state.registry, run_id)
+        if waiting is None:
+            raise
+        return _page(request, "starting.html", {"run_id": run_id, **waiting})
     tasks = {t["task_key"]: t for t in run["tasks"]}
     context = {
         "run": run,
