@@ -22,8 +22,11 @@ def serve(
     token_file: Path | None = None,
     allow_remote: bool = False,
     home: Path | None = None,
+    scheduler: bool = False,
+    lease_ttl: float = 30.0,
 ) -> None:
-    """Serve the UI until interrupted.
+    """Serve the UI until interrupted; with ``scheduler``, run the scheduler beside it (``suiro
+    server``: ``background.SchedulerThread``), stopped with the web server by Ctrl-C or SIGTERM.
 
     Raises:
         UiError: a non-loopback ``host`` without a token, a bad token or token file, or the
@@ -40,14 +43,41 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if token is None:
-        note = f"read-only; set {TOKEN_VARIABLE} or --token-file to promote models from it"
+        note = f"read-only; set {TOKEN_VARIABLE} or --token-file to start runs and promote models from it"
     else:
         note = "log in with the token" + (f" in {token_file}" if token_file else f" in {TOKEN_VARIABLE}")
     if token is None and allow_remote and host not in ("127.0.0.1", "::1", "localhost"):
         print(f"warning: anyone who can reach {host} can read every run (no token).", file=sys.stderr)
-    print(f"suiro ui on http://{shown}:{bound}/ ({note}); Ctrl-C stops it", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    if not scheduler:
+        print(f"suiro ui on http://{shown}:{bound}/ ({note}); Ctrl-C stops it", flush=True)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from suiro.ui.background import SchedulerThread
+
+    background = SchedulerThread(home, ttl=lease_ttl)
+    role = background.start()
+    print(f"suiro server on http://{shown}:{bound}/ ({note}); {role}; Ctrl-C stops both", flush=True)
+    _terminate_as_interrupt()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops, then raises the signal it caught again
+        pass
+    finally:
+        background.stop()
+    print("suiro server stopped; runs it started go on in their own processes.", file=sys.stderr, flush=True)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: uvicorn raises the signal again once it
+    has stopped, and the default SIGTERM action would end the process before the scheduler gives
+    its lease up."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def loopback_hosts(host: str) -> list[str] | None:
