@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -142,14 +142,14 @@ def deployment_page(request: Request, name: str, done: str | None = None):
 async def pause_form(request: Request, name: str) -> Response:
     actions.check_form(request, await _form(request))
     await run_in_threadpool(_set_paused, request.app.state.registry, name, True)
-    return RedirectResponse(f"/deployments/{name}?done=paused", status_code=303)
+    return RedirectResponse(f"/deployments/{quote(name, safe='')}?done=paused", status_code=303)
 
 
 @router.post("/deployments/{name}/resume")
 async def resume_deployment_form(request: Request, name: str) -> Response:
     actions.check_form(request, await _form(request))
     await run_in_threadpool(_set_paused, request.app.state.registry, name, False)
-    return RedirectResponse(f"/deployments/{name}?done=resumed", status_code=303)
+    return RedirectResponse(f"/deployments/{quote(name, safe='')}?done=resumed", status_code=303)
 
 
 def _set_paused(registry: Registry, name: str, paused: bool) -> dict[str, Any]:

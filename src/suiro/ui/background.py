@@ -10,8 +10,13 @@ go on in their own processes.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import socket
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 #: Seconds ``stop`` waits for the loop to end (a pass in progress, children taking their ticks over).
 STOP_WAIT = 15.0
@@ -48,3 +53,33 @@ class SchedulerThread:
             self._thread.join(timeout)
         else:
             self.scheduler.close()
+
+
+def serve_beside(
+    server: Any, sock: socket.socket, *, banner: str, home: str | Path | None, lease_ttl: float
+) -> None:
+    """Run the web server ``server`` (uvicorn's, on ``sock``) with the scheduler beside it until
+    Ctrl-C or SIGTERM, then stop both: the web server first, then the scheduler."""
+    background = SchedulerThread(home, ttl=lease_ttl)
+    role = background.start()
+    print(f"suiro server on {banner}; {role}; Ctrl-C stops both", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops, then raises the signal again
+            server.run(sockets=[sock])
+    finally:
+        try:
+            background.stop()
+        except KeyboardInterrupt:  # a second Ctrl-C: no waiting for the scheduler
+            print(
+                f"suiro server stopped at once; its lease expires by itself ({lease_ttl:g} s).",
+                file=sys.stderr,
+            )
+            return
+    print("suiro server stopped; runs it started go on in their own processes.", file=sys.stderr, flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: uvicorn raises the signal it caught again once it has stopped, and the
+    default SIGTERM action would end the process before the scheduler gives its lease up."""
+    raise KeyboardInterrupt

@@ -49,35 +49,14 @@ def serve(
     if token is None and allow_remote and host not in ("127.0.0.1", "::1", "localhost"):
         print(f"warning: anyone who can reach {host} can read every run (no token).", file=sys.stderr)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    if not scheduler:
-        print(f"suiro ui on http://{shown}:{bound}/ ({note}); Ctrl-C stops it", flush=True)
-        uvicorn.Server(config).run(sockets=[sock])
+    banner = f"http://{shown}:{bound}/ ({note})"
+    if scheduler:
+        from suiro.ui.background import serve_beside
+
+        serve_beside(uvicorn.Server(config), sock, banner=banner, home=home, lease_ttl=lease_ttl)
         return
-    from suiro.ui.background import SchedulerThread
-
-    background = SchedulerThread(home, ttl=lease_ttl)
-    role = background.start()
-    print(f"suiro server on http://{shown}:{bound}/ ({note}); {role}; Ctrl-C stops both", flush=True)
-    _terminate_as_interrupt()
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn stops, then raises the signal it caught again
-        pass
-    finally:
-        background.stop()
-    print("suiro server stopped; runs it started go on in their own processes.", file=sys.stderr, flush=True)
-
-
-def _terminate_as_interrupt() -> None:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: uvicorn raises the signal again once it
-    has stopped, and the default SIGTERM action would end the process before the scheduler gives
-    its lease up."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
+    print(f"suiro ui on {banner}; Ctrl-C stops it", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def loopback_hosts(host: str) -> list[str] | None:
