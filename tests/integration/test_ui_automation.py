@@ -196,11 +196,17 @@ def test_api_pause_and_resume(client):
     assert client.post("/api/v1/deployments/paused/pause").json() == {"name": "paused", "paused": True}
 
 
-def test_trigger_form_is_the_signature_with_the_deployments_values(client):
+def test_trigger_form_is_the_signature_with_the_deployments_values(client, home):
     text = client.get("/trigger", params={"deployment": "nightly"}).text
     fields = dict(re.findall(r'<input name="p\.(\w+)" id="param-\d" data-param="\w+" value="([^"]*)"', text))
     assert fields == {"n": "3", "label": "x", "flag": ""}
     assert '<td class="mono muted">int</td>' in text
+    pattern = r'<input name="p\.(\w+)" id="param-\d" data-param="\w+" value="([^"]*)"'
+    of_pipeline = client.get("/trigger", params={"pipeline": "daily"}).text  # its signature's defaults
+    assert dict(re.findall(pattern, of_pipeline)) == {"n": "2", "label": "x", "flag": ""}
+    again = client.get("/trigger", params={"run": home["scheduled"]}).text  # the values that run had
+    assert dict(re.findall(pattern, again)) == {"n": "3", "label": "x", "flag": ""}
+    assert 'action="/trigger"' in client.get("/pipelines/daily").text  # "Run it..." on its page
     assert client.get("/trigger", params={"deployment": "nope"}).status_code == 404
     assert client.get("/trigger").status_code == 400
 
