@@ -141,6 +141,7 @@ def resume(
     observers: Sequence[RunObserver] = (),
     home: str | Path | None = None,
     cancel: Cancellation | None = None,
+    new_run_id: str | None = None,
 ) -> RunResult:
     """Run again only what did not succeed in a failed, crashed or cancelled run, as a new linked run.
 
@@ -156,6 +157,8 @@ def resume(
         last: instead of ``run_id``, ``FILE.py[:PIPELINE]`` whose latest unsuccessful run to resume.
         pipeline: the pipeline object, for runs started from Python with one.
         recompute_corrupt: re-hash every output before reusing it; corrupt ones are redone.
+        new_run_id: the id of the new run (default: a new one); the web UI names it before the
+            process that resumes starts, to show its page at once.
 
     Raises:
         RunNotFoundError: no such run, or nothing to resume.
@@ -192,7 +195,7 @@ def resume(
         fresh=False,
         recompute_corrupt=recompute_corrupt,
         observers=observers,
-        run_id=None,
+        run_id=new_run_id,
         record=True,
         home=home,
         parent_run_id=run["id"],

@@ -4,9 +4,11 @@ One ``suiro ui`` process (with a token) and one browser serve the whole module; 
 logs in once through the form. Covered as a user would: a running run's task turns green
 without a reload, a failed run's traceback can be read, runs are filtered by state, a
 pipeline named ``<script>`` renders as text (no dialog opens), a model is promoted through
-the form, and two runs are compared from the runs list with the keyboard alone. With
-``SUIRO_UI_SCREENSHOTS=<folder>`` the main pages are saved there at 1280x800 (``docs/ui``
-holds the current ones).
+the form, two runs are compared from the runs list with the keyboard alone, a deployment is
+triggered from its form (a bad value shows the ``--set`` error, a good one runs: the UI starts
+it, no scheduler here) and a failed run is resumed from its page. With
+``SUIRO_UI_SCREENSHOTS=<folder>`` the main pages are saved there at 1280x800 (``docs/ui`` holds
+the current ones).
 """
 
 from __future__ import annotations
@@ -234,3 +236,80 @@ def _running(url: str, pipeline: str) -> str:
                 return rows[0]["id"]
         time.sleep(0.1)
     raise AssertionError(f"no running run of {pipeline} appeared")
+
+
+DAILY = """
+import os
+
+from suiro import pipeline, task
+
+
+@task
+def count(n: int, label: str) -> str:
+    print(f"counting {n} {label}")
+    return label * n
+
+
+@task
+def check(text: str, flag: str) -> str:
+    if flag and not os.path.exists(flag):
+        raise RuntimeError(f"flag {flag} is missing")
+    return text
+
+
+@pipeline
+def daily(n: int = 2, label: str = "x", flag: str = ""):
+    return check(count(n, label), flag)
+"""
+
+
+def test_trigger_a_deployment_from_its_form_with_a_bad_then_a_good_value(page, site):
+    from suiro import deployments
+
+    cli, _, _ = site
+    source = cli.root / "daily.py"
+    source.write_text(DAILY)
+    deployments.deploy(
+        name="nightly",
+        pipeline=f"{source}:daily",
+        cron="0 2 * * *",
+        timezone="Asia/Tokyo",
+        params={"n": 3},
+        home=cli.home,
+    )
+    page.goto("/deployments")
+    page.get_by_role("link", name="nightly").click()
+    expect(page.locator("#upcoming tbody tr")).to_have_count(5)
+    _shot(page, "deployment")
+    page.click("#trigger-open")
+    expect(page.locator('[data-param="n"]')).to_have_value("3")  # the deployment's value
+    page.fill('[data-param="n"]', "many")
+    page.click("#trigger-submit")
+    expect(page.locator("#trigger-error")).to_have_text(
+        "pipeline daily: parameter n = 'many' from --set is not a valid int; give an integer."
+    )
+    expect(page.locator('[data-param="n"]')).to_have_value("many")
+    _shot(page, "trigger")
+    page.fill('[data-param="n"]', "4")
+    page.click("#trigger-submit")
+    page.wait_for_url("**/runs/2*")  # a run id: its page, while it starts, runs and ends
+    expect(page.locator("#run-state")).to_have_text("success", timeout=20_000)
+    expect(page.locator("dl.facts")).to_contain_text("nightly")
+    expect(page.locator("#logical-time")).to_contain_text("JST")
+    page.goto("/runs?deployment=nightly")
+    expect(page.locator("table.runs tbody tr")).to_have_count(1)
+
+
+def test_resume_a_failed_run_from_its_page(page, site):
+    cli, _, _ = site
+    source = cli.root / "daily.py"
+    source.write_text(DAILY)
+    flag = cli.root / "flag"
+    failed = suiro.run(f"{source}:daily", {"flag": str(flag)}, home=cli.home).run_id
+    page.goto(f"/runs/{failed}")
+    expect(page.locator("#run-state")).to_have_text("failed")
+    flag.touch()
+    page.click("#resume-run")
+    page.wait_for_url(lambda address: address.rstrip("/").split("/")[-1] not in (failed, "resume"))
+    expect(page.locator("#run-state")).to_have_text("success", timeout=20_000)
+    expect(page.locator("dl.facts")).to_contain_text(failed)  # resumes: the failed run

@@ -259,6 +259,7 @@ def test_every_route_but_health_and_login_needs_the_token(home):
     app = create_app(home[0], token=TOKEN)
     paths = _paths(app.routes)
     assert ("GET", "/api/v1/runs/x") in paths and ("POST", "/models/x/promote") in paths and len(paths) > 20
+    assert ("POST", "/trigger") in paths and ("POST", "/api/v1/deployments/x/pause") in paths
     with TestClient(app) as anonymous:
         for method, path in paths:
             exempt = path in auth.EXEMPT

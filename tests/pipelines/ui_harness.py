@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.cli_harness import Cli
 
-ADDRESS = re.compile(r"suiro ui on (http://\S+/)")
+ADDRESS = re.compile(r"suiro (?:ui|server) on (http://\S+/)")
 
 
 @dataclass
@@ -27,14 +27,17 @@ class Server:
     proc: subprocess.Popen
     url: str
     seconds: float  # from starting the process to its address printed
+    line: str = ""  # the line it printed its address in
 
 
 @contextlib.contextmanager
-def ui_server(cli: Cli, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """``suiro ui --port 0 *args`` running over ``cli``'s home."""
+def ui_server(
+    cli: Cli, *args: str, env: dict[str, str] | None = None, command: str = "ui"
+) -> Iterator[Server]:
+    """``suiro ui --port 0 *args`` (or ``command``: ``server``) running over ``cli``'s home."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        cli.argv("ui", "--port", "0", *args),
+        cli.argv(command, "--port", "0", *args),
         env=cli.env(env),
         cwd=cli.root,
         stdout=subprocess.PIPE,
@@ -46,7 +49,7 @@ def ui_server(cli: Cli, *args: str, env: dict[str, str] | None = None) -> Iterat
         line = proc.stdout.readline()
         match = ADDRESS.search(line)
         assert match, f"no address printed: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
-        yield Server(proc, match.group(1), time.monotonic() - started)
+        yield Server(proc, match.group(1), time.monotonic() - started, line)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

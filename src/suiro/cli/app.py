@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from suiro.cli import check, compiling, deploying, models, records, running, scheduling, ui
+from suiro.cli import check, compiling, deploying, models, records, running, scheduling, server, ui
 from suiro.cli.output import errors
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for _module in (running, records, check, models, deploying, scheduling, compiling, ui):
+for _module in (running, records, check, models, deploying, scheduling, compiling, ui, server):
     app.add_typer(_module.commands)
 
 

@@ -20,7 +20,18 @@ from suiro.store.deployments import DeploymentRow
 if TYPE_CHECKING:
     from suiro.schedules import Schedule
 
-__all__ = ["delete", "describe_trigger", "details", "fire_time", "get", "listing", "preview", "set_paused"]
+__all__ = [
+    "delete",
+    "described",
+    "describe_trigger",
+    "details",
+    "fire_time",
+    "get",
+    "listing",
+    "preview",
+    "set_paused",
+    "summaries",
+]
 
 
 def get(name: str, *, home: str | Path | None = None) -> DeploymentRow:
@@ -50,9 +61,14 @@ def listing(*, home: str | Path | None = None, count: int = 3) -> list[dict[str,
 
     store = store_for(home)
     crashes.reap(store.db)  # so a dead run's deployment shows it crashed, not running
-    latest = rows.latest_states(store.reader)
+    return summaries(store.reader, count=count)
+
+
+def summaries(db: Any, *, count: int = 3) -> list[dict[str, Any]]:
+    """``listing`` on the database ``db`` without reaping first (the web UI's reads never write)."""
+    latest = rows.latest_states(db)
     now = clock.now()
-    return [_summary(row, now, count, latest.get(row.name)) for row in rows.all_deployments(store.reader)]
+    return [_summary(row, now, count, latest.get(row.name)) for row in rows.all_deployments(db)]
 
 
 def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dict[str, Any]:
@@ -61,10 +77,19 @@ def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dic
 
     store = store_for(home)
     crashes.reap(store.db)
-    row = _get(store.reader, name)
+    return described(store.reader, name, runs=runs)
+
+
+def described(db: Any, name: str, *, runs: int = 10) -> dict[str, Any]:
+    """``details`` on the database ``db`` without reaping first (the web UI's reads never write).
+
+    Raises:
+        DeploymentError: no such deployment.
+    """
+    row = _get(db, name)
     last = [
         {**run, "logical": _zoned(run["logical_time"], run["timezone"])}
-        for run in rows.last_runs(store.reader, name, runs)
+        for run in rows.last_runs(db, name, runs)
     ]
     found = _summary(row, clock.now(), 5, last[0] if last else None)
     found.update(
@@ -79,7 +104,7 @@ def details(name: str, *, home: str | Path | None = None, runs: int = 10) -> dic
         cursor=row.cursor,
         created=row.created,
         updated=row.updated,
-        queued=rows.queued_ticks(store.reader, name),
+        queued=rows.queued_ticks(db, name),
         runs=last,
     )
     return found

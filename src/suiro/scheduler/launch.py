@@ -86,9 +86,11 @@ class Launcher:
         )
 
     def close(self) -> None:
-        """Let the warm child go (it reads end-of-file and exits)."""
+        """Let the warm child go: it was handed no run, so it is stopped at once rather than waited
+        for until its imports end and it reads end-of-file (seconds on a busy machine)."""
         ready, self._ready = self._ready, None
         if ready is not None:
             if ready.stdin is not None:
                 ready.stdin.close()
+            ready.kill()
             ready.wait()

@@ -179,6 +179,18 @@ def queued(db: Database, *, backfill: bool = True) -> list[TickRow]:
     return [_row(r) for r in found]
 
 
+def queued_of(db: Database, deployment: str, *, limit: int = 50) -> list[TickRow]:
+    """The first ``limit`` queued ticks of ``deployment``, oldest logical time first (the web UI's
+    deployment page: the runs decided and waiting to start)."""
+    found = db.query(
+        'SELECT id, deployment, logical_time, interval_start, interval_end, "trigger", event_key, params,'
+        " run_id, state, token, launched, host, pid, created FROM ticks WHERE state = 'queued'"
+        " AND deployment = :deployment ORDER BY logical_time, id LIMIT :limit",
+        {"deployment": deployment, "limit": limit},
+    )
+    return [_row(r) for r in found]
+
+
 def last_id(db: Database) -> int:
     """The highest tick id (0: none): a tick added by anyone moves it (one index lookup)."""
     return int(db.query("SELECT max(id) AS n FROM ticks")[0]["n"] or 0)

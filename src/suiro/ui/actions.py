@@ -86,5 +86,5 @@ def _actor() -> str:
 
 _READ_ONLY = (
     f"this suiro UI is read-only because it has no token; restart it with {TOKEN_VARIABLE} set"
-    " or --token-file to promote and roll back from here."
+    " or --token-file to promote models, start runs and pause deployments from here."
 )

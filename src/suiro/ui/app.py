@@ -21,7 +21,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from suiro.errors import ModelNotFoundError, RunNotFoundError, SuiroError
 from suiro.registry import Registry
 from suiro.server.serving import BodyLimit
-from suiro.ui import jsonapi, live, pages
+from suiro.ui import automation, jsonapi, live, pages
 from suiro.ui.auth import TokenGuard
 from suiro.ui.render import render
 
@@ -60,6 +60,8 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(live.router)
     app.include_router(jsonapi.router)
+    app.include_router(automation.router)
+    app.include_router(automation.api)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

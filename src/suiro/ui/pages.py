@@ -16,7 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
-from suiro.ui import actions, charts, compare, dag, filters, reads
+from suiro.errors import RunNotFoundError
+from suiro.ui import actions, charts, compare, dag, filters, launches, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
 
@@ -41,7 +42,13 @@ def runs_page(request: Request, page: int = 1):
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: str):
-    run = reads.run(request.app.state.registry, actions.check_run_id(run_id))
+    try:
+        run = reads.run(request.app.state.registry, actions.check_run_id(run_id))
+    except RunNotFoundError:  # started from this UI or queued, and not recorded yet: say so
+        waiting = launches.status(request.app.state.registry, run_id)
+        if waiting is None:
+            raise
+        return _page(request, "starting.html", {"run_id": run_id, **waiting})
     tasks = {t["task_key"]: t for t in run["tasks"]}
     context = {
         "run": run,

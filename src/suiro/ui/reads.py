@@ -47,6 +47,8 @@ def runs(
         "pipelines": search.pipeline_names(registry.reader),
         "states": RUN_STATES,
         "metrics": search.metric_names(registry.reader),
+        "deployment": where.deployment,
+        "deployments": deployment_names(registry),
     }
 
 
@@ -145,3 +147,43 @@ def model(registry: Registry, name: str) -> dict[str, Any]:
         "versions": [v.to_dict() for v in registry.versions(name)],
         "history": history,
     }
+
+
+def deployment_names(registry: Registry) -> list[str]:
+    """Every deployment's name, sorted (the runs filter's choices)."""
+    from suiro.store import deployments as rows
+
+    return rows.names(registry.reader)
+
+
+def deployments(registry: Registry) -> list[dict[str, Any]]:
+    """Every deployment: its schedule in words, next three fire times, paused, triggers, latest run
+    (what ``suiro deployments`` lists, read without reaping)."""
+    from suiro.deployments.view import summaries
+
+    return summaries(registry.reader)
+
+
+def deployment(registry: Registry, name: str, *, recent: int = 20) -> dict[str, Any]:
+    """One deployment as ``suiro deployments show`` has it (next five fire times in its zone and
+    UTC, its recent runs with their logical times), and its queued ticks.
+
+    Raises:
+        DeploymentError: no such deployment.
+    """
+    from suiro.deployments.view import described
+    from suiro.store import ticks
+
+    found = described(registry.reader, name, runs=recent)
+    found["queued_ticks"] = [
+        {
+            "run_id": t.run_id,
+            "logical_time": t.logical_time,
+            "trigger": t.trigger,
+            "created": t.created,
+            "params": t.params,
+            "timezone": found["timezone"],
+        }
+        for t in ticks.queued_of(registry.reader, name)
+    ]
+    return found

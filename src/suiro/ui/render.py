@@ -28,6 +28,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, seconds=seconds, label=task_label, part=lambda s: quote(str(s), safe=""))
+    env.filters.update(zoned=zoned)
     return env
 
 
@@ -59,3 +60,17 @@ def seconds(value: float | None) -> str:
         return f"{value:.2f}s" if value < 10 else f"{value:.1f}s"
     minutes, rest = divmod(int(value), 60)
     return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def zoned(epoch: float | None, zone: str | None = None) -> str:
+    """A scheduled run's logical time (or interval bound) in its deployment's zone:
+    ``2026-11-30 02:00 JST`` ("" for none; UTC when the zone is unknown)."""
+    if epoch is None:
+        return ""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M %Z")

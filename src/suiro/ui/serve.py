@@ -22,8 +22,11 @@ def serve(
     token_file: Path | None = None,
     allow_remote: bool = False,
     home: Path | None = None,
+    scheduler: bool = False,
+    lease_ttl: float = 30.0,
 ) -> None:
-    """Serve the UI until interrupted.
+    """Serve the UI until interrupted; with ``scheduler``, run the scheduler beside it (``suiro
+    server``: ``background.SchedulerThread``), stopped with the web server by Ctrl-C or SIGTERM.
 
     Raises:
         UiError: a non-loopback ``host`` without a token, a bad token or token file, or the
@@ -40,13 +43,19 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if token is None:
-        note = f"read-only; set {TOKEN_VARIABLE} or --token-file to promote models from it"
+        note = f"read-only; set {TOKEN_VARIABLE} or --token-file to start runs and promote models from it"
     else:
         note = "log in with the token" + (f" in {token_file}" if token_file else f" in {TOKEN_VARIABLE}")
     if token is None and allow_remote and host not in ("127.0.0.1", "::1", "localhost"):
         print(f"warning: anyone who can reach {host} can read every run (no token).", file=sys.stderr)
-    print(f"suiro ui on http://{shown}:{bound}/ ({note}); Ctrl-C stops it", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    banner = f"http://{shown}:{bound}/ ({note})"
+    if scheduler:
+        from suiro.ui.background import serve_beside
+
+        serve_beside(uvicorn.Server(config), sock, banner=banner, home=home, lease_ttl=lease_ttl)
+        return
+    print(f"suiro ui on {banner}; Ctrl-C stops it", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
 
