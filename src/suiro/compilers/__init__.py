@@ -55,8 +55,8 @@ def compile_pipeline(
     misplaced = sorted(option for option, value in given.items() if value is not None)
     if misplaced:
         raise CompileError(
-            f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply to --target {engine}; "
-            "see docs/compile.md."
+            f"{', '.join(misplaced)} {'does' if len(misplaced) == 1 else 'do'} not apply to "
+            f"--target {engine}; see docs/compile.md."
         )
     pipe = load_pipeline(target)
     if engine == "airflow":

@@ -141,7 +141,8 @@ class _Writer:
         arguments: dict[str, str],
     ) -> str:
         head = [
-            f'"""Airflow DAG {_say(dag_id(pipe.name))}: the suiro pipeline {_say(pipe.name)} ({_say(target)}).',
+            f'"""Airflow DAG {_say(dag_id(pipe.name))}: the suiro pipeline {_say(pipe.name)}',
+            f"({_say(target)}).",
             "",
             "Written by `suiro compile --target airflow`; compile again rather than edit it. Each task",
             "runs `suiro task-run`: its inputs are read from the suiro store by the output references",
@@ -158,7 +159,8 @@ class _Writer:
             "",
             "import pendulum",
             "from airflow.providers.standard.operators.python import ShortCircuitOperator",
-            "from airflow.sdk import DAG, CronTriggerTimetable, DeltaTriggerTimetable, Param, get_current_context, task",
+            "from airflow.sdk import DAG, CronTriggerTimetable, DeltaTriggerTimetable, Param, task",
+            "from airflow.sdk import get_current_context",
             "",
             "#: How a task starts suiro (suiro compile --suiro-command): suiro's own install, not Airflow's.",
             f"SUIRO = {words!r}",
@@ -187,9 +189,9 @@ class _Writer:
                 self._task(step)
         nested: list[Guard] = []
         for step in steps:
-            if len(step.scope) > len(prefix) and step.scope[: len(prefix)] == prefix:
-                if step.scope[len(prefix)] not in nested:
-                    nested.append(step.scope[len(prefix)])
+            inner = len(step.scope) > len(prefix) and step.scope[: len(prefix)] == prefix
+            if inner and step.scope[len(prefix)] not in nested:
+                nested.append(step.scope[len(prefix)])
         for guard in nested:
             self._gate(guard, prefix)
             self._scope((*prefix, guard))
@@ -201,12 +203,13 @@ class _Writer:
             name = self._fresh("when")
             self.checks[guard.text] = f"check[{name!r}]"
             self.lines += [
-                f"    # when {_say(guard.text)}: tested once, by task-run (guard {guard.index} of {_say(guard.node)})",
+                f"    # when {_say(guard.text)}: tested once by task-run (guard {guard.index} of "
+                f"{_say(guard.node)})",
                 f"    check[{name!r}] = task.bash(",
                 f"        suiro_task, task_id={name!r}, task_display_name={f'when {guard.text}'[:200]!r},",
                 "        output_processor=json.loads, env=ENV, append_env=True, skip_on_exit_code=None,",
-                f"    )(key={guard.node!r}, inputs={self._inputs(guard.reads)}, param_names={guard.params!r}, "
-                f"mode='when', condition={guard.index})",
+                f"    )(key={guard.node!r}, inputs={self._inputs(guard.reads)},",
+                f"      param_names={guard.params!r}, mode='when', condition={guard.index})",
             ]
             self._after(self.checks[guard.text], prefix)
         name = self._fresh("if")
@@ -228,7 +231,7 @@ class _Writer:
         return f"{prefix}_{n}"
 
     def _after(self, variable: str, scope: tuple[Guard, ...]) -> None:
-        """``variable`` waits for the gate of the innermost guard around it (the outer ones skip that gate)."""
+        """``variable`` waits for the gate of the innermost guard around it (outer ones skip that gate)."""
         if scope:
             self.lines.append(f"    {self.gates[scope[-1]]} >> {variable}")
 
@@ -244,8 +247,8 @@ class _Writer:
         count = f"count[{key!r}]"
         self.lines += [
             f"    {count} = task.bash(",
-            f"        suiro_task, task_id={task_id + '__items'!r}, output_processor=items, env=ENV, append_env=True,",
-            "        skip_on_exit_code=None,",
+            f"        suiro_task, task_id={task_id + '__items'!r}, output_processor=items,",
+            "        env=ENV, append_env=True, skip_on_exit_code=None,",
             f"        trigger_rule={RULES[node.trigger_rule]!r},",
             f"    )({call}, mode='count')",
         ]
@@ -263,8 +266,9 @@ class _Writer:
         """The task's Airflow settings: retries with backoff, timeout, trigger rule."""
         opts = node.task.options
         lines = [
-            f"        suiro_task, task_id={task_id!r}, output_processor=json.loads, env=ENV, append_env=True,",
-            f"        skip_on_exit_code=None, trigger_rule={RULES[node.trigger_rule]!r}, retries={opts.retries},",
+            f"        suiro_task, task_id={task_id!r}, output_processor=json.loads,",
+            "        env=ENV, append_env=True, skip_on_exit_code=None,",
+            f"        trigger_rule={RULES[node.trigger_rule]!r}, retries={opts.retries},",
         ]
         if opts.retries:
             lines.append(f"        retry_delay=datetime.timedelta(seconds={opts.retry_delay!r}),")

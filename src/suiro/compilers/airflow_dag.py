@@ -20,7 +20,7 @@ import json
 import re
 import types
 import typing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from suiro import clock
@@ -104,7 +104,7 @@ def _instant(epoch: float, zone: str) -> str:
     """``pendulum.datetime(...)`` for an instant, written in the schedule's zone."""
     from zoneinfo import ZoneInfo
 
-    at = datetime.fromtimestamp(epoch, tz=timezone.utc).astimezone(ZoneInfo(zone))
+    at = datetime.fromtimestamp(epoch, tz=UTC).astimezone(ZoneInfo(zone))
     parts = [at.year, at.month, at.day, at.hour, at.minute, at.second]
     return f"pendulum.datetime({', '.join(map(str, parts))}, tz={zone!r})"
 
