@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from suiro.graph import Param
     from suiro.pipeline import Pipeline
     from suiro.schedules import Schedule
+    from suiro.store.deployments import DeploymentRow
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", dict: "object"}
 _JSON_TYPES |= {tuple: "array"}
@@ -42,15 +43,14 @@ def dag_arguments(pipe: Pipeline, *, deployment: str | None = None) -> dict[str,
     Raises:
         CompileError: the deployment runs another pipeline, a parameter value is not JSON, or a
             scheduled DAG has a parameter without a value.
-        DeploymentError: no deployment of that name.
+        DeploymentError: no deployment of that name (the closest one is offered).
     """
     values: dict[str, Any] = {}
     schedule, catchup, max_active, created = pipe.schedule, "latest", None, clock.now()
     if deployment is not None:
-        from suiro.deployments import get
         from suiro.schedules import Schedule
 
-        row = get(deployment)
+        row = _deployment(deployment)
         if row.pipeline != pipe.name:
             raise CompileError(
                 f"deployment {deployment} runs pipeline {row.pipeline} ({row.target}), not {pipe.name}; "
@@ -73,6 +73,28 @@ def dag_arguments(pipe: Pipeline, *, deployment: str | None = None) -> dict[str,
         found["default_args"] = repr({"owner": pipe.owner})
     found["doc_md"] = "__doc__"
     return found
+
+
+def _deployment(name: str) -> DeploymentRow:
+    """The saved deployment ``name`` (read from the store: ``suiro.deployments`` is a sibling layer)."""
+    from suiro.context import run_home
+    from suiro.errors import DeploymentError, did_you_mean
+    from suiro.store import deployments as rows
+    from suiro.store.home import Store
+
+    store = Store(run_home(None))
+    try:
+        row = rows.get(store.reader, name)
+        known = rows.names(store.reader) if row is None else []
+    finally:
+        store.close()
+    if row is None:
+        raise DeploymentError(
+            f"no deployment named {name!r}{did_you_mean(name, known)}; "
+            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
+            deployment=name,
+        )
+    return row
 
 
 def dag_id(name: str) -> str:
