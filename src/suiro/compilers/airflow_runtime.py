@@ -37,7 +37,8 @@ def reference(value):
         return ""
     if isinstance(value, (dict, str)):
         return value
-    return [item for item in value if item != NO_ITEMS]
+    found = [value[i] for i in range(len(value))]  # by count: iterating asks Airflow one past the end
+    return [item for item in found if item != NO_ITEMS]
 
 
 def items(output):
