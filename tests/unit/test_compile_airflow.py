@@ -124,8 +124,13 @@ def test_small_has_a_bash_task_per_task_a_map_as_expand_retries_and_params(tmp_p
     assert summary["inputs"] == {"big": "big", "small_": "small_", "total": "total"}
     for found in tasks.values():
         assert found["options"]["skip_on_exit_code"] == "None"  # suiro decides skips, not an exit code
-        assert (found["options"]["env"], found["options"]["append_env"]) == ("ENV", "True")
+        assert "env" not in found["options"]  # a templated field: ENV is set by suiro_task, never rendered
     assert dag["dag"]["schedule"] == "None" and dag["dag"]["catchup"] == "False"
+    imported = {a.name for n in ast.parse((tmp_path / "small.py").read_text()).body
+                if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}  # fmt: skip
+    assert imported == {"annotations", "datetime", "json", "os", "shlex"} | {
+        "DAG", "Param", "get_current_context", "task"
+    }  # only what it uses: no gate, no timetable, no pendulum  # fmt: skip
     assert dag["dag"]["params"].startswith(
         "{'n': Param(3, type='integer'), 'scale': Param(1.5, type='number')"
     )

@@ -76,12 +76,11 @@ def compile_airflow(
     _check(graph)
     words = shlex.split(suiro_command or "suiro")
     target = target_of(pipe)
-    for what, text in (("--suiro-command", " ".join(words)), ("the pipeline's path", target)):
-        if not words or any(mark in text for mark in _JINJA):
-            raise CompileError(
-                f"{what} {text!r} is empty or holds Jinja markers ({', '.join(_JINJA)}), which Airflow "
-                "would render in every task's command; use a path without them."
-            )
+    if not words or any(mark in word for word in words for mark in _JINJA):
+        raise CompileError(
+            f"--suiro-command {suiro_command!r} is empty or holds Jinja markers ({', '.join(_JINJA)}), "
+            "which Airflow would render in every task's command; use a path without them."
+        )
     arguments = dag_arguments(pipe, deployment=deployment)
     source = _Writer(graph, plan(graph), _task_ids(graph)).module(
         pipe, target, words, {"SUIRO_HOME": home} if home else {}, arguments
@@ -140,6 +139,15 @@ class _Writer:
         env: dict[str, str],
         arguments: dict[str, str],
     ) -> str:
+        self.lines = ["", "with DAG("]
+        self.lines += [f"    {name}={value}," for name, value in arguments.items()]
+        self.lines += [
+            ") as dag:",
+            "    out = {}  # task key -> the XCom of its output reference (a list for a map)",
+            "    count = {}  # mapped task key -> the XCom of its item indices",
+            "    check, gate = {}, {}  # when guards: the test (task-run --mode when), the ShortCircuit",
+        ]
+        self._scope(())
         head = [
             f'"""Airflow DAG {_say(dag_id(pipe.name))}: the suiro pipeline {_say(pipe.name)}',
             f"({_say(target)}).",
@@ -152,15 +160,7 @@ class _Writer:
             "",
             "from __future__ import annotations",
             "",
-            "import datetime",
-            "import json",
-            "import os",
-            "import shlex",
-            "",
-            "import pendulum",
-            "from airflow.providers.standard.operators.python import ShortCircuitOperator",
-            "from airflow.sdk import DAG, CronTriggerTimetable, DeltaTriggerTimetable, Param, task",
-            "from airflow.sdk import get_current_context",
+            *_imports(arguments, self.lines, gates=bool(self.gates)),
             "",
             "#: How a task starts suiro (suiro compile --suiro-command): suiro's own install, not Airflow's.",
             f"SUIRO = {words!r}",
@@ -170,15 +170,6 @@ class _Writer:
             f"ENV = {env!r}",
             "",
         ]
-        self.lines = ["", "with DAG("]
-        self.lines += [f"    {name}={value}," for name, value in arguments.items()]
-        self.lines += [
-            ") as dag:",
-            "    out = {}  # task key -> the XCom of its output reference (a list for a map)",
-            "    count = {}  # mapped task key -> the XCom of its item indices",
-            "    check, gate = {}, {}  # when guards: the test (task-run --mode when), the ShortCircuit",
-        ]
-        self._scope(())
         return "\n".join(head) + HELPERS + "\n".join(self.lines) + "\n"
 
     def _scope(self, prefix: tuple[Guard, ...]) -> None:
@@ -207,7 +198,7 @@ class _Writer:
                 f"{_say(guard.node)})",
                 f"    check[{name!r}] = task.bash(",
                 f"        suiro_task, task_id={name!r}, task_display_name={f'when {guard.text}'[:200]!r},",
-                "        output_processor=json.loads, env=ENV, append_env=True, skip_on_exit_code=None,",
+                "        output_processor=json.loads, skip_on_exit_code=None,",
                 f"    )(key={guard.node!r}, inputs={self._inputs(guard.reads)},",
                 f"      param_names={guard.params!r}, mode='when', condition={guard.index})",
             ]
@@ -248,7 +239,7 @@ class _Writer:
         self.lines += [
             f"    {count} = task.bash(",
             f"        suiro_task, task_id={task_id + '__items'!r}, output_processor=items,",
-            "        env=ENV, append_env=True, skip_on_exit_code=None,",
+            "        skip_on_exit_code=None,",
             f"        trigger_rule={RULES[node.trigger_rule]!r},",
             f"    )({call}, mode='count')",
         ]
@@ -267,7 +258,7 @@ class _Writer:
         opts = node.task.options
         lines = [
             f"        suiro_task, task_id={task_id!r}, output_processor=json.loads,",
-            "        env=ENV, append_env=True, skip_on_exit_code=None,",
+            "        skip_on_exit_code=None,",
             f"        trigger_rule={RULES[node.trigger_rule]!r}, retries={opts.retries},",
         ]
         if opts.retries:
@@ -281,6 +272,21 @@ class _Writer:
         if opts.owner:
             lines.append(f"        owner={opts.owner!r},")
         return lines
+
+
+def _imports(arguments: dict[str, str], lines: list[str], *, gates: bool) -> list[str]:
+    """The file's imports: only what its ``DAG(...)`` arguments and tasks use."""
+    code = "\n".join([*arguments.values(), *lines])
+    sdk = [n for n in ("CronTriggerTimetable", "DeltaTriggerTimetable") if f"{n}(" in code]
+    found = ["import datetime"] if "datetime." in code else []
+    found += ["import json", "import os", "import shlex", ""]
+    found += ["import pendulum"] if "pendulum." in code else []
+    if gates:
+        found.append("from airflow.providers.standard.operators.python import ShortCircuitOperator")
+    found.append(
+        f"from airflow.sdk import {', '.join(['DAG', *sdk, 'Param', 'get_current_context', 'task'])}"
+    )
+    return found
 
 
 def _say(text: str) -> str:

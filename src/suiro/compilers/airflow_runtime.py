@@ -15,19 +15,26 @@ NO_ITEMS = {"suiro": 1, "no_items": True}
 def suiro_task(key, inputs=None, param_names=(), mode="run", index=-1, condition=0):
     """The bash command of one suiro task: ``suiro task-run`` with its inputs from the suiro store.
 
-    The data it is given (upstream output references, the parameter values it reads, the run
-    id) goes through the environment: Airflow renders the returned command as a Jinja template,
-    and data must never be read as one.
+    Everything but the fixed words (the pipeline, the task key, its upstream output references,
+    the parameter values it reads, the run id, ``ENV``) goes through the environment: Airflow
+    renders the returned command as a Jinja template, and data must never be read as one.
     """
     if index == "no_items":
         return "echo " + shlex.quote(json.dumps(NO_ITEMS))
     context = get_current_context()
+    os.environ.update(ENV)
+    os.environ["SUIRO_TARGET"], os.environ["SUIRO_TASK"] = TARGET, key
     os.environ["SUIRO_INPUTS"] = json.dumps({k: reference(v) for k, v in (inputs or {}).items()})
     os.environ["SUIRO_PARAMS"] = json.dumps({name: context["params"][name] for name in param_names})
     os.environ["SUIRO_RUN_ID"] = context["run_id"]
-    words = [*SUIRO, "task-run", TARGET, key, "--mode", mode, "--index", str(index)]
-    words += ["--condition", str(condition)] if mode == "when" else []
-    return shlex.join(words) + ' --inputs "$SUIRO_INPUTS" --params "$SUIRO_PARAMS" --run-id "$SUIRO_RUN_ID"'
+    options = ["--mode", mode, "--index", str(index)]
+    options += ["--condition", str(condition)] if mode == "when" else []
+    return (
+        shlex.join([*SUIRO, "task-run"])
+        + ' "$SUIRO_TARGET" "$SUIRO_TASK" '
+        + shlex.join(options)
+        + ' --inputs "$SUIRO_INPUTS" --params "$SUIRO_PARAMS" --run-id "$SUIRO_RUN_ID"'
+    )
 
 
 def reference(value):
