@@ -135,19 +135,23 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> _Airflow:
 
 @pytest.mark.slow
 def test_the_dag_files_load_into_a_dagbag_and_fire_at_suiros_ticks(airflow: _Airflow) -> None:
-    """About 5 s (past the default tier's budget): one Airflow process parses six DAG files (the
-    built-in pipeline's: in its dags test)."""
+    """About 5 s (past the default tier's budget): one Airflow process parses nine DAG files, three of
+    them the chapter's Airflow listings (the built-in pipeline's: in its dags test)."""
     from suiro.deployments import deploy, get
     from suiro.schedules import Schedule
 
     for name in ("small", "gated", "one_of", "cleaning", "weekdays"):
         airflow.compile(name)
+    for listing in ("02_airflow_basic_dag", "03_airflow_complete_pipeline", "04_airflow_best_practices"):
+        airflow.compile(f"chapter_{listing[:2]}", str(ROOT / "examples" / "chapter" / f"{listing}.py"))
     deploy(name="six", pipeline=f"{PIPELINES}:identity", every="6h", catchup="all", max_active_runs=1)
     airflow.compile("identity", deployment="six")
     found = airflow.dagbag()
     assert found["errors"] == {}
     dags = found["dags"]
-    assert sorted(dags) == ["cleaning", "gated", "identity", "one_of", "small", "weekdays"]
+    chapter = ["best_practices", "complete_ml_pipeline", "ml_pipeline_basic"]
+    assert sorted(dags) == sorted([*chapter, "cleaning", "gated", "identity", "one_of", "small", "weekdays"])
+    assert dags["best_practices"]["tasks"]["train"]["mapped"]
     small = dags["small"]["tasks"]
     assert small["square"]["mapped"] and small["square"]["upstream"] == ["numbers", "square__items"]
     assert small["square"]["retries"] == 2 and small["summary"]["rule"] == "none_failed"

@@ -12,6 +12,7 @@ import pytest
 from suiro.compilers import CompileError, compile_pipeline
 
 PIPELINES = Path(__file__).parents[1] / "pipelines" / "compilable.py"
+CHAPTER = Path(__file__).parents[2] / "examples" / "chapter"
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -260,6 +261,17 @@ def test_what_airflow_cannot_take_is_one_sentence_before_anything_is_written(tmp
         r"item .*\.$",
     ):
         compile_pipeline(f"{PIPELINES}:gather_all", "airflow", out)
+    with pytest.raises(
+        CompileError,
+        match=r"^pipeline production_ml_pipeline: parameter since's default is suiro.logical.interval_start, "
+        r"a logical time the Airflow target does not carry yet .*; give it a plain default or a value",
+    ):
+        compile_pipeline(str(CHAPTER / "11_prefect_deployment.py"), "airflow", out)
+    with pytest.raises(
+        CompileError,
+        match=r"^pipeline parameterized: parameter pipeline's value \(a PipelineConfig\) is not JSON",
+    ):
+        compile_pipeline(str(CHAPTER / "14_parameterization.py"), "airflow", out)
     with pytest.raises(CompileError, match=r"^pipeline needs_n: parameter n has no default, and a scheduled"):
         compile_pipeline(f"{PIPELINES}:needs_n", "airflow", out)
     with pytest.raises(
@@ -273,3 +285,23 @@ def test_what_airflow_cannot_take_is_one_sentence_before_anything_is_written(tmp
     with pytest.raises(CompileError, match=r"^--deployment, --suiro-command do not apply to --target kfp"):
         compile_pipeline(f"{PIPELINES}:small", "kfp", out, deployment="d", suiro_command="s")
     assert not out.exists()
+
+
+def test_the_chapters_airflow_listings_compile_back_to_their_airflow_settings(tmp_path: Path) -> None:
+    out = tmp_path / "basic.py"
+    compile_pipeline(str(CHAPTER / "02_airflow_basic_dag.py"), "airflow", out)
+    dag = _read(out)
+    assert dag["dag"]["schedule"] == "CronTriggerTimetable('0 2 * * *', timezone='UTC')"
+    assert list(dag["tasks"]) == ["extract", "transform", "train", "validate"]
+    for found in dag["tasks"].values():  # the listing's default_args, as @task options
+        assert (found["options"]["retries"], found["options"]["retry_delay"]) == (
+            "2",
+            "datetime.timedelta(seconds=300.0)",
+        )
+        assert found["options"]["execution_timeout"] == "datetime.timedelta(seconds=3600.0)"
+    out = tmp_path / "complete.py"
+    compile_pipeline(str(CHAPTER / "03_airflow_complete_pipeline.py"), "airflow", out)
+    tasks = _read(out)["tasks"]
+    assert tasks["end"]["options"]["trigger_rule"] == "'all_done_min_one_success'"
+    assert tasks["end"]["inputs"] == {"register_model": "register_model", "send_alert": "send_alert"}
+    assert not any(t["operator"] == "ShortCircuitOperator" for t in tasks.values())  # end looks past both

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from suiro import clock
 from suiro.compilers import CompileError
 from suiro.graph import EMPTY
+from suiro.logical import is_marker
 
 if TYPE_CHECKING:
     from suiro.graph import Param
@@ -146,12 +147,18 @@ def _params(pipe: Pipeline, values: dict[str, Any], *, scheduled: bool) -> str:
                 )
             items.append(f"{param.name!r}: Param({kind})")
             continue
+        if is_marker(value):
+            raise CompileError(
+                f"pipeline {pipe.name}: parameter {param.name}'s default is {value!r}, a logical time the "
+                "Airflow target does not carry yet (Airflow's data intervals are not suiro's); give it "
+                "a plain default or a value in the deployment."
+            )
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             raise CompileError(
-                f"pipeline {pipe.name}: parameter {param.name}'s value {value!r} is not JSON, which Airflow "
-                "params must be; use a number, text, bool, list or dict."
+                f"pipeline {pipe.name}: parameter {param.name}'s value (a {type(value).__name__}) is not "
+                "JSON, which Airflow params must be; use a number, text, bool, list or dict."
             ) from None
         items.append(f"{param.name!r}: Param({_literal(value)}{', ' + kind if kind else ''})")
     if not items:
