@@ -47,3 +47,11 @@ clean:
 bench:
 	$(PYTHON) bench/setup.py $(if $(AIRFLOW),--airflow)
 	$(PYTHON) bench/run.py $(if $(QUICK),--quick,--readme) $(if $(AIRFLOW),--airflow)
+
+# The Airflow 3 environment tests/integration/test_compile_airflow.py runs compiled DAGs in (separate:
+# Airflow's pins conflict with suiro's dependencies). About a minute; the tests skip loudly without it.
+.PHONY: airflow-env
+airflow-env: tests/.venvs/airflow/bin/airflow
+tests/.venvs/airflow/bin/airflow:
+	$(PYTHON) -m venv tests/.venvs/airflow
+	tests/.venvs/airflow/bin/python -m pip install --quiet --disable-pip-version-check 'apache-airflow>=3'

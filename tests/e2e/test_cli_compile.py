@@ -43,3 +43,21 @@ def test_bad_input_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
     done = cli.ok("compile", f"{PIPELINES}:gated", "--target", "kfp", "-o", "gated.yaml")
     assert done.stdout == "compiled gated (5 tasks) for kfp to gated.yaml\n"
     assert (tmp_path / "gated.yaml").stat().st_size > 1000
+
+
+def test_compile_for_airflow_writes_a_dag_file_and_refuses_kfps_options_in_one_line(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    done = cli.ok(
+        "compile", f"{PIPELINES}:small", "--target", "airflow", "-o", "dags/small.py",
+        "--suiro-command", "/opt/venv/bin/python -m suiro",
+    )  # fmt: skip
+    assert done.stdout == "compiled small (7 tasks) for airflow to dags/small.py\n"
+    text = (tmp_path / "dags" / "small.py").read_text()
+    assert "SUIRO = ['/opt/venv/bin/python', '-m', 'suiro']" in text and "with DAG(" in text
+    line = cli.error(2, "compile", f"{PIPELINES}:small", "--target", "airflow", "-o", "x.py", "--image", "i")
+    assert line == "error: --image does not apply to --target airflow; see docs/compile.md."
+    line = cli.error(
+        2, "compile", f"{PIPELINES}:small", "-t", "airflow", "-o", "x.py", "--deployment", "nightly"
+    )
+    assert line == "error: no deployment named 'nightly'; deploy one with `suiro deploy`."
+    assert not (tmp_path / "x.py").exists()

@@ -155,3 +155,23 @@ def sleepy(seconds: float) -> float:
 @pipeline
 def slow(seconds: float = 0.0):
     return sleepy(seconds)
+
+
+@task(trigger_rule="all_done")
+def tally(squares: list[int] | None) -> int:
+    return sum(squares or [])
+
+
+@pipeline
+def gather_all(n: int = 3):
+    return tally(square.map(numbers(n)))  # all_done over a map: Airflow would see failed items missing
+
+
+@pipeline(schedule={"cron": "0 6 * * 1-5", "timezone": "Asia/Tokyo"}, tags=["nightly"], owner="ml-team")
+def weekdays(n: int = 2):
+    return fit(n)
+
+
+@pipeline(schedule="every 6h")
+def needs_n(n: int):
+    return fit(n)

@@ -21,6 +21,7 @@ commands = typer.Typer()
 
 class CompileTarget(StrEnum):
     kfp = "kfp"
+    airflow = "airflow"
 
 
 @commands.command(name="compile")
@@ -38,17 +39,38 @@ def compile_(
         str | None,
         typer.Option("--home", help="SUIRO_HOME set in every task (a path on the shared volume)."),
     ] = None,
+    suiro_command: Annotated[
+        str | None,
+        typer.Option(
+            "--suiro-command",
+            help="Airflow: how tasks start suiro, e.g. '/venv/bin/python -m suiro' (default suiro).",
+        ),
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment", help="Airflow: the saved deployment whose schedule, catch-up and params to use."
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Compile a pipeline to another engine's spec; each task runs `suiro task-run` there.
 
     --target kfp writes a Kubeflow Pipelines v2 spec through the kfp SDK's compiler
-    (pip install 'suiro[kfp]'); see docs/compile.md.
+    (pip install 'suiro[kfp]'); --target airflow an Airflow 3 DAG file. See docs/compile.md.
     """
     from suiro.compilers import compile_pipeline
 
     with errors(verbose):
-        written = compile_pipeline(target, to.value, output, image=image, home=home)
+        written = compile_pipeline(
+            target,
+            to.value,
+            output,
+            image=image,
+            home=home,
+            suiro_command=suiro_command,
+            deployment=deployment,
+        )
     print(f"compiled {written['pipeline']} ({written['tasks']} tasks) for {to.value} to {written['path']}")
 
 
