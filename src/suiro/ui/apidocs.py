@@ -5,8 +5,8 @@ fetched at run time), so ``/api/v1/docs`` is a plain page rendered on the server
 ``app.openapi()``: it cannot drift from the routes, because it is made from them. This module
 turns that description into rows for the template: each operation's method, path, summary,
 description, parameters (type, default, constraints), request body fields and answer. It only
-reads the description; every text it returns is escaped by the template (``code`` marks up
-````literal```` spans after escaping them).
+reads the description; every text it returns is escaped by the template (``code`` escapes a
+docstring's text, then shows its double-backquoted spans as ``<code>``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def code(text: str | None) -> Markup:
-    """``text`` escaped, with its ````literal```` spans as ``<code>``."""
+    """``text`` escaped, with its double-backquoted spans (as docstrings mark names) as ``<code>``."""
     parts = _LITERAL.split(str(text or ""))
     return Markup("").join(
         Markup("<code>{}</code>").format(part) if i % 2 else escape(part) for i, part in enumerate(parts)

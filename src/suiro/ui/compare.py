@@ -21,20 +21,20 @@ from suiro.store import queries, search
 if TYPE_CHECKING:
     from suiro.registry import Registry
 
-#: At most this many runs side by side (a page stays readable at 1280 px, and the reads bounded).
-MAX_RUNS = 8
+#: At most this many runs (or versions) side by side (a page stays readable at 1280 px, the reads bounded).
+MAX_COMPARED = 8
 _MISSING = object()
 
 
 class CompareError(SuiroError, ValueError):
-    """The runs to compare were not given as the page needs them."""
+    """The runs or model versions to compare were not given as the page needs them."""
 
 
 def compare(registry: Registry, run_ids: list[str]) -> dict[str, Any]:
-    """``run_ids`` (2 to ``MAX_RUNS``, each an id or unique part of one) side by side.
+    """``run_ids`` (2 to ``MAX_COMPARED``, each an id or unique part of one) side by side.
 
     Raises:
-        CompareError: fewer than two runs, or more than ``MAX_RUNS``.
+        CompareError: fewer than two runs, or more than ``MAX_COMPARED``.
         RunNotFoundError: a run is not recorded.
     """
     run_ids = list(dict.fromkeys(r for r in run_ids if r))
@@ -54,11 +54,11 @@ def compare(registry: Registry, run_ids: list[str]) -> dict[str, Any]:
 
 
 def compare_versions(registry: Registry, name: str, selectors: list[str]) -> dict[str, Any]:
-    """Versions of model ``name`` (2 to ``MAX_RUNS``: numbers, ``latest`` or a stage) side by side,
+    """Versions of model ``name`` (2 to ``MAX_COMPARED``: numbers, ``latest`` or a stage) side by side,
     in the order given (deltas are from the first).
 
     Raises:
-        CompareError: fewer than two distinct versions, or more than ``MAX_RUNS``.
+        CompareError: fewer than two distinct versions, or more than ``MAX_COMPARED``.
         ModelNotFoundError: no such model, or no such version.
         RegistryError: an invalid model name or version selector.
     """
@@ -87,8 +87,10 @@ def compare_versions(registry: Registry, name: str, selectors: list[str]) -> dic
 
 
 def _check_count(count: int, what: str, hint: str) -> None:
-    if not 2 <= count <= MAX_RUNS:
-        raise CompareError(f"compare needs at least two {what} and at most {MAX_RUNS} (got {count}); {hint}.")
+    if not 2 <= count <= MAX_COMPARED:
+        raise CompareError(
+            f"compare needs at least two {what} and at most {MAX_COMPARED} (got {count}); {hint}."
+        )
 
 
 def param_rows(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
