@@ -4,9 +4,10 @@ One ``suiro ui`` process (with a token) and one browser serve the whole module; 
 logs in once through the form. Covered as a user would: a running run's task turns green
 without a reload, a failed run's traceback can be read, runs are filtered by state, a
 pipeline named ``<script>`` renders as text (no dialog opens), a model is promoted through
-the form, two runs are compared from the runs list with the keyboard alone, a deployment is
-triggered from its form (a bad value shows the ``--set`` error, a good one runs: the UI starts
-it, no scheduler here) and a failed run is resumed from its page. With
+the form, two runs are compared from the runs list and two model versions from the model's
+page with the keyboard alone, a deployment is triggered from its form (a bad value shows the
+``--set`` error, a good one runs: the UI starts it, no scheduler here) and a failed run is
+resumed from its page. With
 ``SUIRO_UI_SCREENSHOTS=<folder>`` the main pages are saved there at 1280x800 (``docs/ui`` holds
 the current ones).
 """
@@ -53,8 +54,9 @@ def site(tmp_path_factory):
         for name in ("mapped", "failing", "hostile")
     }
     registry = Registry(cli.home)
-    registry.register("churn", {"v": 1}, metrics={"auc": 0.81}, run_id=runs["mapped"])
-    registry.register("churn", {"v": 2}, metrics={"auc": 0.86}, run_id=runs["mapped"])
+    lineage = {"run_id": runs["mapped"], "task_key": "train", "data_digest": "5e1f" * 16}
+    registry.register("churn", {"v": 1}, metrics={"auc": 0.81}, params={"depth": 3, "lr": 0.1}, **lineage)
+    registry.register("churn", {"v": 2}, metrics={"auc": 0.86}, params={"depth": 5, "lr": 0.1}, **lineage)
     registry.promote("churn", 1, "production", reason="first release")
     registry.close()
     with ui_server(cli, env={"SUIRO_UI_TOKEN": TOKEN}) as server:
@@ -155,6 +157,28 @@ def test_compare_two_runs_with_the_keyboard_alone(page, site):
     expect(page.locator("table.compare thead")).to_contain_text(runs["failing"])
     expect(page.locator("tr.differs")).to_have_count(2)  # n (mapped) and x (failing)
     _shot(page, "compare")
+
+
+def test_compare_two_model_versions_with_the_keyboard_alone(page, site):
+    _, _, runs = site
+    page.goto("/models/churn")
+    page.locator("body").focus()
+    for n in (1, 2):
+        _tab_to(page, f"pick-version-{n}")
+        page.keyboard.press("Space")
+    for _ in range(20):  # back up to the button above the table
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("() => document.activeElement.id") == "compare-versions-submit":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/models/churn/compare?version=1&version=2")
+    expect(page.locator("h1")).to_have_text("Compare 2 versions of churn")
+    expect(page.locator("table.compare")).to_contain_text("(+0.05)")  # auc 0.81 -> 0.86
+    expect(page.locator("table.compare")).to_contain_text(runs["mapped"])
+    _shot(page, "model-compare")
+    _tab_to(page, f"/runs/{runs['mapped']}")  # the run it came from, one key away
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/runs/{runs['mapped']}")
 
 
 def test_a_failed_runs_traceback_can_be_read(page, site):

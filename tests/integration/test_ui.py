@@ -260,6 +260,8 @@ def test_every_route_but_health_and_login_needs_the_token(home):
     paths = _paths(app.routes)
     assert ("GET", "/api/v1/runs/x") in paths and ("POST", "/models/x/promote") in paths and len(paths) > 20
     assert ("POST", "/trigger") in paths and ("POST", "/api/v1/deployments/x/pause") in paths
+    assert ("GET", "/api/v1/docs") in paths and ("GET", "/api/v1/models/x/compare") in paths
+    assert ("GET", "/models/x/compare") in paths
     with TestClient(app) as anonymous:
         for method, path in paths:
             exempt = path in auth.EXEMPT

@@ -275,6 +275,14 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
     return result
 
 
+def run_summary(db: Database, run_id: str) -> dict[str, Any] | None:
+    """A run's pipeline, state, times and the run it resumed (by its full id; None if not recorded)."""
+    rows = db.query(
+        "SELECT id, pipeline, state, started, ended, parent_run_id FROM runs WHERE id = :id", {"id": run_id}
+    )
+    return rows[0] if rows else None
+
+
 def root_of(db: Database, run_id: str) -> str:
     """The first run of the chain of resumes ``run_id`` belongs to."""
     seen = {run_id}

@@ -4,7 +4,8 @@ Owns what every response shares: the middleware order (token first, so an unauth
 body is never read; then the body limit, S8), the security headers (no framing, no inline
 script, no referrer), and how a suiro error becomes a response (404 for an unknown run or
 model, 400 for a bad request; JSON under ``/api/``, a page elsewhere). There is no Swagger
-page: it loads its script from a CDN. The OpenAPI description is at ``/api/v1/openapi.json``.
+page (it loads its script from a CDN): ``/api/v1/docs`` is our own page, rendered on the server
+from the OpenAPI description (``apidocs``), which is at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations

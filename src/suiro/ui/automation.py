@@ -217,33 +217,40 @@ class TriggerBody(BaseModel):
     params: dict[str, str] = Field(default_factory=dict, max_length=200)
 
 
-@api.get("/deployments")
+@api.get("/deployments", response_description="as suiro deployments --json")
 def deployments(request: Request) -> Any:
     """Every deployment: schedule in words, next three fire times, paused, triggers, latest run."""
     return reads.deployments(request.app.state.registry)
 
 
-@api.get("/deployments/{name}")
+@api.get(
+    "/deployments/{name}", response_description="as suiro deployments show NAME --json, plus queued_ticks"
+)
 def deployment(request: Request, name: str) -> Any:
     """A deployment: parameters, schedule, next fire times (zone and UTC), recent runs, queued ticks."""
     return _deployment(request.app.state.registry, name)
 
 
-@api.post("/deployments/{name}/pause")
+@api.post("/deployments/{name}/pause", response_description="{name, paused}")
 def pause(request: Request, name: str) -> Any:
     """Pause a deployment: no new runs are decided for it (queued ones wait)."""
     actions.check_api_write(request)
     return _set_paused(request.app.state.registry, name, True)
 
 
-@api.post("/deployments/{name}/resume")
+@api.post("/deployments/{name}/resume", response_description="{name, paused}")
 def resume_deployment(request: Request, name: str) -> Any:
     """Resume a paused deployment."""
     actions.check_api_write(request)
     return _set_paused(request.app.state.registry, name, False)
 
 
-@api.post("/trigger")
+@api.post(
+    "/trigger",
+    response_description=(
+        "{run_id, waiting}: waiting says why it does not start at once (paused; queued for the scheduler)"
+    ),
+)
 def trigger(request: Request, body: TriggerBody) -> Any:
     """Start a run of a deployment, a pipeline (as its latest run loaded it) or again of a run, with
     parameter texts read as ``--set`` reads them; ``waiting`` says why it does not start at once."""
@@ -254,14 +261,14 @@ def trigger(request: Request, body: TriggerBody) -> Any:
     return {"run_id": started.run_id, "waiting": started.waiting}
 
 
-@api.post("/runs/{run_id}/rerun")
+@api.post("/runs/{run_id}/rerun", response_description="{run_id} of the new run")
 def rerun(request: Request, run_id: str) -> Any:
     """Run a recorded run's pipeline again with its parameters, as a new run."""
     actions.check_api_write(request)
     return {"run_id": _rerun(request.app.state.registry, actions.check_run_id(run_id)).run_id}
 
 
-@api.post("/runs/{run_id}/resume")
+@api.post("/runs/{run_id}/resume", response_description="{run_id} of the new run")
 def resume(request: Request, run_id: str) -> Any:
     """Resume a failed, crashed or cancelled run: only what did not succeed runs again."""
     actions.check_api_write(request)

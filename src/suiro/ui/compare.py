@@ -1,10 +1,14 @@
-"""Two or more runs side by side: what the compare page and ``/api/v1/compare`` show (one read).
+"""Two or more runs, or two or more versions of a model, side by side: what the compare pages,
+``/api/v1/compare`` and ``/api/v1/models/NAME/compare`` show (one read each).
 
-Parameters are lined up by name (``present`` says which runs have it; ``differs`` when not
-every run has the same value), metrics by name with each run's latest value and its delta from
-the first run's, and tasks by key with each run's state, attempts and cache hit
-(``cached_from``). Reads only, through
-``queries.get_run`` and ``search.latest_metrics`` on the read-only handle.
+Both line parameters up by name (``present`` says which have it; ``differs`` when not all have
+the same value) and metrics by name with each one's value and its delta from the first one's
+(``param_rows``, ``metric_rows``: the same code for runs and versions). Runs add their tasks by
+key with each run's state, attempts and cache hit (``cached_from``); versions add their stage
+and its last change (who, when, why), their data digest (``other_data``: trained on other data
+than the first) and their lineage (the run and task that registered them, the run that run
+resumed). Reads only: ``queries`` and ``search`` on the read-only handle, and the registry's
+reads (``Registry.get``, ``transitions``), which use it too.
 """
 
 from __future__ import annotations
@@ -17,28 +21,24 @@ from suiro.store import queries, search
 if TYPE_CHECKING:
     from suiro.registry import Registry
 
-#: At most this many runs side by side (a page stays readable at 1280 px, and the reads bounded).
-MAX_RUNS = 8
+#: At most this many runs (or versions) side by side (a page stays readable at 1280 px, the reads bounded).
+MAX_COMPARED = 8
 _MISSING = object()
 
 
 class CompareError(SuiroError, ValueError):
-    """The runs to compare were not given as the page needs them."""
+    """The runs or model versions to compare were not given as the page needs them."""
 
 
 def compare(registry: Registry, run_ids: list[str]) -> dict[str, Any]:
-    """``run_ids`` (2 to ``MAX_RUNS``, each an id or unique part of one) side by side.
+    """``run_ids`` (2 to ``MAX_COMPARED``, each an id or unique part of one) side by side.
 
     Raises:
-        CompareError: fewer than two runs, or more than ``MAX_RUNS``.
+        CompareError: fewer than two runs, or more than ``MAX_COMPARED``.
         RunNotFoundError: a run is not recorded.
     """
     run_ids = list(dict.fromkeys(r for r in run_ids if r))
-    if not 2 <= len(run_ids) <= MAX_RUNS:
-        raise CompareError(
-            f"compare needs at least two runs and at most {MAX_RUNS} (got {len(run_ids)}); "
-            "tick them in the runs list, or pass ?run=ID&run=ID."
-        )
+    _check_count(len(run_ids), "runs", "tick them in the runs list, or pass ?run=ID&run=ID")
     db = registry.reader
     runs = [queries.get_run(db, run_id) for run_id in run_ids]
     metrics = [search.latest_metrics(db, run["id"]) for run in runs]
@@ -47,13 +47,54 @@ def compare(registry: Registry, run_ids: list[str]) -> dict[str, Any]:
             {k: run[k] for k in ("id", "pipeline", "state", "started", "ended", "duration", "params")}
             for run in runs
         ],
-        "params": _params([run["params"] for run in runs]),
-        "metrics": _metrics(metrics),
+        "params": param_rows([run["params"] for run in runs]),
+        "metrics": metric_rows(metrics),
         "tasks": _tasks(runs),
     }
 
 
-def _params(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def compare_versions(registry: Registry, name: str, selectors: list[str]) -> dict[str, Any]:
+    """Versions of model ``name`` (2 to ``MAX_COMPARED``: numbers, ``latest`` or a stage) side by side,
+    in the order given (deltas are from the first).
+
+    Raises:
+        CompareError: fewer than two distinct versions, or more than ``MAX_COMPARED``.
+        ModelNotFoundError: no such model, or no such version.
+        RegistryError: an invalid model name or version selector.
+    """
+    selectors = list(dict.fromkeys(s.strip() for s in selectors if s and s.strip()))
+    hint = "tick them on the model's page, or pass ?version=1&version=2"
+    _check_count(len(selectors), "versions", hint)
+    found = {v.version: v for v in (registry.get(name, s) for s in selectors)}  # "2" and "latest" once
+    _check_count(len(found), "versions", hint)
+    versions = [v.to_dict() for v in found.values()]
+    history = registry.transitions(name)
+    first_data = versions[0]["data_digest"]
+    for version in versions:
+        changes = [t for t in history if t["version"] == version["version"]]  # registered, promoted, ...
+        version["stage_change"] = changes[-1] if changes else None
+        digest = version["data_digest"]
+        version["other_data"] = None if digest is None or first_data is None else digest != first_data
+        version["run"] = (
+            queries.run_summary(registry.reader, version["run_id"]) if version["run_id"] else None
+        )
+    return {
+        "name": versions[0]["name"],
+        "versions": versions,
+        "params": param_rows([v["params"] for v in versions]),
+        "metrics": metric_rows([v["metrics"] for v in versions]),
+    }
+
+
+def _check_count(count: int, what: str, hint: str) -> None:
+    if not 2 <= count <= MAX_COMPARED:
+        raise CompareError(
+            f"compare needs at least two {what} and at most {MAX_COMPARED} (got {count}); {hint}."
+        )
+
+
+def param_rows(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parameters by name: each one's values (None where absent), ``present`` and ``differs``."""
     names = sorted({name for p in params for name in p})
     rows = []
     for name in names:
@@ -70,7 +111,8 @@ def _params(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _metrics(metrics: list[dict[str, float]]) -> list[dict[str, Any]]:
+def metric_rows(metrics: list[dict[str, float | None]]) -> list[dict[str, Any]]:
+    """Metrics by name: each one's value (None where absent) and its delta from the first's."""
     rows = []
     for name in sorted({name for m in metrics for name in m}):
         values = [m.get(name) for m in metrics]

@@ -30,7 +30,13 @@ class Rollback(BaseModel):
     reason: str | None = Field(default=None, max_length=actions.MAX_REASON)
 
 
-@router.get("/runs")
+@router.get(
+    "/runs",
+    response_description=(
+        "{runs, page, more, filter, pipelines, states, metrics, deployments}; each run "
+        "has its params, and metric (the sort metric's value) when sorted"
+    ),
+)
 def runs(
     request: Request,
     pipeline: str | None = None,
@@ -51,57 +57,101 @@ def runs(
     return reads.runs(request.app.state.registry, page=page, where=where)
 
 
-@router.get("/runs/{run_id}")
+@router.get(
+    "/runs/{run_id}",
+    response_description=(
+        "the run with tasks, attempts (with tracebacks), logs, metrics, outputs (the "
+        "first 12 with a preview), graph, explain"
+    ),
+)
 def run(request: Request, run_id: str) -> Any:
     """A run: parameters, tasks, attempts with tracebacks, logs, metrics, outputs and graph."""
     return reads.run(request.app.state.registry, actions.check_run_id(run_id), log_tail=None)
 
 
-@router.get("/runs/{run_id}/states")
+@router.get("/runs/{run_id}/states", response_description="{id, state, tasks: [{task_key, state, ...}]}")
 def run_states(request: Request, run_id: str) -> Any:
     """A run's state and its tasks' states (what the live view streams)."""
     return reads.run_states(request.app.state.registry, actions.check_run_id(run_id))
 
 
-@router.get("/runs/{run_id}/logs")
+@router.get(
+    "/runs/{run_id}/logs",
+    response_description=(
+        "[{task_key, map_index, attempt, state, lines, error_type, error_message, traceback}]"
+    ),
+)
 def logs(request: Request, run_id: str, task: str | None = None, attempt: int | None = None) -> Any:
     """Each attempt's log lines, with the error and traceback of a failed one."""
     registry = request.app.state.registry
     return reads.logs(registry, actions.check_run_id(run_id), task=task, attempt=attempt)
 
 
-@router.get("/compare")
+@router.get(
+    "/compare",
+    response_description=(
+        "{runs, params: [{name, values, present, differs}], metrics: [{name, values, "
+        "deltas}], tasks: [{task_key, runs}]}"
+    ),
+)
 def compare_runs(request: Request, run: Annotated[list[str] | None, Query()] = None) -> Any:
     """Two or more runs (``?run=ID&run=ID``) side by side: parameters (``differs``), metrics with
     deltas from the first run, and each task's state and cache hit."""
     return compare.compare(request.app.state.registry, [actions.check_run_id(r) for r in run or []])
 
 
-@router.get("/pipelines")
+@router.get("/pipelines", response_description="[{name, runs, latest run}]")
 def pipelines(request: Request) -> Any:
     """Every pipeline with a recorded run."""
     return reads.pipelines(request.app.state.registry)
 
 
-@router.get("/pipelines/{name:path}")
+@router.get(
+    "/pipelines/{name:path}",
+    response_description=(
+        "{name, graph, params, runs, latest, metric, metric_names, metric_history: [{id, "
+        "started, state, value}]}"
+    ),
+)
 def pipeline(request: Request, name: str, metric: str | None = None) -> Any:
     """A pipeline's graph, parameters, recent runs and a metric across its runs (``metric_history``)."""
     return reads.pipeline(request.app.state.registry, name, metric=metric or None)
 
 
-@router.get("/models")
+@router.get("/models", response_description="[{name, versions, latest, latest_created, production}]")
 def models(request: Request) -> Any:
     """Every registered model."""
     return reads.models(request.app.state.registry)
 
 
-@router.get("/models/{name}")
+@router.get(
+    "/models/{name}",
+    response_description=(
+        "{name, versions: [{version, stage, metrics, params, data_digest, run_id, "
+        "task_key, ...}], history: [{version, action, from_stage, to_stage, time, actor, "
+        "reason}]}"
+    ),
+)
 def model(request: Request, name: str) -> Any:
     """A model's versions and stage history."""
     return reads.model(request.app.state.registry, name)
 
 
-@router.post("/models/{name}/promote")
+@router.get("/models/{name}/compare", response_description="{name, versions, params, metrics}")
+def compare_versions(
+    request: Request,
+    name: str,
+    version: Annotated[list[str] | None, Query(description="a version number, latest or a stage")] = None,
+) -> Any:
+    """Two or more versions (``?version=1&version=2``) side by side: each version's stage and its
+    last change (``stage_change``: who, when, why), metrics, parameters, data digest (``other_data``
+    when it differs from the first version's), and lineage (``run``: the run it was registered
+    from, with the run that run resumed); ``params`` (``differs``) and ``metrics`` with deltas from
+    the first version."""
+    return compare.compare_versions(request.app.state.registry, name, version or [])
+
+
+@router.post("/models/{name}/promote", response_description="the promoted version")
 def promote(request: Request, name: str, body: Promotion) -> Any:
     """Move a version to a stage (into production, the current production version is archived)."""
     actions.check_api_write(request)
@@ -109,7 +159,7 @@ def promote(request: Request, name: str, body: Promotion) -> Any:
     return actions.promote(registry, name, body.version, body.stage, body.reason).to_dict()
 
 
-@router.post("/models/{name}/rollback")
+@router.post("/models/{name}/rollback", response_description="the version back in production")
 def rollback(request: Request, name: str, body: Rollback) -> Any:
     """Put the previous production version back into production."""
     actions.check_api_write(request)

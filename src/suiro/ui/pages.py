@@ -1,4 +1,5 @@
-"""The HTML pages: runs, a run, pipelines, a pipeline, models, a model, and the login form.
+"""The HTML pages: runs, a run, pipelines, a pipeline, models, a model, compares, the JSON API's
+documentation, and the login form.
 
 Each page calls one ``reads`` function (the JSON API calls the same one) and renders it; the
 SVG pictures come from ``dag`` and ``charts``. The only writes are a model's promote and
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
 from suiro.errors import RunNotFoundError
-from suiro.ui import actions, charts, compare, dag, filters, launches, reads
+from suiro.ui import actions, apidocs, charts, compare, dag, filters, launches, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
 
@@ -90,6 +91,20 @@ def models_page(request: Request):
 def model_page(request: Request, name: str, done: str | None = None):
     data = reads.model(request.app.state.registry, name)
     return _page(request, "model.html", {**data, "done": done, "stages": actions.STAGES})
+
+
+@router.get("/models/{name}/compare")
+def compare_versions_page(
+    request: Request, name: str, version: Annotated[list[str] | None, Query()] = None
+) -> HTMLResponse:
+    data = compare.compare_versions(request.app.state.registry, name, version or [])
+    return _page(request, "versions.html", data)
+
+
+@router.get("/api/v1/docs")
+def api_docs_page(request: Request) -> HTMLResponse:
+    context = {"operations": apidocs.operations(request.app.openapi()), "code": apidocs.code}
+    return _page(request, "apidocs.html", context)
 
 
 @router.post("/models/{name}/promote")
