@@ -227,7 +227,9 @@ class Runner:
             args = tuple(argument(b, defer) for b in node.args)
             kwargs = {k: argument(b, defer) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
-            custom = self._memo.custom_key(node, args, kwargs) if self._memo is not None else None
+            custom = None
+            if node.task.options.cache_key is not None and self._memo is not None:
+                custom = self._memo.custom_key(node, args, kwargs)
         except Exception as exc:
             self._progress.failed(node.key, input_error(node, exc))
             return TaskState.FAILED
@@ -316,8 +318,9 @@ class Runner:
 
     def _submit_ready(self) -> None:
         # Nothing can fall due while these start (no retry waits, no deadline): one may run here.
-        alone = not self._retries and self._stops.deadline is None
-        while not self._stops.stopped and not self.cancellation.requested:
+        stops = self._stops
+        alone = not self._retries and stops.deadline is None
+        while not stops.stopped and not self.cancellation.requested:
             unit = self._attempts.next()
             if unit is None:
                 return
@@ -332,7 +335,9 @@ class Runner:
         self._progress.attempt_started(unit)
         node = self.graph.nodes[unit.key]
         opts = node.task.options
-        timeout = self._stops.timeout_of(unit, opts.timeout, inline=self.executor.runs_inline)
+        timeout = opts.timeout
+        if self._stops.deadline is not None:  # it may cut the timeout (checked here: once per attempt)
+            timeout = self._stops.timeout_of(unit, timeout, inline=self.executor.runs_inline)
         return Work(
             fn=node.task.fn,
             args=unit.args,
