@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from suiro.attempts import Attempts
 from suiro.errors import TaskFailedError
 from suiro.events import RunGraph
 from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
@@ -109,8 +108,6 @@ class DynamicRunner(Runner):
         self._body = body
         self._task_defaults = dict(task_defaults)
         self._defaulted: dict[int, Task[Any, Any]] = {}
-        self._limits: dict[str, int] = {}
-        self._attempts = Attempts(self.executor, self.cancellation, self._limits)
         self._counts: dict[str, int] = {}
         #: Call shapes (task, argument count, keyword names, mapped) already bound to the signature.
         self._checked: set[tuple[Any, ...]] = set()

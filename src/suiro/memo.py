@@ -13,12 +13,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key, reads_logical_time
+from suiro.context import Capture, TaskContext, task_scope
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
+from suiro.runinfo import RunInfo
 from suiro.secrets import mask
 
 # Re-exported: the runner takes them from here with the memo that uses them.
 __all__ = ["ABSENT", "Gather", "Hit", "Lazy", "Memo", "OutputStore", "is_portable", "materialize"]
+
+
+#: The run of a memo used outside one (keys only, as in tests): no id, no home, not scheduled.
+_NO_RUN = RunInfo(run_id="")
 
 
 class Memo:
@@ -30,11 +36,14 @@ class Memo:
     """
 
     def __init__(
-        self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False, scheduled: Any = None
+        self, outputs: OutputStore, params: Mapping[str, Any], *, fresh: bool = False, run: RunInfo = _NO_RUN
     ):
         self.outputs = outputs
         self.params = params
         self.fresh = fresh
+        #: The run whose context a task's ``cache_key=`` callable sees.
+        self.run = run
+        scheduled = run.scheduled
         #: The run's logical time as a key part, for tasks that read it from their context
         #: (``cache.reads_logical_time``); a run started by hand has none, and its own part.
         self._logical = combine(
@@ -134,11 +143,26 @@ class Memo:
         )
 
     def custom_key(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey | None:
-        """The key from a task's ``cache_key=`` callable, which replaces the inputs part."""
+        """The key from a task's ``cache_key=`` callable, which replaces the inputs part.
+
+        The callable may read the store (``suiro.context()``), so it runs in the context the task
+        would see. A mapped node has none: its items are keyed by their own values (``item_key``).
+        """
         fn = node.task.options.cache_key
-        if fn is None or not node.task.options.cache:
+        if fn is None or node.is_map or not node.task.options.cache:
             return None
-        custom = str(fn(*args, **kwargs))
+        run = self.run
+        ctx = TaskContext(
+            run_id=run.run_id,
+            task_key=node.key,
+            attempt=0,
+            params=self.params,
+            home=run.home,
+            root_run_id=run.root_run_id,
+            scheduled=run.scheduled,
+        )
+        with task_scope(ctx, Capture()):
+            custom = str(fn(*args, **kwargs))
         if reads_logical_time(node.task.fn):
             custom = combine(custom, self._logical)
         return make_key(node.task.name, node.task.fn, _output_options(node), {}, custom=custom)

@@ -1,8 +1,13 @@
-"""What a sensor's poke that found nothing means: its log line, its note, and whether it gave up.
+"""A sensor's poke that found nothing: what it means, its log line, and whether it gave up.
 
-Pure wording and decision over numbers the runner hands in (the delay ``RetrySchedule.after_poke``
-chose, or None when the sensor's timeout passed): no clock, no I/O, no reporting. The runner writes
-the line to the attempt's log, sends the note with the ``retrying`` event, or ends the task.
+Such a poke is no failure (``suiro.sensors``): the unit waits in the retry schedule for its next
+poke, ``retrying`` with the poke's sentence as its note and a line in its attempt's log, until its
+own timeout; then it fails, or is ``skipped`` with ``soft_fail``. It spends no retry.
+
+``judge`` is pure wording and decision over numbers handed in (the delay
+``RetrySchedule.after_poke`` chose, or None when the sensor's timeout passed); ``poked`` counts
+the poke and schedules the next one, ``note`` writes the line to the attempt's log and lines. The
+runner sends the ``retrying`` event or ends the task by the ``Verdict``; nothing here decides more.
 """
 
 from __future__ import annotations
@@ -10,9 +15,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from suiro.context import Capture
 from suiro.events import ErrorInfo
+from suiro.executors.base import Outcome
+from suiro.labels import task_label
 from suiro.states import TaskState
+
+if TYPE_CHECKING:
+    from suiro.attempts import Unit
+    from suiro.clock import Clock
+    from suiro.progress import Progress
+    from suiro.retry import RetrySchedule
 
 _SENSOR_TIMEOUT = "suiro.errors.SensorTimeoutError"
 
@@ -29,6 +44,33 @@ class Verdict:
     #: None: it waits for its next poke; else the state it ends in (``failed``, or ``skipped``
     #: with ``soft_fail``).
     ended: TaskState | None
+    #: Seconds until the next poke (0 once it gave up).
+    delay: float = 0.0
+
+
+def poked(unit: Unit, error: ErrorInfo, retries: RetrySchedule, clock: Clock) -> Verdict:
+    """Count a poke of sensor ``unit`` that found nothing, and judge it.
+
+    Its next poke is scheduled in ``retries`` unless the sensor's timeout has passed; a unit that
+    waits for it is marked ``poked`` (a stop ends it with the stop's error, as it has none).
+    """
+    assert error.poke is not None
+    number = unit.pokes + 1
+    delay = retries.after_poke(unit, error.poke)
+    label = task_label(unit.key, unit.map_index)
+    verdict = judge(error, label=label, number=number, delay=delay, now=clock.time())
+    if verdict.ended is None:
+        unit.poked = True
+    return verdict
+
+
+def note(unit: Unit, line: str, progress: Progress) -> None:
+    """Add a line of suiro's own to the unit's current attempt: to its log file and its lines."""
+    if unit.log_path is not None:
+        capture = Capture(unit.log_path)
+        capture.add_line(line)
+        capture.close()
+    progress.attempt_wrote(unit, Outcome(lines=(line,)))
 
 
 def judge(error: ErrorInfo, *, label: str, number: int, delay: float | None, now: float) -> Verdict:
@@ -46,7 +88,7 @@ def judge(error: ErrorInfo, *, label: str, number: int, delay: float | None, now
     said = f"poke {number} at {clock_time(now)}: {error.message}"
     if delay is not None:
         said += f"; next poke in {delay:g} s (at {clock_time(now + delay)})"
-        return Verdict(said, dataclasses.replace(error, message=said), None)
+        return Verdict(said, dataclasses.replace(error, message=said), None, delay)
     gave_up = f"sensor {label} waited {poke.timeout:g} s (from its first poke) and {error.message}"
     if poke.soft_fail:
         gave_up += "; skipped (soft_fail=True)"

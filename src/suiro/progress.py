@@ -3,7 +3,8 @@
 Each change to a task (an attempt started or ended, a retry, a reuse, the node's end) updates
 the ``TaskResult`` the run returns and sends the matching event to the observers in the same
 call, so the result and the events never disagree; the run's start and end are sent from here
-too. Events are built by keyword and stamped with the run's id and the time on the run's clock.
+too, and its end gives the ``RunResult``. Events are built by keyword and stamped with the run's
+id and the time on the run's clock.
 
 Must not decide anything (the runner says which state a task enters), buffer, or swallow an
 observer's error: an observer that fails stops the run (a lost record is worse than a stop).
@@ -27,7 +28,7 @@ from suiro.events import (
     TaskOutput,
     TaskStateChanged,
 )
-from suiro.results import TaskResult
+from suiro.results import RunError, RunResult, TaskResult
 from suiro.states import RunState, TaskState
 
 if TYPE_CHECKING:
@@ -58,15 +59,20 @@ class Progress:
         self.results = {key: TaskResult(key=key) for key in keys}
         self._observers = tuple(observers)
         self._clock = clock
+        #: Tasks that ended ``failed``, in the order they did (the first is the run's error).
+        self._failures: list[str] = []
+        #: The run's pipeline, parameters and start (``run_started``), for its ``RunResult``.
+        self._pipeline, self._params, self._started = "", {}, 0.0
 
     def send(self, event: Event) -> None:
         """Hand ``event`` to every observer."""
         for observer in self._observers:
             observer.notify(event)
 
-    def run_started(self, graph: Graph, params: dict[str, Any], executor: str) -> float:
-        """The run starts (the first event of every run); returns the time it started."""
+    def run_started(self, graph: Graph, params: dict[str, Any], executor: str) -> None:
+        """The run starts (the first event of every run)."""
         run, now = self.run, self._clock.time()
+        self._pipeline, self._params, self._started = graph.name, params, now
         self.send(
             RunStarted(
                 run_id=run.run_id,
@@ -80,13 +86,30 @@ class Progress:
                 scheduled=run.scheduled,
             )
         )
-        return now
 
-    def run_finished(self, state: RunState, error: str | None) -> float:
-        """The run ended (the last event of every run); returns the time it ended."""
+    def run_finished(self, state: RunState, output: Any, error: RunError | None) -> RunResult:
+        """The run ended (the last event of every run); returns what it gives its caller."""
         now = self._clock.time()
         self.send(RunFinished(run_id=self.run.run_id, state=state, time=now, error=error))
-        return now
+        return RunResult(
+            run_id=self.run.run_id,
+            pipeline=self._pipeline,
+            state=state,
+            params=self._params,
+            tasks=self.results,
+            output=output,
+            started=self._started,
+            ended=now,
+            error=error,
+        )
+
+    def first_error(self) -> RunError | None:
+        """The error of the first task that failed, preferring one whose failure is not tolerated."""
+        failures = [k for k in self._failures if self.results[k].errors]
+        chosen = [k for k in failures if not self.results[k].tolerated] or failures
+        if not chosen:
+            return None
+        return RunError.of_task(chosen[0], self.results[chosen[0]].errors[-1])
 
     def state_of(self, unit: Unit) -> TaskState:
         """The state of a unit's task, or of its item."""
@@ -258,9 +281,17 @@ class Progress:
             )
         )
 
-    def node_ended(self, key: str, state: TaskState, log_path: str | None = None) -> None:
-        """A task (all its items, if mapped) ended in ``state``; ``log_path``: its last attempt's."""
+    def node_ended(
+        self, key: str, state: TaskState, log_path: str | None = None, *, tolerated: bool = False
+    ) -> None:
+        """A task (all its items, if mapped) ended in ``state``; ``log_path``: its last attempt's.
+
+        ``tolerated``: it failed, but its task has ``allow_failure`` (the run does not fail for it).
+        """
         result = self.results[key]
+        if state is TaskState.FAILED:
+            self._failures.append(key)
+            result.tolerated = tolerated
         result.state = state
         attempt = result.attempts if result.map_size is None else 0
         if log_path is None and attempt and self.run.log_dir is not None:

@@ -1,4 +1,5 @@
-"""Trigger rules and bindings: how a node decides to run, and how its inputs are read.
+"""Trigger rules and bindings: how a node decides to run, how its inputs are read, and the error
+of a node whose inputs could not be.
 
 Pure functions over states and values, shared by the runner; no I/O.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from suiro.events import ErrorInfo
+from suiro.executors.base import error_info
 from suiro.expressions import evaluate
 from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
@@ -50,6 +53,14 @@ def verdict(
         if truth_of(cond.use) == cond.negate:
             return TaskState.SKIPPED
     return None
+
+
+def input_error(node: Node, exc: Exception) -> ErrorInfo:
+    """The error of a node that could not get its inputs (a binding or a ``when`` guard raised
+    ``exc`` as it was read): never retried, as reading them again would raise again."""
+    info = error_info(exc, retry_on=())
+    message = f"task {node.key} at {node.location} could not get its inputs: {info}"
+    return ErrorInfo(type=info.type, message=message, traceback=info.traceback, retryable=False)
 
 
 def apply_rule(rule: TriggerRule, states: list[TaskState]) -> TaskState | None:

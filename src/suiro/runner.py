@@ -1,43 +1,26 @@
 """One run's state machine: decide what runs when, and what every ending means.
 
-Owns task states, trigger rules, ``when`` guards, reuse of found outputs, ``--fail-fast`` and
-the end of a cancelled run. A task is submitted as soon as its own inputs are done (not level by
+Owns task states, trigger rules, ``when`` guards, reuse of found outputs, and the ending of
+every unit, node and run. A task is submitted as soon as its own inputs are done (not level by
 level); a task waiting for a retry holds no worker. Everything that happens is reported to
 observers as events. Knows no store and no concrete executor: it is handed an ``Executor``, an
 optional ``OutputStore`` and a list of ``RunObserver``.
 
-The parts it drives each keep one kind of state and decide nothing: ``attempts`` (the ready
-queue, concurrency limits, where an attempt runs, the outcomes), ``retry`` (budgets, delays,
-due times), ``fanout`` (a mapped node's items), ``values`` (outputs held for the nodes still to
-read them), ``memo`` (cache keys, reuse) and ``progress`` (the task results and the events).
-
-Cancelling (a ``Cancellation`` requested by SIGINT/SIGTERM, or a ``KeyboardInterrupt``):
-nothing new starts, the executor kills its workers, retries that were waiting are dropped,
-attempts that were running end ``failed`` with ``RunCancelledError`` (their task runs again
-on resume), outcomes that had already arrived are kept (a success stays a success), and the
-run ends ``cancelled`` with the reason. Attempts on threads cannot be stopped: they are
-abandoned at once, and what they return later is not recorded.
-
-A run's deadline (``timeout``, from ``@pipeline(timeout=...)``) ends it the same way, but
-``failed`` with ``run exceeded its timeout of N s``: every wait is bounded by it, nothing starts
-once it passed, and the executor's ``cancel`` kills what runs in processes (threads are
-abandoned). An executor that runs attempts in this thread (sequential) could not be woken: there
-each attempt gets a timeout no longer than what is left, so it runs in a process killed at the
-deadline (``suiro.deadline``).
-
-A sensor's poke that finds nothing (``suiro.sensors``) is no failure: the unit waits in the retry
-schedule for its next poke, ``retrying`` with the poke's sentence as its note and a line in its
-attempt's log, until its own timeout; then it fails, or is ``skipped`` with ``soft_fail``.
+The parts it drives each own one concern: ``attempts`` (the ready queue, concurrency limits,
+where an attempt runs, the outcomes), ``retry`` (budgets, delays, due times), ``fanout`` (a
+mapped node's items), ``values`` (outputs held for the nodes still to read them), ``memo`` (cache
+keys, reuse), ``progress`` (the task results and the events), ``stopping`` (fail-fast, a cancel
+and the run's deadline: when nothing more starts, and what each unit cut short ends with) and
+``pokes`` (a sensor's poke that found nothing, which is no failure).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import graphlib
-import os
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from suiro import clock as clocks
@@ -45,10 +28,8 @@ from suiro import pokes
 from suiro.attempts import Attempts, Unit
 from suiro.cache import CacheKey
 from suiro.cancel import Cancellation
-from suiro.context import Capture, TaskContext, task_scope
-from suiro.deadline import Deadline
 from suiro.events import ErrorInfo, RunObserver
-from suiro.executors.base import Executor, Outcome, Work, cancelled_error, error_info
+from suiro.executors.base import Executor, Outcome, Work
 from suiro.fanout import MapState, map_verdict
 from suiro.faults import fault
 from suiro.graph import Binding, Graph, Node, output_sources
@@ -58,14 +39,11 @@ from suiro.memo import Hit, Memo, OutputStore
 from suiro.progress import Progress
 from suiro.results import RunError, RunResult
 from suiro.retry import RetrySchedule
-from suiro.rules import verdict
+from suiro.rules import input_error, verdict
 from suiro.runinfo import RunInfo
 from suiro.states import RunState, TaskState
+from suiro.stopping import Halt, Stopping, Why
 from suiro.values import Values
-
-_CANCELLED = "suiro.errors.RunCancelledError"
-_RUN_TIMEOUT = "suiro.errors.RunTimeoutError"
-_TASK_TIMEOUT = "suiro.errors.TaskTimeoutError"
 
 
 class Runner:
@@ -84,7 +62,7 @@ class Runner:
         clock: the clock for retry delays and event times (default: ``suiro.clock.get()``),
             injectable so tests control time.
         rng: source of retry jitter.
-        cancel: a stop request the run obeys (see the module docstring); a ``KeyboardInterrupt``
+        cancel: a stop request the run obeys (see ``suiro.stopping``); a ``KeyboardInterrupt``
             in the runner's thread is one too, recorded and then re-raised.
         timeout: seconds the run may take (its pipeline's ``timeout``); None: no limit.
     """
@@ -109,60 +87,38 @@ class Runner:
         self.params = dict(params)
         self.executor = executor
         self.info = run
-        self.fail_fast = fail_fast
         self.clock = clock or clocks.get()
         self.cancellation = cancel or Cancellation()
         self._progress = Progress(run, graph.nodes, observers, self.clock)
         self.results = self._progress.results
-        self._memo = (
-            Memo(outputs, self.params, fresh=fresh, scheduled=run.scheduled) if outputs is not None else None
-        )
+        self._memo = Memo(outputs, self.params, fresh=fresh, run=run) if outputs is not None else None
         self._upstream = {k: n.upstream for k, n in graph.nodes.items()}
         self._values = Values(graph, self.params, self._upstream)
-        limits = {k: n.max_concurrency for k, n in graph.nodes.items() if n.max_concurrency}
-        self._attempts = Attempts(executor, self.cancellation, limits)
+        #: ``max_concurrency`` of each task that has one (a dynamic run adds its calls' here).
+        self._limits = {k: n.max_concurrency for k, n in graph.nodes.items() if n.max_concurrency}
+        self._attempts = Attempts(executor, self.cancellation, self._limits)
         self._retries = RetrySchedule(self.clock, rng or random.Random())
+        self._stops = Stopping(self.cancellation, self.clock, fail_fast=fail_fast, timeout=timeout)
         self._maps: dict[str, MapState] = {}
-        self._stopping = False
-        #: Nodes that ended ``failed``, in the order they did (the first is the run's error).
-        self._failures: list[str] = []
-        self._timeout = timeout
-        self._deadline: Deadline | None = None
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
         """Run every node that its trigger rules allow; return when nothing is left."""
-        info = self.info
-        started = self._progress.run_started(self.graph, self.params, self.executor.name)
-        if self._timeout is not None:
-            self._deadline = Deadline(self._timeout, self.clock)
-        self.cancellation.bind(info.run_id, self._attempts.wake)
+        self._progress.run_started(self.graph, self.params, self.executor.name)
+        self._stops.begin()
+        self.cancellation.bind(self.info.run_id, self._attempts.wake)
         interrupted = None
         try:
             self._loop()
         except KeyboardInterrupt as exc:  # Ctrl-C under Python's own handler, wherever the loop was
-            if self.cancellation.requested:
+            if not self._stops.interrupted():
                 raise  # asked twice: the forced stop records the run
-            self.cancellation.request(
-                "KeyboardInterrupt", f"cancelled by KeyboardInterrupt in process {os.getpid()}"
-            )
             interrupted = exc
-        state, output, error = self._ending()
-        ended = self._progress.run_finished(state, error)
+        result = self._progress.run_finished(*self._ending())
         if interrupted is not None:
             raise interrupted
-        return RunResult(
-            run_id=info.run_id,
-            pipeline=self.graph.name,
-            state=state,
-            params=self.params,
-            tasks=self.results,
-            output=output,
-            started=started,
-            ended=ended,
-            error=error,
-        )
+        return result
 
     def _ending(self) -> tuple[RunState, Any, RunError | None]:
         """The run's state, output and error, once nothing more runs.
@@ -171,34 +127,23 @@ class Runner:
         ``all_done`` report), and its error is the first task that failed. A failure its task
         tolerates (``allow_failure``) does not fail the run.
         """
-        if self.cancellation.requested:
-            self._cancel_run()
-            return RunState.CANCELLED, None, RunError(self.cancellation.detail, type=_CANCELLED)
-        if self._deadline is not None and self._deadline.reached:
-            self._halt(self._deadline.error)
-            return RunState.FAILED, None, RunError(self._deadline.message, type=_RUN_TIMEOUT)
+        halt = self._stops.halt(self.info.run_id)
+        if halt is not None:  # a cancel, or the deadline
+            self._halt(halt)
+            return halt.state, None, halt.error
         ok = all(
             r.state.is_terminal and (not r.state.is_failure or r.tolerated) for r in self.results.values()
         )
+        state, error = (RunState.SUCCESS, None) if ok else (RunState.FAILED, self._progress.first_error())
         output = self.graph.output
         if output is None or not all(self.results[k].state.is_ok for k in output_sources(output)):
-            return (RunState.SUCCESS, None, None) if ok else (RunState.FAILED, None, self._first_error())
+            return state, None, error
         try:
-            value = self._values.resolve(output)
+            return state, self._values.resolve(output), error
         except Exception as exc:  # e.g. a cached output found corrupt: the run cannot deliver it
-            if not ok:
-                return RunState.FAILED, None, self._first_error()
-            error = RunError(f"the pipeline's output could not be read: {exc}", type=type(exc).__name__)
+            if ok:
+                error = RunError(f"the pipeline's output could not be read: {exc}", type=type(exc).__name__)
             return RunState.FAILED, None, error
-        return (RunState.SUCCESS, value, None) if ok else (RunState.FAILED, value, self._first_error())
-
-    def _first_error(self) -> RunError | None:
-        """The first task that failed, preferring one whose failure is not tolerated."""
-        failures = [k for k in self._failures if self.results[k].errors]
-        chosen = [k for k in failures if not self.results[k].tolerated] or failures
-        if not chosen:
-            return None
-        return RunError.of_task(chosen[0], self.results[chosen[0]].errors[-1])
 
     def _loop(self) -> None:
         self._sorter = graphlib.TopologicalSorter(self._upstream)
@@ -214,35 +159,22 @@ class Runner:
         dynamic pipeline's calls drive the same turns (``suiro.dynamic``).
         """
         attempts = self._attempts
-        if self.cancellation.requested or self._past_deadline():
+        if self.cancellation.requested:
+            return False
+        if self._stops.overdue(attempts, self._retries):  # nothing more starts; ``_ending`` stops the rest
+            self._stop(self._stops.deadline_error)
             return False
         attempts.ready.extend(self._retries.due())
         self._submit_ready()
         if self.cancellation.requested or not (attempts.inflight or self._retries or attempts.ready):
             return False
-        left = self._deadline.left() if self._deadline is not None else None
         if not attempts.inflight:  # only a retry can fall due: wait for it (or for a cancel, or the deadline)
-            self._retries.sleep(attempts.sleep, limit=left)
+            self._retries.sleep(attempts.sleep, limit=self._stops.left())
             return True
-        for unit, outcome in attempts.take(_sooner(self._retries.wait_time(), left)):
+        for unit, outcome in attempts.take(self._stops.bound(self._retries.wait_time())):
             self._finish_attempt(unit, outcome)
         self._start_ready_nodes()
         return True
-
-    def _past_deadline(self) -> bool:
-        """Whether the run's deadline has passed with something left to run or wait for.
-
-        Then nothing more starts: the loop ends and ``_ending`` stops what runs.
-        """
-        if self._deadline is None:
-            return False
-        attempts = self._attempts
-        if not (attempts.inflight or self._retries or attempts.ready):
-            return False  # everything ended in time
-        if self._deadline.passed():
-            self._stop(self._deadline.error)
-            return True
-        return False
 
     # -- nodes ------------------------------------------------------------------------
 
@@ -251,14 +183,14 @@ class Runner:
         pending = deque(self._sorter.get_ready())
         while pending:
             key = pending.popleft()
-            if self._stopping:
+            if self._stops.stopped:
                 continue  # left pending: fail-fast never starts it
             node = self.graph.nodes[key]
             try:
                 states = [self.results[k].state for k in self._upstream[key]]
                 state = verdict(node, states, self._state_of, self._is_true)
             except Exception as exc:  # a when() guard's value could not be read
-                self._record_input_error(node, exc)
+                self._progress.failed(key, input_error(node, exc))
                 state = TaskState.FAILED
             if state is None:
                 state = self._expand(node)
@@ -295,9 +227,11 @@ class Runner:
             args = tuple(argument(b, defer) for b in node.args)
             kwargs = {k: argument(b, defer) for k, b in node.kwargs.items()}
             calls = split_mapped(node.key, args, kwargs) if node.is_map else [(args, kwargs)]
-            custom = self._custom_key(node, args, kwargs) if node.task.options.cache_key else None
+            custom = None
+            if node.task.options.cache_key is not None and self._memo is not None:
+                custom = self._memo.custom_key(node, args, kwargs)
         except Exception as exc:
-            self._record_input_error(node, exc)
+            self._progress.failed(node.key, input_error(node, exc))
             return TaskState.FAILED
         finally:
             self._values.release(self._upstream[node.key])
@@ -310,24 +244,6 @@ class Runner:
             self._attempts.ready.append(Unit(node.key, -1, *calls[0]))
             return None
         return self._expand_map(node, key, calls)
-
-    def _custom_key(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey | None:
-        """The key from the task's ``cache_key=`` callable, which may read the store: it runs in
-        the context the task would see."""
-        if self._memo is None or node.is_map or node.task.options.cache_key is None:
-            return None
-        info = self.info
-        ctx = TaskContext(
-            run_id=info.run_id,
-            task_key=node.key,
-            attempt=0,
-            params=self.params,
-            home=info.home,
-            root_run_id=info.root_run_id,
-            scheduled=info.scheduled,
-        )
-        with task_scope(ctx, Capture()):
-            return self._memo.custom_key(node, args, kwargs)
 
     def _expand_map(
         self, node: Node, key: CacheKey | None, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
@@ -371,12 +287,9 @@ class Runner:
         if not ok and self._memo is not None:
             self._memo.record_absent(key)
         tolerated = state is TaskState.FAILED and self.graph.nodes[key].task.options.allow_failure
-        if state is TaskState.FAILED:
-            self._failures.append(key)
-            self.results[key].tolerated = tolerated
-        self._progress.node_ended(key, state, log_path)
+        self._progress.node_ended(key, state, log_path, tolerated=tolerated)
         self._sorter.done(key)
-        if state is TaskState.FAILED and self.fail_fast and not tolerated:
+        if state is TaskState.FAILED and self._stops.fails_fast(tolerated):
             self._stop()
 
     def _finish_map(self, key: str, *, emit: bool = True) -> TaskState | None:
@@ -401,18 +314,13 @@ class Runner:
         self._finish_node(key, state, values)
         return None
 
-    def _record_input_error(self, node: Node, exc: Exception) -> None:
-        info = error_info(exc, retry_on=())
-        message = f"task {node.key} at {node.location} could not get its inputs: {info}"
-        error = ErrorInfo(type=info.type, message=message, traceback=info.traceback, retryable=False)
-        self._progress.failed(node.key, error)
-
     # -- attempts -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
         # Nothing can fall due while these start (no retry waits, no deadline): one may run here.
-        alone = not self._retries and self._deadline is None
-        while not self._stopping and not self.cancellation.requested:
+        stops = self._stops
+        alone = not self._retries and stops.deadline is None
+        while not stops.stopped and not self.cancellation.requested:
             unit = self._attempts.next()
             if unit is None:
                 return
@@ -428,10 +336,8 @@ class Runner:
         node = self.graph.nodes[unit.key]
         opts = node.task.options
         timeout = opts.timeout
-        if self._deadline is not None and self.executor.runs_inline:
-            # It would run in this thread, where the deadline could not stop it: in a process it
-            # can, killed at the deadline. Elsewhere the loop wakes at the deadline and cancels.
-            timeout, unit.capped = self._deadline.cap(timeout)
+        if self._stops.deadline is not None:  # it may cut the timeout (checked here: once per attempt)
+            timeout = self._stops.timeout_of(unit, timeout, inline=self.executor.runs_inline)
         return Work(
             fn=node.task.fn,
             args=unit.args,
@@ -466,17 +372,16 @@ class Runner:
             return
         error = outcome.error
         assert error is not None
-        if unit.capped and error.type == _TASK_TIMEOUT and self._deadline is not None:
-            self._deadline.reached = True  # stopped by the run's deadline, not its own timeout
-            self._stop(self._deadline.error)
-            error = self._deadline.error(task_label(unit.key, unit.map_index))
-            outcome = dataclasses.replace(outcome, error=error)
-        elif error.poke is not None and not self._stopping:
+        overran = self._stops.overran(unit, error)
+        if overran is not None:  # stopped by the run's deadline, not its own timeout
+            self._stop(self._stops.deadline_error)
+            error, outcome = overran, dataclasses.replace(outcome, error=overran)
+        elif error.poke is not None and not self._stops.stopped:
             self._poked(unit, outcome, error)
             return
         self._progress.failed(unit.key, error)
         opts = self.graph.nodes[unit.key].task.options
-        delay = None if self._stopping else self._retries.after_failure(unit, error, opts)
+        delay = None if self._stops.stopped else self._retries.after_failure(unit, error, opts)
         if delay is None:
             self._unit_ended(unit, TaskState.FAILED, outcome)
         else:
@@ -484,26 +389,13 @@ class Runner:
 
     def _poked(self, unit: Unit, outcome: Outcome, error: ErrorInfo) -> None:
         """A sensor's poke found nothing: wait for the next poke, or give up at its timeout."""
-        assert error.poke is not None
-        number = unit.pokes + 1
-        delay = self._retries.after_poke(unit, error.poke)
-        label = task_label(unit.key, unit.map_index)
-        verdict = pokes.judge(error, label=label, number=number, delay=delay, now=self.clock.time())
-        self._note(unit, verdict.line)
+        verdict = pokes.poked(unit, error, self._retries, self.clock)
+        pokes.note(unit, verdict.line, self._progress)
         if verdict.ended is None:
-            unit.poked = True
-            self._progress.retrying(unit, verdict.error, delay or 0.0)
+            self._progress.retrying(unit, verdict.error, verdict.delay)
             return
         self._progress.failed(unit.key, verdict.error)
         self._unit_ended(unit, verdict.ended, dataclasses.replace(outcome, error=verdict.error))
-
-    def _note(self, unit: Unit, line: str) -> None:
-        """Add a line of suiro's own to the unit's current attempt: to its log file and its lines."""
-        if unit.log_path is not None:
-            capture = Capture(unit.log_path)
-            capture.add_line(line)
-            capture.close()
-        self._progress.attempt_wrote(unit, Outcome(lines=(line,)))
 
     def _unit_ended(self, unit: Unit, state: TaskState, outcome: Outcome, value: Any = None) -> None:
         """The unit's last attempt ended in ``state``: end its node, or count its item."""
@@ -514,65 +406,47 @@ class Runner:
         self._progress.item_ended(unit, state, outcome)
         if self._maps[unit.key].item_ended(unit.map_index, value, outcome.artifact):
             self._finish_map(unit.key)
-        elif state is TaskState.FAILED and self.fail_fast and not self._tolerates(unit.key):
+        elif state is TaskState.FAILED and self._stops.fails_fast(self._tolerates(unit.key)):
             self._stop()
 
     def _tolerates(self, key: str) -> bool:
         return self.graph.nodes[key].task.options.allow_failure
 
-    # -- stopping -----------------------------------------------------------------------
+    # -- stopping (the rules: ``suiro.stopping``) -----------------------------------------
 
-    def _stop(self, why: Callable[[str], ErrorInfo] | None = None, *, keep_own: bool = False) -> None:
-        """Fail fast: start nothing new; queued units stay pending, retry-waiting ones end failed
-        with ``why(label)`` as their error, if given (``keep_own``: only a sensor waiting for its
-        next poke; one waiting for a retry keeps its own last error)."""
-        if self._stopping:
+    def _stop(self, why: Why | None = None, *, keep_own: bool = False) -> None:
+        """Start nothing new; queued units stay pending, units waiting for another attempt end
+        failed (with ``why(label)`` as their error, see ``Stopping.error_of``)."""
+        if not self._stops.stop():
             return
-        self._stopping = True
         for unit in self._attempts.drop_queued() + self._retries.drain():
             if unit.attempt:  # had failed (or poked) and was waiting for another attempt
-                error = None
-                if why is not None and (unit.poked or not keep_own):
-                    error = why(task_label(unit.key, unit.map_index))
-                if error is not None:
-                    self._progress.failed(unit.key, error)
-                self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
+                self._fail(unit, self._stops.error_of(unit, why, keep_own=keep_own))
             elif unit.map_index >= 0 and self._maps[unit.key].item_dropped():
                 self._finish_map(unit.key)  # a never-started item stays pending, but its node ends
 
-    def _cancel_run(self) -> None:
-        """End a cancelled run: kill the workers, drop what waits, end what ran as cancelled."""
-        run_id = self.info.run_id
-        error = cancelled_error(
-            f"run {run_id} was cancelled ({self.cancellation.reason}) while this attempt ran; "
-            f"resume it to run the task again: suiro resume {run_id}"
-        )
-        self._halt(lambda label: error, keep_own=True)
-
-    def _halt(self, why: Callable[[str], ErrorInfo], *, keep_own: bool = False) -> None:
+    def _halt(self, halt: Halt) -> None:
         """Stop the run now (a cancel, or its deadline): kill the workers, drop what waits, and end
-        what ran with ``why(label)`` as its error.
+        what ran with ``halt.why(label)`` as its error.
 
         Outcomes that had arrived are kept when they succeeded (no need to run them again);
         a failure that arrived is treated as stopped, since the stop may have caused it (a
-        terminal's Ctrl-C reaches the programs a task runs too). ``keep_own``: units waiting for a
-        retry end with their own last error (a cancel), else with ``why``'s.
+        terminal's Ctrl-C reaches the programs a task runs too).
         """
         self.executor.cancel()
-        self._stop(why, keep_own=keep_own)
+        self._stop(halt.why, keep_own=halt.keep_own)
         for unit, outcome in self._attempts.ended_ok():
             self._finish_attempt(unit, outcome)
         for unit in self._attempts.abandon():
             if not self._progress.state_of(unit).is_terminal:
-                error = why(task_label(unit.key, unit.map_index))
-                self._progress.failed(unit.key, error)
-                self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
+                self._fail(unit, halt.why(task_label(unit.key, unit.map_index)))
         for key, result in self.results.items():  # a KeyboardInterrupt may have cut a step short
             if result.map_size is None and result.state in (TaskState.RUNNING, TaskState.RETRYING):
-                self._progress.failed(key, why(key))
+                self._progress.failed(key, halt.why(key))
                 self._finish_node(key, TaskState.FAILED)
 
-
-def _sooner(a: float | None, b: float | None) -> float | None:
-    """The shorter of two waits (None: no limit)."""
-    return b if a is None else a if b is None else min(a, b)
+    def _fail(self, unit: Unit, error: ErrorInfo | None) -> None:
+        """End a unit a stop cut short ``failed``, with ``error`` (None: its own last one)."""
+        if error is not None:
+            self._progress.failed(unit.key, error)
+        self._unit_ended(unit, TaskState.FAILED, Outcome(error=error))
