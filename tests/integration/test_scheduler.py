@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from reliability.sched_harness import deploy, most_at_once, read_ledger, wait_for, write_ticking
@@ -144,4 +145,39 @@ def test_two_triggers_at_the_same_instant_queue_two_runs(suiro_home, target):
     first = manual.trigger(store, "manual", now=T0)
     second = manual.trigger(store, "manual", now=T0)
     assert first != second and len(ticks.queued(store.db)) == 2
+    store.close()
+
+
+SLOW = """
+import time
+
+from suiro import pipeline, task
+
+
+@task
+def sleeps() -> int:
+    time.sleep(30)
+    return 1
+
+
+@pipeline(timeout=1, executor="threads")
+def late():
+    return sleeps()
+"""
+
+
+def test_a_run_stopped_at_its_deadline_ends_its_process_though_a_thread_was_abandoned(suiro_home, tmp_path):
+    (tmp_path / "late.py").write_text(SLOW, encoding="utf-8")
+    store = Store(suiro_home)
+    deploy(store.db, "late", f"{tmp_path / 'late.py'}:late", None)
+    sched = Scheduler(suiro_home)
+    sched.run_pass()
+    run_id = manual.trigger(store, "late")
+    started = time.monotonic()
+    assert sched.run_pass().launched == 1
+    settle(sched)  # every child it started has exited
+    assert time.monotonic() - started < 15, "the abandoned 30 s task did not hold the child"
+    sched.close()
+    (run,) = store.db.query("SELECT state, error FROM runs WHERE id = :id", {"id": run_id})
+    assert run["state"] == "failed" and "exceeded its timeout of 1" in run["error"]
     store.close()
