@@ -154,7 +154,7 @@ class Schedule:
                 fields[key] = value
         for key in ("start", "end", "anchor"):
             if fields.get(key) is not None:
-                fields[key] = to_epoch(fields[key], tz, key)
+                fields[key] = to_epoch(fields[key], tz, f"the schedule's {key}")
         if fields.get("every") is not None:
             fields["every"] = parse_duration(fields["every"])
         return cls(**fields)
@@ -438,8 +438,10 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-def to_epoch(value: Any, zone: tzinfo | str = "UTC", what: str = "time") -> float:
+def to_epoch(value: Any, zone: tzinfo | str = "UTC", what: str = "the time") -> float:
     """Epoch seconds from epoch seconds, a datetime or date, or ISO text; naive ones are in ``zone``.
+
+    ``what`` names the value in the error (``"the schedule's start"``, ``"backfill --start"``).
 
     Raises:
         ScheduleError: not an instant.
@@ -448,6 +450,7 @@ def to_epoch(value: Any, zone: tzinfo | str = "UTC", what: str = "time") -> floa
         zone = zone_named(zone)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
+    given = value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -460,9 +463,9 @@ def to_epoch(value: Any, zone: tzinfo | str = "UTC", what: str = "time") -> floa
             value = value.replace(tzinfo=zone)
         return value.timestamp()
     raise ScheduleError(
-        f"the schedule's {what} is not a time; give ISO text such as '2026-11-01' or "
-        "'2026-11-01T02:00', a datetime, or epoch seconds",
-        spec=value,
+        f"{what} {given!r} is not a time; give ISO text such as '2026-11-01' or "
+        "'2026-11-01T02:00', a datetime, or epoch seconds.",
+        spec=given,
     )
 
 

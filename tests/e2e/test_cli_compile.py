@@ -61,3 +61,29 @@ def test_compile_for_airflow_writes_a_dag_file_and_refuses_kfps_options_in_one_l
     )
     assert line == "error: no deployment named 'nightly'; deploy one with `suiro deploy`."
     assert not (tmp_path / "x.py").exists()
+
+
+def test_a_logical_time_default_is_one_clear_sentence_for_kfp_as_for_airflow(tmp_path: Path) -> None:
+    pytest.importorskip("kfp")
+    cli = Cli(tmp_path)
+    cli.write(
+        "daily.py",
+        """
+        import suiro
+
+        @suiro.task
+        def load(day: str) -> str:
+            return day
+
+        @suiro.pipeline(schedule="@daily")
+        def daily(day: str = suiro.logical.ds):
+            return load(day)
+        """,
+    )
+    line = cli.error(2, "compile", "daily.py", "--target", "kfp", "-o", "daily.yaml")
+    assert line == (
+        "error: pipeline daily: parameter day's default is suiro.logical.ds, a logical time the KFP target "
+        "does not carry (a KFP run has no logical time); give it a plain default, or none and a value "
+        "for each run."
+    )
+    assert not (tmp_path / "daily.yaml").exists()

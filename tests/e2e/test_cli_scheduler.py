@@ -118,3 +118,12 @@ def test_the_example_systemd_unit_runs_the_scheduler_and_leaves_runs_alone():
     assert service["ExecStart"].split()[1:] == ["scheduler"]
     assert service["KillSignal"] == "SIGTERM" and service["KillMode"] == "process"
     assert service["Restart"] == "always" and unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_a_backfill_bound_that_is_not_a_date_is_one_sentence_naming_the_option_and_value(cli, db, tmp_path):
+    deploy(db, "daily", write_ticking(tmp_path), "0 0 * * *")
+    message = cli.error(2, "backfill", "daily", "--start", "2026-13-01", "--end", "2026-11-03")
+    assert "backfill --start '2026-13-01' is not a time; give ISO text such as '2026-11-01'" in message
+    assert message.rstrip().endswith(".")
+    message = cli.error(2, "backfill", "daily", "--start", "2026-11-01", "--end", "yesterday")
+    assert "backfill --end 'yesterday' is not a time" in message

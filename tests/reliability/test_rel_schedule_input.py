@@ -81,13 +81,15 @@ def test_an_unknown_time_zone_is_refused_with_the_closest_name(zone, message):
 
 
 def test_bounds_that_are_not_times_or_are_reversed_are_refused():
-    with pytest.raises(ScheduleError, match=r"the schedule's start is not a time; give ISO text such as"):
+    with pytest.raises(
+        ScheduleError, match=r"the schedule's start 'next tuesday' is not a time; give ISO text such as"
+    ):
         Schedule.parse("@daily", start="next tuesday")
     with pytest.raises(
         ScheduleError, match=r"start \(2026-12-01 00:00\) is after its end \(2026-11-01 00:00\)"
     ):
         Schedule.parse("@daily", start="2026-12-01", end="2026-11-01")
-    with pytest.raises(ScheduleError, match=r"the schedule's time is not a time"):
+    with pytest.raises(ScheduleError, match=r"the time nan is not a time"):
         to_epoch(float("nan"))
 
 

@@ -29,6 +29,7 @@ from suiro.compilers import CompileError
 from suiro.compilers.plan import Guard, Plan, Step, plan
 from suiro.compilers.typed import KINDS, artifact_outputs
 from suiro.graph import EMPTY, Param
+from suiro.logical import is_marker
 from suiro.states import TriggerRule
 
 if TYPE_CHECKING:
@@ -112,6 +113,12 @@ def _kfp_name(name: str) -> str:
 
 def _kfp_type(param: Param, pipeline: str) -> Any:
     """The KFP type of a pipeline parameter (its annotation, else its default's type)."""
+    if is_marker(param.default):  # else kfp fails on it with "bad argument type for built-in operation"
+        raise CompileError(
+            f"pipeline {pipeline}: parameter {param.name}'s default is {param.default!r}, a logical time "
+            "the KFP target does not carry (a KFP run has no logical time); give it a plain default, or "
+            "none and a value for each run."
+        )
     hint = param.annotation
     if hint is EMPTY:
         hint = str if param.default is EMPTY or param.default is None else type(param.default)

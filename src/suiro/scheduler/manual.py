@@ -175,8 +175,8 @@ def plan_backfill(store: Store, name: str, start: Any, end: Any, *, now: float |
             f"deployment {name} has no schedule, so it has no ticks to backfill; give it a cron or an "
             "interval (suiro deploy ... --cron), or start single runs with suiro trigger."
         )
-    first = to_epoch(start, schedule.timezone, "backfill start")
-    last = to_epoch(_day_after(end) or end, schedule.timezone, "backfill end")
+    first = to_epoch(start, schedule.timezone, "backfill --start")
+    last = to_epoch(_day_after(end) or end, schedule.timezone, "backfill --end")
     if _day_after(end) is not None:
         last -= 1e-6  # a day's date as the end: that whole day, as Airflow's backfill -e
     if first > last:
