@@ -19,9 +19,11 @@ Must not order tasks, retry or cache: the engine does.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -210,6 +212,27 @@ def _holds(
     return bool(resolve(cond.use, params, values))
 
 
+def leave_without_teardown() -> None:
+    """Once this process's task has ended well, let it exit without the interpreter's teardown.
+
+    pyarrow's thread pools now and then abort a process at interpreter exit after a Parquet read
+    (``std::terminate`` on a still-joinable native thread: apache/arrow#34314), after all the work
+    is done and written. An engine that runs one task per process (KFP, Airflow) would record the
+    task failed. So after a success, the last exit handler (registered here, it runs first) flushes
+    the output and leaves with status 0, unless an unhandled exception is on its way out (the
+    engine's own failure after ours: then the normal exit reports it).
+    """
+    atexit.register(_leave_if_well)
+
+
+def _leave_if_well() -> None:
+    if getattr(sys, "last_value", None) is not None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def component_call(
     target: str,
     key: str,
@@ -248,6 +271,7 @@ def component_call(
         run_id=run_id or os.environ.get("SUIRO_RUN_ID"),
         artifacts=artifacts,
     )
+    leave_without_teardown()
     if mode == "count" and isinstance(result, dict):  # skipped: one item that hands on the skip
         return [json.dumps({"index": -1, "skipped": True})]
     if mode == "count":

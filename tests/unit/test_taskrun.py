@@ -97,3 +97,38 @@ def test_the_task_timeout_stops_it_where_the_engine_has_none(tmp_path: Path) -> 
         match=r"task sleepy failed: .*TaskTimeoutError: task sleepy ran past its timeout of 0\.2 s",
     ):
         run_task(target, "sleepy", params={"seconds": 5.0}, home=tmp_path)
+
+
+_ONE_TASK = """
+import atexit, json, sys
+from pathlib import Path
+from suiro import taskrun
+
+marker = Path(sys.argv[2])
+atexit.register(lambda: marker.write_text("the interpreter's teardown ran"))  # runs after later ones
+taskrun.component_call(sys.argv[1], sys.argv[3], "run", {}, {"n": 2}, -1, -1)
+print("task done", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("key", "code", "teardown"), [("numbers", 0, False), ("no_such_task", 1, True)])
+def test_after_a_task_that_ended_well_its_process_leaves_without_the_native_teardown(
+    tmp_path: Path, key: str, code: int, teardown: bool
+) -> None:
+    """pyarrow can abort a process in the interpreter's teardown after a Parquet read
+    (apache/arrow#34314): a one-task process that succeeded leaves before it, with status 0; one
+    whose task failed exits as Python does, its failure reported."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "teardown"
+    proc = subprocess.run(
+        [sys.executable, "-c", _ONE_TASK, TARGET + ":small", str(marker), key],
+        env={**__import__("os").environ, "SUIRO_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert ("task done" in proc.stdout) is (code == 0)
+    assert marker.exists() is teardown

@@ -122,3 +122,4 @@ def task_run(
             run_id=run_id,
         )
         print(taskrun.write_result(result, output))
+        taskrun.leave_without_teardown()
