@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from suiro.cli.options import Verbose
+from suiro.cli.options import LeaseTtl, Verbose
 from suiro.cli.output import errors
 
 if TYPE_CHECKING:
@@ -30,14 +30,7 @@ def scheduler(
     once: Annotated[
         bool, typer.Option("--once", help="Do one pass (create and launch what is due), then exit.")
     ] = False,
-    lease_ttl: Annotated[
-        float,
-        typer.Option(
-            "--lease-ttl",
-            min=1.0,
-            help="Seconds a standby scheduler waits before taking over a dead one's lease.",
-        ),
-    ] = 30.0,
+    lease_ttl: LeaseTtl = 30.0,
     verbose: Verbose = False,
 ) -> None:
     """Run deployments on their schedules and triggers, each run in its own process (Ctrl-C stops)."""
