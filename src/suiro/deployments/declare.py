@@ -76,7 +76,8 @@ def deploy(
             except PipelineNotFoundError as exc:
                 raise DeploymentError(f"{str(exc).removesuffix('.')}.") from None
             fields["name"] = pipe.name
-        spec = project.deployment({k: v for k, v in fields.items() if v is not None})
+        given = {k: v for k, v in fields.items() if v is not None}
+        spec = project.deployment(given, flags=source == "cli")
     store = store_for(home)
     known = set(rows.names(store.reader)) | {spec.name}
     where = Path(base) if base else None
