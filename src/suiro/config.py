@@ -43,6 +43,7 @@ def resolve_params(
     overrides: Sequence[str] = (),
     values: Mapping[str, Any] | None = None,
     scheduled: Scheduled | None = None,
+    overrides_from: str = "--set",
 ) -> dict[str, Any]:
     """Resolve and validate every parameter of a pipeline from its layered sources.
 
@@ -61,6 +62,8 @@ def resolve_params(
         values: typed values given in Python; the ``--set`` layer, just below ``overrides``.
         scheduled: the deployment and logical time of the run; a default that is a
             ``suiro.logical`` marker becomes that time (None: now, in the machine's time zone).
+        overrides_from: where the ``overrides`` were typed, as messages name it (``the form``
+            in the UI: a user who never typed ``--set`` is not told about it).
 
     Returns:
         Parameter name to validated value, in signature order.
@@ -84,7 +87,7 @@ def resolve_params(
         resolution.add_environ(os.environ if environ is None else environ)
         for key, value in (values or {}).items():
             resolution.assign(_Setting(tuple(str(key).split(".")), value, "value"))
-        resolution.add_overrides(overrides)
+        resolution.add_overrides(overrides, overrides_from)
         resolved = resolution.finish()
     except RecursionError:
         raise ParameterError(
@@ -226,14 +229,14 @@ class _Resolution:
                     _Setting((by_upper[head.upper()], *rest), environ[key], f"env {key}", is_text=True)
                 )
 
-    def add_overrides(self, overrides: Sequence[str]) -> None:
+    def add_overrides(self, overrides: Sequence[str], source: str = "--set") -> None:
         for item in overrides:
             try:
                 path, text = parse_override(item)
             except ParameterError as exc:
                 self._note(f"pipeline {self.pipeline}: {exc}", exc.parameter, "--set")
                 continue
-            self.assign(_Setting(tuple(path), text, "--set", is_text=True))
+            self.assign(_Setting(tuple(path), text, source, is_text=True))
 
     def assign(self, setting: _Setting) -> None:
         """Validate one setting; its value replaces (or merges into) the lower layers' value."""

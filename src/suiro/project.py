@@ -280,8 +280,19 @@ def load(path: str | Path) -> Project:
     return found
 
 
-def deployment(fields: Mapping[str, Any]) -> Deployment:
+#: The command-line option of each deployment key (``suiro deploy``), for messages.
+FLAGS = {
+    "name": "--name", "cron": "--cron", "every": "--every", "timezone": "--tz", "start": "--start",
+    "end": "--end", "catchup": "--catchup", "max_catchup_runs": "--max-catchup",
+    "max_active_runs": "--max-active", "executor": "--executor", "sla": "--sla",
+}  # fmt: skip
+
+
+def deployment(fields: Mapping[str, Any], *, flags: bool = False) -> Deployment:
     """A ``Deployment`` from keyword values (the command line's, Python's), checked.
+
+    A wrong value is named as the caller wrote it: ``--name 'x y'`` with ``flags`` (the command
+    line's options), else ``name='x y'`` (Python's keywords); never by a file's index.
 
     Raises:
         DeploymentError: every problem with the values, each naming the deployment and key.
@@ -290,7 +301,8 @@ def deployment(fields: Mapping[str, Any]) -> Deployment:
         return Deployment.model_validate(dict(fields))
     except ValidationError as exc:
         data = {"deployments": [dict(fields)]}
-        problems = [_problem(e, data, {}, None)[1] for e in _under_deployments(exc.errors())]
+        spelled = FLAGS if flags else {key: f"{key}=" for key in Deployment.model_fields}
+        problems = [_problem(e, data, {}, None, spelled)[1] for e in _under_deployments(exc.errors())]
         raise _joined(problems, None) from None
 
 
@@ -364,12 +376,19 @@ _MISSING = {
 
 
 def _problem(
-    error: Mapping[str, Any], data: Any, lines: dict[tuple[Any, ...], int], label: str | None
+    error: Mapping[str, Any],
+    data: Any,
+    lines: dict[tuple[Any, ...], int],
+    label: str | None,
+    spelled: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:
-    """One pydantic error as ``(line, "suiro.yaml:LINE: <subject> <what>; <fix>")``."""
+    """One pydantic error as ``(line, "suiro.yaml:LINE: <subject> <what>; <fix>")``; without a file
+    (``label`` None) the key as ``spelled`` (``--name``, ``name=``) and no file index."""
     loc = _data_path(error["loc"], data)
     line = _line(lines, loc)
     subject, inner = _subject(loc, data)
+    if label is None and subject.startswith("deployments["):
+        subject = ""  # an index into suiro.yaml's list means nothing on the command line or in Python
     key = _dotted(inner)
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -383,7 +402,11 @@ def _problem(
     elif kind == "suiro":
         text = f"{subject} {error['msg']}"
     else:
-        given = f"{key} = {_short(error.get('input'))}"
+        option = (spelled or {}).get(key) if len(inner) == 1 else None
+        value = _short(error.get("input"))
+        given = (
+            f"{key} = {value}" if option is None else f"{option}{'' if option.endswith('=') else ' '}{value}"
+        )
         text = (
             f"{subject}: {given} is not valid; give {_wanted(error)}"
             if subject

@@ -155,11 +155,15 @@ BAD_FLAGS = {
     "interval-zero": (["flows.py:train", "--every", "0h"], "the interval '0h' is not positive"),
     "max-active-zero": (
         ["flows.py:train", "--cron", "@daily", "--max-active", "0"],
-        "max_active_runs = 0 is not valid; give a value greater than or equal to 1",
+        "deployment train: --max-active 0 is not valid; give a value greater than or equal to 1",
     ),
     "bad-catchup": (
         ["flows.py:train", "--cron", "@daily", "--catchup", "some"],
-        "catchup = 'some' is not valid",
+        "--catchup 'some' is not valid",
+    ),
+    "bad-name": (
+        ["flows.py:train", "--name", "bad name", "--cron", "@daily"],
+        "error: --name 'bad name' is not valid; give a name of letters, digits, '.', '_' or '-'",
     ),
     "no-schedule-anywhere": (
         ["flows.py"],

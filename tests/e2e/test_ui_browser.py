@@ -310,7 +310,7 @@ def test_trigger_a_deployment_from_its_form_with_a_bad_then_a_good_value(page, s
     page.fill('[data-param="n"]', "many")
     page.click("#trigger-submit")
     expect(page.locator("#trigger-error")).to_have_text(
-        "pipeline daily: parameter n = 'many' from --set is not a valid int; give an integer."
+        "pipeline daily: parameter n = 'many' from the form is not a valid int; give an integer."
     )
     expect(page.locator('[data-param="n"]')).to_have_value("many")
     _shot(page, "trigger")

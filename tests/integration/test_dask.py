@@ -76,7 +76,9 @@ def test_a_task_no_worker_can_ever_run_fails_at_once_naming_what_it_needs(dask_a
     (error,) = task_result.errors
     assert error.type == "suiro.errors.ClusterError" and not error.retryable
     assert error.message.startswith(f"task too_big cannot run on the Dask cluster at {dask_address}: ")
-    assert "it needs MEMORY=6.4e+10 and no worker of the cluster's 2 offers that" in error.message
+    assert (
+        "it needs memory 64GB and no worker of the cluster's 2 offers that (at most memory " in error.message
+    )
     assert 'dask worker --resources (e.g. "GPU=1")' in error.message
 
 

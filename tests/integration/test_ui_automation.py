@@ -211,7 +211,7 @@ def test_trigger_form_is_the_signature_with_the_deployments_values(client, home)
     assert client.get("/trigger").status_code == 400
 
 
-def test_a_bad_value_shows_the_same_error_as_set_and_starts_nothing(client, home):
+def test_a_bad_value_shows_the_same_error_as_set_naming_the_form_and_starts_nothing(client, home):
     before = client.get("/api/v1/deployments/nightly").json()["queued"]
     page = client.post(
         "/trigger", data={"deployment": "nightly", "p.n": "many", "p.label": "x", "p.flag": ""}
@@ -220,7 +220,13 @@ def test_a_bad_value_shows_the_same_error_as_set_and_starts_nothing(client, home
     with pytest.raises(ParameterError) as expected:
         pipe = load_pipeline(home["target"])
         resolve_params(pipe.params, pipeline=pipe.name, values={"n": 3}, overrides=["n=many"])
-    assert str(escape(str(expected.value))) in page.text
+    assert "from --set" in str(expected.value)  # the command line's wording, where the value came from
+    in_form = str(expected.value).replace("from --set", "from the form")
+    assert str(escape(in_form)) in page.text and "from --set" not in page.text
+    pipe_page = client.post(
+        "/trigger", data={"pipeline": "daily", "p.n": "many", "p.label": "x", "p.flag": ""}
+    )
+    assert pipe_page.status_code == 400 and "&#39;many&#39; from the form is not a valid" in pipe_page.text
     assert 'value="many" size="40"  aria-invalid="true"' in page.text  # kept, and marked
     runs = client.get("/api/v1/runs", params={"deployment": "nightly"}).json()["runs"]
     assert len(runs) == 1 and client.get("/api/v1/deployments/nightly").json()["queued"] == before

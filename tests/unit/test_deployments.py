@@ -89,7 +89,7 @@ def test_a_cron_deployment_is_saved_with_typed_params_and_its_next_fire_times(fo
         ({"triggers": [{"after": "x"}]}, "it is triggered after itself"),
         ({"pipeline": "missing.py:train"}, "pipeline file"),
         ({"pipeline": "flows.py:trian"}, "has no pipeline 'trian' (did you mean \"train\"?)"),
-        ({"max_active_runs": 0}, "max_active_runs = 0 is not valid"),
+        ({"max_active_runs": 0}, "max_active_runs=0 is not valid"),
     ],
 )
 def test_a_deployment_that_cannot_run_is_one_sentence_and_nothing_is_saved(folder, fields, expected):
@@ -207,10 +207,45 @@ def test_one_bad_deployment_in_a_project_saves_none_and_names_its_line(folder):
         deployments.deploy_project()
     message = str(caught.value)
     assert message.startswith(
-        "suiro.yaml:5: deployment nightly: pipeline train has no parameter 'thresold'"
-    ), message
-    assert "suiro.yaml:11: deployment on-data: it is triggered after 'nigthly'" in message
+        "suiro.yaml:7: deployment nightly: pipeline train has no parameter 'thresold'"
+    ), message  # the line of params:, not of - name:
+    assert "suiro.yaml:16: deployment on-data: it is triggered after 'nigthly'" in message
     assert saved() == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('cron: "0 2 * * *"', 'cron: "0 2 * *"', "suiro.yaml:8: deployment nightly: the cron expression"),
+        (
+            "timezone: Asia/Tokyo",
+            "timezone: Asia/Tokio",
+            "suiro.yaml:9: deployment nightly: unknown time zone",
+        ),
+        (
+            "{threshold: 0.95}",
+            "{threshold: high}",
+            "suiro.yaml:7: deployment nightly: pipeline train: parameter threshold",
+        ),
+        (
+            "max_active_runs: 1",
+            "max_active_runs: 1\n    sla: soon",
+            "suiro.yaml:11: deployment nightly: its sla",
+        ),
+    ],
+)
+def test_a_bad_value_in_a_project_names_the_line_of_its_key(folder, old, new, expected):
+    text = textwrap.dedent(PROJECT).lstrip().replace(old, new)
+    (folder / "suiro.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(DeploymentError) as caught:
+        deployments.deploy_project()
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_a_bad_value_given_in_python_names_the_keyword_not_a_file_index(folder):
+    with pytest.raises(DeploymentError) as caught:
+        deployments.deploy(pipeline="flows.py:train", name="bad name", cron="@daily")
+    assert str(caught.value).startswith("name='bad name' is not valid; give a name of letters"), caught.value
 
 
 def test_a_project_without_deployments_is_refused(folder):

@@ -78,3 +78,21 @@ def test_a_gpu_type_is_a_compile_targets_label_not_an_amount_a_dask_worker_offer
     assert dask_resources({"gpu": 1, "gpu_type": "nvidia-tesla-t4"}) == {"GPU": 1.0}
     assert dask_resources({"gpu_type": "nvidia-tesla-t4"}) is None
     assert dask_resources({"cpu": "500m", "memory": "1G"}) == {"CPU": 0.5, "MEMORY": 1e9}
+
+
+def test_a_task_no_dask_worker_can_run_is_named_with_its_resources_as_written():
+    from suiro.executors.dask.cluster import dask_resources, unmet
+
+    asked = {"memory": "4GB", "gpu": 1, "gpu_type": "nvidia-tesla-t4"}
+    offers = [{"CPU": 1, "MEMORY": 2_147_483_648}, {"CPU": 1, "MEMORY": 1e9}]
+    why = unmet(dask_resources(asked), offers, asked=asked)
+    assert why == (
+        "it needs gpu 1, memory 4GB and no worker of the cluster's 2 offers that "
+        "(at most gpu 0, memory 2.1 GB)"
+    )
+    assert unmet(dask_resources({"memory": "1GB"}), offers, asked={"memory": "1GB"}) is None
+    bare = unmet({"MEMORY": 4e9, "CPU": 0.5}, offers)  # without the task's own words: readable still
+    assert bare == (
+        "it needs cpu 0.5, memory 4 GB and no worker of the cluster's 2 offers that "
+        "(at most cpu 1, memory 2.1 GB)"
+    )

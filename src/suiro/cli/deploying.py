@@ -88,7 +88,9 @@ def deploy(
     with errors(verbose):
         if target is None:
             if given or set_:
-                flag = _FLAGS.get(next(iter(given), ""), "--set")
+                from suiro.project import FLAGS
+
+                flag = FLAGS.get(next(iter(given), ""), "--set")
                 raise DeploymentError(
                     f"{flag} needs a pipeline; give FILE.py:PIPELINE "
                     "(without one, suiro deploy reads the deployments of suiro.yaml)."
@@ -113,14 +115,6 @@ def deploy(
         print(f"checked {len(done)} deployment(s); nothing was saved (deploy without --check to save)")
     else:
         print("Runs start when the scheduler runs: suiro scheduler")
-
-
-#: The command-line flag of each deployment key, for messages.
-_FLAGS = {
-    "name": "--name", "cron": "--cron", "every": "--every", "timezone": "--tz", "start": "--start",
-    "end": "--end", "catchup": "--catchup", "max_catchup_runs": "--max-catchup",
-    "max_active_runs": "--max-active", "executor": "--executor", "sla": "--sla",
-}  # fmt: skip
 
 
 def _deployed_json(done: Any) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,8 @@ def deploy(
             except PipelineNotFoundError as exc:
                 raise DeploymentError(f"{str(exc).removesuffix('.')}.") from None
             fields["name"] = pipe.name
-        spec = project.deployment({k: v for k, v in fields.items() if v is not None})
+        given = {k: v for k, v in fields.items() if v is not None}
+        spec = project.deployment(given, flags=source == "cli")
     store = store_for(home)
     known = set(rows.names(store.reader)) | {spec.name}
     where = Path(base) if base else None
@@ -107,7 +109,9 @@ def deploy_project(
     checked, problems = [], []
     for index, spec in enumerate(found.deployments):
         try:
-            row = check(spec, base=found.base, source="project", known=known, location=found.location(index))
+            row = check(
+                spec, base=found.base, source="project", known=known, locate=partial(found.location, index)
+            )
         except DeploymentError as exc:
             problems.append(str(exc).removesuffix("."))
         else:
@@ -152,7 +156,7 @@ def check(
     overrides: Sequence[str] = (),
     source: str = "cli",
     known: Collection[str] = (),
-    location: str | None = None,
+    locate: Callable[..., str] | None = None,
     pipe: Pipeline | None = None,
 ) -> DeploymentRow:
     """The row ``spec`` becomes, once everything about it is checked; nothing is saved here.
@@ -163,34 +167,39 @@ def check(
         overrides: ``--set`` texts for its parameters.
         source: where it was declared (``python``, ``cli``, ``project``).
         known: the deployments that exist (or are deployed with it): ``after`` triggers must name one.
-        location: ``suiro.yaml:LINE`` where it was declared, for messages.
+        locate: ``suiro.yaml:LINE`` of one of its keys (``locate("params", "threshold")``), when
+            it was declared in a file: each problem names the line of the key that is wrong.
         pipe: the pipeline, when the caller has it (else ``spec.pipeline`` is loaded).
 
     Raises:
         DeploymentError: every problem found (pipeline, parameters, schedule, triggers, sla), in
             one message naming the deployment.
     """
-    prefix = f"{location}: " if location else ""
 
-    def error(problems: list[str]) -> DeploymentError:
-        text = "; ".join(p.removesuffix(".") for p in problems)
-        return DeploymentError(
-            f"{prefix}deployment {spec.name}: {text}.", deployment=spec.name, location=location
+    def error(problems: list[tuple[tuple[Any, ...], str]]) -> DeploymentError:
+        if locate is None:
+            text = "; ".join(p.removesuffix(".") for _, p in problems)
+            return DeploymentError(f"deployment {spec.name}: {text}.", deployment=spec.name)
+        text = "; ".join(
+            f"{locate(*key)}: deployment {spec.name}: {p.removesuffix('.')}" for key, p in problems
         )
+        return DeploymentError(f"{text}.", deployment=spec.name, location=locate(*problems[0][0]))
 
     try:
         pipe = pipe or _load(spec.pipeline, base)
     except PipelineNotFoundError as exc:
-        raise error([str(exc)]) from None
-    problems: list[str] = []
-    schedule = _guarded(problems, lambda: _schedule(spec, pipe))
-    triggers = [_trigger(t, spec, pipe, base, known, problems) for t in spec.triggers]
+        raise error([(("pipeline",), str(exc))]) from None
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    schedule = _guarded(problems, lambda: _schedule(spec, pipe), lambda exc: _schedule_key(spec, exc))
+    triggers = [_trigger(t, spec, pipe, base, known, problems, i) for i, t in enumerate(spec.triggers)]
     file_params = {
         t["param"]: os.path.join(t["pattern"], "file") for t in triggers if t and t["kind"] == "file"
     }
-    params = _guarded(problems, lambda: _params(spec, pipe, overrides, file_params))
-    sla = _guarded(problems, lambda: _sla(spec.sla)) if spec.sla is not None else pipe.sla
-    notify = _guarded(problems, lambda: _notify(spec))
+    params = _guarded(
+        problems, lambda: _params(spec, pipe, overrides, file_params), lambda exc: _param_key(spec, exc)
+    )
+    sla = _guarded(problems, lambda: _sla(spec.sla), lambda _: ("sla",)) if spec.sla is not None else pipe.sla
+    notify = _guarded(problems, lambda: _notify(spec), lambda _: ("notify",))
     if problems:
         raise error(problems)
     from suiro.api import target_of
@@ -212,6 +221,22 @@ def check(
     )
 
 
+def _schedule_key(spec: Deployment, exc: Exception) -> tuple[Any, ...]:
+    """The key a schedule problem is about: the one holding the value ``ScheduleError.spec`` names."""
+    wrong = getattr(exc, "spec", None)
+    keys = ("cron", "every", "timezone", "start", "end", "anchor")
+    for key in keys:
+        if getattr(spec, key) is not None and getattr(spec, key) == wrong:
+            return (key,)
+    return next(((key,) for key in keys if getattr(spec, key) is not None), ())
+
+
+def _param_key(spec: Deployment, exc: Exception) -> tuple[Any, ...]:
+    """The ``params`` key a parameter problem is about (``params`` itself when it was not given)."""
+    name = str(getattr(exc, "parameter", None) or "").split(".")[0]
+    return ("params", name) if name in spec.params else ("params",)
+
+
 def _notify(spec: Deployment) -> dict[str, Any] | None:
     """The deployment's ``notify:`` as ``suiro.notify`` reads it back, checked by it (the form was
     checked with the file's lines by ``suiro.project``; what the values mean is checked here)."""
@@ -226,12 +251,13 @@ def _notify(spec: Deployment) -> dict[str, Any] | None:
     return parsed.to_json() if parsed is not None else None
 
 
-def _guarded(problems: list[str], step: Any) -> Any:
-    """``step()``, or None with its problem noted (so every problem is reported at once)."""
+def _guarded(problems: list[tuple[tuple[Any, ...], str]], step: Any, key: Callable[[Exception], Any]) -> Any:
+    """``step()``, or None with its problem noted with the key it is about (``key(exc)``), so every
+    problem is reported at once, each at its key's line."""
     try:
         return step()
     except (ParameterError, ScheduleError, DeploymentError) as exc:
-        problems.append(_plain(str(exc)))
+        problems.append((key(exc), _plain(str(exc))))
         return None
 
 
@@ -322,28 +348,36 @@ def _trigger(
     pipe: Pipeline,
     base: Path | None,
     known: Collection[str],
-    problems: list[str],
+    problems: list[tuple[tuple[Any, ...], str]],
+    index: int,
 ) -> dict[str, Any] | None:
     """A trigger as stored (a file pattern made absolute), or None with its problem noted."""
+    here = ("triggers", index)
     if isinstance(trigger, FileTrigger):
         names = [p.name for p in pipe.params]
         if trigger.param not in names:
             problems.append(
-                f"its on_file trigger passes the file as parameter {trigger.param!r}"
-                f"{did_you_mean(trigger.param, names)}, which pipeline {pipe.name} does not take; "
-                f"name one of {', '.join(names) or 'its parameters (it has none)'} with param:"
+                (
+                    (*here, "param"),
+                    f"its on_file trigger passes the file as parameter {trigger.param!r}"
+                    f"{did_you_mean(trigger.param, names)}, which pipeline {pipe.name} does not take; "
+                    f"name one of {', '.join(names) or 'its parameters (it has none)'} with param:",
+                )
             )
             return None
         pattern = Path(trigger.on_file).expanduser()
         pattern = pattern if pattern.is_absolute() else (base or Path.cwd()).resolve() / pattern
         return {"kind": "file", "pattern": str(pattern), "param": trigger.param}
     if trigger.after == spec.name:
-        problems.append("it is triggered after itself; name another deployment in after:")
+        problems.append(((*here, "after"), "it is triggered after itself; name another deployment in after:"))
         return None
     if trigger.after not in known:
         problems.append(
-            f"it is triggered after {trigger.after!r}{did_you_mean(trigger.after, known)}, which is not "
-            "deployed; deploy that one first (or in the same suiro.yaml), or fix the name"
+            (
+                (*here, "after"),
+                f"it is triggered after {trigger.after!r}{did_you_mean(trigger.after, known)}, which is not "
+                "deployed; deploy that one first (or in the same suiro.yaml), or fix the name",
+            )
         )
         return None
     return {"kind": "after", "deployment": trigger.after, "state": trigger.state}

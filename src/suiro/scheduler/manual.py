@@ -55,8 +55,16 @@ def deployment(db: Database, name: str) -> DeploymentRow:
     return row
 
 
-def trigger(store: Store, name: str, overrides: Sequence[str] = (), *, now: float | None = None) -> str:
-    """Queue one run of deployment ``name`` now, with ``--set`` style ``overrides``; its run id.
+def trigger(
+    store: Store,
+    name: str,
+    overrides: Sequence[str] = (),
+    *,
+    now: float | None = None,
+    overrides_from: str = "--set",
+) -> str:
+    """Queue one run of deployment ``name`` now, with ``--set`` style ``overrides`` (typed in
+    ``overrides_from``, for messages); its run id.
 
     The pipeline is loaded and every parameter resolved and validated first, exactly as the run
     will; nothing is queued if anything is wrong. The overridden values are kept with the tick.
@@ -73,7 +81,9 @@ def trigger(store: Store, name: str, overrides: Sequence[str] = (), *, now: floa
 
     row = deployment(store.db, name)
     pipe = api.load_pipeline(row.target)
-    values = resolve_params(pipe.params, pipeline=pipe.name, values=row.params, overrides=overrides)
+    values = resolve_params(
+        pipe.params, pipeline=pipe.name, values=row.params, overrides=overrides, overrides_from=overrides_from
+    )
     given = {parse_override(item)[0][0] for item in overrides}
     params = {key: values[key] for key in given}
     try:

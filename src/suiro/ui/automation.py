@@ -88,21 +88,32 @@ def prepare(
     return found
 
 
-def submit(registry: Registry, trigger: Trigger, overrides: list[str]) -> launches.Started:
-    """Start the run the form asks for, its values checked first as ``--set`` checks them.
+#: Where the UI's parameter texts were typed, as its messages name it (``--set`` on the command line).
+FORM = "the form"
+#: Where the JSON API's parameter texts were given.
+API = "params"
+
+
+def submit(
+    registry: Registry, trigger: Trigger, overrides: list[str], overrides_from: str = FORM
+) -> launches.Started:
+    """Start the run the form asks for, its values checked first as ``--set`` checks them (a bad
+    one named as typed in ``overrides_from``).
 
     Raises:
         ParameterError: a value is unknown, missing or does not fit (nothing started).
     """
     if trigger.kind == "deployment":
-        return launches.trigger_deployment(registry, trigger.name, overrides)
+        return launches.trigger_deployment(registry, trigger.name, overrides, overrides_from=overrides_from)
     from suiro import api as suiro_api
     from suiro.config import resolve_params
 
     pipe = suiro_api.load_pipeline(trigger.target)
     known = {p.name for p in pipe.params}
     values = {k: v for k, v in trigger.values.items() if k in known}
-    resolve_params(pipe.params, pipeline=pipe.name, values=values, overrides=overrides)
+    resolve_params(
+        pipe.params, pipeline=pipe.name, values=values, overrides=overrides, overrides_from=overrides_from
+    )
     return launches.run_pipeline(
         registry, trigger.target, params=values, overrides=overrides, executor=trigger.executor
     )
@@ -257,7 +268,7 @@ def trigger(request: Request, body: TriggerBody) -> Any:
     actions.check_api_write(request)
     registry = request.app.state.registry
     found = prepare(registry, deployment=body.deployment, pipeline=body.pipeline, run=body.run)
-    started = submit(registry, found, [f"{k}={v}" for k, v in body.params.items()])
+    started = submit(registry, found, [f"{k}={v}" for k, v in body.params.items()], API)
     return {"run_id": started.run_id, "waiting": started.waiting}
 
 

@@ -50,9 +50,12 @@ class Started:
     waiting: str | None = None
 
 
-def trigger_deployment(registry: Registry, name: str, overrides: list[str]) -> Started:
-    """Queue a run of deployment ``name`` with ``--set`` style ``overrides``; start it here when no
-    scheduler runs (see the module docstring).
+def trigger_deployment(
+    registry: Registry, name: str, overrides: list[str], *, overrides_from: str = "the form"
+) -> Started:
+    """Queue a run of deployment ``name`` with ``--set`` style ``overrides`` (typed in
+    ``overrides_from``, as messages name it); start it here when no scheduler runs (see the
+    module docstring).
 
     Raises:
         UnknownDeploymentError, PipelineNotFoundError, ParameterError: as ``suiro trigger``.
@@ -62,7 +65,7 @@ def trigger_deployment(registry: Registry, name: str, overrides: list[str]) -> S
     from suiro.store import ticks
 
     store = registry.store
-    run_id = manual.trigger(store, name, overrides)
+    run_id = manual.trigger(store, name, overrides, overrides_from=overrides_from)
     if manual.deployment(store.db, name).paused:
         return Started(run_id, f"deployment {name} is paused: the run waits until it is resumed")
     if manual.why_waiting(store, name) is None:

@@ -115,7 +115,8 @@ class DaskExecutor(Executor):
             return done_future(cancelled_outcome(work))
         needed = dask_resources(work.resources)
         if needed is not None:
-            why = unmet(needed, (w.get("resources", {}) for w in self._workers_info()))
+            offers = (w.get("resources", {}) for w in self._workers_info())
+            why = unmet(needed, offers, asked=work.resources)
             if why is not None:
                 return done_future(Outcome(error=_unmet_error(work, why, self.address)))
         try:

@@ -141,13 +141,42 @@ def dask_resources(resources: Mapping[str, Any]) -> dict[str, float] | None:
     return out or None
 
 
-def unmet(needed: Mapping[str, float], offers: Iterable[Mapping[str, float]]) -> str | None:
-    """Why no worker offering ``offers`` can ever run a task needing ``needed``; None if one can."""
+def unmet(
+    needed: Mapping[str, float],
+    offers: Iterable[Mapping[str, float]],
+    *,
+    asked: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Why no worker offering ``offers`` can ever run a task needing ``needed``; None if one can.
+
+    Named in suiro's words: what the task asked as its ``resources`` spell it (``asked``:
+    ``memory 4GB``, ``gpu 1``), what the workers offer readable (``memory 2.1 GB``), never Dask's
+    ``MEMORY=4e+09``.
+    """
     offers = list(offers)
     for offer in offers:
         if all(offer.get(name, 0) >= amount for name, amount in needed.items()):
             return None
-    asked = ", ".join(f"{name}={amount:g}" for name, amount in sorted(needed.items()))
+    written = {DASK_NAMES[key]: value for key, value in (asked or {}).items() if key in DASK_NAMES}
+    wants = ", ".join(_shown(name, amount, written.get(name)) for name, amount in sorted(needed.items()))
     best = {name: max((o.get(name, 0) for o in offers), default=0) for name in needed}
-    has = ", ".join(f"{name}={amount:g}" for name, amount in sorted(best.items()))
-    return f"it needs {asked} and no worker of the cluster's {len(offers)} offers that (at most {has})"
+    has = ", ".join(_shown(name, amount) for name, amount in sorted(best.items()))
+    return f"it needs {wants} and no worker of the cluster's {len(offers)} offers that (at most {has})"
+
+
+_SUIRO_NAMES = {dask: suiro for suiro, dask in DASK_NAMES.items()}
+
+
+def _shown(name: str, amount: float, written: Any = None) -> str:
+    """``memory 4GB``: a resource by suiro's name, as the task wrote it, else readable."""
+    label = _SUIRO_NAMES.get(name, name)
+    if written is not None:
+        return f"{label} {written}"
+    if name != "MEMORY":
+        return f"{label} {amount:g}"
+    size, unit = float(amount), "B"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{label} {f'{size:.1f}'.rstrip('0').rstrip('.')} {unit}"
