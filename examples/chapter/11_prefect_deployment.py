@@ -29,8 +29,8 @@ docs/scheduling.md). What differs:
   PostgreSQL with ``SUIRO_DB``). No ``work_queue_name`` and no agent: ``suiro scheduler`` (run in
   the project's folder, or as the systemd service of examples/deploy/) starts each run in a
   process of its own; ``max_active_runs`` bounds how many run at once, as a queue's concurrency
-  limit does. Prefect Cloud's UI waits for suiro's web UI; ``suiro deployments``, ``runs`` and
-  ``show`` meanwhile.
+  limit does. Prefect Cloud's UI is ``suiro ui`` (its deployments page lists next fire times and
+  starts runs from a form), or ``suiro server``: the scheduler and the UI in one process.
 - The listing's flow body is ``pass``; this one retrains on the six hours of data its run stands
   for. Its parameters default to the run's data interval (``suiro.logical.interval_start`` and
   ``.interval_end``), so the 12:00 run processes 06:00-12:00 even when it starts late, and each
