@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from pipelines import ui_example
 from pipelines.cli_harness import Cli
+from pipelines.daily_source import DAILY
 from pipelines.ui_harness import ui_server
 
 import suiro
@@ -260,31 +261,6 @@ def _running(url: str, pipeline: str) -> str:
                 return rows[0]["id"]
         time.sleep(0.1)
     raise AssertionError(f"no running run of {pipeline} appeared")
-
-
-DAILY = """
-import os
-
-from suiro import pipeline, task
-
-
-@task
-def count(n: int, label: str) -> str:
-    print(f"counting {n} {label}")
-    return label * n
-
-
-@task
-def check(text: str, flag: str) -> str:
-    if flag and not os.path.exists(flag):
-        raise RuntimeError(f"flag {flag} is missing")
-    return text
-
-
-@pipeline
-def daily(n: int = 2, label: str = "x", flag: str = ""):
-    return check(count(n, label), flag)
-"""
 
 
 def test_trigger_a_deployment_from_its_form_with_a_bad_then_a_good_value(page, site):

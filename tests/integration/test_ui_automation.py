@@ -9,12 +9,12 @@ here, so the UI starts them itself); each test that starts one waits for it (abo
 from __future__ import annotations
 
 import re
-import textwrap
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
+from pipelines.daily_source import DAILY
 
 import suiro
 from suiro import deployments
@@ -29,37 +29,13 @@ from suiro.ui.app import create_app
 
 TOKEN = "t0ken-for-the-automation-tests-42"
 
-PIPELINE = """
-    import os
-
-    from suiro import pipeline, task
-
-
-    @task
-    def count(n: int, label: str) -> str:
-        print(f"counting {n} {label}")
-        return label * n
-
-
-    @task
-    def check(text: str, flag: str) -> str:
-        if flag and not os.path.exists(flag):
-            raise RuntimeError(f"flag {flag} is missing")
-        return text
-
-
-    @pipeline
-    def daily(n: int = 2, label: str = "x", flag: str = ""):
-        return check(count(n, label), flag)
-"""
-
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("automation")
     home = root / "home"
     source = root / "daily.py"
-    source.write_text(textwrap.dedent(PIPELINE))
+    source.write_text(DAILY)
     target = f"{source}:daily"
     by_hand = suiro.run(target, home=home).run_id
     deployments.deploy(
@@ -283,9 +259,9 @@ def test_a_pipeline_run_a_rerun_and_a_resume_run_in_child_processes(client, home
 
 def test_a_run_that_cannot_start_says_why_on_its_page(client, home, tmp_path):
     gone = tmp_path / "gone.py"
-    gone.write_text(textwrap.dedent(PIPELINE))
+    gone.write_text(DAILY)
     first = suiro.run(f"{gone}:daily", home=home["home"]).run_id
-    gone.write_text(textwrap.dedent(PIPELINE).replace("def daily(", "def renamed("))
+    gone.write_text(DAILY.replace("def daily(", "def renamed("))
     assert client.post(f"/api/v1/runs/{first}/rerun").status_code == 400  # checked first: no child
     assert "no pipeline &#39;daily&#39;" in client.get("/trigger", params={"run": first}).text
     registry = client.app.state.registry  # its child finds the pipeline gone (changed after the check)
