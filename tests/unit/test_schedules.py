@@ -278,3 +278,11 @@ def test_upcoming_lists_the_next_fire_times_for_a_preview():
     t = at("2026-11-01 00:00", "Asia/Tokyo")
     assert s.upcoming(t, 10) == [at(f"2026-11-0{d} 02:00", "Asia/Tokyo") for d in (1, 2, 3)]
     assert s.upcoming(t, 2) == [at("2026-11-01 02:00", "Asia/Tokyo"), at("2026-11-02 02:00", "Asia/Tokyo")]
+
+
+def test_a_time_is_shown_in_its_zone_and_in_utc_when_the_zone_is_gone():
+    from suiro.wallclock import local_text
+
+    tick = float(1796058000)  # 2026-12-01 02:00 in Tokyo
+    assert local_text(tick, "Asia/Tokyo") == "2026-12-01 02:00 JST"
+    assert local_text(tick, None) == local_text(tick, "Not/AZone") == "2026-11-30 17:00 UTC"

@@ -101,12 +101,9 @@ def logical(run: Mapping[str, Any]) -> str:
     ("" for a run started by hand)."""
     if run.get("logical_time") is None:
         return ""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+    from suiro.wallclock import local_text
 
-    return datetime.fromtimestamp(run["logical_time"], ZoneInfo(run.get("timezone") or "UTC")).strftime(
-        "%Y-%m-%d %H:%M %Z"
-    )
+    return local_text(run["logical_time"], run.get("timezone"))
 
 
 def seconds(value: float | None) -> str:

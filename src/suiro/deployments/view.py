@@ -16,6 +16,7 @@ from suiro.deployments.declare import next_times, store_for
 from suiro.errors import DeploymentError, ScheduleError, did_you_mean
 from suiro.store import deployments as rows
 from suiro.store.deployments import DeploymentRow
+from suiro.wallclock import local_text
 
 if TYPE_CHECKING:
     from suiro.schedules import Schedule
@@ -215,28 +216,12 @@ def _summary(row: DeploymentRow, now: float, count: int, last: dict[str, Any] | 
 
 def fire_time(schedule: Schedule, t: float) -> dict[str, Any]:
     """A fire instant as epoch seconds, in the schedule's zone and in UTC (people check DST so)."""
-    from datetime import UTC, datetime
-
-    local = schedule.local(t)
-    return {
-        "at": t,
-        "local": f"{local:%Y-%m-%d %H:%M %Z}",
-        "utc": f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d %H:%M} UTC",
-    }
+    return {"at": t, "local": local_text(t, schedule.timezone), "utc": local_text(t, "UTC")}
 
 
 def _zoned(t: float | None, zone: str | None) -> str | None:
     """A run's logical time in its deployment's zone: ``2026-11-30 02:00 JST``."""
-    if t is None:
-        return None
-    from datetime import datetime
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
-    return f"{datetime.fromtimestamp(t, tz):%Y-%m-%d %H:%M %Z}"
+    return None if t is None else local_text(t, zone)
 
 
 def describe_trigger(spec: Mapping[str, Any]) -> str:

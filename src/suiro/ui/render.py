@@ -67,10 +67,6 @@ def zoned(epoch: float | None, zone: str | None = None) -> str:
     ``2026-11-30 02:00 JST`` ("" for none; UTC when the zone is unknown)."""
     if epoch is None:
         return ""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from suiro.wallclock import local_text
 
-    try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
-    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M %Z")
+    return local_text(epoch, zone)
