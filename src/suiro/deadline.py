@@ -11,9 +11,15 @@ Must not stop, kill or report anything itself: the runner does, when ``passed``.
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 from suiro import clock as clocks
 from suiro.events import ErrorInfo
 
+#: The error type of a run stopped at its deadline.
+RUN_TIMEOUT = "suiro.errors.RunTimeoutError"
 #: The shortest timeout an attempt is given under a deadline (seconds): an OS wait of 0 would not wait.
 _SHORTEST = 0.001
 
@@ -39,7 +45,7 @@ class Deadline:
             f"task {label} was stopped: {self.message}; raise the pipeline's timeout= or make "
             "the run faster, then resume it."
         )
-        return ErrorInfo(type="suiro.errors.RunTimeoutError", message=message, traceback="", retryable=False)
+        return ErrorInfo(type=RUN_TIMEOUT, message=message, traceback="", retryable=False)
 
     def left(self) -> float:
         """Seconds until the deadline (0 once it passed)."""
@@ -57,3 +63,16 @@ class Deadline:
         if timeout is not None and timeout <= left:
             return timeout, False
         return left, True
+
+
+def leave_if_stopped(result: Any, code: int) -> None:
+    """Exit this process at once with ``code`` if ``result`` is a run stopped at its deadline.
+
+    Its record is complete by then, and a task abandoned on a thread (it cannot be killed) would
+    otherwise hold the interpreter's exit until the task returns. For a process whose job was the
+    run: ``suiro run``, the scheduler's child.
+    """
+    if getattr(result.error, "type", None) == RUN_TIMEOUT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

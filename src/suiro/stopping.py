@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from suiro.deadline import Deadline
+from suiro.deadline import RUN_TIMEOUT, Deadline
 from suiro.events import ErrorInfo
 from suiro.executors.base import cancelled_error
 from suiro.labels import task_label
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from suiro.retry import RetrySchedule
 
 _CANCELLED = "suiro.errors.RunCancelledError"
-_RUN_TIMEOUT = "suiro.errors.RunTimeoutError"
+
 _TASK_TIMEOUT = "suiro.errors.TaskTimeoutError"
 
 #: The error a unit cut short by a stop ends with, from its label (``task`` or ``task[i]``).
@@ -192,6 +192,6 @@ class Stopping:
             reason = RunError(self.cancellation.detail, type=_CANCELLED)
             return Halt(RunState.CANCELLED, reason, lambda label: error, keep_own=True)
         if self.deadline is not None and self.deadline.reached:
-            reason = RunError(self.deadline.message, type=_RUN_TIMEOUT)
+            reason = RunError(self.deadline.message, type=RUN_TIMEOUT)
             return Halt(RunState.FAILED, reason, self.deadline.error, keep_own=False)
         return None

@@ -234,12 +234,9 @@ def _finish(result: RunResult, console: Console, cancel: Cancellation, *, verbos
     render_summary(result, console, verbose=verbose)
     if result.state is RunState.CANCELLED:
         _exit_cancelled(cancel, wait=True)
-    if getattr(result.error, "type", None) == "suiro.errors.RunTimeoutError":
-        # Stopped at its deadline: the record is complete, and a task abandoned on a thread (it
-        # cannot be killed) would otherwise hold the interpreter's exit until it returns.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+    from suiro.deadline import leave_if_stopped
+
+    leave_if_stopped(result, 1)
     raise typer.Exit(0 if result.ok else 1)
 
 

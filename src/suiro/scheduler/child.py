@@ -113,12 +113,9 @@ def _run(store: Store, run_id: str) -> int:
         scheduled=scheduled,
     )
     print(f"run {run_id} {result.state.value}", file=sys.stderr, flush=True)
-    if getattr(result.error, "type", None) == "suiro.errors.RunTimeoutError":
-        # Stopped at its deadline and recorded: a task abandoned on a thread (it cannot be killed)
-        # would otherwise keep this process alive until it returns, as `suiro run` also avoids.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+    from suiro.deadline import leave_if_stopped
+
+    leave_if_stopped(result, 1)
     return 0 if result.ok else 1
 
 
