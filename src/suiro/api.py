@@ -279,7 +279,11 @@ def _execute(
         )
     routes = notices.routes_for_run(pipe.notify, scheduled, store.db if store is not None else None)
     hooks = Hooks(pipe, routes=routes, db=store.db if store is not None else None, scheduled=scheduled)
-    observers = [recorder, *observers, hooks] if recorder is not None else [*observers, hooks]
+    observers = [
+        *([recorder] if recorder is not None else []),
+        *observers,
+        *([hooks] if hooks.listens else []),  # most runs have no hook and nothing to arm
+    ]
     chosen = executor or pipe.executor or DEFAULT_EXECUTOR
     ex = make_executor(chosen, workers) if isinstance(chosen, str) else chosen
     # Ctrl-C from Python is handled like the CLI's SIGINT for the run, then raised as usual.

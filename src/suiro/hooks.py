@@ -48,6 +48,17 @@ class Hooks:
         self._deployment = scheduled.deployment if scheduled else None
         self._graph: Graph = pipe.graph
 
+    @property
+    def listens(self) -> bool:
+        """Whether the run's events matter here: routes to arm, or a hook that events call (a
+        dynamic run's tasks are not known before it runs). Else the runner need not send them."""
+        if self._routes or self._pipe.dynamic or self._pipe.on_retry:
+            return True
+        return any(
+            n.task.options.on_failure or n.task.options.on_success or n.task.options.on_retry
+            for n in self._graph.nodes.values()
+        )
+
     def bind(self, graph: Graph) -> None:
         """Read tasks' hooks from ``graph`` (a dynamic run's grows as it runs)."""
         self._graph = graph

@@ -136,3 +136,26 @@ def test_airflow_callback_names_point_to_the_hooks():
 
         @task(on_failure_callback=seen)
         def t() -> None: ...
+
+
+@task(on_success=seen)
+def quiet(x: int) -> int:
+    return x
+
+
+@pipeline
+def only_a_task_hook(x: int = 1):
+    return quiet(x)
+
+
+@pipeline
+def no_hook_at_all(x: int = 1):
+    return quiet.with_options(on_success=())(x)
+
+
+def test_a_tasks_own_hook_is_called_when_nothing_else_of_the_run_listens(suiro_home):
+    """Runs with no hook and no route to arm do not send their events to the hooks; one whose only
+    hook is a task's still does."""
+    assert api.run(no_hook_at_all, executor="sequential", environ={}).ok and SEEN == []
+    assert api.run(only_a_task_hook, {"x": 2}, executor="sequential", environ={}).ok  # not a cache hit
+    assert [(c.event, c.task) for c in SEEN] == [("success", "quiet")]
