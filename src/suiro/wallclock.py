@@ -35,13 +35,15 @@ _CRON_HELP = (
 
 
 def local_text(epoch: float, zone: str | None) -> str:
-    """``epoch`` as a person reads it in ``zone``: ``2026-11-30 02:00 JST`` (UTC when ``zone`` is
-    None or names a zone this machine no longer knows: a record must still show)."""
+    """``epoch`` as a person reads it in ``zone``: ``2026-11-30 02:00 JST``, with seconds when it
+    has some (``every 30s`` ticks stay apart); UTC when ``zone`` is None or names a zone this
+    machine no longer knows: a record must still show."""
     try:
         tz = zone_named(zone or "UTC")
     except ScheduleError:
         tz = UTC
-    return f"{datetime.fromtimestamp(epoch, tz):%Y-%m-%d %H:%M %Z}"
+    at = datetime.fromtimestamp(epoch, tz)
+    return f"{at:%Y-%m-%d %H:%M:%S %Z}" if at.second else f"{at:%Y-%m-%d %H:%M %Z}"
 
 
 def zone_named(name: str) -> tzinfo:

@@ -286,3 +286,4 @@ def test_a_time_is_shown_in_its_zone_and_in_utc_when_the_zone_is_gone():
     tick = float(1796058000)  # 2026-12-01 02:00 in Tokyo
     assert local_text(tick, "Asia/Tokyo") == "2026-12-01 02:00 JST"
     assert local_text(tick, None) == local_text(tick, "Not/AZone") == "2026-11-30 17:00 UTC"
+    assert local_text(tick + 2, "UTC") == "2026-11-30 17:00:02 UTC", "ticks of seconds stay apart"
