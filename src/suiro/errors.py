@@ -109,6 +109,10 @@ class DeploymentError(SuiroError, ValueError):
         super().__init__(message)
 
 
+class UnknownDeploymentError(DeploymentError, LookupError):
+    """No deployment has the name given (``suiro.store.deployments.require``)."""
+
+
 class TaskTimeoutError(SuiroError, TimeoutError):
     """A task ran past its ``timeout`` and was stopped."""
 

@@ -74,7 +74,7 @@ def test_the_scheduler_fires_a_run_on_time_and_stops_cleanly(cli, db, tmp_path):
 
 def test_trigger_validates_parameters_before_queueing(cli, db, tmp_path):
     deploy(db, "manual", write_ticking(tmp_path), None)
-    assert """there is no deployment 'manul' (did you mean "manual"?)""" in cli.error(2, "trigger", "manul")
+    assert """no deployment named 'manul' (did you mean "manual"?)""" in cli.error(2, "trigger", "manul")
     line = cli.error(2, "trigger", "manual", "--set", "pause=soon")
     assert "pause" in line
     assert "nope" in cli.error(2, "trigger", "manual", "--set", "nope=1")

@@ -79,23 +79,14 @@ def dag_arguments(pipe: Pipeline, *, deployment: str | None = None) -> dict[str,
 def _deployment(name: str) -> DeploymentRow:
     """The saved deployment ``name`` (read from the store: ``suiro.deployments`` is a sibling layer)."""
     from suiro.context import run_home
-    from suiro.errors import DeploymentError, did_you_mean
     from suiro.store import deployments as rows
     from suiro.store.home import Store
 
     store = Store(run_home(None))
     try:
-        row = rows.get(store.reader, name)
-        known = rows.names(store.reader) if row is None else []
+        return rows.require(store.reader, name)
     finally:
         store.close()
-    if row is None:
-        raise DeploymentError(
-            f"no deployment named {name!r}{did_you_mean(name, known)}; "
-            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
-            deployment=name,
-        )
-    return row
 
 
 def dag_id(name: str) -> str:

@@ -45,15 +45,7 @@ def get(name: str, *, home: str | Path | None = None) -> DeploymentRow:
 
 
 def _get(db: Any, name: str) -> DeploymentRow:
-    row = rows.get(db, name)
-    if row is None:
-        known = rows.names(db)
-        raise DeploymentError(
-            f"no deployment named {name!r}{did_you_mean(name, known)}; "
-            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
-            deployment=name,
-        )
-    return row
+    return rows.require(db, name)
 
 
 def listing(*, home: str | Path | None = None, count: int = 3) -> list[dict[str, Any]]:

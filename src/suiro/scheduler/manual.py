@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from suiro import clock
-from suiro.errors import ParameterError, SuiroError, did_you_mean
+from suiro.errors import ParameterError, SuiroError
 
 if TYPE_CHECKING:
     from suiro.scheduler.launch import Launcher
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 ENDED = ("success", "failed", "cancelled", "crashed")
 
 
-class UnknownDeploymentError(SuiroError, LookupError):
-    """No deployment has the name given."""
-
-
 def deployment(db: Database, name: str) -> DeploymentRow:
     """The deployment ``name``.
 
@@ -45,14 +41,7 @@ def deployment(db: Database, name: str) -> DeploymentRow:
     """
     from suiro.store import deployments
 
-    row = deployments.get(db, name)
-    if row is None:
-        known = deployments.names(db)
-        raise UnknownDeploymentError(
-            f"there is no deployment {name!r}{did_you_mean(name, known)}; "
-            "list them with: suiro deployments (create one with suiro deploy)."
-        )
-    return row
+    return deployments.require(db, name)
 
 
 def trigger(

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from suiro import clock
+from suiro.errors import UnknownDeploymentError, did_you_mean
 from suiro.store.db import Database, Tx
 
 _JSON = ("params", "schedule", "notify", "triggers")
@@ -73,6 +74,23 @@ def get(db: Database, name: str) -> DeploymentRow | None:
     """The deployment called ``name``, or None."""
     rows = db.query("SELECT * FROM deployments WHERE name = :name", {"name": name})
     return _decode(rows[0]) if rows else None
+
+
+def require(db: Database, name: str) -> DeploymentRow:
+    """The deployment called ``name``.
+
+    Raises:
+        UnknownDeploymentError: there is none (the closest names offered, or how to make one).
+    """
+    row = get(db, name)
+    if row is None:
+        known = names(db)
+        raise UnknownDeploymentError(
+            f"no deployment named {name!r}{did_you_mean(name, known)}; "
+            + ("see them with `suiro deployments`." if known else "deploy one with `suiro deploy`."),
+            deployment=name,
+        )
+    return row
 
 
 def all_deployments(db: Database) -> list[DeploymentRow]:

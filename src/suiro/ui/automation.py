@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from suiro.errors import DeploymentError, ParameterError, RunNotFoundError, SuiroError
+from suiro.errors import DeploymentError, ParameterError, RunNotFoundError, SuiroError, UnknownDeploymentError
 from suiro.ui import actions, forms, launches, reads
 from suiro.ui.render import render
 
@@ -62,7 +62,7 @@ def prepare(
     if deployment:
         try:
             row = manual.deployment(registry.reader, deployment)
-        except manual.UnknownDeploymentError as exc:
+        except UnknownDeploymentError as exc:
             raise HTTPException(404, str(exc)) from None
         found = Trigger("deployment", row.name, row.target, row.pipeline, dict(row.params))
     elif pipeline or run:
