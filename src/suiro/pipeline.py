@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
-from suiro.errors import DefinitionError, SuiroError
+from suiro.errors import DefinitionError, SuiroError, did_you_mean
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
 from suiro.notify import Hook, Notify, NotifyError, hooks_of
@@ -147,25 +147,7 @@ def pipeline(
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
-def pipeline(
-    fn: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    schedule: str | Schedule | Mapping[str, Any] | None = None,
-    executor: str | None = None,
-    task_defaults: Mapping[str, Any] | None = None,
-    description: str | None = None,
-    owner: str | None = None,
-    tags: str | Iterable[str] = (),
-    dynamic: bool = False,
-    timeout: float | datetime.timedelta | str | None = None,
-    sla: float | datetime.timedelta | str | None = None,
-    notify: Notify | Mapping[str, Any] | None = None,
-    on_failure: Hook | list[Hook] | None = None,
-    on_success: Hook | list[Hook] | None = None,
-    on_retry: Hook | list[Hook] | None = None,
-) -> Any:
+def pipeline(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Trace a function into a pipeline, bare (``@pipeline``) or with options.
 
     The function runs once, now, with a reference in place of each parameter;
@@ -188,26 +170,24 @@ def pipeline(
     default of the pipeline's deployments).
     """
 
-    def decorate(f: Callable[..., Any]) -> Pipeline:
-        return Pipeline(
-            f,
-            name=name,
-            schedule=schedule,
-            executor=executor,
-            task_defaults=task_defaults,
-            description=description,
-            owner=owner,
-            tags=tags,
-            dynamic=dynamic,
-            timeout=timeout,
-            sla=sla,
-            notify=notify,
-            on_failure=on_failure,
-            on_success=on_success,
-            on_retry=on_retry,
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        where = user_location()
+        raise DefinitionError(
+            f"@pipeline at {where} has no option {unknown[0]!r}{did_you_mean(unknown[0], _OPTIONS)}; "
+            f"its options are {', '.join(_OPTIONS)}.",
+            location=where,
         )
 
+    def decorate(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(f, **options)
+
     return decorate if fn is None else decorate(fn)
+
+
+#: The options ``@pipeline(...)`` takes: ``Pipeline``'s keywords.
+_INIT = Pipeline.__init__.__code__
+_OPTIONS = _INIT.co_varnames[_INIT.co_argcount : _INIT.co_argcount + _INIT.co_kwonlyargcount]
 
 
 def _schedule(spec: Any, name: str, location: str) -> Schedule:

@@ -240,3 +240,16 @@ def test_a_pipeline_without_metadata_keeps_the_graph_description_it_had():
         "options",
         "description",  # the task has a docstring
     }
+
+
+def test_a_misspelt_pipeline_option_is_one_sentence_naming_the_closest_one():
+    from suiro.errors import DefinitionError
+
+    with pytest.raises(
+        DefinitionError,
+        match=r"""@pipeline at .*test_pipeline_options\.py:\d+ has no option 'timout' \(did you mean "timeout"\?\); its options are name, schedule, .*on_retry\.""",
+    ):
+
+        @pipeline(timout=5)
+        def nightly():
+            return None
