@@ -245,10 +245,11 @@ def test_a_pipeline_without_metadata_keeps_the_graph_description_it_had():
 def test_a_misspelt_pipeline_option_is_one_sentence_naming_the_closest_one():
     from suiro.errors import DefinitionError
 
-    with pytest.raises(
-        DefinitionError,
-        match=r"""@pipeline at .*test_pipeline_options\.py:\d+ has no option 'timout' \(did you mean "timeout"\?\); its options are name, schedule, .*on_retry\.""",
-    ):
+    expected = (
+        r"@pipeline at .*test_pipeline_options\.py:\d+ has no option 'timout' "
+        r'\(did you mean "timeout"\?\); its options are name, schedule, .*on_retry\.'
+    )
+    with pytest.raises(DefinitionError, match=expected):
 
         @pipeline(timout=5)
         def nightly():
