@@ -52,3 +52,26 @@ def dask_address(dask_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("SUIRO_DASK_ADDRESS", dask_cluster.scheduler_address)
     yield dask_cluster.scheduler_address
     release_threads()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """One S3-compatible server (moto) on 127.0.0.1 for the session; see ``pipelines.s3server``."""
+    from pipelines.s3server import start_s3_server
+
+    yield from start_s3_server()
+
+
+@pytest.fixture
+def s3_url(s3_server, monkeypatch, request) -> str:
+    """A new, empty bucket on ``s3_server``, this process's S3 settings pointing at it; its URL
+    with a prefix (``s3://bucket/suiro``), as a user would set ``SUIRO_ARTIFACTS``."""
+    import re
+    import uuid
+
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    bucket = f"{name}-{uuid.uuid4().hex[:8]}"
+    s3_server.make_bucket(bucket)
+    return f"s3://{bucket}/suiro"
