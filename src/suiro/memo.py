@@ -15,6 +15,7 @@ from typing import Any
 from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key, reads_logical_time
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
+from suiro.pathstep import Item, token
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
 from suiro.runinfo import RunInfo
 from suiro.secrets import mask
@@ -129,7 +130,7 @@ class Memo:
             try:
                 inputs[name] = fingerprint(item)
             except UnhashableError:
-                inputs[name] = combine(inputs[name], "item", index)
+                inputs[name] = combine(inputs[name], Item.op, index)
         return make_key(node.task.name, node.task.fn, _output_options(node), inputs)
 
     def lookup(self, node: Node, map_index: int, key: CacheKey | None) -> Hit | None:
@@ -204,7 +205,7 @@ class Memo:
                 base = self._digests.get(binding.source)
                 if base is None:  # ended ok without a recorded output: its value is unknown here
                     raise UnhashableError(f"the output of task {binding.source} was not stored")
-            return combine(base, [list(step) for step in binding.path]) if binding.path else base
+            return combine(base, token(binding.path)) if binding.path else base
         if isinstance(binding, Unmapped):
             return combine("unmapped", self._binding_fp(binding.inner))
         if isinstance(binding, Pack):
