@@ -12,7 +12,15 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key, reads_logical_time
+from suiro.cache import (
+    CacheKey,
+    Uncached,
+    UnhashableError,
+    combine,
+    fingerprint,
+    make_key,
+    reads_logical_time,
+)
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
 from suiro.pathstep import Item, token
@@ -106,13 +114,13 @@ class Memo:
         try:
             inputs = {name: self._binding_fp(b) for name, b in _named_bindings(node)}
         except UnhashableError as exc:
-            return None, {"unhashable": str(exc)}
+            return None, {Uncached.UNHASHABLE: str(exc)}
         if reads_logical_time(node.task.fn):
             inputs[LOGICAL_INPUT] = self._logical
         key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
         parts = {**key.parts, **self._described(node)}
         if not node.task.options.cache:
-            parts["disabled"] = "cache=False on the task"
+            parts[Uncached.DISABLED] = "cache=False on the task"
         return key, parts
 
     def item_key(
