@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 
 from suiro.errors import ArtifactError, ArtifactMissingError, ArtifactStoreError
 from suiro.faults import fault
+from suiro.store.artifacts import sweep_dead_writers
 from suiro.store.content import ContentStore, check_digest, is_digest
 from suiro.store.hashed import HashingWriter
 
@@ -225,8 +226,6 @@ class BucketStore(ContentStore):
 
     def sweep_temp(self) -> int:
         """Remove spool files of this machine's writers that died (uploads themselves are atomic)."""
-        from suiro.store.artifacts import sweep_dead_writers
-
         return sweep_dead_writers(self.scratch / "tmp")
 
     # ---- reads ------------------------------------------------------------------------------
