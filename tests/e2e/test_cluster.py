@@ -1,0 +1,203 @@
+"""The multi-machine setup end to end: records in PostgreSQL, artifacts in S3, tasks on Dask.
+
+Every piece is a real server in a process of its own on 127.0.0.1: PostgreSQL (``postgres_server``),
+an S3-compatible server (moto, ``s3_server``), a Dask scheduler and a Dask worker started with
+Dask's own command line. Machine A runs ``suiro run -e dask --dask-address ...`` with nothing but
+the URLs in its environment; one task fails on purpose the first time. Machine B (another
+process, folder and empty ``SUIRO_HOME``, only the URLs) resumes the run and reads it back. The
+worker has its own folder and ``SUIRO_HOME``, no ``SUIRO_DB``, and, where the host allows it
+(root, ``unshare``), both machines' folders are hidden from it: it sees the runner's home no more
+than a worker on another machine would.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import json
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from pipelines.machines import Machine, base_env, can_hide, start_scheduler, start_worker
+
+pytest.importorskip("distributed")
+
+FLOW = """
+    import os
+    from pathlib import Path
+
+    from suiro import context, pipeline, task, unmapped
+
+    SHARED = Path({shared!r})
+
+
+    def ledger(name):
+        # Outside suiro's control, in a folder the test shares with the worker: what really ran, where.
+        with (SHARED / "ledger.txt").open("a") as handle:
+            handle.write(f"{{name}} {{context().run_id}} {{os.getcwd()}}\\n")
+
+
+    @task
+    def source(n: int) -> list[int]:
+        ledger("source")
+        print(f"made {{n}} numbers")
+        return list(range(n))
+
+
+    @task
+    def part(xs: list[int], k: int) -> int:
+        ledger(f"part[{{k}}]")
+        return sum(x for x in xs if x % 3 == k)
+
+
+    @task
+    def flaky(sums: list[int]) -> int:
+        ledger("flaky")
+        flag = SHARED / "failed-once"
+        if not flag.exists():
+            flag.touch()
+            raise RuntimeError("fails on purpose the first time")
+        return sum(sums)
+
+
+    @task
+    def report(total: int, xs: list[int]) -> dict:
+        ledger("report")
+        return {{"total": total, "count": len(xs)}}
+
+
+    @pipeline
+    def cluster_flow(n: int = 5000):
+        xs = source(n)
+        sums = part.map(unmapped(xs), [0, 1, 2])
+        return report(flaky(sums), xs)
+"""
+OUTPUT = {"total": sum(range(5000)), "count": 5000}
+
+#: Lists a bucket's objects with s3fs in a process of its own (s3fs starts an event-loop thread,
+#: kept out of the test process): {key: sha256 of its bytes}.
+_LIST = """
+import hashlib, json, sys
+import s3fs
+fs = s3fs.S3FileSystem()
+print(json.dumps({key: hashlib.sha256(fs.cat_file(key)).hexdigest() for key in fs.find(sys.argv[1])}))
+"""
+
+
+def bucket_objects(root: Path, s3_env: dict[str, str], url: str) -> dict[str, str]:
+    """Every object under ``url`` (``s3://bucket/prefix``) with the sha256 of its bytes."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIST, url.removeprefix("s3://")],
+        env={**base_env(root), **s3_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def ledger(shared: Path) -> list[tuple[str, str, str]]:
+    """(task, run id, working directory) per execution, in order."""
+    path = shared / "ledger.txt"
+    return [tuple(line.split(" ", 2)) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, postgres_server, s3_server):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    bucket = f"cluster-{uuid.uuid4().hex[:8]}"
+    s3_server.make_bucket(bucket)
+    artifacts = f"s3://{bucket}/suiro"
+    database = postgres_server.new_database("cluster")
+    urls = {"SUIRO_DB": database, "SUIRO_ARTIFACTS": artifacts, **s3_server.env}
+
+    machines = tmp_path / "machines"
+    # The pipeline's code, deployed at the same path on every machine (as an image or a checkout
+    # at a fixed path would be): a run records the path it was started from, and resume loads it.
+    flow = tmp_path / "code" / "flow.py"
+    flow.parent.mkdir()
+    flow.write_text(textwrap.dedent(FLOW).format(shared=str(shared)).lstrip())
+    address, scheduler = start_scheduler(tmp_path / "scheduler")
+    try:
+        # The worker: no SUIRO_DB (workers never touch the records), a home of its own, and
+        # neither machine's folder visible when the host can hide them.
+        worker_env = {k: v for k, v in urls.items() if k != "SUIRO_DB"}
+        worker_home = tmp_path / "worker" / "home"
+        worker_env["SUIRO_HOME"] = str(worker_home)
+        machines.mkdir()
+        worker = start_worker(tmp_path / "worker", address, worker_env, hide=[machines] if can_hide() else [])
+        try:
+            a = Machine(machines / "a", urls)
+            b = Machine(machines / "b", {**urls, "SUIRO_DASK_ADDRESS": address})
+            failed = a.expect(1, "run", str(flow), "-e", "dask", "--dask-address", address)
+            first = failed.run_id
+            assert "fails on purpose the first time" in failed.stdout + failed.stderr, str(failed)
+
+            resumed = b.ok("resume", first)
+            assert f"resuming run {first}" in resumed.stdout, str(resumed)
+            assert ast.literal_eval(resumed.output) == OUTPUT
+            second = resumed.run_id
+        finally:
+            worker.stop()
+    finally:
+        scheduler.stop()
+
+    # What really ran, and where: every task once on the worker, the failed one once more.
+    ran = ledger(shared)
+    counts = collections.Counter(task for task, _, _ in ran)
+    assert counts == {"source": 1, "part[0]": 1, "part[1]": 1, "part[2]": 1, "flaky": 2, "report": 1}, ran
+    assert {cwd for _, _, cwd in ran} == {str(tmp_path / "worker")}, "every task ran on the Dask worker"
+    assert [run for task, run, _ in ran if task == "flaky"] == [first, second]
+
+    # Both machines read the same records.
+    for machine in (a, b):
+        runs = {r["id"]: r for r in machine.json("runs")}
+        assert runs[first]["state"] == "failed" and runs[second]["state"] == "success"
+        assert runs[second]["parent_run_id"] == first
+    tasks = b.tasks(second)
+    assert {key: t["state"] for key, t in tasks.items()} == {
+        "source": "cached",
+        "part": "cached",
+        "flaky": "success",
+        "report": "success",
+    }
+    assert tasks["source"]["cached_from"] == first
+    assert (tasks["source"]["attempts"], tasks["flaky"]["attempts"]) == (0, 1)
+    assert a.json("show", second)["state"] == "success"
+    assert b.tasks(first)["flaky"]["state"] == "failed"
+    # The worker could not write the log files (they are in the runner's home): the runner did.
+    assert "made 5000 numbers" in a.ok("logs", first, "source").stdout
+
+    # The outputs are objects in the bucket, each named by the sha256 of its bytes.
+    objects = bucket_objects(tmp_path, s3_server.env, artifacts)
+    named = {key: digest for key, digest in objects.items() if len(_digest_of(key)) == 64}
+    assert named, f"no content-addressed object under {artifacts}: {sorted(objects)}"
+    assert all(_digest_of(key) == digest for key, digest in named.items()), named
+    source_digest = _output_digest(b, second, "source")
+    assert source_digest in {_digest_of(key) for key in named}, "source's list (24 kB) is in the bucket"
+
+    # The store is whole seen from either machine; nothing went to a local home or the worker's.
+    assert b.ok("check").returncode == 0
+    assert a.ok("check").returncode == 0
+    for home in (a.home, b.home, worker_home):
+        kept = [str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()] if home.exists() else []
+        assert not [p for p in kept if p.startswith(("suiro.db", "artifacts/objects"))], f"{home}: {kept}"
+
+
+def _digest_of(key: str) -> str:
+    """``.../objects/ab/cdef...`` -> ``abcdef...``; anything else -> ``""``."""
+    parts = key.split("/")
+    joined = "".join(parts[-2:])
+    return joined if len(joined) == 64 and all(c in "0123456789abcdef" for c in joined) else ""
+
+
+def _output_digest(machine: Machine, run: str, task: str) -> str:
+    rows = [r for r in machine.json("artifacts", "list", run) if r["task_key"] == task]
+    assert len(rows) == 1, f"no stored output of {task} in run {run}"
+    return rows[0]["digest"]
