@@ -62,6 +62,14 @@ def s3_server() -> Iterator[Any]:
     yield from start_s3_server()
 
 
+@pytest.fixture(scope="session")
+def s3_checked_server() -> Iterator[Any]:
+    """A second moto server that checks credentials as AWS does (``S3Server.env`` has the valid key)."""
+    from pipelines.s3server import start_s3_server
+
+    yield from start_s3_server(authenticated=True)
+
+
 @pytest.fixture
 def s3_url(s3_server, monkeypatch, request) -> str:
     """A new, empty bucket on ``s3_server``, this process's S3 settings pointing at it; its URL

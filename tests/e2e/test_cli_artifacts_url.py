@@ -1,0 +1,66 @@
+"""A bad ``SUIRO_ARTIFACTS`` through the real command line: a bucket that does not exist, a key the
+server refuses, a scheme nobody knows. Each is one sentence naming it and what to do, exit 2,
+before anything runs: no task ran, no run is recorded, and no secret is printed.
+
+The S3 servers are moto's, in processes of their own on 127.0.0.1: ``s3_server`` accepts any
+key, ``s3_checked_server`` checks them as AWS does.
+"""
+
+from __future__ import annotations
+
+import ast
+import uuid
+
+import pytest
+from pipelines.cli_harness import Cli
+from test_cli_run import SMALL, SMALL_OUTPUT
+
+
+@pytest.fixture
+def cli(tmp_path):
+    cli = Cli(tmp_path)
+    cli.write("small.py", SMALL)
+    return cli
+
+
+def nothing_ran(cli: Cli) -> None:
+    """No task of ``small.py`` ran, and the records (read without SUIRO_ARTIFACTS) hold no run."""
+    assert not (cli.root / "pids.txt").exists(), "a task ran"
+    assert cli.json("runs") == []
+
+
+def test_a_bucket_that_does_not_exist_is_named_before_anything_runs(cli, s3_server):
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    env = {**s3_server.env, "SUIRO_ARTIFACTS": f"s3://{bucket}/x"}
+    line = cli.error(2, "run", "small.py", env=env)
+
+    assert bucket in line and "SUIRO_ARTIFACTS" in line, line
+    assert "does not exist" in line, line
+    nothing_ran(cli)
+
+
+def test_credentials_the_server_refuses_are_one_sentence_and_the_secret_is_not_shown(cli, s3_checked_server):
+    bucket = f"checked-{uuid.uuid4().hex[:8]}"
+    s3_checked_server.make_bucket(bucket)
+    url = f"s3://{bucket}/suiro"
+    wrong = {**s3_checked_server.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret-" + uuid.uuid4().hex}
+    result = cli.expect(2, "run", "small.py", env={**wrong, "SUIRO_ARTIFACTS": url})
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), str(result)
+    line = lines[0]
+
+    assert bucket in line and "credentials" in line.lower(), line
+    for secret in (wrong["AWS_SECRET_ACCESS_KEY"], s3_checked_server.secret_key):
+        assert secret not in result.stdout + result.stderr
+    nothing_ran(cli)
+    # The same run with the right key works: it was the key, not the server or the bucket.
+    done = cli.ok("run", "small.py", env={**s3_checked_server.env, "SUIRO_ARTIFACTS": url})
+    assert ast.literal_eval(done.output) == SMALL_OUTPUT
+
+
+def test_an_unknown_scheme_says_which_it_takes(cli):
+    line = cli.error(2, "run", "small.py", env={"SUIRO_ARTIFACTS": "foo://x"})
+
+    assert "SUIRO_ARTIFACTS" in line and "foo://x" in line, line
+    assert "s3://" in line, f"the sentence should say what it takes: {line}"
+    nothing_ran(cli)
