@@ -19,6 +19,8 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -88,11 +90,11 @@ print(json.dumps({key: hashlib.sha256(fs.cat_file(key)).hexdigest() for key in f
 """
 
 
-def bucket_objects(root: Path, s3_env: dict[str, str], url: str) -> dict[str, str]:
+def bucket_objects(root: Path, settings: dict[str, str], url: str) -> dict[str, str]:
     """Every object under ``url`` (``s3://bucket/prefix``) with the sha256 of its bytes."""
     proc = subprocess.run(
         [sys.executable, "-c", _LIST, url.removeprefix("s3://")],
-        env={**base_env(root), **s3_env},
+        env={**base_env(root), **{k: v for k, v in settings.items() if k.startswith("AWS_")}},
         capture_output=True,
         text=True,
         timeout=60,
@@ -108,51 +110,77 @@ def ledger(shared: Path) -> list[tuple[str, str, str]]:
     return [tuple(line.split(" ", 2)) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, postgres_server, s3_server):
-    shared = tmp_path / "shared"
-    shared.mkdir()
+@dataclass
+class Cluster:
+    """The servers of the multi-machine setup, and the settings that reach them."""
+
+    root: Path
+    #: Where machines' folders go: hidden from the worker when the host allows it.
+    machines: Path
+    address: str
+    urls: dict[str, str]
+    artifacts: str
+    worker_root: Path
+    worker_home: Path
+
+    def machine(self, name: str, *, dask: bool = False) -> Machine:
+        """A machine with only the URLs (and the scheduler's address, if ``dask``)."""
+        extra = {"SUIRO_DASK_ADDRESS": self.address} if dask else {}
+        return Machine(self.machines / name, {**self.urls, **extra})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres_server, s3_server) -> Iterator[Cluster]:
+    """A database, a bucket, a Dask scheduler and one worker (two threads), for the module."""
+    root = tmp_path_factory.mktemp("cluster")
     bucket = f"cluster-{uuid.uuid4().hex[:8]}"
     s3_server.make_bucket(bucket)
     artifacts = f"s3://{bucket}/suiro"
-    database = postgres_server.new_database("cluster")
-    urls = {"SUIRO_DB": database, "SUIRO_ARTIFACTS": artifacts, **s3_server.env}
-
-    machines = tmp_path / "machines"
-    # The pipeline's code, deployed at the same path on every machine (as an image or a checkout
-    # at a fixed path would be): a run records the path it was started from, and resume loads it.
-    flow = tmp_path / "code" / "flow.py"
-    flow.parent.mkdir()
-    flow.write_text(textwrap.dedent(FLOW).format(shared=str(shared)).lstrip())
-    address, scheduler = start_scheduler(tmp_path / "scheduler")
+    urls = {
+        "SUIRO_DB": postgres_server.new_database("cluster"),
+        "SUIRO_ARTIFACTS": artifacts,
+        **s3_server.env,
+    }
+    machines = root / "machines"
+    machines.mkdir()
+    address, scheduler = start_scheduler(root / "scheduler")
     try:
-        # The worker: no SUIRO_DB (workers never touch the records), a home of its own, and
-        # neither machine's folder visible when the host can hide them.
-        worker_env = {k: v for k, v in urls.items() if k != "SUIRO_DB"}
-        worker_home = tmp_path / "worker" / "home"
-        worker_env["SUIRO_HOME"] = str(worker_home)
-        machines.mkdir()
-        worker = start_worker(tmp_path / "worker", address, worker_env, hide=[machines] if can_hide() else [])
+        # The worker: no SUIRO_DB (workers never touch the records), a home of its own, and no
+        # machine's folder visible when the host can hide them.
+        worker_home = root / "worker" / "home"
+        worker_env = {k: v for k, v in urls.items() if k != "SUIRO_DB"} | {"SUIRO_HOME": str(worker_home)}
+        worker = start_worker(root / "worker", address, worker_env, hide=[machines] if can_hide() else [])
         try:
-            a = Machine(machines / "a", urls)
-            b = Machine(machines / "b", {**urls, "SUIRO_DASK_ADDRESS": address})
-            failed = a.expect(1, "run", str(flow), "-e", "dask", "--dask-address", address)
-            first = failed.run_id
-            assert "fails on purpose the first time" in failed.stdout + failed.stderr, str(failed)
-
-            resumed = b.ok("resume", first)
-            assert f"resuming run {first}" in resumed.stdout, str(resumed)
-            assert ast.literal_eval(resumed.output) == OUTPUT
-            second = resumed.run_id
+            yield Cluster(root, machines, address, urls, artifacts, root / "worker", worker_home)
         finally:
             worker.stop()
     finally:
         scheduler.stop()
 
+
+def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, cluster):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    # The pipeline's code, deployed at the same path on every machine (as an image or a checkout
+    # at a fixed path would be): a run records the path it was started from, and resume loads it.
+    flow = tmp_path / "code" / "flow.py"
+    flow.parent.mkdir()
+    flow.write_text(textwrap.dedent(FLOW).format(shared=str(shared)).lstrip())
+    a, b = cluster.machine("resume-a"), cluster.machine("resume-b", dask=True)
+
+    failed = a.expect(1, "run", str(flow), "-e", "dask", "--dask-address", cluster.address)
+    first = failed.run_id
+    assert "fails on purpose the first time" in failed.stdout + failed.stderr, str(failed)
+    resumed = b.ok("resume", first)
+    assert f"resuming run {first}" in resumed.stdout, str(resumed)
+    assert ast.literal_eval(resumed.output) == OUTPUT
+    second = resumed.run_id
+
     # What really ran, and where: every task once on the worker, the failed one once more.
     ran = ledger(shared)
     counts = collections.Counter(task for task, _, _ in ran)
     assert counts == {"source": 1, "part[0]": 1, "part[1]": 1, "part[2]": 1, "flaky": 2, "report": 1}, ran
-    assert {cwd for _, _, cwd in ran} == {str(tmp_path / "worker")}, "every task ran on the Dask worker"
+    assert {cwd for _, _, cwd in ran} == {str(cluster.worker_root)}, "every task ran on the Dask worker"
     assert [run for task, run, _ in ran if task == "flaky"] == [first, second]
 
     # Both machines read the same records.
@@ -175,9 +203,9 @@ def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, 
     assert "made 5000 numbers" in a.ok("logs", first, "source").stdout
 
     # The outputs are objects in the bucket, each named by the sha256 of its bytes.
-    objects = bucket_objects(tmp_path, s3_server.env, artifacts)
+    objects = bucket_objects(tmp_path, cluster.urls, cluster.artifacts)
     named = {key: digest for key, digest in objects.items() if len(_digest_of(key)) == 64}
-    assert named, f"no content-addressed object under {artifacts}: {sorted(objects)}"
+    assert named, f"no content-addressed object under {cluster.artifacts}: {sorted(objects)}"
     assert all(_digest_of(key) == digest for key, digest in named.items()), named
     source_digest = _output_digest(b, second, "source")
     assert source_digest in {_digest_of(key) for key in named}, "source's list (24 kB) is in the bucket"
@@ -185,7 +213,7 @@ def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, 
     # The store is whole seen from either machine; nothing went to a local home or the worker's.
     assert b.ok("check").returncode == 0
     assert a.ok("check").returncode == 0
-    for home in (a.home, b.home, worker_home):
+    for home in (a.home, b.home, cluster.worker_home):
         kept = [str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()] if home.exists() else []
         assert not [p for p in kept if p.startswith(("suiro.db", "artifacts/objects"))], f"{home}: {kept}"
 
@@ -201,3 +229,23 @@ def _output_digest(machine: Machine, run: str, task: str) -> str:
     rows = [r for r in machine.json("artifacts", "list", run) if r["task_key"] == task]
     assert len(rows) == 1, f"no stored output of {task} in run {run}"
     return rows[0]["digest"]
+
+
+@pytest.mark.slow
+def test_the_builtin_pipeline_on_the_cluster_registers_its_model_in_the_shared_records(cluster):
+    """The README's own pipeline, as docs/cluster.md step 3 runs it (about 40 s on 2 cores): its
+    ``register`` task runs on a worker that has no database, and the model must still land in the
+    records every machine reads, its file in the bucket."""
+    a = cluster.machine("builtin-a", dask=True)
+    done = a.ok("run", "-e", "dask", "-w", "2")
+    assert "production: sklearn_breast_cancer v1" in done.stdout, str(done)
+
+    b = cluster.machine("builtin-b")
+    models = b.json("models", "list")
+    assert [(m["name"], m["version"], m["stage"]) for m in models] == [
+        ("sklearn_breast_cancer", 1, "production")
+    ]
+    assert models[0]["run_id"] == done.run_id
+    stored = {_digest_of(key) for key in bucket_objects(cluster.root, cluster.urls, cluster.artifacts)}
+    assert models[0]["artifact_digest"] in stored, "the model's file is in the bucket"
+    b.ok("check")

@@ -8,9 +8,9 @@ a locale. ``HOME`` is the machine's folder, so no ``~/.aws`` or ``~/.config/dask
 A Dask scheduler and worker are started with Dask's own command line (``dask scheduler``,
 ``dask worker``) as separate processes, bound to 127.0.0.1. A worker may be started with some
 folders hidden from it (``hide``): it then runs in a mount namespace of its own where an empty
-tmpfs covers them, so it cannot read or write the runner's home even by its absolute path, as a
-worker on another machine could not. That needs root and ``unshare``; ``can_hide`` says whether
-this host allows it.
+read-only tmpfs covers them, so it cannot read or write the runner's home even by its absolute
+path, as a worker on another machine could not (a write there fails: "Read-only file system").
+That needs root and ``unshare``; ``can_hide`` says whether this host allows it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def can_hide() -> bool:
 
 def _hidden(argv: list[str], hide: Sequence[Path]) -> list[str]:
     """``argv`` run in a mount namespace of its own with an empty tmpfs over each of ``hide``."""
-    mounts = " && ".join(f'mount -t tmpfs -o size=1m suiro-hidden "${i + 1}"' for i in range(len(hide)))
+    mounts = " && ".join(f'mount -t tmpfs -o ro,size=64k suiro-hidden "${i + 1}"' for i in range(len(hide)))
     script = f'{mounts} && shift {len(hide)} && exec "$@"'
     unshare = ["unshare", "--mount", "--propagation", "private"]
     return [*unshare, "sh", "-c", script, "sh", *map(str, hide), *argv]
