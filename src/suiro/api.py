@@ -346,6 +346,7 @@ def _recording(
     here), where its outputs go and are found again, and its recorder."""
     from suiro.store import queries
 
+    store.artifacts.check_reachable()  # a missing bucket or refused credentials: before anything runs
     store.artifacts.sweep_temp()  # temp files a crashed writer left behind
     info = RunInfo(
         run_id=info.run_id,

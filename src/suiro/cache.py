@@ -19,6 +19,7 @@ import inspect
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 #: Nesting depth past which a value is not fingerprinted (and the task not cached).
@@ -35,6 +36,29 @@ class CacheKey:
 
     key: str
     parts: Mapping[str, Any]
+
+
+class Uncached(StrEnum):
+    """Why a task call is never reused: the part of its key's parts that says so.
+
+    The memo writes the marker, ``suiro explain`` (``uncached_reason``) reads it back from
+    ``task_runs.cache_parts``. The values are the JSON keys parts have always been recorded
+    under, so records written before this type read the same.
+    """
+
+    #: The task opted out (``cache=False``); the value says so in words.
+    DISABLED = "disabled"
+    #: An input has no fingerprint (the call has no key); the value names the input's type.
+    UNHASHABLE = "unhashable"
+
+
+def uncached_reason(parts: Mapping[str, Any]) -> str | None:
+    """Why the call a key's ``parts`` were recorded for was never cached; None if no marker says."""
+    if Uncached.DISABLED in parts:
+        return f"not cached: {parts[Uncached.DISABLED]}"
+    if Uncached.UNHASHABLE in parts:
+        return f"not cached: an input cannot be fingerprinted ({parts[Uncached.UNHASHABLE]})"
+    return None
 
 
 def digest(data: bytes | str) -> str:

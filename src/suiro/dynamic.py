@@ -24,6 +24,7 @@ from suiro.errors import TaskFailedError
 from suiro.events import RunGraph
 from suiro.graph import Binding, Const, Node, Pack, Unmapped, Use
 from suiro.mapping import unmapped
+from suiro.pathstep import Item
 from suiro.ref import raised_at
 from suiro.results import TaskResult
 from suiro.runner import Runner
@@ -249,7 +250,7 @@ class DynamicRunner(Runner):
         if mapped and isinstance(value, list):
             for index, item in enumerate(value):
                 if not isinstance(item, _PLAIN):
-                    self._made[id(item)] = (Use(binding.source, path=(("item", index),)), item)
+                    self._made[id(item)] = (Use(binding.source, path=(Item(index),)), item)
 
     def _bind(self, value: Any, mapped: bool = False) -> Binding:
         """An argument as a binding: a task's output (or future) by its node, else its content."""

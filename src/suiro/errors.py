@@ -275,6 +275,11 @@ class ArtifactCorruptError(ArtifactError):
     """A stored artifact's bytes do not match its digest (flipped, truncated, or a link)."""
 
 
+class ArtifactStoreError(ArtifactError):
+    """The artifact store as a whole cannot be used: an unknown URL, a missing bucket or library,
+    refused credentials. Found before a run starts, so nothing is recorded."""
+
+
 class InvalidDigestError(ArtifactError, ValueError):
     """A string used as an artifact digest is not 64 lowercase hex characters."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from suiro.errors import CycleError
+from suiro.pathstep import Attr, Item, PathStep
 from suiro.states import TriggerRule
 
 if TYPE_CHECKING:
@@ -47,14 +48,14 @@ class Const:
 
 @dataclass(frozen=True, slots=True)
 class Use:
-    """The output of a node (or a parameter's value), optionally indexed into.
+    """The output of a node (or a parameter's value), optionally read into.
 
-    ``path`` steps are ``("item", key)``, ``("attr", name)`` or ``("not", None)``.
+    ``path``: the steps taken into the value when the run gets there (``suiro.pathstep``).
     """
 
     source: str
     is_param: bool = False
-    path: tuple[tuple[str, Any], ...] = ()
+    path: tuple[PathStep, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +167,13 @@ def _source(binding: Binding) -> tuple[str, int]:
         return render(binding.op, [_source(b) for b in binding.operands])
     if isinstance(binding, Use):
         text, precedence = binding.source, ATOM
-        for kind, arg in binding.path:
-            step = (str(arg), ATOM) if kind == "attr" else (_short(arg), ATOM)
-            text, precedence = render(kind, [(text, precedence), step][: 1 if kind == "not" else 2])
+        for step in binding.path:
+            operands = [(text, precedence)]
+            if isinstance(step, Item):
+                operands.append((_short(step.key), ATOM))
+            elif isinstance(step, Attr):
+                operands.append((step.name, ATOM))
+            text, precedence = render(step.op, operands)
         return text, precedence
     if isinstance(binding, Const):
         return _short(binding.value), ATOM

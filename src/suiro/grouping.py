@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Unmapped, Use
+from suiro.pathstep import Not, PathStep
 from suiro.task import Task
 
 
@@ -81,7 +82,7 @@ class _Rename:
         return binding
 
 
-def with_path(binding: Binding, path: Iterable[tuple[str, Any]]) -> Binding:
+def with_path(binding: Binding, path: Iterable[PathStep]) -> Binding:
     """``binding`` followed by ``Use`` path steps: on a reference they extend its path; on a
     literal or an expression they become expressions (``Expr("item", ...)``)."""
     steps = tuple(path)
@@ -89,6 +90,6 @@ def with_path(binding: Binding, path: Iterable[tuple[str, Any]]) -> Binding:
         return binding
     if isinstance(binding, Use):
         return Use(binding.source, binding.is_param, (*binding.path, *steps))
-    for kind, arg in steps:
-        binding = Expr(kind, (binding,) if kind == "not" else (binding, Const(arg)))
+    for step in steps:
+        binding = Expr(step.op, (binding,) if isinstance(step, Not) else (binding, Const(step.arg)))
     return binding

@@ -12,9 +12,18 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from suiro.cache import CacheKey, UnhashableError, combine, fingerprint, make_key, reads_logical_time
+from suiro.cache import (
+    CacheKey,
+    Uncached,
+    UnhashableError,
+    combine,
+    fingerprint,
+    make_key,
+    reads_logical_time,
+)
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
+from suiro.pathstep import Item, token
 from suiro.reuse import Gather, Hit, Lazy, OutputStore, is_portable, materialize
 from suiro.runinfo import RunInfo
 from suiro.secrets import mask
@@ -105,13 +114,13 @@ class Memo:
         try:
             inputs = {name: self._binding_fp(b) for name, b in _named_bindings(node)}
         except UnhashableError as exc:
-            return None, {"unhashable": str(exc)}
+            return None, {Uncached.UNHASHABLE: str(exc)}
         if reads_logical_time(node.task.fn):
             inputs[LOGICAL_INPUT] = self._logical
         key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
         parts = {**key.parts, **self._described(node)}
         if not node.task.options.cache:
-            parts["disabled"] = "cache=False on the task"
+            parts[Uncached.DISABLED] = "cache=False on the task"
         return key, parts
 
     def item_key(
@@ -129,7 +138,7 @@ class Memo:
             try:
                 inputs[name] = fingerprint(item)
             except UnhashableError:
-                inputs[name] = combine(inputs[name], "item", index)
+                inputs[name] = combine(inputs[name], Item.op, index)
         return make_key(node.task.name, node.task.fn, _output_options(node), inputs)
 
     def lookup(self, node: Node, map_index: int, key: CacheKey | None) -> Hit | None:
@@ -204,7 +213,7 @@ class Memo:
                 base = self._digests.get(binding.source)
                 if base is None:  # ended ok without a recorded output: its value is unknown here
                     raise UnhashableError(f"the output of task {binding.source} was not stored")
-            return combine(base, [list(step) for step in binding.path]) if binding.path else base
+            return combine(base, token(binding.path)) if binding.path else base
         if isinstance(binding, Unmapped):
             return combine("unmapped", self._binding_fp(binding.inner))
         if isinstance(binding, Pack):

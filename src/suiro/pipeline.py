@@ -18,6 +18,7 @@ from suiro.errors import DefinitionError, SuiroError, did_you_mean
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
 from suiro.notify import Hook, Notify, NotifyError, hooks_of
+from suiro.pathstep import Not
 from suiro.ref import Ref, raised_at, to_binding, user_location
 from suiro.task import Task, active_tracer
 
@@ -265,7 +266,7 @@ def when(condition: Ref) -> contextlib.AbstractContextManager[None]:
     use: Use | Expr = condition._binding
     negate = False
     while True:  # ~ref and ~(a >= b) are the same condition, negated
-        if isinstance(use, Use) and use.path and use.path[-1][0] == "not":
+        if isinstance(use, Use) and use.path and isinstance(use.path[-1], Not):
             use = Use(use.source, use.is_param, use.path[:-1])
         elif isinstance(use, Expr) and use.op == "not":
             use = use.operands[0]  # type: ignore[assignment]

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from suiro.errors import DefinitionError
 from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
+from suiro.pathstep import Attr, Item, Not
 from suiro.task import active_tracer
 
 #: Where this package's code lives: frames there are not the user's.
@@ -57,7 +58,7 @@ class Ref:
     def __getitem__(self, key: Any) -> Ref:
         use = self._binding
         if isinstance(use, Use) and not isinstance(key, Ref):
-            return self._new(Use(use.source, use.is_param, (*use.path, ("item", key))))
+            return self._new(Use(use.source, use.is_param, (*use.path, Item(key))))
         return self._expr("item", self, key)
 
     def __getattr__(self, name: str) -> Ref:
@@ -65,13 +66,13 @@ class Ref:
             raise AttributeError(name)
         use = self._binding
         if isinstance(use, Use):
-            return self._new(Use(use.source, use.is_param, (*use.path, ("attr", name))))
+            return self._new(Use(use.source, use.is_param, (*use.path, Attr(name))))
         return self._expr("attr", self, name)
 
     def __invert__(self) -> Ref:
         use = self._binding
         if isinstance(use, Use):
-            return self._new(Use(use.source, use.is_param, (*use.path, ("not", None))))
+            return self._new(Use(use.source, use.is_param, (*use.path, Not())))
         return self._expr("not", self)
 
     def __neg__(self) -> Ref:
@@ -172,8 +173,13 @@ class Ref:
         if not isinstance(use, Use):
             return f"the expression {describe(use)}"
         text = f"parameter {use.source}" if use.is_param else f"the output of {use.source}"
-        for kind, value in use.path:
-            text += {"item": f"[{value!r}]", "attr": f".{value}", "not": " (negated)"}[kind]
+        for step in use.path:
+            if isinstance(step, Item):
+                text += f"[{step.key!r}]"
+            elif isinstance(step, Attr):
+                text += f".{step.name}"
+            else:
+                text += " (negated)"
         return text
 
     def _source(self, binding: Binding | None = None) -> str | None:

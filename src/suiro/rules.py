@@ -14,6 +14,7 @@ from suiro.executors.base import error_info
 from suiro.expressions import evaluate
 from suiro.graph import Binding, Const, Expr, Pack, Unmapped, Use, describe
 from suiro.mapping import unmapped
+from suiro.pathstep import follow
 from suiro.reuse import Lazy
 from suiro.states import TaskState, TriggerRule
 
@@ -98,9 +99,7 @@ def resolve(binding: Binding | None, params: Mapping[str, Any], values: dict[str
             value = values.get(binding.source)
             if isinstance(value, Lazy):
                 value = values[binding.source] = value.load()
-        for kind, arg in binding.path:
-            value = value[arg] if kind == "item" else getattr(value, arg) if kind == "attr" else not value
-        return value
+        return follow(value, binding.path) if binding.path else value
     if isinstance(binding, Unmapped):
         return unmapped(resolve(binding.inner, params, values))
     if isinstance(binding, Expr):

@@ -387,10 +387,10 @@ def _time_limit(seconds: float | None, label: str) -> Iterator[None]:
 
 def _export(root: Path, meta: ArtifactMeta, metrics: Any, artifacts: Mapping[str, Any]) -> None:
     """Copies of the output for the engine's typed artifacts (its UI shows them; readers use refs)."""
-    from suiro.store.artifacts import ArtifactStore
     from suiro.store.files import file_entries
+    from suiro.store.locations import artifacts_location, open_artifacts
 
-    store = ArtifactStore(root / "artifacts")
+    store = open_artifacts(artifacts_location(root))
     entries = {e["name"]: e for e in file_entries(meta.inline or b"")} if meta.serializer == "files" else {}
     for what, artifact in artifacts.items():
         if what == "<metrics>":

@@ -8,6 +8,7 @@ edited are written to ``tmp_path`` and loaded with ``suiro.load_pipeline``.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,58 @@ def test_a_task_with_cache_false_always_runs(ledger):
     assert why["reason"] == "not cached: cache=False on the task"
     # The key is still recorded: it says what the output is valid for, so a resume can reuse it.
     assert why["cache_key"] == history.explain(first.run_id, "uncached")["cache_key"] is not None
+
+
+class Opaque:
+    """A value with no fingerprint: a task given one can never be shown to have the same input."""
+
+
+@suiro.task
+def takes(value: Any) -> int:
+    return 1
+
+
+@suiro.pipeline
+def opaque():
+    return takes(Opaque())
+
+
+def _parts_text(run_id: str, task_key: str) -> str:
+    (row,) = Database.open().query(
+        "SELECT cache_parts FROM task_runs WHERE run_id = :r AND task_key = :t AND map_index = -1",
+        {"r": run_id, "t": task_key},
+    )
+    return row["cache_parts"]
+
+
+def test_a_task_given_a_value_without_fingerprint_always_runs_and_says_why(ledger):
+    run(opaque)
+    second = run(opaque)
+    assert second.tasks["takes"].state is SUCCESS
+    why = history.explain(second.run_id, "takes")
+    assert why["reason"] == ("not cached: an input cannot be fingerprinted (test_caching.Opaque object)")
+    assert json.loads(_parts_text(second.run_id, "takes")) == {"unhashable": "test_caching.Opaque object"}
+
+
+def test_records_written_with_the_marker_strings_are_explained_as_before(ledger):
+    """Homes hold parts written before the markers were a type: the JSON text below is what
+    every earlier version wrote, and must read the same."""
+    uncached, unhashable = run(store_chain.options), run(opaque)
+    assert '"disabled": "cache=False on the task"' in _parts_text(uncached.run_id, "uncached")
+    old = {
+        (uncached.run_id, "uncached"): '{"code": "c", "disabled": "cache=False on the task", "inputs": {}}',
+        (unhashable.run_id, "takes"): '{"unhashable": "test_caching.Opaque object"}',
+    }
+    with Database.open().write() as tx:
+        for (run_id, task_key), text in old.items():
+            tx.execute(
+                "UPDATE task_runs SET cache_parts = :p WHERE run_id = :r AND task_key = :t",
+                {"p": text, "r": run_id, "t": task_key},
+            )
+    assert history.explain(uncached.run_id, "uncached")["reason"] == "not cached: cache=False on the task"
+    assert history.explain(unhashable.run_id, "takes")["reason"] == (
+        "not cached: an input cannot be fingerprinted (test_caching.Opaque object)"
+    )
 
 
 def test_a_cache_key_callable_decides_what_counts_as_the_same_input(ledger):

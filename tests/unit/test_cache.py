@@ -29,12 +29,14 @@ from hypothesis import strategies as st
 
 from suiro.cache import (
     MAX_DEPTH,
+    Uncached,
     UnhashableError,
     code_digest,
     describe_changes,
     diff_parts,
     fingerprint,
     make_key,
+    uncached_reason,
 )
 
 _counter = itertools.count()
@@ -455,6 +457,32 @@ def test_describe_changes_of_records_without_names_values_or_both_sides():
         "`#0` was removed, `#1` was removed and the key from cache_key= changed"
     )
     assert describe_changes(unnamed, dict(unnamed)) == "nothing recorded changed"
+
+
+def test_the_never_cached_markers_are_the_json_keys_records_were_always_written_with():
+    """``task_runs.cache_parts`` holds the parts as JSON; a marker must be written and found under
+    the keys written before it was a type (``"disabled"``, ``"unhashable"``)."""
+    parts = {"code": "c", Uncached.DISABLED: "cache=False on the task", Uncached.UNHASHABLE: "x"}
+    text = json.dumps(parts, sort_keys=True)
+    assert text == '{"code": "c", "disabled": "cache=False on the task", "unhashable": "x"}'
+    assert uncached_reason(json.loads(text)) == uncached_reason(parts)
+    assert {Uncached(key) for key in ("disabled", "unhashable")} == set(Uncached)
+
+
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        ({"disabled": "cache=False on the task"}, "not cached: cache=False on the task"),
+        (
+            {"unhashable": "builtins.object object"},
+            "not cached: an input cannot be fingerprinted (builtins.object object)",
+        ),
+        ({"code": "c", "options": "o", "inputs": {}}, None),
+        ({}, None),
+    ],
+)
+def test_uncached_reason_reads_the_marker_of_a_recorded_key(parts, reason):
+    assert uncached_reason(parts) == reason
 
 
 # -- properties ---------------------------------------------------------------------------------

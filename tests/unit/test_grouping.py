@@ -10,6 +10,7 @@ import pytest
 from suiro import Ref, pipeline, task, when
 from suiro.errors import DefinitionError
 from suiro.graph import Condition, Const, Expr, Group, Use
+from suiro.pathstep import Attr, Item
 
 HERE = Path(__file__)
 
@@ -105,9 +106,9 @@ def test_inner_guards_and_paths_are_bound_to_what_the_call_passed():
 
     nodes = outer.graph.nodes
     assert nodes["inner.clean"].conditions == (Condition(Const(True)),)
-    assert nodes["inner.clean"].args == (LOAD, Use("grid", is_param=True, path=(("item", "limit"),)))
-    assert nodes["inner.scale"].args == (LOAD, Use("grid", is_param=True, path=(("attr", "factor"),)))
-    comparison = Expr("ge", (Use("load", path=(("item", 0),)), Use("threshold", is_param=True)))
+    assert nodes["inner.clean"].args == (LOAD, Use("grid", is_param=True, path=(Item("limit"),)))
+    assert nodes["inner.scale"].args == (LOAD, Use("grid", is_param=True, path=(Attr("factor"),)))
+    comparison = Expr("ge", (Use("load", path=(Item(0),)), Use("threshold", is_param=True)))
     assert nodes["inner_2.clean"].conditions == (Condition(comparison),)
     assert nodes["inner_2.scale"].conditions == (Condition(comparison, negate=True),)
     assert nodes["inner_2.clean"].args == (LOAD, Expr("item", (Const({"limit": 2}), Const("limit"))))

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import pytest
 
 from suiro import pipeline, secrets, task
@@ -26,6 +29,22 @@ def train(rows: list[int], rate: float) -> float:
 def batches(batch_id: int = 3, label: str = "x"):
     rows = load("db", batch_id, 7, 8, note=label)
     return train(rows, 0.5)
+
+
+@task
+def info(batch_id: int) -> dict[str, Any]:
+    return {"rows": [batch_id]}
+
+
+@task
+def consume(first: Any, meta: Any, empty: Any, limit: Any) -> Any:
+    return first, meta, empty, limit
+
+
+@pipeline
+def stepped(grid: dict, batch_id: int = 3):
+    out = info(batch_id)
+    return consume(out["rows"][0], out.meta, ~out, limit=grid["limit"])
 
 
 class NoOutputs:
@@ -82,3 +101,28 @@ def test_brief_masks_a_secret_before_cutting(monkeypatch):
     finally:
         monkeypatch.delenv("SUIRO_SECRET_T")
         secrets.reload()
+
+
+def test_an_input_read_through_a_path_is_keyed_by_the_paths_canonical_text():
+    """The key of a ``Use`` with a path is the digest of ``repr((base, steps))``, each step written
+    ``[kind, argument]`` with the kind ``'item'``, ``'attr'`` or ``'not'``: the text every recorded
+    key was made of, so it must not change with how steps are represented (or every cache entry of
+    a pipeline that indexes an output would be missed once). The texts are spelt out here, and
+    hashed with hashlib, rather than built by the code under test."""
+    base = "d" * 64  # the recorded output digest of info
+    memo = Memo(NoOutputs(), {"grid": {"limit": 5}, "batch_id": 3})
+    memo.record("info", base)
+    key, parts = memo.node_key(stepped.graph.nodes["consume"])
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    grid = parts["inputs"]["limit"]
+    assert parts["inputs"] == {
+        "#0": sha(f"('{base}', [['item', 'rows'], ['item', 0]])"),
+        "#1": sha(f"('{base}', [['attr', 'meta']])"),
+        "#2": sha(f"('{base}', [['not', None]])"),
+        "limit": grid,
+    }
+    assert grid == sha(f"('{memo._param_fp('grid')}', [['item', 'limit']])")
+    assert key == make_key("consume", consume.fn, {"serializer": None, "map": False}, parts["inputs"])

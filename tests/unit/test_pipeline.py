@@ -13,6 +13,7 @@ from pipelines import authoring_examples as examples
 from suiro import Pipeline, Ref, pipeline, task, unmapped, when
 from suiro.errors import CycleError, DefinitionError, SuiroError
 from suiro.graph import EMPTY, Condition, Const, Node, Pack, Param, Unmapped, Use, iter_uses
+from suiro.pathstep import Attr, Item, Not
 from suiro.states import TriggerRule
 
 HERE = Path(__file__)
@@ -354,7 +355,7 @@ def test_map_over_an_upstream_output_with_an_unmapped_literal():
         return train.map(rows, unmapped(3), max_concurrency=4)
 
     node = p.graph.nodes["train"]
-    assert node.args == (Use("load", path=(("item", "rows"),)), Unmapped(Const(3)))
+    assert node.args == (Use("load", path=(Item("rows"),)), Unmapped(Const(3)))
     assert node.max_concurrency == 4
     assert node.upstream == {"load"}
 
@@ -441,11 +442,11 @@ def test_index_attribute_and_negation_make_derived_references():
 
     paths = [n.args[0] for n in list(p.graph.nodes.values())[1:]]
     assert paths == [
-        Use("load", path=(("item", "rows"),)),
-        Use("load", path=(("attr", "meta"),)),
-        Use("load", path=(("not", None),)),
-        Use("load", path=(("item", "meta"), ("item", "ok"), ("item", 0), ("attr", "flag"))),
-        Use("load", path=(("attr", "ok"), ("not", None), ("not", None))),
+        Use("load", path=(Item("rows"),)),
+        Use("load", path=(Attr("meta"),)),
+        Use("load", path=(Not(),)),
+        Use("load", path=(Item("meta"), Item("ok"), Item(0), Attr("flag"))),
+        Use("load", path=(Attr("ok"), Not(), Not())),
     ]
     assert all(n.upstream == {"load"} for n in list(p.graph.nodes.values())[1:])
 
@@ -531,10 +532,10 @@ def test_nested_when_on_derived_refs_and_parameters():
         return [inner, outer, double_negated]
 
     nodes = p.graph.nodes
-    ok = Use("load", path=(("item", "meta"), ("item", "ok")))
+    ok = Use("load", path=(Item("meta"), Item("ok")))
     assert nodes["square"].conditions == (Condition(ok), Condition(Use("flag", is_param=True), negate=True))
     assert nodes["square_2"].conditions == (Condition(ok),)
-    assert nodes["square_3"].conditions == (Condition(Use("load", path=(("attr", "ready"),)), negate=False),)
+    assert nodes["square_3"].conditions == (Condition(Use("load", path=(Attr("ready"),)), negate=False),)
     assert nodes["square"].upstream == {"load"}  # a parameter guard adds no edge
 
 

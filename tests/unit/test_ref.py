@@ -13,6 +13,7 @@ import pytest
 from suiro import pipeline, task, when
 from suiro.errors import DefinitionError
 from suiro.graph import Condition, Const, Expr, Use, describe
+from suiro.pathstep import Item
 
 HERE = Path(__file__)
 
@@ -50,7 +51,7 @@ def count(n: int) -> int:
     return n
 
 
-ACC = Use("evaluate", path=(("item", "accuracy"),))
+ACC = Use("evaluate", path=(Item("accuracy"),))
 THRESHOLD = Use("threshold", is_param=True)
 
 

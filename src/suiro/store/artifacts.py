@@ -21,59 +21,30 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import shutil
 import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from suiro.errors import (
-    ArtifactCorruptError,
-    ArtifactError,
-    ArtifactMissingError,
-    InvalidDigestError,
-    SerializerError,
-)
+from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError
 from suiro.faults import fault
-from suiro.store import serializers
-from suiro.store.hashed import HashingReader, HashingWriter
+from suiro.store.content import FILES, FIX, ArtifactMeta, ContentStore, check_digest, is_digest
+from suiro.store.hashed import HashingWriter
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-_FIX = "rerun the producing task, e.g. with suiro resume or --fresh"
+__all__ = ["FILES", "GC_LOCK", "ArtifactMeta", "ArtifactStore"]
+_FIX = FIX
 # O_NONBLOCK keeps a planted FIFO from hanging the open; it changes nothing for regular files.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 #: The lock file between writers (shared) and gc's deletes (exclusive), in the store's root.
 GC_LOCK = "gc.lock"
-#: The serializer of a file-writing task's output: a JSON record of the files, each an object.
-FILES = "files"
 
 
-@dataclass(frozen=True)
-class ArtifactMeta:
-    """What the database records about one artifact.
-
-    Attributes:
-        digest: sha256 hex of the serialized bytes; the object's name in the store.
-        serializer: the name ``serializers.loads`` needs to read the bytes back.
-        size: length of the bytes, so a truncated object is found with one ``stat``.
-        kind: the value's type, e.g. ``pandas.DataFrame``, for people and the UI.
-        inline: the bytes themselves for small JSON values, which are not written to disk.
-    """
-
-    digest: str
-    serializer: str
-    size: int
-    kind: str
-    inline: bytes | None = None
-
-
-class ArtifactStore:
-    """Task outputs stored once per distinct content under ``root``.
+class ArtifactStore(ContentStore):
+    """Task outputs stored once per distinct content under the local folder ``root``.
 
     Args:
         root: the store's folder (``$SUIRO_HOME/artifacts``); created on first write.
@@ -82,25 +53,10 @@ class ArtifactStore:
 
     def __init__(self, root: str | Path, *, inline_limit: int = 16_384):
         self.root = Path(root)
+        self.scratch = self.root
         self.inline_limit = inline_limit
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
-
-    def put(self, value: Any, *, serializer: str | None = None) -> ArtifactMeta:
-        """Serialize ``value`` and store it, durably, before the caller records the result.
-
-        Raises:
-            SerializerError: the value cannot be serialized (with ``serializer``, if forced).
-            ArtifactError: the object cannot be written (disk full, permissions).
-        """
-        kind = serializers.kind_of(value)
-        if serializers.is_inline_candidate(value, serializer):
-            name, data = serializers.dumps(value, serializer)
-            if name == "json" and len(data) <= self.inline_limit:
-                return ArtifactMeta(hashlib.sha256(data).hexdigest(), name, len(data), kind, inline=data)
-            return ArtifactMeta(self.put_bytes(data), name, len(data), kind)
-        name, digest, size = self._stream(lambda file: serializers.dump(value, file, serializer), kind)
-        return ArtifactMeta(digest, name, size, kind)
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` under its sha256 and return the digest.
@@ -136,38 +92,6 @@ class ArtifactStore:
             raise ArtifactError(f"{msg} and is readable, then rerun the task.", path=str(path)) from exc
         with source:
             return self.put_stream(lambda sink: shutil.copyfileobj(source, sink, 1 << 20))
-
-    def put_stream(self, write: Callable[[BinaryIO], Any]) -> tuple[str, int]:
-        """Store what ``write`` writes to the file it is given (e.g. a tar); return (digest, size).
-
-        Raises:
-            ArtifactError: the object cannot be written.
-        """
-        _, digest, size = self._stream(lambda sink: write(sink) or "file", "file")
-        return digest, size
-
-    def copy_out(self, digest: str, size: int, target: Path) -> None:
-        """Copy object ``digest`` to ``target`` (temp then rename), hashing on the way.
-
-        Raises:
-            ArtifactMissingError, ArtifactCorruptError: as for ``get``; nothing is left at ``target``.
-        """
-        target.parent.mkdir(parents=True, exist_ok=True)
-        path = self.path(digest)
-        with self._open(digest) as file:
-            fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    reader = HashingReader(file)
-                    shutil.copyfileobj(reader, out, 1 << 20)
-                if reader.hexdigest() != digest or os.path.getsize(tmp) != size:
-                    raise _corrupt(digest, path, _CHANGED)
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
 
     def claim(self, digest: str) -> bool:
         """Set the object's modification time to now, so gc keeps it; False if it is not in place.
@@ -227,38 +151,30 @@ class ArtifactStore:
                 removed.append((digest, info.st_size))
         return removed
 
-    def get(self, meta: ArtifactMeta) -> Any:
-        """Load an artifact's value, verifying its bytes first (pickle and joblib run code).
+    def where(self, digest: str) -> str:
+        """The object's path, as shown in messages."""
+        return str(self.path(digest))
 
-        Raises:
-            ArtifactMissingError: no object is stored under the digest.
-            ArtifactCorruptError: the bytes (on disk or inline) do not match the digest.
-            SerializerError: verified bytes cannot be decoded (e.g. a library is missing).
-        """
-        if meta.serializer == FILES:
-            from suiro.store.files import load_files
+    def stored_at(self, digest: str) -> int | None:
+        """The object's modification time in ns (set when stored or claimed), or None when absent."""
+        try:
+            return os.lstat(self.path(digest)).st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
-            return load_files(self, meta)
-        if meta.inline is None and meta.serializer in serializers.STREAMED:
-            return self._load_streamed(meta)
-        if meta.inline is None:
-            data = self._read(meta.digest, meta.size)
-        else:
-            self.path(meta.digest)  # same digest rules for inline artifacts
-            problem = _problem(meta.inline, meta.digest, meta.size)
-            if problem:
-                msg = f"corrupt artifact {meta.digest} stored inline in the database ({problem}); {_FIX}."
-                raise ArtifactCorruptError(msg, digest=meta.digest)
-            data = meta.inline
-        return serializers.loads(meta.serializer, data)
+    def stored_size(self, digest: str) -> int | None:
+        """The object's size in bytes, or None when absent."""
+        try:
+            return os.lstat(self.path(digest)).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
-    def get_bytes(self, digest: str) -> bytes:
-        """Return an object's bytes after checking they hash to ``digest``.
-
-        Raises:
-            ArtifactMissingError, ArtifactCorruptError: as for ``get``.
-        """
-        return self._read(digest, None)
+    def quarantine(self, digest: str) -> None:
+        """Move a corrupt object to ``<root>/corrupt/`` so it is never reused, keeping it for inspection."""
+        target = self.root / "corrupt"
+        with contextlib.suppress(OSError):
+            target.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path(digest), target / digest)
 
     def path(self, digest: str) -> Path:
         """Where the object for ``digest`` lives; only real digests map into the store.
@@ -266,10 +182,7 @@ class ArtifactStore:
         Raises:
             InvalidDigestError: not 64 lowercase hex, so it might escape (``../../x``).
         """
-        if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
-            shown = repr(digest)[:80]
-            msg = f"{shown} is not an artifact digest (64 lowercase hex); pass the sha256"
-            raise InvalidDigestError(f"{msg} recorded for the artifact.", digest=shown)
+        check_digest(digest)
         return self._objects / digest[:2] / digest[2:]
 
     def has(self, digest: str, size: int | None = None) -> bool:
@@ -283,15 +196,6 @@ class ArtifactStore:
             return False
         return stat.S_ISREG(info.st_mode) and (size is None or info.st_size == size)
 
-    def verify(self, digest: str) -> bool:
-        """Re-hash the object in full; False when it is missing, unreadable or corrupt."""
-        self.path(digest)  # a malformed digest is a caller bug, not a missing object
-        try:
-            with self._open(digest) as file:
-                return hashlib.file_digest(file, "sha256").hexdigest() == digest
-        except OSError:  # includes ArtifactError
-            return False
-
     def iter_digests(self) -> Iterator[str]:
         """Yield every digest with something at its object path, sorted, valid or not.
 
@@ -304,7 +208,7 @@ class ArtifactStore:
         for shard in shards:
             with contextlib.suppress(NotADirectoryError, FileNotFoundError):
                 for name in sorted(os.listdir(self._objects / shard)):
-                    if _DIGEST.fullmatch(shard + name):
+                    if is_digest(shard + name):
                         yield shard + name
 
     def delete(self, digest: str) -> None:
@@ -324,18 +228,7 @@ class ArtifactStore:
         Files of live writers are kept (their name starts with the writer's pid), so a run
         starting up never breaks another run's write in progress.
         """
-        try:
-            entries = list(os.scandir(self._tmp))
-        except FileNotFoundError:
-            return 0
-        removed = 0
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False) or _writer_alive(entry.name):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
-        return removed
+        return sweep_dead_writers(self._tmp)
 
     @contextlib.contextmanager
     def _lock(self, *, shared: bool) -> Iterator[None]:
@@ -464,6 +357,10 @@ class ArtifactStore:
             msg = f"cannot make artifact {digest} at {path} durable ({exc.strerror or exc}); {fix}."
             raise ArtifactError(msg, digest=digest, path=str(path)) from exc
 
+    def _opened(self, digest: str) -> tuple[BinaryIO, int]:
+        file = self._open(digest)
+        return file, os.fstat(file.fileno()).st_size
+
     def _open(self, digest: str) -> BinaryIO:
         """Open an object for reading without following links; only regular files pass."""
         path = self._checked_path(digest)
@@ -474,76 +371,14 @@ class ArtifactStore:
             raise ArtifactMissingError(msg, digest=digest, path=str(path)) from exc
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise _corrupt(digest, path, "a symbolic link, not a stored object") from exc
+                raise self.corrupt(digest, "a symbolic link, not a stored object") from exc
             msg = f"cannot read artifact {digest} at {path} ({exc.strerror}); check its permissions."
             raise ArtifactError(msg, digest=digest, path=str(path)) from exc
         file = os.fdopen(fd, "rb")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             file.close()
-            raise _corrupt(digest, path, "not a regular file")
+            raise self.corrupt(digest, "not a regular file")
         return file
-
-    def _load_streamed(self, meta: ArtifactMeta) -> Any:
-        """Decode an object while hashing it, so its bytes are never all in memory besides the value.
-
-        Only for formats whose decoding runs no code (``serializers.STREAMED``); the value is
-        handed out only once every byte hashed to the digest. A size that differs is found first.
-        """
-        path = self.path(meta.digest)
-        with self._open(meta.digest) as file:
-            size = os.fstat(file.fileno()).st_size
-            if size != meta.size:
-                raise _corrupt(
-                    meta.digest, path, f"{size} bytes instead of {meta.size}: truncated or overwritten"
-                )
-            reader = HashingReader(file)
-            try:
-                try:
-                    value = serializers.load(meta.serializer, reader)
-                finally:
-                    reader.drain()
-            except OSError as exc:
-                msg = f"cannot read artifact {meta.digest} at {path} ({exc.strerror}); check the disk, then"
-                raise ArtifactError(f"{msg} {_FIX}.", digest=meta.digest, path=str(path)) from exc
-            except SerializerError:
-                if reader.hexdigest() != meta.digest:  # undecodable because changed: say so
-                    raise _corrupt(meta.digest, path, _CHANGED) from None
-                raise
-        if reader.hexdigest() != meta.digest:
-            raise _corrupt(meta.digest, path, _CHANGED)
-        return value
-
-    def _read(self, digest: str, size: int | None) -> bytes:
-        """All of an object's bytes, verified against ``digest`` (and ``size`` when known)."""
-        path = self.path(digest)
-        with self._open(digest) as file:
-            try:
-                data = file.read()
-            except OSError as exc:
-                msg = f"cannot read artifact {digest} at {path} ({exc.strerror}); check the disk, then"
-                raise ArtifactError(f"{msg} {_FIX}.", digest=digest, path=str(path)) from exc
-        problem = _problem(data, digest, size)
-        if problem:
-            raise _corrupt(digest, path, problem)
-        return data
-
-
-_CHANGED = "its bytes do not hash to its name: changed after writing"
-
-
-def _problem(data: bytes, digest: str, size: int | None) -> str | None:
-    """Why ``data`` is not the artifact ``digest`` names, or None when it is."""
-    if size is not None and len(data) != size:
-        return f"{len(data)} bytes instead of {size}: truncated or overwritten"
-    if hashlib.sha256(data).hexdigest() != digest:
-        return _CHANGED
-    return None
-
-
-def _corrupt(digest: str, path: Path, problem: str) -> ArtifactCorruptError:
-    msg = f"corrupt artifact {digest} at {path} ({problem}); {_FIX}."
-    return ArtifactCorruptError(msg, digest=digest, path=str(path))
-
 
 #: Folders of the store whose entry in their parent this process has fsynced, with their inode.
 _DURABLE_DIRS: dict[Path, int] = {}
@@ -581,6 +416,22 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sweep_dead_writers(folder: Path) -> int:
+    """Remove the temp files in ``folder`` whose writer (the pid their name starts with) is dead."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) or _writer_alive(entry.name):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
 
 
 def _writer_alive(name: str) -> bool:

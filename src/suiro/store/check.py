@@ -30,11 +30,12 @@ from typing import Any
 from suiro import clock
 from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
 from suiro.labels import task_label
-from suiro.store.artifacts import FILES, ArtifactMeta, ArtifactStore
+from suiro.store.content import FILES, ArtifactMeta, ContentStore, check_digest
 from suiro.store.damage import integrity_lines, newest_backup
 from suiro.store.db import Database, home_dir
 from suiro.store.files import file_digests
 from suiro.store.home import Store
+from suiro.store.locations import artifacts_location, open_artifacts
 from suiro.store.outputs import MANIFEST
 from suiro.store.reaper import death_of
 
@@ -88,7 +89,7 @@ def check_home(home: Path | None = None, *, now: float | None = None) -> list[Pr
             return check(store, now=now)
         finally:
             store.close()
-    artifacts = ArtifactStore(home / "artifacts")
+    artifacts = open_artifacts(artifacts_location(home))
     return head + _objects(artifacts, _Verdicts(None, artifacts))
 
 
@@ -168,7 +169,7 @@ def _database(db: Database) -> list[Problem]:
 class _Verdicts:
     """What is wrong with each artifact digest (None: nothing), worked out once per digest."""
 
-    def __init__(self, db: Database | None, artifacts: ArtifactStore):
+    def __init__(self, db: Database | None, artifacts: ContentStore):
         self.db = db
         self.artifacts = artifacts
         self.found: dict[str, tuple[str, str] | None] = {}
@@ -188,7 +189,7 @@ class _Verdicts:
         row = rows[0]
         meta = ArtifactMeta(row["digest"], row["serializer"], row["size"], row["kind"], row["inline"])
         try:
-            self.artifacts.path(digest)  # a recorded digest that could escape the store is corrupt
+            check_digest(digest)  # a recorded digest that could escape the store is corrupt
             data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(digest)
         except ArtifactError as exc:
             kind = "missing_artifact" if isinstance(exc, FileNotFoundError) else "corrupt_artifact"
@@ -286,7 +287,7 @@ def _double_scheduled(db: Database) -> list[Problem]:
     ]
 
 
-def _models(db: Database, artifacts: ArtifactStore) -> list[Problem]:
+def _models(db: Database, artifacts: ContentStore) -> list[Problem]:
     """Each registered model version's bytes are a file in the store that hashes to its digest."""
     problems = []
     rows = db.query("SELECT name, version, artifact_digest, size FROM model_versions ORDER BY name, version")
@@ -339,18 +340,18 @@ def _dead_runs(db: Database, now: float) -> list[Problem]:
     return problems
 
 
-def _objects(artifacts: ArtifactStore, verdicts: _Verdicts) -> list[Problem]:
+def _objects(artifacts: ContentStore, verdicts: _Verdicts) -> list[Problem]:
     """Objects whose bytes do not hash to their name, unless already reported through a task run."""
     problems = []
     for digest in artifacts.iter_digests():
         if verdicts.found.get(digest) is not None or artifacts.verify(digest):
             continue
-        path = artifacts.path(digest)
+        path = artifacts.where(digest)
         problems.append(
             Problem(
                 "corrupt_object",
                 digest,
-                f"corrupt object {digest}: {path} is not a regular file whose bytes hash to its name; "
+                f"corrupt object {digest}: {path} is not a stored object whose bytes hash to its name; "
                 "delete it (`suiro gc` keeps nothing unreferenced) or rerun its producer.",
             )
         )

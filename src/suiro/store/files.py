@@ -4,9 +4,10 @@ A file-writing task's output is a record (serializer ``files``, always inline in
 listing each file's digest, size, kind, metadata and name. The files themselves are objects
 like any other, kept by gc because the record names them (``file_digests``), checked for
 presence before a cache hit (``StoreOutputs.is_present``) and re-hashed when a consumer gets
-them: the consumer's ``Input.path`` is a fresh read-only copy under ``<root>/views/``, so a
-consumer that writes to it never changes the stored object. A folder is stored as one
-deterministic tar (``write_tar``) and extracted for each consumer. Must not know runs or tasks.
+them: the consumer's ``Input.path`` is a fresh read-only copy under ``<scratch>/views/`` (the
+store's local folder), so a consumer that writes to it never changes the stored object. A folder
+is stored as one deterministic tar (``write_tar``) and extracted for each consumer. Must not
+know runs or tasks.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from suiro.errors import ArtifactCorruptError, FileOutputError
 from suiro.files import Input, Produced
-from suiro.store.artifacts import FILES, ArtifactMeta
+from suiro.store.content import FILES, VIEWS, ArtifactMeta
 
 if TYPE_CHECKING:
-    from suiro.store.artifacts import ArtifactStore
-
-VIEWS = "views"
+    from suiro.store.content import ContentStore
 
 
-def put_files(store: ArtifactStore, produced: Produced, label: str = "the task") -> ArtifactMeta:
+def put_files(store: ContentStore, produced: Produced, label: str = "the task") -> ArtifactMeta:
     """Store each written file, then the record that lists them (inline).
 
     Raises:
@@ -67,7 +66,7 @@ def put_files(store: ArtifactStore, produced: Produced, label: str = "the task")
     return ArtifactMeta(hashlib.sha256(raw).hexdigest(), FILES, len(raw), kind, inline=raw)
 
 
-def _entries(store: ArtifactStore, meta: ArtifactMeta) -> tuple[bool, list[dict[str, Any]]]:
+def _entries(store: ContentStore, meta: ArtifactMeta) -> tuple[bool, list[dict[str, Any]]]:
     data = meta.inline if meta.inline is not None else store.get_bytes(meta.digest)
     return _parse(data, meta.digest)
 
@@ -82,7 +81,7 @@ def _parse(data: bytes, digest: str) -> tuple[bool, list[dict[str, Any]]]:
         ) from exc
 
 
-def load_files(store: ArtifactStore, meta: ArtifactMeta) -> Any:
+def load_files(store: ContentStore, meta: ArtifactMeta) -> Any:
     """The consumer's value: an ``Input`` (or a dict of them by name) at verified read-only copies.
 
     Raises:
@@ -98,7 +97,7 @@ def load_files(store: ArtifactStore, meta: ArtifactMeta) -> Any:
         if entry.get("dir"):
             target = _extract(store, digest, int(entry["size"]), filename)
         else:
-            target = Path(store.root) / VIEWS / digest / filename
+            target = store.scratch / VIEWS / digest / filename
             store.copy_out(digest, int(entry["size"]), target)
         inputs[entry["name"]] = Input(str(target), entry["kind"], entry.get("metadata") or {}, digest)
     return next(iter(inputs.values())) if single and inputs else inputs
@@ -131,9 +130,9 @@ def write_tar(folder: str, sink: BinaryIO, label: str = "the task") -> None:
                         tar.addfile(info, file)
 
 
-def _extract(store: ArtifactStore, digest: str, size: int, filename: str) -> Path:
+def _extract(store: ContentStore, digest: str, size: int, filename: str) -> Path:
     """A fresh folder holding the verified tar ``digest``, extracted (members checked as data)."""
-    base = Path(store.root) / VIEWS / digest
+    base = store.scratch / VIEWS / digest
     base.mkdir(parents=True, exist_ok=True)
     here = Path(tempfile.mkdtemp(prefix="dir-", dir=base))
     archive = here / ".tar"

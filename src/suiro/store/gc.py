@@ -24,7 +24,6 @@ store's.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,7 +88,7 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
         forgotten = _forget(store, candidates[first : first + BATCH], cutoff)
         removed += store.artifacts.remove_older(forgotten, cutoff)
     temp = store.artifacts.sweep_temp()
-    sweep_views(store.artifacts.root, cutoff)
+    sweep_views(store.artifacts.scratch, cutoff)
     return {
         "removed": sorted(d for d, _ in removed),
         "bytes": sum(size for _, size in removed),
@@ -122,14 +121,9 @@ def _forget(store: Store, digests: list[str], cutoff: int) -> list[str]:
 
 
 def _older(store: Store, digest: str, cutoff: int) -> bool:
-    try:
-        return os.lstat(store.artifacts.path(digest)).st_mtime_ns < cutoff
-    except (FileNotFoundError, NotADirectoryError):
-        return False
+    stored = store.artifacts.stored_at(digest)
+    return stored is not None and stored < cutoff
 
 
 def _size(store: Store, digest: str) -> int:
-    try:
-        return os.lstat(store.artifacts.path(digest)).st_size
-    except (FileNotFoundError, NotADirectoryError):
-        return 0
+    return store.artifacts.stored_size(digest) or 0

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suiro.errors import StoreError
-from suiro.store.artifacts import ArtifactStore
 from suiro.store.damage import file_state, missing_records, screen
 from suiro.store.db import Database, database_url, home_dir
+from suiro.store.locations import artifacts_location, open_artifacts
 from suiro.store.outputs import StoreOutputs
 from suiro.store.recorder import QUIET, Recorder
 from suiro.store.revisions import HEAD_REVISION
@@ -31,7 +31,8 @@ class Store:
 
     Args:
         home: the folder (default ``$SUIRO_HOME`` or ``./.suiro``).
-        url: the database URL (default ``$SUIRO_DB`` or ``<home>/suiro.db``).
+        url: the database URL (default ``$SUIRO_DB`` or ``<home>/suiro.db``); the artifacts are at
+            ``$SUIRO_ARTIFACTS`` or ``<home>/artifacts`` (``suiro.store.locations``).
         new_records: accept a new, empty database although the home holds outputs or run logs
             whose records are gone (``suiro run --new-records``); by default that is refused.
         quick_check: screen a small SQLite database for damage first (``damage.screen``), so
@@ -55,7 +56,7 @@ class Store:
         self.db = _open(url, on_new=None if new_records else lambda: self._refuse_lost_records(url))
         if quick_check and self.db.path is not None and not self.db.read_only_because:
             screen(self.db.path)
-        self.artifacts = ArtifactStore(self.home / "artifacts")
+        self.artifacts = open_artifacts(artifacts_location(self.home))
         self._reader: Database | None = None
 
     @property

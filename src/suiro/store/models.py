@@ -13,7 +13,7 @@ from typing import Any
 
 from suiro.errors import RegistryError
 from suiro.states import ModelStage
-from suiro.store.artifacts import ArtifactMeta, ArtifactStore
+from suiro.store.content import ArtifactMeta, ContentStore
 from suiro.store.db import Database
 from suiro.store.outputs import INSERT_ARTIFACT, artifact_row
 
@@ -55,7 +55,7 @@ def transitions(db: Database, name: str) -> list[dict[str, Any]]:
 
 def register(
     db: Database,
-    artifacts: ArtifactStore,
+    artifacts: ContentStore,
     row: dict[str, Any],
     log: dict[str, Any],
     *,
@@ -89,7 +89,7 @@ def set_stage(db: Database, row_id: str, name: str, stage: ModelStage, log: dict
 
 
 def _transact(
-    db: Database, statements: list[Statement], *, claim: tuple[ArtifactStore, str] | None = None
+    db: Database, statements: list[Statement], *, claim: tuple[ContentStore, str] | None = None
 ) -> None:
     """Run ``statements`` in one write transaction, serialized with every other registry write.
 

@@ -11,9 +11,7 @@ its task runs again.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from suiro import clock
@@ -21,9 +19,10 @@ from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError
 from suiro.files import Produced
 from suiro.reuse import Hit
-from suiro.store.artifacts import FILES, ArtifactMeta, ArtifactStore
+from suiro.store.content import FILES, ArtifactMeta, ContentStore
 from suiro.store.db import Database
 from suiro.store.files import file_digests, load_files, put_files
+from suiro.store.locations import open_artifacts
 
 MANIFEST = "manifest"
 #: The one statement that records an artifact: a task's output (the recorder) or a model's bytes
@@ -41,14 +40,14 @@ _FIND_FRESH = (
     "SELECT output_digest, run_id AS source FROM task_runs WHERE cache_key = :key AND state = 'success'"
     " AND output_digest IS NOT NULL AND ended >= :since ORDER BY ended DESC LIMIT 3"
 )
-_STORES: dict[tuple[str, int], ArtifactStore] = {}
+_STORES: dict[tuple[str, int], ContentStore] = {}
 
 
-def _store(root: str, inline_limit: int) -> ArtifactStore:
-    """This process's ``ArtifactStore`` for ``root`` (one per process, whoever asks)."""
+def _store(root: str, inline_limit: int) -> ContentStore:
+    """This process's artifact store at ``root`` (one per process, whoever asks)."""
     store = _STORES.get((root, inline_limit))
     if store is None:
-        store = _STORES[(root, inline_limit)] = ArtifactStore(root, inline_limit=inline_limit)
+        store = _STORES[(root, inline_limit)] = open_artifacts(root, inline_limit=inline_limit)
     return store
 
 
@@ -100,7 +99,7 @@ class Fetch:
             return store.get(self.meta)
         except ArtifactError as exc:
             if isinstance(exc, ArtifactCorruptError):
-                quarantine(store, self.meta.digest)
+                store.quarantine(self.meta.digest)
             if self.about is None:
                 raise
             raise type(exc)(f"{self.about} cannot be used: {exc}", digest=self.meta.digest) from exc
@@ -124,7 +123,7 @@ class StoreOutputs:
     def __init__(
         self,
         db: Database,
-        artifacts: ArtifactStore,
+        artifacts: ContentStore,
         *,
         parent_run_id: str | None = None,
         verify: bool = False,
@@ -278,16 +277,5 @@ class StoreOutputs:
         return artifact.digest
 
     def quarantine(self, digest: str) -> None:
-        """Move a corrupt object to ``corrupt/`` so it is never reused, keeping it for inspection."""
-        quarantine(self.artifacts, digest)
-
-
-def quarantine(store: ArtifactStore, digest: str) -> None:
-    """Move ``store``'s object ``digest`` to ``corrupt/``, keeping it for inspection."""
-    path = store.path(digest)
-    target = Path(store.root) / "corrupt"
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(path, target / digest)
-    except OSError:
-        pass
+        """Move a corrupt object aside (``corrupt/``) so it is never reused, keeping it for inspection."""
+        self.artifacts.quarantine(digest)

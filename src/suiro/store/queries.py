@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from suiro.cache import describe_changes, diff_parts
+from suiro.cache import describe_changes, diff_parts, uncached_reason
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.states import RunState, TaskState
 from suiro.store.db import Database
@@ -253,12 +253,11 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         "changed": [],
         "reason": "",
     }
+    uncached = uncached_reason(parts)
     if row["state"] == TaskState.CACHED:
         result["reason"] = f"cache hit: the same code, options and inputs ran in run {row['cached_from']}"
-    elif "disabled" in parts:
-        result["reason"] = f"not cached: {parts['disabled']}"
-    elif "unhashable" in parts:
-        result["reason"] = f"not cached: an input cannot be fingerprinted ({parts['unhashable']})"
+    elif uncached is not None:
+        result["reason"] = uncached
     elif row["state"] in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.PENDING):
         result["reason"] = f"the task did not run ({row['state']})"
     else:
