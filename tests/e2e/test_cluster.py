@@ -183,11 +183,10 @@ def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, 
     assert {cwd for _, _, cwd in ran} == {str(cluster.worker_root)}, "every task ran on the Dask worker"
     assert [run for task, run, _ in ran if task == "flaky"] == [first, second]
 
-    # Both machines read the same records.
-    for machine in (a, b):
-        runs = {r["id"]: r for r in machine.json("runs")}
-        assert runs[first]["state"] == "failed" and runs[second]["state"] == "success"
-        assert runs[second]["parent_run_id"] == first
+    # Both machines read the same records: B sees A's run, A sees B's resume.
+    runs = {r["id"]: r for r in b.json("runs")}
+    assert runs[first]["state"] == "failed" and runs[second]["state"] == "success"
+    assert runs[second]["parent_run_id"] == first
     tasks = b.tasks(second)
     assert {key: t["state"] for key, t in tasks.items()} == {
         "source": "cached",
@@ -197,8 +196,7 @@ def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, 
     }
     assert tasks["source"]["cached_from"] == first
     assert (tasks["source"]["attempts"], tasks["flaky"]["attempts"]) == (0, 1)
-    assert a.json("show", second)["state"] == "success"
-    assert b.tasks(first)["flaky"]["state"] == "failed"
+    assert {t["task_key"]: t["state"] for t in a.json("show", second)["tasks"]}["flaky"] == "success"
     # The worker could not write the log files (they are in the runner's home): the runner did.
     assert "made 5000 numbers" in a.ok("logs", first, "source").stdout
 
@@ -207,15 +205,13 @@ def test_run_on_postgres_s3_and_dask_then_resume_from_another_machine(tmp_path, 
     named = {key: digest for key, digest in objects.items() if len(_digest_of(key)) == 64}
     assert named, f"no content-addressed object under {cluster.artifacts}: {sorted(objects)}"
     assert all(_digest_of(key) == digest for key, digest in named.items()), named
-    source_digest = _output_digest(b, second, "source")
-    assert source_digest in {_digest_of(key) for key in named}, "source's list (24 kB) is in the bucket"
+    assert tasks["source"]["output_digest"] in {_digest_of(key) for key in named}, "source's 24 kB list"
 
-    # The store is whole seen from either machine; nothing went to a local home or the worker's.
-    assert b.ok("check").returncode == 0
-    assert a.ok("check").returncode == 0
+    # The store is whole, seen from the second machine; nothing went to a local home or the worker's.
+    b.ok("check")
     for home in (a.home, b.home, cluster.worker_home):
         kept = [str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()] if home.exists() else []
-        assert not [p for p in kept if p.startswith(("suiro.db", "artifacts/objects"))], f"{home}: {kept}"
+        assert not [p for p in kept if p.startswith(("suiro.db", "artifacts"))], f"{home}: {kept}"
 
 
 def _digest_of(key: str) -> str:
@@ -223,12 +219,6 @@ def _digest_of(key: str) -> str:
     parts = key.split("/")
     joined = "".join(parts[-2:])
     return joined if len(joined) == 64 and all(c in "0123456789abcdef" for c in joined) else ""
-
-
-def _output_digest(machine: Machine, run: str, task: str) -> str:
-    rows = [r for r in machine.json("artifacts", "list", run) if r["task_key"] == task]
-    assert len(rows) == 1, f"no stored output of {task} in run {run}"
-    return rows[0]["digest"]
 
 
 @pytest.mark.slow
