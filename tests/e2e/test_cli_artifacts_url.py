@@ -64,3 +64,20 @@ def test_an_unknown_scheme_says_which_it_takes(cli):
     assert "SUIRO_ARTIFACTS" in line and "foo://x" in line, line
     assert "s3://" in line, f"the sentence should say what it takes: {line}"
     nothing_ran(cli)
+
+
+def test_an_s3_url_without_a_bucket_is_refused(cli, s3_server):
+    line = cli.error(2, "run", "small.py", env={**s3_server.env, "SUIRO_ARTIFACTS": "s3://"})
+
+    assert "SUIRO_ARTIFACTS" in line and "bucket" in line, line
+    nothing_ran(cli)
+    assert not list(cli.root.glob("s3*")), "nothing was written to a local folder named after the URL"
+
+
+@pytest.mark.parametrize("command", [("check",), ("gc", "--dry-run"), ("gc",), ("artifacts", "verify")])
+def test_check_and_gc_on_a_bucket_that_does_not_exist_say_so_in_one_sentence(cli, s3_server, command):
+    # Not "no problems found", nor every recorded output reported missing: the bucket is named.
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    line = cli.error(2, *command, env={**s3_server.env, "SUIRO_ARTIFACTS": f"s3://{bucket}/x"})
+
+    assert bucket in line and "does not exist" in line, line

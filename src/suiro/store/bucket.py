@@ -53,7 +53,14 @@ class BucketStore(ContentStore):
     """
 
     def __init__(self, url: str, *, inline_limit: int = 16_384, scratch: str | Path | None = None):
-        self.root = url.rstrip("/")
+        scheme, _, rest = url.partition("://")
+        if not rest.strip("/"):  # "s3://": fsspec would take "s3:" for a local folder of that name
+            raise ArtifactStoreError(
+                f"SUIRO_ARTIFACTS={url} names no bucket; set it to {scheme}://BUCKET/PREFIX "
+                f"(e.g. {scheme}://my-bucket/suiro).",
+                path=url,
+            )
+        self.root = f"{scheme}://{rest.rstrip('/')}"
         self.inline_limit = inline_limit
         self.scratch = Path(scratch) if scratch is not None else _default_scratch(self.root)
         self._fs, self._base = _connect(self.root)
