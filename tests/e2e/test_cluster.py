@@ -5,9 +5,9 @@ an S3-compatible server (moto, ``s3_server``), a Dask scheduler and a Dask worke
 Dask's own command line. Machine A runs ``suiro run -e dask --dask-address ...`` with nothing but
 the URLs in its environment; one task fails on purpose the first time. Machine B (another
 process, folder and empty ``SUIRO_HOME``, only the URLs) resumes the run and reads it back. The
-worker has its own folder and ``SUIRO_HOME``, no ``SUIRO_DB``, and, where the host allows it
-(root, ``unshare``), both machines' folders are hidden from it: it sees the runner's home no more
-than a worker on another machine would.
+worker has its own folder and ``SUIRO_HOME``, only the storage's endpoint and key (no ``SUIRO_DB``,
+no ``SUIRO_ARTIFACTS``), and, where the host allows it (root, ``unshare``), the machines' folders
+are hidden from it: it sees the runner's home no more than a worker on another machine would.
 """
 
 from __future__ import annotations
