@@ -81,3 +81,22 @@ def test_check_and_gc_on_a_bucket_that_does_not_exist_say_so_in_one_sentence(cli
     line = cli.error(2, *command, env={**s3_server.env, "SUIRO_ARTIFACTS": f"s3://{bucket}/x"})
 
     assert bucket in line and "does not exist" in line, line
+
+
+def test_no_credentials_at_all_says_to_set_them(cli, s3_checked_server):
+    bucket = f"checked-{uuid.uuid4().hex[:8]}"
+    s3_checked_server.make_bucket(bucket)
+    none = {
+        **s3_checked_server.env,
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SHARED_CREDENTIALS_FILE": str(cli.root / "no-credentials"),
+        "AWS_CONFIG_FILE": str(cli.root / "no-config"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SUIRO_ARTIFACTS": f"s3://{bucket}/x",
+    }
+    line = cli.error(2, "run", "small.py", env=none)
+
+    assert bucket in line and "credentials" in line and "AWS_ACCESS_KEY_ID" in line, line
+    assert "network" not in line, f"not a network problem: {line}"
+    nothing_ran(cli)
