@@ -298,3 +298,19 @@ def test_an_output_parameter_before_ordinary_ones_takes_no_caller_argument(execu
     result = suiro.run(output_first, executor=executor)
     assert result.ok, result.error
     assert result.output == ("3 y\n", "3 x\n")
+
+
+def test_file_outputs_live_in_a_bucket_and_consumers_get_local_verified_copies(
+    files, s3_url, monkeypatch, suiro_home
+):
+    monkeypatch.setenv("SUIRO_ARTIFACTS", s3_url)
+    result = suiro.run(files.files_pipeline, executor="processes")
+    assert result.output == "Dataset rows=3 Model weights 6", result.error
+    assert files.ran() == Counter({"prepare": 1, "train": 1, "report": 1})
+    assert not (suiro_home / "artifacts").exists()  # the files went to the bucket, not the home
+    from suiro.store.locations import open_artifacts
+
+    bucket = open_artifacts(s3_url)
+    assert len(list(bucket.iter_digests())) == 3  # the dataset, the model and the metrics files
+    again = suiro.run(files.files_pipeline, executor="processes")
+    assert again.output == result.output and files.ran() == Counter()  # cache hits, files fetched

@@ -380,6 +380,7 @@ class ArtifactStore(ContentStore):
             raise self.corrupt(digest, "not a regular file")
         return file
 
+
 #: Folders of the store whose entry in their parent this process has fsynced, with their inode.
 _DURABLE_DIRS: dict[Path, int] = {}
 

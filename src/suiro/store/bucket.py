@@ -52,6 +52,8 @@ class BucketStore(ContentStore):
         ArtifactStoreError: the URL's scheme is unknown or its library is not installed.
     """
 
+    locks_writers = False
+
     def __init__(self, url: str, *, inline_limit: int = 16_384, scratch: str | Path | None = None):
         scheme, _, rest = url.partition("://")
         if not rest.strip("/"):  # "s3://": fsspec would take "s3:" for a local folder of that name

@@ -86,6 +86,8 @@ class ContentStore(ABC):
     root: Any
     scratch: Path
     inline_limit: int
+    #: Whether gc's deletes can hold writers off (a lock they share): a folder can, a bucket cannot.
+    locks_writers: bool = True
 
     # ---- what a subclass supplies -------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from suiro.errors import StoreError
 from suiro.faults import fault
 from suiro.store.files import file_digests, sweep_views
 
@@ -40,6 +41,7 @@ MIN_AGE = 600.0
 #: Objects whose references are checked, and rows deleted, per write transaction.
 BATCH = 500
 _IN_PROGRESS = "SELECT MIN(started) AS first FROM runs WHERE state = 'running'"
+_RUNNING = "SELECT id FROM runs WHERE state = 'running' ORDER BY started LIMIT 3"
 _OUTPUTS = "SELECT DISTINCT output_digest FROM task_runs WHERE output_digest IS NOT NULL"
 _MANIFESTS = "SELECT inline FROM artifacts WHERE serializer = 'manifest' AND inline IS NOT NULL"
 _MODELS = "SELECT artifact_digest FROM model_versions"
@@ -77,6 +79,9 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
     """
     store.artifacts.check_reachable()  # a bucket that is not there is said, not "removed 0"
     started = time.time_ns()  # before the runs are read: a run not seen yet starts after this
+    if not store.artifacts.locks_writers and not dry_run:
+        _refuse_while_running(store)
+    store.artifacts.check_reachable()
     cutoff = _cutoff(store, started, min_age)
     keep = referenced_digests(store.db)
     candidates = [d for d in store.artifacts.iter_digests() if d not in keep and _older(store, d, cutoff)]
@@ -96,6 +101,22 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
         "dry_run": False,
         "temp_files": temp,
     }
+
+
+def _refuse_while_running(store: Store) -> None:
+    """An object store has no lock to hold a writer off between gc's check of an object's date and
+    its delete (condition 3 above), so gc there runs only while no run is in progress.
+
+    Raises:
+        StoreError: naming the runs in progress.
+    """
+    running = [row["id"] for row in store.db.query(_RUNNING)]
+    if running:
+        raise StoreError(
+            f"suiro gc did not delete anything: run {', '.join(running)} is in progress and the artifacts "
+            f"are in an object store ({store.artifacts.root}), where gc cannot hold a run's writes off; "
+            "run suiro gc again when no run is in progress (--dry-run lists what it would remove)."
+        )
 
 
 def _cutoff(store: Store, started: int, min_age: float) -> int:
