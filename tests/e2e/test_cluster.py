@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,12 @@ def cluster(tmp_path_factory, postgres_server, s3_server) -> Iterator[Cluster]:
         worker_env = {k: v for k, v in urls.items() if k.startswith("AWS_")} | {
             "SUIRO_HOME": str(worker_home)
         }
+        if not can_hide():
+            warnings.warn(
+                "the Dask worker of test_cluster sees the machines' folders (hiding them needs root and "
+                "unshare): a worker writing into the runner's home would go unnoticed",
+                stacklevel=1,
+            )
         worker = start_worker(root / "worker", address, worker_env, hide=[machines] if can_hide() else [])
         try:
             yield Cluster(root, machines, address, urls, artifacts, root / "worker", worker_home)
