@@ -62,6 +62,14 @@ def s3_server() -> Iterator[Any]:
     yield from start_s3_server()
 
 
+@pytest.fixture(scope="session")
+def s3_checked_server() -> Iterator[Any]:
+    """A second moto server that checks credentials as AWS does (``S3Server.env`` has the valid key)."""
+    from pipelines.s3server import start_s3_server
+
+    yield from start_s3_server(authenticated=True)
+
+
 @pytest.fixture
 def s3_url(s3_server, monkeypatch, request) -> str:
     """A new, empty bucket on ``s3_server``, this process's S3 settings pointing at it; its URL
@@ -75,3 +83,18 @@ def s3_url(s3_server, monkeypatch, request) -> str:
     bucket = f"{name}-{uuid.uuid4().hex[:8]}"
     s3_server.make_bucket(bucket)
     return f"s3://{bucket}/suiro"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL server on 127.0.0.1 for the session; see ``pipelines.pgserver``."""
+    from pipelines.pgserver import start_postgres_server
+
+    yield from start_postgres_server()
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server, request) -> str:
+    """A new, empty database on ``postgres_server`` for the test module: its URL, as a user would
+    set ``SUIRO_DB`` (``postgresql+psycopg://suiro@127.0.0.1:PORT/NAME``)."""
+    return postgres_server.new_database(request.module.__name__.rsplit(".", 1)[-1])

@@ -1,71 +1,15 @@
-"""The same records in PostgreSQL: a real local server on 127.0.0.1, started for the test.
+"""The same records in PostgreSQL: a real local server on 127.0.0.1, started for the session.
 
 Skipped where no PostgreSQL server binaries or psycopg driver are installed.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
-import pytest
-
 import suiro
 from suiro import history
 
-BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    pytest.importorskip("psycopg")
-    if not BIN:
-        pytest.skip("no PostgreSQL server binaries on this machine")
-    # Not under pytest's tmp folders: those are private to root, and postgres runs as its own user.
-    data = Path(tempfile.mkdtemp(prefix="suiro-pg-")) / "data"
-    data.mkdir()
-    port = _free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(data, "postgres")
-        shutil.chown(data.parent, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
-    run(f"{BIN[-1]}/initdb", "-D", str(data), "-A", "trust", "-U", "suiro")
-    run(
-        f"{BIN[-1]}/pg_ctl",
-        "-D",
-        str(data),
-        "-l",
-        str(data / "log"),
-        "-w",
-        "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-        "start",
-    )
-    try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"postgresql+psycopg://suiro@127.0.0.1:{port}/postgres"
-    finally:
-        run(f"{BIN[-1]}/pg_ctl", "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(data.parent, ignore_errors=True)
+# The server and a fresh database for this module: fixtures postgres_server and postgres_url
+# (tests/conftest.py, tests/pipelines/pgserver.py).
 
 
 @suiro.task

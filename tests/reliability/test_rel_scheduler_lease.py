@@ -17,7 +17,6 @@ import sys
 import time
 
 import pytest
-from integration.test_postgres import postgres_url  # noqa: F401 - the fixture, used by name
 from reliability.sched_harness import deploy, duplicates, wait_for, write_ticking
 
 from suiro import clock
@@ -35,15 +34,8 @@ STEP = 2.0
 def backend(request, monkeypatch):
     """Nothing for SQLite (the home's file); a new database on the local PostgreSQL server."""
     if request.param == "postgresql":
-        server = request.getfixturevalue("postgres_url")
-        from sqlalchemy import create_engine, text
-
-        name = f"r6_{os.urandom(4).hex()}"
-        engine = create_engine(server, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("CREATE DATABASE " + name))
-        engine.dispose()
-        monkeypatch.setenv("SUIRO_DB", server.rsplit("/", 1)[0] + "/" + name)
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("SUIRO_DB", server.new_database("r6"))
     return request.param
 
 

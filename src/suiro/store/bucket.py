@@ -56,7 +56,14 @@ class BucketStore(ContentStore):
     locks_writers = False
 
     def __init__(self, url: str, *, inline_limit: int = 16_384, scratch: str | Path | None = None):
-        self.root = url.rstrip("/")
+        scheme, _, rest = url.partition("://")
+        if not rest.strip("/"):  # "s3://": fsspec would take "s3:" for a local folder of that name
+            raise ArtifactStoreError(
+                f"SUIRO_ARTIFACTS={url} names no bucket; set it to {scheme}://BUCKET/PREFIX "
+                f"(e.g. {scheme}://my-bucket/suiro).",
+                path=url,
+            )
+        self.root = f"{scheme}://{rest.rstrip('/')}"
         self.inline_limit = inline_limit
         self.scratch = Path(scratch) if scratch is not None else _default_scratch(self.root)
         self._fs, self._base = _connect(self.root)
@@ -109,6 +116,13 @@ class BucketStore(ContentStore):
                 path=self.root,
             ) from exc
         except Exception as exc:
+            if type(exc).__name__ in _NO_CREDENTIALS:  # found none: not the network's fault
+                raise ArtifactStoreError(
+                    f"the artifact store {self.root} has no credentials to use ({_reason(exc)}); set the "
+                    "storage's credentials (e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                    f"~/.aws/credentials) for a user that may read and write {bucket!r}.",
+                    path=self.root,
+                ) from exc
             raise ArtifactStoreError(
                 f"the artifact store {self.root} cannot be reached ({_reason(exc)}); check the URL, the "
                 "endpoint (e.g. AWS_ENDPOINT_URL) and the network.",
@@ -285,6 +299,10 @@ class BucketStore(ContentStore):
         except Exception as exc:
             raise self._read_error(digest, _as_os_error(exc)) from exc
 
+
+#: What botocore raises when it finds no credentials, or half of them (named: botocore is not
+#: imported here, and other libraries' equivalents fall to the general message).
+_NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError")
 
 #: Where fsspec libraries put an object's last write: s3fs, local, gcsfs, adlfs.
 _DATE_KEYS = ("LastModified", "mtime", "updated", "last_modified")

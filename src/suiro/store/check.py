@@ -100,6 +100,7 @@ def check(store: Store, *, now: float | None = None, artifacts_only: bool = Fals
     verify``), skipping the database's integrity check and the records' consistency. A part
     that cannot be read from a damaged database is one ``integrity`` problem that names it.
     """
+    store.artifacts.check_reachable()  # a bucket that is not there: one sentence, not every output missing
     db = store.reader  # reading only: a check that wrote would be refused
     verdicts = _Verdicts(db, store.artifacts)
     when = clock.now() if now is None else now

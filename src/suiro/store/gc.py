@@ -80,7 +80,7 @@ def collect(store: Store, *, min_age: float = MIN_AGE, dry_run: bool = False) ->
     started = time.time_ns()  # before the runs are read: a run not seen yet starts after this
     if not store.artifacts.locks_writers and not dry_run:
         _refuse_while_running(store)
-    store.artifacts.check_reachable()
+    store.artifacts.check_reachable()  # a bucket that is not there is said, not "removed 0"
     cutoff = _cutoff(store, started, min_age)
     keep = referenced_digests(store.db)
     candidates = [d for d in store.artifacts.iter_digests() if d not in keep and _older(store, d, cutoff)]

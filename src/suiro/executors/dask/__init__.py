@@ -238,6 +238,7 @@ class DaskExecutor(Executor):
                 except BaseException as exc:  # the task never raises: its worker died, or it was cancelled
                     outcome = _lost(work, exc, self.address)
             remote.release()
+            _keep_lines(work, outcome)
             future.set_result(outcome)
 
     def cancel(self) -> None:
@@ -268,6 +269,21 @@ class DaskExecutor(Executor):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _keep_lines(work: Work, outcome: Outcome) -> None:
+    """Write the attempt's log file here when its worker could not (it runs on another machine).
+
+    A worker that sees the runner's home has written the file line by line already; one on another
+    machine sent the lines back with the outcome only (``remote.run_attempt``).
+    """
+    if work.log_path is None or not outcome.lines or os.path.exists(work.log_path):
+        return
+    try:
+        with open(work.log_path, "a", encoding="utf-8") as log:
+            log.writelines(line + "\n" for line in outcome.lines)
+    except OSError:
+        pass  # the lines are in the outcome still: the run's summary shows them
 
 
 def _unmet_error(work: Work, why: str, address: str) -> Any:

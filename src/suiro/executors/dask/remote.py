@@ -8,12 +8,18 @@ crashes takes down (only its own attempt ends: an infra failure), and what a can
 and a small value, travel back through Dask. A Dask worker that dies takes its suiro processes
 with it (they exit when their parent goes).
 
+A worker on another machine has no folder at the attempt's log path (it is in the runner's home):
+there the lines are kept in memory only and travel back with the outcome, and the runner writes
+the log file (``DaskExecutor``).
+
 Imported on the workers; must not import anything of the runner's side.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import replace
 
 from suiro.executors.base import Outcome, cancelled_outcome
 from suiro.executors.child import WorkerProcess
@@ -34,6 +40,9 @@ def run_attempt(payload: bytes, run_id: str) -> Outcome:
     import cloudpickle
 
     work = cloudpickle.loads(payload)
+    if work.log_path is not None and not os.path.isdir(os.path.dirname(work.log_path)):
+        work = replace(work, log_path=None)  # the runner's home is not on this machine
+        payload = cloudpickle.dumps(work)
     with _lock:
         if run_id in _stopped:
             return cancelled_outcome(work)
