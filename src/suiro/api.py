@@ -355,6 +355,8 @@ def _recording(
         root_run_id=queries.root_of(store.db, parent_run_id) if parent_run_id else None,
         target=target_of(pipe),
         home=str(store.home),
+        db_url=store.db.address,
+        artifacts=str(store.artifacts.root),
         log_dir=str(store.log_dir(info.run_id)),
     )
     return info, store.outputs(parent_run_id=parent_run_id, verify=verify), store.recorder()

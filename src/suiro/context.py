@@ -44,6 +44,10 @@ class TaskContext:
     #: The deployment and logical time of a scheduled run (a ``suiro.runinfo.Scheduled``; None
     #: for a run started by hand).
     scheduled: Any = None
+    #: The database the run records into, without its password (and not shown in the repr).
+    db_url: str | None = field(default=None, repr=False)
+    #: Where the run's outputs are stored: a folder or an object-store URL.
+    artifacts: str | None = None
 
     @property
     def deployment(self) -> str | None:
@@ -117,6 +121,21 @@ def run_home(home: str | Path | None = None) -> str | Path | None:
         return home
     ctx = _context.get()
     return ctx.home if ctx is not None and ctx.home else None
+
+
+def run_locations(home: str | Path | None = None) -> tuple[str | Path | None, str | None, str | None]:
+    """``(home, database URL, artifacts location)`` for a call above the store, as ``run_home``.
+
+    Inside a task (and no ``home`` given) the run's own three, so the registry a task uses on a
+    Dask worker of another machine is the run's PostgreSQL and bucket, not a home of the worker's;
+    otherwise ``(home, None, None)``: the store takes ``$SUIRO_DB`` and ``$SUIRO_ARTIFACTS``.
+    """
+    if home is not None:
+        return home, None, None
+    ctx = _context.get()
+    if ctx is None or not ctx.home:
+        return None, None, None
+    return ctx.home, ctx.db_url, ctx.artifacts
 
 
 def get_logger() -> logging.LoggerAdapter[logging.Logger]:

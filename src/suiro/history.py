@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from suiro import crashes
-from suiro.context import run_home
+from suiro.context import run_home, run_locations
 from suiro.errors import StoreError
 from suiro.store import deliveries, queries
 from suiro.store.damage import screen
@@ -22,7 +22,8 @@ from suiro.store.home import Store
 
 
 def _store(home: str | Path | None, **options: Any) -> Store:
-    return Store(run_home(home), **options)
+    home, url, artifacts = run_locations(home)
+    return Store(home, url, artifacts=artifacts, **options)
 
 
 #: Unreferenced artifacts younger than this are kept by gc (``suiro.store.gc.MIN_AGE``).

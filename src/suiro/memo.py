@@ -169,6 +169,8 @@ class Memo:
             home=run.home,
             root_run_id=run.root_run_id,
             scheduled=run.scheduled,
+            db_url=run.db_url,
+            artifacts=run.artifacts,
         )
         with task_scope(ctx, Capture()):
             custom = str(fn(*args, **kwargs))

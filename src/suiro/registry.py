@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suiro.context import run_home
+from suiro.context import run_locations
 from suiro.errors import ModelNotFoundError, RegistryError, did_you_mean
 from suiro.states import ModelStage
 from suiro.store import models
@@ -134,7 +134,8 @@ class Registry:
     """
 
     def __init__(self, home: str | Path | None = None, url: str | None = None):
-        self.store = Store(run_home(home), url)
+        home, run_url, artifacts = run_locations(home)
+        self.store = Store(home, url or run_url, artifacts=artifacts)
         #: Writes (register, promote, rollback) go through ``db``; reads through ``reader``.
         self.db = self.store.db
         self.reader = self.store.reader

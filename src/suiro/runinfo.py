@@ -29,6 +29,9 @@ class RunInfo:
             build idempotency keys from it (``TaskContext.task_run_key``).
         target: how to load the pipeline again (``file.py:name``), recorded for resume.
         home: the suiro home the run records into, told to tasks (None: kept in memory).
+        db_url: the database the run records into, without its password, told to tasks, so that
+            one using the registry uses the run's own on any machine it runs on.
+        artifacts: where the run's outputs are stored (a folder or object-store URL), likewise.
         log_dir: the folder of the run's per-attempt log files (None: lines are not written).
         scheduled: the deployment and logical time of a run the scheduler, a backfill, a trigger
             or ``suiro trigger`` started (None: a run started by hand).
@@ -39,6 +42,8 @@ class RunInfo:
     root_run_id: str | None = None
     target: str | None = None
     home: str | None = None
+    db_url: str | None = None
+    artifacts: str | None = None
     log_dir: str | None = None
     scheduled: Scheduled | None = None
 

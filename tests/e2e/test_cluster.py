@@ -231,12 +231,6 @@ def _digest_of(key: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the built-in pipeline's champion/register/deploy tasks open the model registry "
-    "(Registry() -> Store(run's home, $SUIRO_DB)) where they run; on a worker of another machine that "
-    "is the runner's home path and no SUIRO_DB: OSError here, a stray SQLite registry on a real host",
-)
 def test_the_builtin_pipeline_on_the_cluster_registers_its_model_in_the_shared_records(cluster):
     """The README's own pipeline, as docs/cluster.md step 3 runs it (about 40 s on 2 cores): its
     ``register`` task runs on a worker that has no database, and the model must still land in the

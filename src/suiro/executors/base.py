@@ -65,6 +65,8 @@ class Work:
             run.home,
             run.root_run_id,
             run.scheduled,
+            run.db_url,
+            run.artifacts,
         )
 
     def label(self) -> str:

@@ -162,6 +162,16 @@ class Database:
             return f"{scheme}://***@{rest.split('@', 1)[1]}"
         return self.url
 
+    @property
+    def address(self) -> str:
+        """The URL with its password left out, to hand to a task on another machine: the password,
+        if the server wants one, comes from that machine (``PGPASSWORD``, ``~/.pgpass``)."""
+        if self.is_sqlite or "@" not in self.url:
+            return self.url
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url)._replace(password=None).render_as_string(hide_password=False)
+
     def _peek_revision(self) -> str | None:
         """The stored revision, read without changing the file (no WAL switch on a refused file)."""
         assert self.path is not None

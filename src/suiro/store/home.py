@@ -35,6 +35,7 @@ class Store:
             ``$SUIRO_ARTIFACTS`` or ``<home>/artifacts`` (``suiro.store.locations``).
         new_records: accept a new, empty database although the home holds outputs or run logs
             whose records are gone (``suiro run --new-records``); by default that is refused.
+        artifacts: where the artifacts are (default ``$SUIRO_ARTIFACTS`` or ``<home>/artifacts``).
         quick_check: screen a small SQLite database for damage first (``damage.screen``), so
             that a read missing the damaged page does not answer as if all were well.
 
@@ -50,13 +51,14 @@ class Store:
         *,
         new_records: bool = False,
         quick_check: bool = True,
+        artifacts: str | None = None,
     ):
         self.home = Path(home) if home is not None else home_dir()
         url = url or database_url(self.home)
         self.db = _open(url, on_new=None if new_records else lambda: self._refuse_lost_records(url))
         if quick_check and self.db.path is not None and not self.db.read_only_because:
             screen(self.db.path)
-        self.artifacts = open_artifacts(artifacts_location(self.home))
+        self.artifacts = open_artifacts(artifacts or artifacts_location(self.home))
         self._reader: Database | None = None
 
     @property

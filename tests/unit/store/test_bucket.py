@@ -182,3 +182,33 @@ def test_a_registered_model_is_stored_in_the_bucket_and_loads_back(s3_url, monke
     assert version.artifact_digest in set(BucketStore(s3_url).iter_digests())
     loaded = registry.load(version)
     assert list(loaded.predict([[0.2], [2.8]])) == [0, 1]
+
+
+@suiro.task
+def register_here() -> int:
+    """Registers a model as a task on a worker of another machine would: with neither setting in
+    its environment, only what its run told it."""
+    from suiro.registry import Registry
+
+    os.environ.pop("SUIRO_ARTIFACTS", None)
+    os.environ.pop("SUIRO_DB", None)
+    os.environ["SUIRO_HOME"] = "/nonexistent/worker-home"
+    assert suiro.context().artifacts.startswith("s3://") and "db_url=" not in repr(suiro.context())
+    return Registry().register("in-task", {"weights": [1, 2, 3]}).version
+
+
+@suiro.pipeline
+def registering():
+    return register_here()
+
+
+def test_a_task_registers_into_its_runs_database_and_bucket_whatever_its_environment(
+    s3_url, monkeypatch, suiro_home
+):
+    from suiro.registry import Registry
+
+    monkeypatch.setenv("SUIRO_ARTIFACTS", s3_url)
+    result = suiro.run(registering, executor="processes")
+    assert result.ok and result.output == 1, result.error
+    version = Registry(suiro_home).get("in-task", 1)
+    assert version.artifact_digest in set(BucketStore(s3_url).iter_digests())

@@ -591,3 +591,12 @@ def test_the_store_takes_the_home_it_is_given_and_callers_above_it_pass_the_runs
     assert _SEEN["registry"] == str(elsewhere) and _SEEN["runs"] == "homes"
     assert [v.name for v in Registry(elsewhere).versions()] == ["from-task"]
     assert not (suiro_home / "suiro.db").exists(), "nothing went to $SUIRO_HOME"
+
+
+def test_the_address_handed_to_tasks_leaves_the_password_out():
+    from suiro.store.db import Database
+
+    assert Database("postgresql+psycopg://suiro:s3cr%40t@db:5432/x?sslmode=require").address == (
+        "postgresql+psycopg://suiro@db:5432/x?sslmode=require"
+    )
+    assert Database("sqlite:////tmp/a.db").address == "sqlite:////tmp/a.db"
