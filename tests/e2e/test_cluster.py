@@ -248,3 +248,18 @@ def test_the_builtin_pipeline_on_the_cluster_registers_its_model_in_the_shared_r
     stored = {_digest_of(key) for key in bucket_objects(cluster.root, cluster.urls, cluster.artifacts)}
     assert models[0]["artifact_digest"] in stored, "the model's file is in the bucket"
     b.ok("check")
+
+
+def test_a_local_artifact_folder_with_workers_on_another_machine_is_one_sentence(tmp_path, cluster):
+    """The trap of a cluster without SUIRO_ARTIFACTS: the run's outputs would go to a folder the
+    worker's machine does not have. The first task says so, naming the folder and the fix."""
+    if not can_hide():
+        pytest.skip("needs a worker that cannot see the runner's folders (root and unshare)")
+    flow = tmp_path / "flow.py"
+    flow.write_text(textwrap.dedent(FLOW).format(shared=str(tmp_path)).lstrip())
+    local = cluster.machine("local-store")
+    local.settings.pop("SUIRO_ARTIFACTS")
+    failed = local.expect(1, "run", str(flow), "-e", "dask", "--dask-address", cluster.address)
+    said = failed.stdout + failed.stderr
+    assert f"the run's artifact folder {local.home / 'artifacts'} is not on this machine" in said, said
+    assert "set SUIRO_ARTIFACTS to a bucket every machine reaches" in said

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError
+from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactMissingError, ArtifactStoreError
 from suiro.faults import fault
 from suiro.store.content import FILES, FIX, ArtifactMeta, ContentStore, check_digest, is_digest
 from suiro.store.hashed import HashingWriter
@@ -150,6 +150,23 @@ class ArtifactStore(ContentStore):
                     raise ArtifactError(f"{msg} permissions.", digest=digest, path=str(path)) from exc
                 removed.append((digest, info.st_size))
         return removed
+
+    def check_reachable(self) -> None:
+        """Make the store's folder before a run starts, so that a worker that cannot see it knows
+        it is on another machine (``suiro.store.outputs``), and a folder that cannot be made is
+        one sentence before anything runs.
+
+        Raises:
+            ArtifactStoreError: the folder cannot be made (permissions, a file in the way).
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactStoreError(
+                f"cannot make the artifact folder {self.root} ({exc.strerror or exc}); make it writable, "
+                "or set SUIRO_ARTIFACTS to a folder or bucket suiro can write.",
+                path=str(self.root),
+            ) from exc
 
     def where(self, digest: str) -> str:
         """The object's path, as shown in messages."""

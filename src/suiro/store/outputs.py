@@ -11,12 +11,14 @@ its task runs again.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from suiro import clock
 from suiro.cache import CacheKey
-from suiro.errors import ArtifactCorruptError, ArtifactError
+from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactStoreError
 from suiro.files import Produced
 from suiro.reuse import Hit
 from suiro.store.content import FILES, ArtifactMeta, ContentStore
@@ -47,7 +49,15 @@ def _store(root: str, inline_limit: int) -> ContentStore:
     """This process's artifact store at ``root`` (one per process, whoever asks)."""
     store = _STORES.get((root, inline_limit))
     if store is None:
-        store = _STORES[(root, inline_limit)] = open_artifacts(root, inline_limit=inline_limit)
+        store = open_artifacts(root, inline_limit=inline_limit)
+        if store.locks_writers and not os.path.isdir(root):  # a folder, made before the run started
+            raise ArtifactStoreError(
+                f"the run's artifact folder {root} is not on this machine ({socket.gethostname()}), so a "
+                "task run here cannot read or store outputs; set SUIRO_ARTIFACTS to a bucket every machine "
+                "reaches (see docs/cluster.md), or mount the folder at that path on every worker.",
+                path=root,
+            )
+        _STORES[(root, inline_limit)] = store
     return store
 
 
