@@ -162,6 +162,7 @@ def _load_inputs(root: Path, key: str, inputs: Mapping[str, Any]) -> tuple[dict[
 
 def _load(root: Path, key: str, source: str, ref: Any) -> Any:
     """One output's value (None for a skipped task), verified against its digest."""
+    from suiro.store.locations import artifacts_location
     from suiro.store.outputs import Fetch
 
     if not isinstance(ref, dict) or ref.get("suiro") != REF_VERSION:
@@ -172,7 +173,7 @@ def _load(root: Path, key: str, source: str, ref: Any) -> Any:
     if ref.get("state") == "skipped":
         return None
     meta = ref_meta(ref)
-    return Fetch(str(root / "artifacts"), 16_384, meta, about=f"the output of task {source}")()
+    return Fetch(artifacts_location(root), 16_384, meta, about=f"the output of task {source}")()
 
 
 def ref_meta(ref: Mapping[str, Any]) -> ArtifactMeta:
@@ -323,8 +324,11 @@ def _execute(
     """One attempt, its lines printed for the engine's log, its output stored; the reference."""
     from suiro.executors.base import Work, execute
     from suiro.runinfo import RunInfo, new_run_id
+    from suiro.store.locations import artifacts_location, open_artifacts
     from suiro.store.outputs import Finalizer
 
+    location = artifacts_location(root)
+    open_artifacts(location).check_reachable()  # the folder made, or the bucket there: one sentence if not
     work = Work(
         fn=node.task.fn,
         args=args,
@@ -334,7 +338,7 @@ def _execute(
         attempt=1,
         map_index=index,
         params=params,
-        finalize=Finalizer(str(root / "artifacts"), 16_384),
+        finalize=Finalizer(location, 16_384),
         serializer=node.task.options.serializer,
         outputs=node.task.outputs,
     )

@@ -175,12 +175,8 @@ class BucketStore(ContentStore):
         try:
             send(key)
         except Exception as exc:
-            raise ArtifactError(
-                f"cannot write artifact {digest} to {self.where(digest)} ({_reason(exc)}); check the "
-                "bucket, the credentials and the network, then rerun the task.",
-                digest=digest,
-                path=self.where(digest),
-            ) from exc
+            fix = "check the bucket, the credentials and the network"
+            raise self._failed("write", digest, exc, fix) from exc
         fault("artifact.renamed")
 
     def claim(self, digest: str) -> bool:
@@ -197,12 +193,7 @@ class BucketStore(ContentStore):
         except FileNotFoundError:
             return False
         except Exception as exc:
-            raise ArtifactError(
-                f"cannot mark artifact {digest} at {self.where(digest)} as stored now ({_reason(exc)}); "
-                "check the credentials allow writing the bucket.",
-                digest=digest,
-                path=self.where(digest),
-            ) from exc
+            raise self._failed("date", digest, exc, "check the credentials allow writing the bucket") from exc
         self.fs.invalidate_cache(key)
         return True
 
@@ -224,12 +215,8 @@ class BucketStore(ContentStore):
         except FileNotFoundError:
             pass
         except Exception as exc:
-            raise ArtifactError(
-                f"cannot delete artifact {digest} at {self.where(digest)} ({_reason(exc)}); check the "
-                "credentials allow deleting in the bucket.",
-                digest=digest,
-                path=self.where(digest),
-            ) from exc
+            fix = "check the credentials allow deleting in the bucket"
+            raise self._failed("delete", digest, exc, fix) from exc
         self.fs.invalidate_cache(key)
 
     def quarantine(self, digest: str) -> None:
@@ -282,6 +269,12 @@ class BucketStore(ContentStore):
         except Exception as exc:
             raise self._read_error(digest, _as_os_error(exc)) from exc
         return file, int(file.size)
+
+    def _failed(self, doing: str, digest: str, exc: BaseException, fix: str) -> ArtifactError:
+        """The one sentence for an object the store's server would not ``doing`` (write, date, delete)."""
+        where = self.where(digest)
+        msg = f"cannot {doing} artifact {digest} at {where} ({_reason(exc)}); {fix}, then rerun the task."
+        return ArtifactError(msg, digest=digest, path=where)
 
     def _read_error(self, digest: str, exc: OSError) -> ArtifactError:
         where = self.where(digest)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +51,7 @@ def _store(root: str, inline_limit: int) -> ContentStore:
         store = open_artifacts(root, inline_limit=inline_limit)
         if store.locks_writers and not os.path.isdir(root):  # a folder, made before the run started
             raise ArtifactStoreError(
-                f"the run's artifact folder {root} is not on this machine ({socket.gethostname()}), so a "
+                f"the run's artifact folder {root} is not on this machine ({os.uname().nodename}), so a "
                 "task run here cannot read or store outputs; set SUIRO_ARTIFACTS to a bucket every machine "
                 "reaches (see docs/cluster.md), or mount the folder at that path on every worker.",
                 path=root,
