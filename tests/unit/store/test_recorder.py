@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from suiro import pipeline, task
+from suiro import collector, pipeline, task
 from suiro.errors import RunFencedError, StoreError
 from suiro.events import (
     ErrorInfo,
@@ -397,14 +397,14 @@ def test_while_a_run_is_recorded_its_buffered_events_are_not_promoted_to_the_old
 
     before = gc.get_threshold()
     first = start(db)
-    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS  # events live one interval
+    assert gc.get_threshold()[1] >= collector.YOUNG_COLLECTIONS  # events live one interval
     assert gc.get_threshold()[0] == before[0], "young objects are collected as often as before"
     second = Recorder(db, interval=3600)  # a second run recorded at the same time, e.g. a nested one
     second.notify(
         RunStarted(run_id="20260101-000000-second", pipeline="p", params={}, graph=GRAPH, time=100.0)
     )
     first.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=200.0))
-    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS, "the other run still records"
+    assert gc.get_threshold()[1] >= collector.YOUNG_COLLECTIONS, "the other run still records"
     second.finish_now("stopped")  # a forced stop ends a record too
     second.close()
     assert gc.get_threshold() == before
