@@ -64,15 +64,18 @@ FLUSH_INTERVAL = 0.05
 HEARTBEAT_INTERVAL = 2.0
 #: Seconds without a new event after which a run's recorder commits what it holds.
 QUIET = 0.005
+#: A batch's row for a task run holds only what its events said: the state and attempts it leaves
+#: NULL (an output or a cache key recorded alone) are the recorded ones, and attempts never go back.
 _UPSERT_TASK = """
 INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
                        cache_key, cache_parts, output_digest, cached_from)
-VALUES (:run_id, :task_key, :map_index, :state, :attempts, :started,
+VALUES (:run_id, :task_key, :map_index, COALESCE(:state, 'pending'), COALESCE(:attempts, 0), :started,
         :ended, :duration, :map_size,
         :cache_key, :cache_parts, :output_digest, :cached_from)
 ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
-    state = excluded.state,
-    attempts = excluded.attempts,
+    state = COALESCE(:state, task_runs.state),
+    attempts = CASE WHEN task_runs.attempts > excluded.attempts THEN task_runs.attempts
+                    ELSE excluded.attempts END,
     started = COALESCE(task_runs.started, excluded.started),
     ended = COALESCE(excluded.ended, task_runs.ended),
     duration = COALESCE(excluded.duration, task_runs.duration),
@@ -154,8 +157,6 @@ class Recorder:
         self._finished = False  # the run's end is buffered or written: later events are dropped
         self._last_beat = 0.0
         self._holding = False  # between the run's start and its end: see ``suiro.collector``
-        #: Last recorded (state, attempts) per task run, so partial updates never regress them.
-        self._known: dict[tuple[str, int], tuple[str, int]] = {}
 
     def notify(self, event: Event) -> None:
         """Buffer an event; the run's first and last events are written at once."""
@@ -311,7 +312,6 @@ class Recorder:
         rows = _Rows(self._run_id)
         for event in events:
             rows.add(event)
-        rows.fill_known(self._known)
         try:
             self._write(rows, now)
         except RunFencedError:
@@ -449,14 +449,6 @@ class _Rows:
                 **dict.fromkeys(_TASK_FIELDS),
             }
         return row
-
-    def fill_known(self, known: dict[tuple[str, int], tuple[str, int]]) -> None:
-        """Complete state and attempts from what was recorded before, and remember the new ones."""
-        for ident, row in self.tasks.items():
-            state, attempts = known.get(ident, ("pending", 0))
-            row["state"] = row["state"] or state
-            row["attempts"] = max(row["attempts"] or 0, attempts)
-            known[ident] = (row["state"], row["attempts"])
 
     def add(self, event: Event) -> None:
         if isinstance(event, TaskStateChanged):

@@ -225,6 +225,23 @@ def test_later_batches_update_a_row_without_erasing_it(db):
     recorder.close()
 
 
+def test_an_item_first_seen_in_a_batch_without_its_state_is_pending_until_one_comes(db):
+    recorder = start(db)
+    recorder.notify(TaskKeyed(run_id=RUN, task_key="sq", key="key-sq-0", parts={}, map_index=0))
+    recorder.flush()
+    item = task_row(db, "sq", 0)
+    assert (item["state"], item["attempts"], item["cache_key"]) == ("pending", 0, "key-sq-0")
+    recorder.notify(state("sq", TaskState.RUNNING, attempt=2, index=0))
+    recorder.flush()
+    recorder.notify(TaskOutput(run_id=RUN, task_key="sq", value=None, map_index=0))
+    recorder.flush()
+    item = task_row(db, "sq", 0)
+    assert (item["state"], item["attempts"]) == ("running", 2), (
+        "a batch without a state keeps the recorded one"
+    )
+    recorder.close()
+
+
 def test_outputs_record_their_artifact_once_and_where_a_cached_one_came_from(db):
     recorder = start(db)
     data = b"[1,2,3]"
