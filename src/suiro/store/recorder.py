@@ -328,7 +328,8 @@ class Recorder:
             )
             if not renewed:
                 raise RunFencedError(f"run {self._run_id} is no longer running")
-            tx.executemany(INSERT_ARTIFACT, rows.artifacts)
+            # In digest order: each page of the digests' index is found, changed and left once.
+            tx.executemany(INSERT_ARTIFACT, sorted(rows.artifacts, key=_by_digest))
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
             tx.executemany(_INSERT_METRIC, rows.metrics)
@@ -410,6 +411,10 @@ class Recorder:
         if self._error is not None:
             raise self._failure()
         self.flush()
+
+
+def _by_digest(row: dict[str, Any]) -> str:
+    return row["digest"]
 
 
 def _scheduled_columns(scheduled: Any) -> dict[str, Any]:
