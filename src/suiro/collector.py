@@ -19,13 +19,15 @@ While ``held`` (nested and concurrent holders count; the first sets, the last re
 Young and middle collections run as often as before. Only cyclic garbage that outlived 100
 young collections waits longer (until the hold ends, or ~70 million allocations). At the end
 the thresholds are restored and the frozen objects unfrozen; the next full collection walks
-everything once. Imports nothing from suiro.
+everything once. A process forked while held starts with Python's thresholds (see
+``_forget_in_child``). Imports nothing from suiro.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 from collections.abc import Iterator
 
@@ -55,10 +57,27 @@ def release() -> None:
     """End one ``hold``; the last one restores the thresholds and unfreezes."""
     global _holders
     with _lock:
+        if _holders == 0:
+            return  # a forked child leaving its parent's hold: it has none of its own
         _holders -= 1
         if _holders == 0:
             gc.set_threshold(*_saved)
             gc.unfreeze()
+
+
+def _forget_in_child() -> None:
+    """A process forked while held (a process executor's worker) collects its own garbage as
+    usual: the thresholds are Python's again, the holders are the parent's and none of its own.
+    What was frozen stays frozen there, as Python advises for forked workers (``gc.freeze``):
+    the child never walks, nor copies by writing to them, the pages of its parent's objects."""
+    global _holders, _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    if _holders:
+        _holders = 0
+        gc.set_threshold(*_saved)
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextlib.contextmanager

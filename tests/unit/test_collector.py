@@ -51,3 +51,24 @@ def test_a_run_and_its_tracing_hold_the_collector_and_give_it_back(tmp_path):
     assert during[2] >= 1000 and frozen > 0, "a task of a recorded run sees no full collections due"
     assert captured and captured[0][2] >= 1000 and captured[0][3] > 0, "tracing held it too"
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_process_forked_while_held_collects_as_usual_and_can_hold_again():
+    import os
+
+    from suiro import collector
+
+    before = gc.get_threshold()
+    with collector.held():
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a process executor's worker: its own garbage is collected as usual
+            seen = gc.get_threshold()
+            with collector.held():  # and a run in it holds and gives back (no lock left taken)
+                pass
+            os.write(write, repr((seen, gc.get_threshold())).encode())
+            os._exit(0)
+        os.close(write)
+        reply = os.read(read, 1000).decode()
+        os.waitpid(pid, 0)
+    assert reply == repr((before, before))
