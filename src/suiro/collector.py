@@ -3,10 +3,11 @@
 Why it exists: a run holds objects that live as long as it does (the traced graph, each task's
 result and output record, events waiting up to one commit interval), and with Python's default
 thresholds (700, 10, 10) they were promoted to the oldest generation and, each time that grew
-by a quarter, a full collection walked every object of the process again: 14 full collections
-in a 100,000-task fan-out (32, 22 s, in 1,000,000), 15 (2 s) in tracing and starting a
-100,000-task chain. None of them finds garbage a run made: cycles a task drops (tracebacks)
-die young.
+by a quarter, a full collection walked every object of the process again. Needing 100 young
+collections before a promotion (the recorder's earlier setting) still left 18 full collections
+(16 s) in a 1,000,000-task fan-out and 27 (23 s) in tracing, starting and running a
+1,000,000-task chain (``bench/scale.py``). They find little to free: the cycles a task drops
+(tracebacks) die young.
 
 While ``held`` (nested and concurrent holders count; the first sets, the last restores):
 
