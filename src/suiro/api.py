@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from suiro import notices, secrets
+from suiro import collector, notices, secrets
 from suiro.cancel import Cancellation, handling_signals, is_default_sigint
 from suiro.context import routed_streams, run_home
 from suiro.errors import PipelineNotFoundError, ResumeConflictError, SuiroError, did_you_mean
@@ -297,6 +297,7 @@ def _execute(
 
     cancel.on_force(force_stop)
     signals = handling_signals(cancel, (signal.SIGINT,), raise_again=True) if ctrl_c else nullcontext()
+    collector.hold()  # the run's state for a big graph, all kept to its end, starts no full collections
     try:
         options: dict[str, Any] = dict(
             run=info,
@@ -323,6 +324,7 @@ def _execute(
         force_stop()
         raise
     finally:
+        collector.release()
         if ex is not executor:  # made here
             ex.shutdown()
     # The run is recorded: what follows can tell people about it, never change it.

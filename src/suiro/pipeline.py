@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from suiro import collector
 from suiro.errors import DefinitionError, SuiroError, did_you_mean
 from suiro.graph import Binding, Condition, Const, Expr, Graph, Group, Node, Pack, Param, Unmapped, Use
 from suiro.mapping import MAPPABLE, unmapped
@@ -406,6 +407,11 @@ class _Trace:
 
 
 def _trace(fn: Callable[..., Any], name: str, about: About) -> Graph:
+    with collector.held():  # a big graph's nodes, all kept, start no full collections
+        return _traced(fn, name, about)
+
+
+def _traced(fn: Callable[..., Any], name: str, about: About) -> Graph:
     if active_tracer.get() is not None:
         raise DefinitionError(f"pipeline {name} was defined while another pipeline was being traced.")
     location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"

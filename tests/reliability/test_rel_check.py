@@ -191,7 +191,7 @@ def test_a_damaged_database_file_fails_the_integrity_check(home):
     conn.execute("PRAGMA writable_schema=ON")
     # Drop an index's entries behind SQLite's back: the table and its index now disagree.
     root = conn.execute(
-        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_task_runs_cache_key'"
+        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_task_runs_cache_prefix'"
     ).fetchone()[0]
     conn.close()
     page_size = 4096

@@ -33,14 +33,30 @@ INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
 VALUES (:digest, :serializer, :kind, :size, :created, :inline)
 ON CONFLICT (digest) DO NOTHING
 """
-_FIND_ANY = (
-    "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs WHERE cache_key = :key"
+#: Cache look-ups seek ``ix_task_runs_cache_prefix`` (migration 0006) by the key's first 16 hex
+#: digits (64 bits, as ``:prefix``), newest first along its ``ended``, then compare the whole key:
+#: the index is a third the size of one on the whole key, so a big run's commits rewrite fewer
+#: of its pages. ``find_params`` gives the parameters; the expression must match the index's.
+#: The whole key is compared with BETWEEN, not ``=``: from ``cache_key = :key`` SQLite would
+#: propagate the constant into ``substr(cache_key, ...)``, which then no longer matches the
+#: index, and scan the table (``tests/unit/store/test_cache_index.py`` asks the planner).
+FIND_ANY = (
+    "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs"
+    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key"
     " AND state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY ended DESC LIMIT 3"
 )
-_FIND_FRESH = (
-    "SELECT output_digest, run_id AS source FROM task_runs WHERE cache_key = :key AND state = 'success'"
+FIND_FRESH = (
+    "SELECT output_digest, run_id AS source FROM task_runs"
+    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key AND state = 'success'"
     " AND output_digest IS NOT NULL AND ended >= :since ORDER BY ended DESC LIMIT 3"
 )
+
+
+def find_params(key: str, since: float = 0.0) -> dict[str, Any]:
+    """The parameters of ``FIND_ANY`` / ``FIND_FRESH`` (and any read by cache key) for ``key``."""
+    return {"key": key, "prefix": key[:16], "since": since}
+
+
 _STORES: dict[tuple[str, int], ContentStore] = {}
 
 
@@ -181,7 +197,7 @@ class StoreOutputs:
             return None
         # With a TTL only original computations count: a reuse does not make a result younger.
         rows = self.db.query(
-            _FIND_FRESH if ttl else _FIND_ANY, {"key": key.key, "since": clock.now() - ttl if ttl else 0.0}
+            FIND_FRESH if ttl else FIND_ANY, find_params(key.key, clock.now() - ttl if ttl else 0.0)
         )
         for row in rows:
             hit = self._hit(row["output_digest"], row["source"], task_key)

@@ -23,14 +23,13 @@ and every later event is dropped.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import threading
 import time
 from typing import Any
 
-from suiro import clock, envvar
+from suiro import clock, collector, envvar
 from suiro.annotations import to_plain
 from suiro.errors import (
     DatabaseDamagedError,
@@ -65,51 +64,18 @@ FLUSH_INTERVAL = 0.05
 HEARTBEAT_INTERVAL = 2.0
 #: Seconds without a new event after which a run's recorder commits what it holds.
 QUIET = 0.005
-#: Young collections an object must survive, while a run is recorded, before it is promoted.
-YOUNG_COLLECTIONS = 100
-
-_collector_lock = threading.Lock()
-_collector_users = 0
-_collector_saved: tuple[int, ...] = ()
-
-
-def _hold_young_objects() -> None:
-    """While a run is recorded, promote objects to the oldest generation ten times less often.
-
-    Why: events wait in the buffer for up to ``interval`` (50 ms: hundreds of tasks), so with
-    Python's default thresholds (700, 10, 10) every one of them survived two collections and was
-    promoted, and each time the promoted ones reached a quarter of the heap a full collection
-    walked all of it: 14 full collections in a 100,000-task fan-out, 32 (22 s) in 1,000,000.
-    Needing 100 young collections instead of 10 lets them die young (2 full collections at
-    100,000). Cyclic garbage is still collected as often: the first threshold is unchanged.
-    The first recorded run of the process sets it, the last one to end restores it.
-    """
-    global _collector_users, _collector_saved
-    with _collector_lock:
-        _collector_users += 1
-        if _collector_users == 1:
-            _collector_saved = gc.get_threshold()
-            young, middle, *old = _collector_saved
-            gc.set_threshold(young, max(middle, YOUNG_COLLECTIONS), *old)
-
-
-def _release_young_objects() -> None:
-    global _collector_users
-    with _collector_lock:
-        _collector_users -= 1
-        if _collector_users == 0:
-            gc.set_threshold(*_collector_saved)
-
-
+#: A batch's row for a task run holds only what its events said: the state and attempts it leaves
+#: NULL (an output or a cache key recorded alone) are the recorded ones, and attempts never go back.
 _UPSERT_TASK = """
 INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
                        cache_key, cache_parts, output_digest, cached_from)
-VALUES (:run_id, :task_key, :map_index, :state, :attempts, :started,
+VALUES (:run_id, :task_key, :map_index, COALESCE(:state, 'pending'), COALESCE(:attempts, 0), :started,
         :ended, :duration, :map_size,
         :cache_key, :cache_parts, :output_digest, :cached_from)
 ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
-    state = excluded.state,
-    attempts = excluded.attempts,
+    state = COALESCE(:state, task_runs.state),
+    attempts = CASE WHEN task_runs.attempts > excluded.attempts THEN task_runs.attempts
+                    ELSE excluded.attempts END,
     started = COALESCE(task_runs.started, excluded.started),
     ended = COALESCE(excluded.ended, task_runs.ended),
     duration = COALESCE(excluded.duration, task_runs.duration),
@@ -190,13 +156,12 @@ class Recorder:
         self._run_id = ""
         self._finished = False  # the run's end is buffered or written: later events are dropped
         self._last_beat = 0.0
-        self._holding = False  # between the run's start and its end: see ``_hold_young_objects``
-        #: Last recorded (state, attempts) per task run, so partial updates never regress them.
-        self._known: dict[tuple[str, int], tuple[str, int]] = {}
+        self._holding = False  # between the run's start and its end: see ``suiro.collector``
 
     def notify(self, event: Event) -> None:
         """Buffer an event; the run's first and last events are written at once."""
         if self._error is not None:
+            self._release()  # the run stops here; the collector must not stay held
             raise self._failure()
         if self._finished:
             return  # ended by ``finish_now``: the runner goes on briefly, unrecorded
@@ -232,15 +197,15 @@ class Recorder:
             ) from None
         self._thread = threading.Thread(target=self._loop, name="suiro-recorder", daemon=True)
         self._thread.start()
-        _hold_young_objects()
+        collector.hold()
         self._holding = True
 
     def _release(self) -> None:
-        """End this run's part in the collector setting (once)."""
+        """End this run's hold on the garbage collector (once)."""
         with self._lock:
             holding, self._holding = self._holding, False
         if holding:
-            _release_young_objects()
+            collector.release()
 
     def _regraph(self, event: RunGraph) -> None:
         """A dynamic run's graph, known at its end, replaces the empty one it started with."""
@@ -347,7 +312,6 @@ class Recorder:
         rows = _Rows(self._run_id)
         for event in events:
             rows.add(event)
-        rows.fill_known(self._known)
         try:
             self._write(rows, now)
         except RunFencedError:
@@ -364,7 +328,8 @@ class Recorder:
             )
             if not renewed:
                 raise RunFencedError(f"run {self._run_id} is no longer running")
-            tx.executemany(INSERT_ARTIFACT, rows.artifacts)
+            # In digest order: each page of the digests' index is found, changed and left once.
+            tx.executemany(INSERT_ARTIFACT, sorted(rows.artifacts, key=_by_digest))
             tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
             tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
             tx.executemany(_INSERT_METRIC, rows.metrics)
@@ -448,6 +413,10 @@ class Recorder:
         self.flush()
 
 
+def _by_digest(row: dict[str, Any]) -> str:
+    return row["digest"]
+
+
 def _scheduled_columns(scheduled: Any) -> dict[str, Any]:
     """The ``runs`` columns of a run a deployment started (all None for a run started by hand)."""
     if scheduled is None:
@@ -485,14 +454,6 @@ class _Rows:
                 **dict.fromkeys(_TASK_FIELDS),
             }
         return row
-
-    def fill_known(self, known: dict[tuple[str, int], tuple[str, int]]) -> None:
-        """Complete state and attempts from what was recorded before, and remember the new ones."""
-        for ident, row in self.tasks.items():
-            state, attempts = known.get(ident, ("pending", 0))
-            row["state"] = row["state"] or state
-            row["attempts"] = max(row["attempts"] or 0, attempts)
-            known[ident] = (row["state"], row["attempts"])
 
     def add(self, event: Event) -> None:
         if isinstance(event, TaskStateChanged):

@@ -11,6 +11,7 @@ from typing import Any
 
 from suiro.store import queries
 from suiro.store.db import Database
+from suiro.store.outputs import find_params
 
 #: How many reuses of a reuse are followed (a run reusing what a run reused from another...).
 _DEPTH = 20
@@ -59,11 +60,15 @@ def cached_logs(
     return sorted(found, key=lambda row: row["map_index"])
 
 
+#: The task run of ``:run`` that computed the output with cache key ``:key`` (by its prefix's index).
+SOURCE = (
+    "SELECT task_key, map_index FROM task_runs"
+    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key"
+    " AND run_id = :run AND state = 'success' ORDER BY map_index DESC LIMIT 1"
+)
+
+
 def _source(db: Database, hit: dict[str, Any]) -> dict[str, Any] | None:
     """The task run that computed a cached output: the one in ``cached_from`` with its cache key."""
-    rows = db.query(
-        "SELECT task_key, map_index FROM task_runs WHERE run_id = :run AND cache_key = :key"
-        " AND state = 'success' ORDER BY map_index DESC LIMIT 1",
-        {"run": hit["cached_from"], "key": hit["cache_key"]},
-    )
+    rows = db.query(SOURCE, {"run": hit["cached_from"], **find_params(hit["cache_key"])})
     return rows[0] if rows else None

@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0005"
+REVISION = "0006"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -84,7 +84,7 @@ STATEMENTS: tuple[str, ...] = (
         UNIQUE (run_id, task_key, map_index),
         FOREIGN KEY(run_id) REFERENCES runs (id)
     )""",
-    "CREATE INDEX ix_task_runs_cache_key ON task_runs (cache_key, ended)",
+    # ix_task_runs_cache_key (cache_key, ended) was replaced by 0006's ix_task_runs_cache_prefix
     """CREATE TABLE attempts (
         id INTEGER NOT NULL,
         run_id TEXT NOT NULL,
@@ -240,4 +240,6 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
     "CREATE INDEX ix_metrics_name_run ON metrics (name, run_id)",
     "CREATE INDEX ix_metrics_name_value ON metrics (name, value)",
+    # 0006
+    "CREATE INDEX ix_task_runs_cache_prefix ON task_runs (substr(cache_key, 1, 16), ended)",
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from suiro import pipeline, task
+from suiro import collector, pipeline, task
 from suiro.errors import RunFencedError, StoreError
 from suiro.events import (
     ErrorInfo,
@@ -225,6 +225,23 @@ def test_later_batches_update_a_row_without_erasing_it(db):
     recorder.close()
 
 
+def test_an_item_first_seen_in_a_batch_without_its_state_is_pending_until_one_comes(db):
+    recorder = start(db)
+    recorder.notify(TaskKeyed(run_id=RUN, task_key="sq", key="key-sq-0", parts={}, map_index=0))
+    recorder.flush()
+    item = task_row(db, "sq", 0)
+    assert (item["state"], item["attempts"], item["cache_key"]) == ("pending", 0, "key-sq-0")
+    recorder.notify(state("sq", TaskState.RUNNING, attempt=2, index=0))
+    recorder.flush()
+    recorder.notify(TaskOutput(run_id=RUN, task_key="sq", value=None, map_index=0))
+    recorder.flush()
+    item = task_row(db, "sq", 0)
+    assert (item["state"], item["attempts"]) == ("running", 2), (
+        "a batch without a state keeps the recorded one"
+    )
+    recorder.close()
+
+
 def test_outputs_record_their_artifact_once_and_where_a_cached_one_came_from(db):
     recorder = start(db)
     data = b"[1,2,3]"
@@ -397,14 +414,14 @@ def test_while_a_run_is_recorded_its_buffered_events_are_not_promoted_to_the_old
 
     before = gc.get_threshold()
     first = start(db)
-    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS  # events live one interval
+    assert gc.get_threshold()[1] >= collector.YOUNG_COLLECTIONS  # events live one interval
     assert gc.get_threshold()[0] == before[0], "young objects are collected as often as before"
     second = Recorder(db, interval=3600)  # a second run recorded at the same time, e.g. a nested one
     second.notify(
         RunStarted(run_id="20260101-000000-second", pipeline="p", params={}, graph=GRAPH, time=100.0)
     )
     first.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=200.0))
-    assert gc.get_threshold()[1] >= recorder_module.YOUNG_COLLECTIONS, "the other run still records"
+    assert gc.get_threshold()[1] >= collector.YOUNG_COLLECTIONS, "the other run still records"
     second.finish_now("stopped")  # a forced stop ends a record too
     second.close()
     assert gc.get_threshold() == before

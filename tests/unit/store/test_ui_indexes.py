@@ -38,7 +38,7 @@ def test_0005_adds_the_ui_indexes_to_a_0004_database_and_keeps_its_rows(tmp_path
     assert not NEW_INDEXES & _indexes(path)
 
     db = Database.open(f"sqlite:///{path}")
-    assert db.revision() == HEAD_REVISION == "0005"
+    assert db.revision() == HEAD_REVISION
     assert _indexes(path) >= NEW_INDEXES
     assert db.query("SELECT id FROM runs") == [{"id": "r1"}]
 
