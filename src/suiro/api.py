@@ -270,6 +270,7 @@ def _execute(
     info = RunInfo(run_id=run_id or new_run_id(), scheduled=scheduled)
     outputs: OutputStore | None = None
     recorder: Recorder | None = None
+    opened = record and store is None  # closed here at the end; a caller's store is the caller's
     if record:
         from suiro.store.home import Store
 
@@ -336,6 +337,8 @@ def _execute(
         db=store.db if store is not None else None,
         scheduled=scheduled,
     )
+    if opened and store is not None:
+        store.close()
     if ctrl_c and result.state is RunState.CANCELLED:
         raise KeyboardInterrupt
     return result

@@ -348,12 +348,19 @@ class Database:
             raise
         fault("db.after_commit")
 
-    def close(self) -> None:
-        """Close this thread's connection and the engine."""
+    def close_thread(self) -> None:
+        """Close this thread's SQLite connection, as a thread that is ending must: since Python
+        3.11 a connection is in a reference cycle with its statement cache, so one left open keeps
+        its three file descriptors until a full garbage collection, which a run puts off
+        (``suiro.collector``)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def close(self) -> None:
+        """Close this thread's connection and the engine."""
+        self.close_thread()
         if self._engine is not None:
             self._engine.dispose()
 

@@ -269,13 +269,16 @@ class Recorder:
             )
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wait(time.monotonic() + self.interval)
-            try:
-                self.flush()
-            except BaseException as exc:  # surfaced to the runner on its next event
-                self._error = exc
-                return
+        try:
+            while not self._stop.is_set():
+                self._wait(time.monotonic() + self.interval)
+                try:
+                    self.flush()
+                except BaseException as exc:  # surfaced to the runner on its next event
+                    self._error = exc
+                    return
+        finally:
+            self.db.close_thread()
 
     def _wait(self, due: float) -> None:
         """Return at ``due``, at close, or (with ``quiet``) once buffered events stopped coming.
