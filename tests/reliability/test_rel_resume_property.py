@@ -293,7 +293,7 @@ _COMMON = {
 }
 
 
-@settings(max_examples=12, derandomize=True, **_COMMON)
+@settings(max_examples=8, derandomize=True, **_COMMON)
 @given(scenario=scenarios())
 def test_every_run_records_what_a_fresh_run_would(tmp_path, scenario):
     check_resume_equals_fresh(tmp_path, *scenario)
