@@ -65,7 +65,7 @@ def _store(root: str, inline_limit: int) -> ContentStore:
     store = _STORES.get((root, inline_limit))
     if store is None:
         store = open_artifacts(root, inline_limit=inline_limit)
-        if store.locks_writers and not os.path.isdir(root):  # a folder, made before the run started
+        if store.locks_writers and not os.path.isdir(store.root):  # a folder, made before the run started
             raise ArtifactStoreError(
                 f"the run's artifact folder {root} is not on this machine ({os.uname().nodename}), so a "
                 "task run here cannot read or store outputs; set SUIRO_ARTIFACTS to a bucket every machine "

@@ -212,3 +212,10 @@ def test_a_task_registers_into_its_runs_database_and_bucket_whatever_its_environ
     assert result.ok and result.output == 1, result.error
     version = Registry(suiro_home).get("in-task", 1)
     assert version.artifact_digest in set(BucketStore(s3_url).iter_digests())
+
+
+def test_a_file_url_is_a_local_folder_for_the_run_and_its_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUIRO_ARTIFACTS", f"file://{tmp_path}/elsewhere")
+    result = suiro.run(squares, {"n": 3000}, executor="processes")
+    assert result.ok, result.error
+    assert len(list((tmp_path / "elsewhere" / "objects").rglob("*"))) >= 2
