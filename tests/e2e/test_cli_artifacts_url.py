@@ -74,7 +74,15 @@ def test_an_s3_url_without_a_bucket_is_refused(cli, s3_server):
     assert not list(cli.root.glob("s3*")), "nothing was written to a local folder named after the URL"
 
 
-@pytest.mark.parametrize("command", [("check",), ("gc", "--dry-run"), ("gc",), ("artifacts", "verify")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("check",),  # the others go through the same store opening: the slow tier checks each
+        pytest.param(("gc", "--dry-run"), marks=pytest.mark.slow),
+        pytest.param(("gc",), marks=pytest.mark.slow),
+        pytest.param(("artifacts", "verify"), marks=pytest.mark.slow),
+    ],
+)
 def test_check_and_gc_on_a_bucket_that_does_not_exist_say_so_in_one_sentence(cli, s3_server, command):
     # Not "no problems found", nor every recorded output reported missing: the bucket is named.
     bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"

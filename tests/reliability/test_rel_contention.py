@@ -230,7 +230,7 @@ def assert_registry_consistent(stress: Stress) -> None:
 
 
 @pytest.mark.parametrize(
-    "seconds", [10.0, pytest.param(60.0, marks=[pytest.mark.slow, pytest.mark.timeout(300)])]
+    "seconds", [5.0, pytest.param(60.0, marks=[pytest.mark.slow, pytest.mark.timeout(300)])]
 )
 def test_writers_and_readers_on_one_home_never_see_a_lock_and_write_fast(tmp_path, seconds):
     began = time.monotonic()

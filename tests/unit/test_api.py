@@ -72,6 +72,6 @@ def test_runs_leave_no_open_files_behind(tmp_path, executor):
 
     suiro.run(four_items, executor=executor, home=tmp_path / "warm-up")
     before = open_files()
-    for i in range(8):
+    for i in range(4):
         assert suiro.run(four_items, executor=executor, home=tmp_path / str(i)).ok
-    assert open_files() <= before + 1, f"{open_files() - before} descriptors more after 8 runs"
+    assert open_files() <= before + 1, f"{open_files() - before} descriptors more after 4 runs"
