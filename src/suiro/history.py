@@ -18,12 +18,13 @@ from suiro.context import run_home, run_locations
 from suiro.errors import StoreError
 from suiro.store import deliveries, queries
 from suiro.store.damage import screen
+from suiro.store.db import with_password
 from suiro.store.home import Store
 
 
 def _store(home: str | Path | None, **options: Any) -> Store:
     home, url, artifacts = run_locations(home)
-    return Store(home, url, artifacts=artifacts, **options)
+    return Store(home, with_password(url) if url else None, artifacts=artifacts, **options)
 
 
 #: Unreferenced artifacts younger than this are kept by gc (``suiro.store.gc.MIN_AGE``).

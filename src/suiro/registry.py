@@ -31,6 +31,7 @@ from suiro.errors import ModelNotFoundError, RegistryError, did_you_mean
 from suiro.states import ModelStage
 from suiro.store import models
 from suiro.store.artifacts import ArtifactMeta
+from suiro.store.db import with_password
 from suiro.store.home import Store
 
 #: Stages a version can be in; at most one version per name is in ``production``.
@@ -135,7 +136,7 @@ class Registry:
 
     def __init__(self, home: str | Path | None = None, url: str | None = None):
         home, run_url, artifacts = run_locations(home)
-        self.store = Store(home, url or run_url, artifacts=artifacts)
+        self.store = Store(home, url or (with_password(run_url) if run_url else None), artifacts=artifacts)
         #: Writes (register, promote, rollback) go through ``db``; reads through ``reader``.
         self.db = self.store.db
         self.reader = self.store.reader

@@ -365,6 +365,16 @@ class Database:
             self._engine.dispose()
 
 
+def with_password(address: str) -> str:
+    """The URL to open a run's database by its ``address`` (``Database.address``): ``$SUIRO_DB``
+    when it names the same database, as on the runner's machine (its password included), else the
+    address itself (another machine: the password, if any, from ``PGPASSWORD`` or ``~/.pgpass``)."""
+    configured = os.environ.get("SUIRO_DB")
+    if configured and Database(configured).address == address:
+        return configured
+    return address
+
+
 def _begin_immediate(conn: sqlite3.Connection, path: Path | None) -> None:
     """Take the write lock now, asking again about every millisecond for up to ``LOCK_TIMEOUT``.
 

@@ -600,3 +600,18 @@ def test_the_address_handed_to_tasks_leaves_the_password_out():
         "postgresql+psycopg://suiro@db:5432/x?sslmode=require"
     )
     assert Database("sqlite:////tmp/a.db").address == "sqlite:////tmp/a.db"
+
+
+def test_a_task_opens_its_runs_database_with_the_password_this_machine_has(monkeypatch):
+    """The address a run hands its tasks has no password; where SUIRO_DB names that database (the
+    runner's machine, its threads and processes) the task gets the configured URL, password and all."""
+    from suiro.store.db import Database, with_password
+
+    configured = "postgresql+psycopg://suiro:s3cret@db:5432/x"
+    monkeypatch.setenv("SUIRO_DB", configured)
+    assert with_password(Database(configured).address) == configured
+    assert (
+        with_password("postgresql+psycopg://suiro@other:5432/x") == "postgresql+psycopg://suiro@other:5432/x"
+    )
+    monkeypatch.delenv("SUIRO_DB")
+    assert with_password("postgresql+psycopg://suiro@db:5432/x") == "postgresql+psycopg://suiro@db:5432/x"
