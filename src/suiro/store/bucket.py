@@ -54,6 +54,7 @@ class BucketStore(ContentStore):
     """
 
     locks_writers = False
+    read_fix = "check the credentials and the network"
 
     def __init__(self, url: str, *, inline_limit: int = 16_384, scratch: str | Path | None = None):
         scheme, _, rest = url.partition("://")
@@ -274,12 +275,6 @@ class BucketStore(ContentStore):
         """The one sentence for an object the store's server would not ``doing`` (write, date, delete)."""
         where = self.where(digest)
         msg = f"cannot {doing} artifact {digest} at {where} ({_reason(exc)}); {fix}, then rerun the task."
-        return ArtifactError(msg, digest=digest, path=where)
-
-    def _read_error(self, digest: str, exc: OSError) -> ArtifactError:
-        where = self.where(digest)
-        msg = f"cannot read artifact {digest} at {where} ({exc.strerror or exc}); check the credentials"
-        msg = f"{msg} and the network, then rerun the producing task."
         return ArtifactError(msg, digest=digest, path=where)
 
     def _info(self, digest: str) -> dict[str, Any] | None:

@@ -86,6 +86,8 @@ class ContentStore(ABC):
     root: Any
     scratch: Path
     inline_limit: int
+    #: What to check when an object cannot be read, in the one sentence that says so.
+    read_fix: str = "check the disk"
     #: Whether gc's deletes can hold writers off (a lock they share): a folder can, a bucket cannot.
     locks_writers: bool = True
 
@@ -261,7 +263,7 @@ class ContentStore(ABC):
 
     def _read_error(self, digest: str, exc: OSError) -> ArtifactError:
         where = self.where(digest)
-        msg = f"cannot read artifact {digest} at {where} ({exc.strerror or exc}); check the disk, then"
+        msg = f"cannot read artifact {digest} at {where} ({exc.strerror or exc}); {self.read_fix}, then"
         return ArtifactError(f"{msg} {FIX}.", digest=digest, path=where)
 
     def _load_streamed(self, meta: ArtifactMeta) -> Any:

@@ -4,26 +4,13 @@ kept; every read by cache key still seeks it, the cache look-ups without a sort 
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from pipelines.sqlite_look import indexes, plan
 
 from suiro.store import outputs, reuse
 from suiro.store.db import HEAD_REVISION, Database
 from suiro.store.migrate import upgrade_schema
 
 KEY = "ab" * 32
-
-
-def _indexes(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    finally:
-        conn.close()
-
-
-def _plan(db: Database, sql: str, params: dict) -> str:
-    return " / ".join(r["detail"] for r in db.query("EXPLAIN QUERY PLAN " + sql, params))
 
 
 def test_0006_replaces_the_whole_key_index_by_the_prefix_one_and_keeps_the_rows(tmp_path):
@@ -40,12 +27,12 @@ def test_0006_replaces_the_whole_key_index_by_the_prefix_one_and_keeps_the_rows(
             {"key": KEY},
         )
     old.close()
-    assert "ix_task_runs_cache_key" in _indexes(path)
+    assert "ix_task_runs_cache_key" in indexes(path)
 
     db = Database.open(f"sqlite:///{path}")
     assert db.revision() == HEAD_REVISION == "0006"
-    assert "ix_task_runs_cache_key" not in _indexes(path)
-    assert "ix_task_runs_cache_prefix" in _indexes(path)
+    assert "ix_task_runs_cache_key" not in indexes(path)
+    assert "ix_task_runs_cache_prefix" in indexes(path)
     found = db.query(outputs.FIND_ANY, outputs.find_params(KEY))
     assert found == [{"output_digest": "d", "source": "r1"}]
 
@@ -56,7 +43,7 @@ def test_every_read_by_cache_key_seeks_the_prefix_index(tmp_path):
         (outputs.FIND_ANY, outputs.find_params(KEY)),
         (outputs.FIND_FRESH, outputs.find_params(KEY, since=5.0)),
     ):
-        plan = _plan(db, sql, params)  # newest first along the index, stopping after 3
-        assert "ix_task_runs_cache_prefix" in plan and "TEMP B-TREE" not in plan, (sql, plan)
-    source = _plan(db, reuse.SOURCE, {"run": "r1", **outputs.find_params(KEY)})
+        steps = plan(db, sql, params)  # newest first along the index, stopping after 3
+        assert "ix_task_runs_cache_prefix" in steps and "TEMP B-TREE" not in steps, (sql, steps)
+    source = plan(db, reuse.SOURCE, {"run": "r1", **outputs.find_params(KEY)})
     assert "ix_task_runs_cache_prefix" in source, source  # not every task run of that run

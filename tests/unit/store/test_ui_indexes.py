@@ -4,26 +4,13 @@ runs). Real SQLite files; the planner is asked with EXPLAIN QUERY PLAN."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from pipelines.sqlite_look import indexes, plan
 
 from suiro.store.db import HEAD_REVISION, Database
 from suiro.store.migrate import upgrade_schema
 from suiro.store.search import BY_METRIC, BY_STARTED
 
 NEW_INDEXES = {"ix_runs_started", "ix_runs_parent", "ix_metrics_name_run", "ix_metrics_name_value"}
-
-
-def _indexes(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    finally:
-        conn.close()
-
-
-def _plan(db: Database, sql: str, params: dict) -> str:
-    return " / ".join(r["detail"] for r in db.query("EXPLAIN QUERY PLAN " + sql, params))
 
 
 def test_0005_adds_the_ui_indexes_to_a_0004_database_and_keeps_its_rows(tmp_path):
@@ -35,15 +22,15 @@ def test_0005_adds_the_ui_indexes_to_a_0004_database_and_keeps_its_rows(tmp_path
             "INSERT INTO runs (id, pipeline, params, state, started) VALUES ('r1', 'p', '{}', 'success', 1)"
         )
     old.close()
-    assert not NEW_INDEXES & _indexes(path)
+    assert not NEW_INDEXES & indexes(path)
 
     db = Database.open(f"sqlite:///{path}")
     assert db.revision() == HEAD_REVISION
-    assert _indexes(path) >= NEW_INDEXES
+    assert indexes(path) >= NEW_INDEXES
     assert db.query("SELECT id FROM runs") == [{"id": "r1"}]
 
 
-def test_the_runs_list_and_metric_sort_read_through_the_new_indexes(tmp_path):
+def test_the_runs_list_and_metric_sort_read_through_the_newindexes(tmp_path):
     db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
     params = {
         "pipeline": None, "state": None, "deployment": None, "since": None, "until": None,
@@ -51,9 +38,9 @@ def test_the_runs_list_and_metric_sort_read_through_the_new_indexes(tmp_path):
     }  # fmt: skip
     for i in range(1, 4):
         params.update({f"p{i}": None, f"v{i}": None})
-    newest = _plan(db, BY_STARTED, params)
+    newest = plan(db, BY_STARTED, params)
     assert "ix_runs_started" in newest and "TEMP B-TREE" not in newest, newest  # no sort of every run
-    by_value = _plan(db, BY_METRIC, params)  # walks the values in order: no sort, stops after the page
+    by_value = plan(db, BY_METRIC, params)  # walks the values in order: no sort, stops after the page
     assert "ix_metrics_name_value" in by_value and "TEMP B-TREE" not in by_value, by_value
     assert "ix_metrics_name_run" in by_value  # each run's latest value of it
 
