@@ -15,7 +15,8 @@ For each shape and size it prints the median (min..max) of
 - **marginal ms per task**: (median time at N - median time at the previous N) / the tasks added,
   the cost of one more task without the run's fixed part; "flat" means this stays level;
 - **CPU ms per task**: the process's CPU time over the run, all threads (steadier than wall time on
-  a shared machine);
+  a shared machine), and in brackets the runner's thread alone (the rest: the recorder's thread
+  and the executor's);
 - **gc**: full (generation 2) collections during the run and the seconds they took;
 - **KB per task**: (peak RSS - RSS before the run) / tasks, what one more task holds at the peak;
 - **KB written per task**: bytes the process had written to disk (``/proc/self/io``: the database,
@@ -70,7 +71,7 @@ def written():
         return int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
 
 before, written0 = rss_kb(), written()
-cpu0, t0 = time.process_time(), time.perf_counter()
+cpu0, main0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
 if profile:
     import cProfile, pstats
     prof = cProfile.Profile()
@@ -78,10 +79,11 @@ if profile:
 else:
     s.run(make(n), home)
 seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+main_cpu = time.thread_time() - main0
 gc.callbacks.remove(watch)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_before_kb": before, "peak_kb": peak,
-                  "full_gcs": full["count"], "full_gc_seconds": full["seconds"],
+print(json.dumps({"seconds": seconds, "cpu": cpu, "main_cpu": main_cpu, "rss_before_kb": before,
+                  "peak_kb": peak, "full_gcs": full["count"], "full_gc_seconds": full["seconds"],
                   "written": written() - written0}))
 if profile:
     pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(35)
@@ -115,8 +117,8 @@ def med(values: list[float]) -> str:
 def table(samples: dict[tuple[str, int], list[dict]], shapes: list[str], sizes: list[int]) -> str:
     """One Markdown table of ``samples`` (one tree's)."""
     lines = [
-        "| shape | tasks | ms per task | marginal ms per task | CPU ms per task | full gcs (s) | KB per task"
-        " | KB written per task |",
+        "| shape | tasks | ms per task | marginal ms per task | CPU ms per task [runner] | full gcs (s)"
+        " | KB per task | KB written per task |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for shape in shapes:
@@ -134,11 +136,13 @@ def table(samples: dict[tuple[str, int], list[dict]], shapes: list[str], sizes: 
             if previous is not None:
                 marginal = f"{(statistics.median(secs) - previous[1]) / (tasks - previous[0]) * 1000:.4g}"
             cpu = [r["cpu"] / tasks * 1000 for r in runs]
+            runner = statistics.median(r.get("main_cpu", 0.0) / tasks * 1000 for r in runs)
             full = statistics.median(r["full_gcs"] for r in runs)
             gcs = f"{full:g} ({statistics.median(r['full_gc_seconds'] for r in runs):.3g})"
             kb = [(r["peak_kb"] - r["rss_before_kb"]) / tasks for r in runs]
             disk = [r.get("written", 0) / tasks / 1024 for r in runs]
-            cells = [shape, f"{n:,}", med(per), marginal, med(cpu), gcs, med(kb), med(disk)]
+            cpu_cell = f"{med(cpu)} [{runner:.4g}]"
+            cells = [shape, f"{n:,}", med(per), marginal, cpu_cell, gcs, med(kb), med(disk)]
             lines.append("| " + " | ".join(cells) + " |")
             previous = (tasks, statistics.median(secs))
     return "\n".join(lines)

@@ -26,13 +26,13 @@ from suiro.store.files import file_digests, load_files, put_files
 from suiro.store.locations import open_artifacts
 
 MANIFEST = "manifest"
-#: The one statement that records an artifact: a task's output (the recorder) or a model's bytes
-#: (the registry). Its row comes from ``artifact_row``; a digest already recorded is kept as is.
-INSERT_ARTIFACT = """
-INSERT INTO artifacts (digest, serializer, kind, size, created, inline)
-VALUES (:digest, :serializer, :kind, :size, :created, :inline)
-ON CONFLICT (digest) DO NOTHING
-"""
+#: How an artifact is recorded: a task's output (the recorder, many at once with ``Tx.insert_rows``)
+#: or a model's bytes (the registry, ``INSERT_ARTIFACT``). Its row comes from ``artifact_row``; a
+#: digest already recorded is kept as is.
+ARTIFACT_COLUMNS = ("digest", "serializer", "kind", "size", "created", "inline")
+ARTIFACT_HEAD = f"INSERT INTO artifacts ({', '.join(ARTIFACT_COLUMNS)})"
+ARTIFACT_KEEP = "ON CONFLICT (digest) DO NOTHING"
+INSERT_ARTIFACT = f"{ARTIFACT_HEAD} VALUES ({', '.join(':' + c for c in ARTIFACT_COLUMNS)}) {ARTIFACT_KEEP}"
 #: Cache look-ups seek ``ix_task_runs_cache_prefix`` (migration 0006) by the key's first 16 hex
 #: digits (64 bits, as ``:prefix``), newest first along its ``ended``, then compare the whole key:
 #: the index is a third the size of one on the whole key, so a big run's commits rewrite fewer

@@ -4,9 +4,11 @@ Writes are group-committed: events are buffered in memory and a background threa
 commits them every ``interval`` seconds in one short transaction, so recording
 costs microseconds per task while SQLite stays ``synchronous=FULL``; with ``quiet``
 set it also commits as soon as no event has come for that long (a longer task is
-running, wherever it runs). The run row is written at once when the run starts and
-ends. A crash loses at most the last ``interval`` of records (the last moment before
-a quiet spell), never the consistency of what was committed: an output's
+running, wherever it runs). A batch is written in a few statements (``Tx.insert_rows``), and
+once it is ``LAG`` intervals old the thread adding events waits for its commit, so the bound
+holds while the runner keeps the GIL busy. The run row is written at once when the run starts and
+ends. A crash loses at most the last ``LAG`` intervals of records and the commit under way
+(the last moment before a quiet spell), never the consistency of what was committed: an output's
 artifact is durable before the row that points to it (the worker fsyncs it before
 the success event exists). Knows no graph or runner: only events.
 
@@ -55,7 +57,7 @@ from suiro.states import RunState, TaskState
 from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
-from suiro.store.outputs import INSERT_ARTIFACT, artifact_row
+from suiro.store.outputs import ARTIFACT_COLUMNS, ARTIFACT_HEAD, ARTIFACT_KEEP, artifact_row
 from suiro.store.reaper import fail_unfinished
 
 #: Seconds between group commits, unless ``SUIRO_FLUSH_INTERVAL`` says otherwise.
@@ -64,47 +66,12 @@ FLUSH_INTERVAL = 0.05
 HEARTBEAT_INTERVAL = 2.0
 #: Seconds without a new event after which a run's recorder commits what it holds.
 QUIET = 0.005
-#: A batch's row for a task run holds only what its events said: the state and attempts it leaves
-#: NULL (an output or a cache key recorded alone) are the recorded ones, and attempts never go back.
-_UPSERT_TASK = """
-INSERT INTO task_runs (run_id, task_key, map_index, state, attempts, started, ended, duration, map_size,
-                       cache_key, cache_parts, output_digest, cached_from)
-VALUES (:run_id, :task_key, :map_index, COALESCE(:state, 'pending'), COALESCE(:attempts, 0), :started,
-        :ended, :duration, :map_size,
-        :cache_key, :cache_parts, :output_digest, :cached_from)
-ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
-    state = COALESCE(:state, task_runs.state),
-    attempts = CASE WHEN task_runs.attempts > excluded.attempts THEN task_runs.attempts
-                    ELSE excluded.attempts END,
-    started = COALESCE(task_runs.started, excluded.started),
-    ended = COALESCE(excluded.ended, task_runs.ended),
-    duration = COALESCE(excluded.duration, task_runs.duration),
-    map_size = COALESCE(excluded.map_size, task_runs.map_size),
-    cache_key = COALESCE(excluded.cache_key, task_runs.cache_key),
-    cache_parts = COALESCE(excluded.cache_parts, task_runs.cache_parts),
-    output_digest = COALESCE(excluded.output_digest, task_runs.output_digest),
-    cached_from = COALESCE(excluded.cached_from, task_runs.cached_from)
-"""
-_INSERT_ATTEMPT = """
-INSERT INTO attempts (run_id, task_key, map_index, attempt, state, ended, duration,
-                      error_type, error_message, traceback, log_path)
-VALUES (:run_id, :task_key, :map_index, :attempt, :state, :ended, :duration,
-        :error_type, :error_message, :traceback, :log_path)
-ON CONFLICT (run_id, task_key, map_index, attempt) DO UPDATE SET
-    state = excluded.state, ended = excluded.ended, duration = excluded.duration,
-    error_type = excluded.error_type, error_message = excluded.error_message,
-    traceback = excluded.traceback, log_path = excluded.log_path
-"""
-_INSERT_METRIC = """
-INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)
-VALUES (:run_id, :task_key, :map_index, :name, :value, :step, :time)
-"""
-#: The states of a task run that are also an attempt's (started, retried, ended; ``skipped``: a
-#: sensor's last poke when it gave up with ``soft_fail``).
-_ATTEMPT_STATES = frozenset(
-    {TaskState.RUNNING, TaskState.RETRYING, TaskState.FAILED, TaskState.SUCCESS, TaskState.SKIPPED}
-)
-_TASK_FIELDS = (
+#: How many intervals old a batch may grow before the thread adding to it waits for its commit.
+LAG = 2
+_TASK_COLUMNS = (
+    "run_id",
+    "task_key",
+    "map_index",
     "state",
     "attempts",
     "started",
@@ -115,6 +82,50 @@ _TASK_FIELDS = (
     "cache_parts",
     "output_digest",
     "cached_from",
+)
+_TASK_HEAD = f"INSERT INTO task_runs ({', '.join(_TASK_COLUMNS)})"
+#: A batch's row for a task run holds only what its events said: what it leaves NULL (an output or a
+#: cache key recorded alone) keeps its recorded value, and attempts never go back. A row whose events
+#: said no state is inserted ``pending`` and keeps its recorded state (``_KEEP_STATE``).
+_MERGE_TASK = """ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
+    attempts = CASE WHEN task_runs.attempts > excluded.attempts THEN task_runs.attempts
+                    ELSE excluded.attempts END,
+    started = COALESCE(task_runs.started, excluded.started),
+    ended = COALESCE(excluded.ended, task_runs.ended),
+    duration = COALESCE(excluded.duration, task_runs.duration),
+    map_size = COALESCE(excluded.map_size, task_runs.map_size),
+    cache_key = COALESCE(excluded.cache_key, task_runs.cache_key),
+    cache_parts = COALESCE(excluded.cache_parts, task_runs.cache_parts),
+    output_digest = COALESCE(excluded.output_digest, task_runs.output_digest),
+    cached_from = COALESCE(excluded.cached_from, task_runs.cached_from)"""
+_SET_STATE = _MERGE_TASK + ", state = excluded.state"
+_KEEP_STATE = _MERGE_TASK
+_ATTEMPT_COLUMNS = (
+    "run_id",
+    "task_key",
+    "map_index",
+    "attempt",
+    "state",
+    "ended",
+    "duration",
+    "error_type",
+    "error_message",
+    "traceback",
+    "log_path",
+)
+_ATTEMPT_HEAD = f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)})"
+_MERGE_ATTEMPT = """ON CONFLICT (run_id, task_key, map_index, attempt) DO UPDATE SET
+    state = excluded.state, ended = excluded.ended, duration = excluded.duration,
+    error_type = excluded.error_type, error_message = excluded.error_message,
+    traceback = excluded.traceback, log_path = excluded.log_path"""
+_INSERT_METRIC = """
+INSERT INTO metrics (run_id, task_key, map_index, name, value, step, time)
+VALUES (:run_id, :task_key, :map_index, :name, :value, :step, :time)
+"""
+#: The states of a task run that are also an attempt's (started, retried, ended; ``skipped``: a
+#: sensor's last poke when it gave up with ``soft_fail``).
+_ATTEMPT_STATES = frozenset(
+    {TaskState.RUNNING, TaskState.RETRYING, TaskState.FAILED, TaskState.SUCCESS, TaskState.SKIPPED}
 )
 
 
@@ -147,6 +158,9 @@ class Recorder:
         self.quiet = quiet
         self._buffer: list[Event] = []
         self._lock = threading.Lock()
+        self._committed = threading.Condition(self._lock)  # a batch ended
+        self._batches = 0  # batches ended so far (written, or failed)
+        self._opened = 0.0  # when the buffered batch got its first event (time.monotonic)
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._arrived = threading.Event()
@@ -171,16 +185,39 @@ class Recorder:
         if isinstance(event, RunGraph):
             self._regraph(event)
             return
+        now = time.monotonic()
         with self._lock:
             if self._finished:
                 return
             self._buffer.append(event)
             self._finished = isinstance(event, RunFinished)
             first = len(self._buffer) == 1
+            if first:
+                self._opened = now
+            lagging = now - self._opened > LAG * self.interval
         if first and self.quiet is not None:
             self._arrived.set()  # once per batch: the recorder thread starts watching for quiet
         if isinstance(event, RunFinished):
             self.close()
+        elif lagging:
+            self._wait_for_commit()
+
+    def _wait_for_commit(self) -> None:
+        """Wait until the recorder thread has written a batch: backpressure on the thread adding events.
+
+        Why: the recorder thread needs the GIL for its Python work and gets it back after each SQLite
+        statement; while the runner runs Python without pause (a chain of small tasks it runs itself)
+        and lets the GIL go only for moments (a cache look-up per task), CPython hands it back to the
+        runner nearly every time. A 10,000-task chain's recorder then wrote once in two seconds, each
+        batch bigger and slower than the last, and a 100,000-task chain was committed only at its end:
+        a crash would have lost all of it. Waiting here lets the GIL go for the commit, so what was
+        recorded is durable within about ``LAG`` intervals, and the buffer stays small.
+        """
+        with self._committed:
+            seen = self._batches
+            self._committed.wait_for(
+                lambda: self._batches != seen or self._error is not None or self._stop.is_set()
+            )
 
     def _start(self, event: RunStarted) -> None:
         self._run_id = event.run_id
@@ -262,10 +299,11 @@ class Recorder:
             )
             if not inserted:
                 raise ResumeConflictError(event.parent_run_id)  # rolls the transaction back
-            tx.executemany(
-                "INSERT INTO task_runs (run_id, task_key, map_index, state, attempts)"
-                " VALUES (:run_id, :task_key, -1, 'pending', 0)",
-                [{"run_id": event.run_id, "task_key": node["key"]} for node in event.graph["nodes"]],
+            tx.insert_rows(
+                _TASK_HEAD,
+                _TASK_COLUMNS,
+                [_pending(event.run_id, node["key"]) for node in event.graph["nodes"]],
+                _KEEP_STATE,  # no row is there yet: only a padding repeat meets its own copy
             )
 
     def _loop(self) -> None:
@@ -306,6 +344,14 @@ class Recorder:
             self._flush()
 
     def _flush(self) -> None:
+        try:
+            self._flush_buffered()
+        finally:
+            with self._committed:
+                self._batches += 1
+                self._committed.notify_all()
+
+    def _flush_buffered(self) -> None:
         with self._lock:
             events, self._buffer = self._buffer, []
         now = clock.now()
@@ -332,10 +378,14 @@ class Recorder:
             if not renewed:
                 raise RunFencedError(f"run {self._run_id} is no longer running")
             # In digest order: each page of the digests' index is found, changed and left once.
-            tx.executemany(INSERT_ARTIFACT, sorted(rows.artifacts, key=_by_digest))
-            tx.executemany(_UPSERT_TASK, list(rows.tasks.values()))
-            tx.executemany(_INSERT_ATTEMPT, list(rows.attempts.values()))
-            tx.executemany(_INSERT_METRIC, rows.metrics)
+            tx.insert_rows(
+                ARTIFACT_HEAD, ARTIFACT_COLUMNS, sorted(rows.artifacts, key=_by_digest), ARTIFACT_KEEP
+            )
+            stated, unstated = rows.task_rows()
+            tx.insert_rows(_TASK_HEAD, _TASK_COLUMNS, stated, _SET_STATE)
+            tx.insert_rows(_TASK_HEAD, _TASK_COLUMNS, unstated, _KEEP_STATE)
+            tx.insert_rows(_ATTEMPT_HEAD, _ATTEMPT_COLUMNS, list(rows.attempts.values()), _MERGE_ATTEMPT)
+            tx.executemany(_INSERT_METRIC, rows.metrics)  # a plain insert: no row may come twice
             if rows.finished is not None:
                 ended = tx.execute(
                     # Compare-and-set: a run the reaper already declared crashed (its heartbeat stopped
@@ -416,6 +466,18 @@ class Recorder:
         self.flush()
 
 
+def _pending(run_id: str, task_key: str) -> dict[str, Any]:
+    """A node's task-run row as a run starts."""
+    return {
+        "run_id": run_id,
+        "task_key": task_key,
+        "map_index": -1,
+        **dict.fromkeys(_TASK_COLUMNS[3:]),
+        "state": TaskState.PENDING.value,
+        "attempts": 0,
+    }
+
+
 def _by_digest(row: dict[str, Any]) -> str:
     return row["digest"]
 
@@ -454,9 +516,23 @@ class _Rows:
                 "run_id": self.run_id,
                 "task_key": key,
                 "map_index": index,
-                **dict.fromkeys(_TASK_FIELDS),
+                **dict.fromkeys(_TASK_COLUMNS[3:]),
             }
         return row
+
+    def task_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The task runs whose events said a state, and the others (which were inserted ``pending``)."""
+        stated: list[dict[str, Any]] = []
+        unstated: list[dict[str, Any]] = []
+        for row in self.tasks.values():
+            if row["attempts"] is None:
+                row["attempts"] = 0
+            if row["state"] is None:
+                row["state"] = TaskState.PENDING.value
+                unstated.append(row)
+            else:
+                stated.append(row)
+        return stated, unstated
 
     def add(self, event: Event) -> None:
         if isinstance(event, TaskStateChanged):
