@@ -161,22 +161,33 @@ def test_a_run_records_its_row_tasks_attempts_metrics_and_artifacts(ledger, suir
     ]
 
     store = ArtifactStore(suiro_home / "artifacts")
-    recorded = {a["digest"]: a for a in db().query("SELECT * FROM artifacts")}
+    in_table = {a["digest"]: a for a in db().query("SELECT * FROM artifacts")}
+    recorded = {}  # every output is recorded: a small JSON one on its own row, any other in artifacts
     for key, row in rows.items():
-        meta = recorded[row["output_digest"]]  # every output is a recorded artifact
+        if row["output_inline"] is not None:
+            assert row["output_digest"] not in in_table, key
+            recorded[key] = {
+                "digest": row["output_digest"],
+                "serializer": "json",
+                "size": len(row["output_inline"]),
+                "kind": row["output_kind"],
+                "inline": row["output_inline"],
+            }
+        else:
+            recorded[key] = in_table[row["output_digest"]]
+        meta = recorded[key]
         if meta["inline"] is not None:
             assert hashlib.sha256(meta["inline"]).hexdigest() == meta["digest"], key
         else:
             assert hashlib.sha256(store.path(meta["digest"]).read_bytes()).hexdigest() == meta["digest"], key
-    assert artifact_value(recorded[rows[("measure", -1)]["output_digest"]], store) == 3.0
-    assert [artifact_value(recorded[rows[("square", i)]["output_digest"]], store) for i in range(3)] == [
-        1,
-        4,
-        9,
-    ]
-    manifest = recorded[rows[("square", -1)]["output_digest"]]
+    assert artifact_value(recorded[("measure", -1)], store) == 3.0
+    assert [artifact_value(recorded[("square", i)], store) for i in range(3)] == [1, 4, 9]
+    assert recorded[("square", 0)]["kind"] == "builtins.int"
+    manifest = recorded[("square", -1)]
     assert manifest["serializer"] == "manifest"
     assert json.loads(manifest["inline"]) == [rows[("square", i)]["output_digest"] for i in range(3)]
+    # ... with the items kept on rows, so reading the list needs no look-up by digest
+    assert json.loads(manifest["items"]) == [["builtins.int", text] for text in ("1", "4", "9")]
 
     listed = {(a["task_key"], a["map_index"]): a["digest"] for a in history.artifacts(rid)}
     assert listed == {k: r["output_digest"] for k, r in rows.items()}

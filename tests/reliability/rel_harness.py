@@ -144,6 +144,20 @@ def task_states(home: Path, run_id: str) -> dict[str, str]:
     return {r["task_key"]: r["state"] for r in found}
 
 
+def kept_inline(home: Path, run_id: str, task_key: str, digest: str) -> bytes | None:
+    """The bytes of a task's small output kept in the database: on its task run's row (migration
+    0007), else in its ``artifacts`` row, which must exist; None for an object in the store."""
+    (row,) = rows(
+        home,
+        "SELECT output_inline FROM task_runs WHERE run_id = ? AND task_key = ? AND map_index = -1",
+        (run_id, task_key),
+    )
+    if row["output_inline"] is not None:
+        return row["output_inline"]
+    (meta,) = rows(home, "SELECT inline FROM artifacts WHERE digest = ?", (digest,))
+    return meta["inline"]
+
+
 def output_digests(home: Path, run_id: str) -> dict[str, str]:
     """Output digest of each (unmapped) task run of ``run_id`` that has one."""
     found = rows(

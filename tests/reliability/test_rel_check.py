@@ -81,15 +81,44 @@ def test_an_output_whose_bytes_changed_is_reported_once(home):
 
 
 def test_tampered_inline_bytes_are_reported(home):
-    digest = output_digests(home, _run(home))["join"]
-    _execute(home, "UPDATE artifacts SET inline = ? WHERE digest = ?", (b'"tampered"', digest))
+    digest = output_digests(home, _run(home))["join"]  # a small JSON output, kept on its row
+    _execute(home, "UPDATE task_runs SET output_inline = ? WHERE output_digest = ?", (b'"tampered"', digest))
     assert _kinds(home) == [("corrupt_artifact", digest)]
 
 
 def test_an_output_with_no_artifact_row_is_reported(home):
     digest = output_digests(home, _run(home))["join"]
-    _execute(home, "DELETE FROM artifacts WHERE digest = ?", (digest,))
+    _execute(home, "UPDATE task_runs SET output_inline = NULL WHERE output_digest = ?", (digest,))
     assert _kinds(home) == [("unrecorded_artifact", digest)]
+
+
+def test_a_tampered_item_kept_with_a_manifest_is_reported_through_the_manifest(tmp_path, suiro_home):
+    # Small items are kept on their rows and, for reading the list, in the manifest's ``items``.
+    source = tmp_path / "mapped.py"
+    source.write_text(
+        "from suiro import pipeline, task\n\n"
+        "@task\ndef small(i: int) -> int:\n    return i * 10\n\n"
+        "@pipeline\ndef mapped():\n    return small.map([1, 2, 3])\n"
+    )
+    run_id = api.run(str(source), executor="sequential", home=suiro_home).run_id
+    manifest = output_digests(suiro_home, run_id)["small"]
+    (row,) = rows(suiro_home, "SELECT inline, items FROM artifacts WHERE digest = ?", (manifest,))
+    items = json.loads(row["items"])
+    assert [entry[1] for entry in items] == ["10", "20", "30"]
+    items[1][1] = "21"
+    _execute(
+        suiro_home, "UPDATE artifacts SET items = ? WHERE digest = ?", (json.dumps(items).encode(), manifest)
+    )
+    assert _kinds(suiro_home) == [("corrupt_artifact", manifest)]
+    again = api.run(str(source), executor="sequential", home=suiro_home)  # read, the item is refused
+    assert not again.ok and f"corrupt artifact {items_digest(suiro_home, manifest, 1)}" in again.error
+    redone = api.run(str(source), executor="sequential", home=suiro_home, recompute_corrupt=True)
+    assert redone.ok and redone.output == [10, 20, 30]  # the items, whole on their own rows, are reused
+
+
+def items_digest(home: Path, manifest: str, index: int) -> str:
+    (row,) = rows(home, "SELECT inline FROM artifacts WHERE digest = ?", (manifest,))
+    return json.loads(row["inline"])[index]
 
 
 def test_a_broken_manifest_item_is_reported_through_the_manifest(tmp_path, suiro_home):

@@ -34,6 +34,7 @@ from reliability.crashfs import CrashFS, kill_group
 from reliability.rel_harness import (
     LEDGER_ENV,
     clean_digests,
+    kept_inline,
     objects,
     output_digests,
     resume_and_compare,
@@ -172,9 +173,9 @@ def _verify(cli: Cli, acked: list[Acked]) -> None:
         assert set(task_states(home, ack.run_id).values()) <= {"success", "cached"}
         assert output_digests(home, ack.run_id) == ack.outputs
         for task, digest in ack.outputs.items():
-            (meta,) = rows(home, "SELECT inline FROM artifacts WHERE digest = ?", (digest,))
-            if meta["inline"] is not None:
-                assert hashlib.sha256(meta["inline"]).hexdigest() == digest
+            inline = kept_inline(home, ack.run_id, task, digest)
+            if inline is not None:
+                assert hashlib.sha256(inline).hexdigest() == digest
             else:
                 lost = "torn" if store.has(digest) else "missing"
                 assert store.verify(digest), f"acknowledged run {ack.run_id}: {task}'s output {digest} {lost}"

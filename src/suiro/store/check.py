@@ -44,7 +44,7 @@ _SHOWN = 3
 #: Lines of SQLite's integrity check quoted in one problem before the rest are counted.
 _SHOWN_LINES = 5
 _OUTPUTS = (
-    "SELECT run_id, task_key, map_index, output_digest FROM task_runs"
+    "SELECT run_id, task_key, map_index, output_digest, output_inline FROM task_runs"
     " WHERE state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY id"
 )
 
@@ -199,7 +199,7 @@ class _Verdicts:
             where = "inline in the database" if meta.inline is not None else "in the store"
             return "corrupt_artifact", f"its bytes {where} do not match its digest and size"
         if meta.serializer == MANIFEST:
-            return self._judge_manifest(data)
+            return self._judge_manifest(data, row["items"])
         if meta.serializer == FILES:
             return self._judge_files(data)
         return None
@@ -213,28 +213,55 @@ class _Verdicts:
                 return "corrupt_artifact", f"its file {digest} does not hash to its name"
         return None
 
-    def _judge_manifest(self, data: bytes) -> tuple[str, str] | None:
+    def _judge_manifest(self, data: bytes, kept: bytes | None) -> tuple[str, str] | None:
+        """A manifest is broken when one of its items is; an item kept on a task run's row is
+        judged by the bytes the manifest's ``items`` hold for it (migration 0007)."""
         try:
             items = json.loads(data)
+            entries = json.loads(kept) if kept else None
         except ValueError:
             return "corrupt_artifact", "a manifest that is not a JSON list of digests"
-        for item in items if isinstance(items, list) else [None]:
+        if not isinstance(items, list) or not isinstance(entries, list | None):
+            return "corrupt_artifact", "a manifest that is not a JSON list of digests"
+        for index, item in enumerate(items):
             if not isinstance(item, str):
                 return "corrupt_artifact", "a manifest that is not a JSON list of digests"
-            verdict = self.of(item)
+            entry = entries[index] if entries is not None and index < len(entries) else None
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str):
+                verdict = judge_bytes(item, entry[1].encode(), "kept with the manifest")
+            else:
+                verdict = self.of(item)
             if verdict is not None:
                 return verdict[0], f"its item {item} is broken: {verdict[1]}"
         return None
 
 
+def judge_bytes(digest: str, data: bytes, where: str) -> tuple[str, str] | None:
+    """``(kind, why)`` when ``data``, an output kept in the database ``where``, is not ``digest``'s."""
+    try:
+        check_digest(digest)
+    except ArtifactError as exc:
+        return "corrupt_artifact", str(exc)
+    if hashlib.sha256(data).hexdigest() != digest:
+        return "corrupt_artifact", f"its bytes {where} do not match its digest"
+    return None
+
+
 def _outputs(db: Database, verdicts: _Verdicts) -> list[Problem]:
     """One problem per broken artifact that a successful task run points to."""
     users: dict[str, list[str]] = {}
+    on_rows: dict[str, tuple[str, str] | None] = {}  # outputs kept on their rows: the first bad one's verdict
+    by_digest: set[str] = set()  # outputs with an ``artifacts`` row (rows older than 0007, stored objects)
     for row in db.query(_OUTPUTS):
-        users.setdefault(row["output_digest"], []).append(_task_run(row))
+        digest = row["output_digest"]
+        users.setdefault(digest, []).append(_task_run(row))
+        if row["output_inline"] is None:
+            by_digest.add(digest)
+        elif on_rows.get(digest) is None:
+            on_rows[digest] = judge_bytes(digest, bytes(row["output_inline"]), "on its task run's row")
     problems = []
     for digest, names in users.items():
-        verdict = verdicts.of(digest)
+        verdict = on_rows.get(digest) or (verdicts.of(digest) if digest in by_digest else None)
         if verdict is None:
             continue
         kind, why = verdict

@@ -47,6 +47,8 @@ class ArtifactMeta:
         size: length of the bytes, so a truncated object is found with one ``stat``.
         kind: the value's type, e.g. ``pandas.DataFrame``, for people and the UI.
         inline: the bytes themselves for small JSON values, which are not written to disk.
+        items: for a manifest, the type and bytes of each item that is kept on its task run's
+            row and so has no ``artifacts`` row (``store.outputs.manifest_items``).
     """
 
     digest: str
@@ -54,6 +56,7 @@ class ArtifactMeta:
     size: int
     kind: str
     inline: bytes | None = None
+    items: bytes | None = None
 
 
 def check_digest(digest: Any) -> str:

@@ -117,13 +117,14 @@ class Tx(Protocol):
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
     def insert_rows(
-        self, head: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
+        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
     ) -> None:
-        """``{head} VALUES (...), (...) {tail}``: insert ``rows``' ``columns`` in few statements.
+        """``INSERT INTO table (columns) VALUES (...), (...) tail``: ``rows`` in few statements.
 
-        For a batch of many rows (a run's group commit). ``tail`` may be ``ON CONFLICT ... DO
-        NOTHING`` or ``DO UPDATE`` from ``excluded`` columns that gives the same result when a row
-        comes twice: on SQLite the last statement may repeat its last row (see ``_SQLiteTx``).
+        For a batch of many rows (a run's group commit). ``table`` and ``columns`` are suiro's own
+        names, never input; values go as parameters. ``tail`` may be ``ON CONFLICT ... DO NOTHING``
+        or a ``DO UPDATE`` from ``excluded`` columns that gives the same result when a row comes
+        twice: on SQLite the last statement may repeat its last row (see ``_SQLiteTx``).
         """
         ...
 
@@ -434,7 +435,7 @@ class _SQLiteTx:
             self.conn.executemany(sql, rows)
 
     def insert_rows(
-        self, head: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
+        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
     ) -> None:
         """Up to ``_MAX_ROWS`` rows per statement, the last one's rows padded with copies of its last
         row up to a power of two.
@@ -459,7 +460,7 @@ class _SQLiteTx:
             size = 1 << (len(chunk) - 1).bit_length()
             chunk += [chunk[-1]] * (size - len(chunk))
             self.conn.execute(
-                _values_sql(head, width, size, tail), [row[c] for row in chunk for c in columns]
+                insert_sql(table, tuple(columns), size, tail), [row[c] for row in chunk for c in columns]
             )
 
 
@@ -484,10 +485,9 @@ class _SATx:
             self.conn.execute(text(sql), [dict(r) for r in rows])
 
     def insert_rows(
-        self, head: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
+        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str = ""
     ) -> None:
-        names = ", ".join(f":{c}" for c in columns)
-        self.executemany(f"{head} VALUES ({names}) {tail}", rows)
+        self.executemany(insert_sql(table, tuple(columns), 0, tail), rows)
 
 
 #: The most rows ``_SQLiteTx.insert_rows`` puts in one statement.
@@ -495,10 +495,14 @@ _MAX_ROWS = 256
 
 
 @functools.lru_cache(maxsize=256)
-def _values_sql(head: str, width: int, count: int, tail: str) -> str:
-    """``head VALUES (?, ...), ... tail`` with ``count`` rows of ``width`` parameters."""
-    one = "(" + ", ".join("?" * width) + ")"
-    return f"{head} VALUES {', '.join([one] * count)} {tail}"
+def insert_sql(table: str, columns: tuple[str, ...], count: int, tail: str = "") -> str:
+    """``INSERT INTO table (columns) VALUES ... tail``: ``count`` rows of ``?`` parameters, or with
+    ``count`` 0 one row of ``:column`` parameters. Only suiro's own identifiers are put in the text."""
+    if count == 0:
+        values = "(" + ", ".join(f":{c}" for c in columns) + ")"
+    else:
+        values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * count)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {tail}".rstrip()  # noqa: S608
 
 
 def _refuse_network_fs(folder: Path) -> None:

@@ -10,6 +10,7 @@ its task runs again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -21,18 +22,21 @@ from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactStoreError
 from suiro.files import Produced
 from suiro.reuse import Hit
 from suiro.store.content import FILES, ArtifactMeta, ContentStore
-from suiro.store.db import Database
+from suiro.store.db import Database, insert_sql
 from suiro.store.files import file_digests, load_files, put_files
 from suiro.store.locations import open_artifacts
 
 MANIFEST = "manifest"
 #: How an artifact is recorded: a task's output (the recorder, many at once with ``Tx.insert_rows``)
 #: or a model's bytes (the registry, ``INSERT_ARTIFACT``). Its row comes from ``artifact_row``; a
-#: digest already recorded is kept as is.
-ARTIFACT_COLUMNS = ("digest", "serializer", "kind", "size", "created", "inline")
-ARTIFACT_HEAD = f"INSERT INTO artifacts ({', '.join(ARTIFACT_COLUMNS)})"
-ARTIFACT_KEEP = "ON CONFLICT (digest) DO NOTHING"
-INSERT_ARTIFACT = f"{ARTIFACT_HEAD} VALUES ({', '.join(':' + c for c in ARTIFACT_COLUMNS)}) {ARTIFACT_KEEP}"
+#: digest already recorded is kept as is, except that a manifest recorded before migration 0007
+#: gets the ``items`` it lacks (idempotent, as ``insert_rows`` needs).
+ARTIFACT_COLUMNS = ("digest", "serializer", "kind", "size", "created", "inline", "items")
+ARTIFACT_KEEP = (
+    "ON CONFLICT (digest) DO UPDATE SET items = excluded.items"
+    " WHERE artifacts.items IS NULL AND excluded.items IS NOT NULL"
+)
+INSERT_ARTIFACT = insert_sql("artifacts", ARTIFACT_COLUMNS, 0, ARTIFACT_KEEP)
 #: Cache look-ups seek ``ix_task_runs_cache_prefix`` (migration 0006) by the key's first 16 hex
 #: digits (64 bits, as ``:prefix``), newest first along its ``ended``, then compare the whole key:
 #: the index is a third the size of one on the whole key, so a big run's commits rewrite fewer
@@ -41,12 +45,12 @@ INSERT_ARTIFACT = f"{ARTIFACT_HEAD} VALUES ({', '.join(':' + c for c in ARTIFACT
 #: propagate the constant into ``substr(cache_key, ...)``, which then no longer matches the
 #: index, and scan the table (``tests/unit/store/test_cache_index.py`` asks the planner).
 FIND_ANY = (
-    "SELECT output_digest, COALESCE(cached_from, run_id) AS source FROM task_runs"
+    "SELECT output_digest, output_kind, output_inline, COALESCE(cached_from, run_id) AS source FROM task_runs"
     " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key"
     " AND state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY ended DESC LIMIT 3"
 )
 FIND_FRESH = (
-    "SELECT output_digest, run_id AS source FROM task_runs"
+    "SELECT output_digest, output_kind, output_inline, run_id AS source FROM task_runs"
     " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key AND state = 'success'"
     " AND output_digest IS NOT NULL AND ended >= :since ORDER BY ended DESC LIMIT 3"
 )
@@ -130,6 +134,30 @@ class Fetch:
             raise type(exc)(f"{self.about} cannot be used: {exc}", digest=self.meta.digest) from exc
 
 
+def kept_on_row(meta: ArtifactMeta) -> bool:
+    """Whether ``meta`` is an output small enough to be kept on its task run's row (migration 0007):
+    a JSON value stored inline, which no ``artifacts`` row needs (a manifest or a file record does)."""
+    return meta.inline is not None and meta.serializer not in (MANIFEST, FILES)
+
+
+def on_row(digest: str, kind: str | None, inline: bytes | None) -> ArtifactMeta | None:
+    """The output a task-run row keeps itself (``output_kind``, ``output_inline``), else None."""
+    if inline is None:
+        return None
+    return ArtifactMeta(digest, "json", len(inline), kind or "", bytes(inline))
+
+
+def manifest_items(items: list[ArtifactMeta]) -> bytes | None:
+    """A manifest's ``items``: each item's type and bytes where it is kept on a row, else null.
+
+    So that reading a manifest needs no look-up by digest for those (they have no ``artifacts``
+    row). None when every item has a row."""
+    entries = [[m.kind, bytes(m.inline).decode()] if kept_on_row(m) else None for m in items]
+    if not any(entries):
+        return None
+    return json.dumps(entries, separators=(",", ":")).encode()
+
+
 def artifact_row(meta: ArtifactMeta, created: float) -> dict[str, Any]:
     """The ``INSERT_ARTIFACT`` parameters recording ``meta`` (its inline bytes too, if any)."""
     return {
@@ -139,6 +167,7 @@ def artifact_row(meta: ArtifactMeta, created: float) -> dict[str, Any]:
         "size": meta.size,
         "created": created,
         "inline": meta.inline,
+        "items": meta.items,
     }
 
 
@@ -161,21 +190,17 @@ class StoreOutputs:
         self.finalize: Callable[[Any, str | None], Any] | None = Finalizer(
             str(artifacts.root), artifacts.inline_limit
         )
-        #: The resumed run's outputs: (task, item) -> (cache key, digest, source run).
-        self.prior: dict[tuple[str, int], tuple[str, str, str]] = {}
+        #: The resumed run's outputs: (task, item) -> (cache key, its row, source run).
+        self.prior: dict[tuple[str, int], tuple[str, dict[str, Any], str]] = {}
         if parent_run_id is not None:
             for row in db.query(
-                "SELECT task_key, map_index, cache_key, output_digest,"
+                "SELECT task_key, map_index, cache_key, output_digest, output_kind, output_inline,"
                 " COALESCE(cached_from, run_id) AS source FROM task_runs"
                 " WHERE run_id = :run AND state IN ('success', 'cached')"
                 " AND output_digest IS NOT NULL AND cache_key IS NOT NULL",
                 {"run": parent_run_id},
             ):
-                self.prior[(row["task_key"], row["map_index"])] = (
-                    row["cache_key"],
-                    row["output_digest"],
-                    row["source"],
-                )
+                self.prior[(row["task_key"], row["map_index"])] = (row["cache_key"], row, row["source"])
 
     def lookup(
         self, task_key: str, map_index: int, key: CacheKey, *, cache: bool, ttl: float | None
@@ -190,7 +215,7 @@ class StoreOutputs:
         """
         prior = self.prior.get((task_key, map_index))
         if prior is not None and prior[0] == key.key and not ttl:
-            hit = self._hit(prior[1], prior[2], task_key)
+            hit = self._hit(self._recorded(prior[1]), prior[2], task_key)
             if hit is not None:
                 return hit
         if not cache:
@@ -200,13 +225,17 @@ class StoreOutputs:
             FIND_FRESH if ttl else FIND_ANY, find_params(key.key, clock.now() - ttl if ttl else 0.0)
         )
         for row in rows:
-            hit = self._hit(row["output_digest"], row["source"], task_key)
+            hit = self._hit(self._recorded(row), row["source"], task_key)
             if hit is not None:
                 return hit
         return None
 
-    def _hit(self, digest: str, source_run: str, task_key: str) -> Hit | None:
-        meta = self.meta(digest)
+    def _recorded(self, row: dict[str, Any]) -> ArtifactMeta | None:
+        """The output a task-run row points to: kept on the row itself, else its ``artifacts`` row."""
+        digest = row["output_digest"]
+        return on_row(digest, row["output_kind"], row["output_inline"]) or self.meta(digest)
+
+    def _hit(self, meta: ArtifactMeta | None, source_run: str, task_key: str) -> Hit | None:
         if meta is None or not self.is_present(meta):
             return None
         if self.verify and not self._intact(meta):
@@ -234,7 +263,9 @@ class StoreOutputs:
         if not rows:
             return None
         row = rows[0]
-        return ArtifactMeta(row["digest"], row["serializer"], row["size"], row["kind"], row["inline"])
+        return ArtifactMeta(
+            row["digest"], row["serializer"], row["size"], row["kind"], row["inline"], row["items"]
+        )
 
     def is_present(self, meta: ArtifactMeta) -> bool:
         """Cheap check that an artifact can be read (size only; bytes are verified when read)."""
@@ -246,8 +277,7 @@ class StoreOutputs:
         if meta.serializer == MANIFEST:
             if meta.inline is None and not self.artifacts.has(meta.digest, meta.size):
                 return False
-            items = [self.meta(d) for d in self._manifest_digests(meta)]
-            return all(m is not None and self.is_present(m) for m in items)
+            return all(m is not None and self.is_present(m) for m in self._items(meta))
         return self.artifacts.has(meta.digest, meta.size)
 
     def _intact(self, meta: ArtifactMeta) -> bool:
@@ -260,17 +290,17 @@ class StoreOutputs:
             for digest in bad:
                 self.quarantine(digest)
             return not bad
+        if kept_on_row(meta):  # bytes in the database: nothing to move aside, only to refuse
+            return hashlib.sha256(bytes(meta.inline or b"")).hexdigest() == meta.digest
         if meta.serializer != MANIFEST:
             return True
-        items = [self.meta(d) for d in self._manifest_digests(meta)]
-        return all(m is not None and self._intact(m) for m in items)
+        return all(m is not None and self._intact(m) for m in self._items(meta))
 
     def load(self, meta: ArtifactMeta) -> Any:
         """The value of an artifact, verified; a corrupt object is moved aside first."""
         if meta.serializer == MANIFEST:
             items = []
-            for digest in self._manifest_digests(meta):
-                item = self.meta(digest)
+            for digest, item in zip(self._manifest_digests(meta), self._items(meta), strict=True):
                 if item is None:
                     raise ArtifactError(
                         f"artifact {digest} listed by {meta.digest} is not recorded; rerun its task.",
@@ -288,14 +318,31 @@ class StoreOutputs:
         data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(meta.digest)
         return json.loads(data)
 
+    def _items(self, meta: ArtifactMeta) -> list[ArtifactMeta | None]:
+        """A manifest's items, in order: from its ``items`` where kept on a row, else by digest."""
+        digests = self._manifest_digests(meta)
+        kept = json.loads(meta.items) if meta.items else []
+        if len(kept) != len(digests):  # none, or not this manifest's: each item by its digest
+            kept = [None] * len(digests)
+        found: list[ArtifactMeta | None] = []
+        for digest, entry in zip(digests, kept, strict=True):
+            if entry is None:
+                found.append(self.meta(digest))
+            else:
+                kind, text = entry
+                found.append(on_row(digest, kind, text.encode()))
+        return found
+
     def collect(self, artifacts: list[Any]) -> ArtifactMeta:
-        """A manifest (the list of item digests) standing for a mapped task's list output."""
+        """A manifest (the list of item digests) standing for a mapped task's list output, with its
+        ``items`` (``manifest_items``): the type and bytes of each item kept on its row."""
         data = json.dumps([a.digest for a in artifacts], separators=(",", ":")).encode()
         from suiro.cache import digest as sha
 
+        items = manifest_items(artifacts)
         if len(data) <= self.artifacts.inline_limit:
-            return ArtifactMeta(sha(data), MANIFEST, len(data), "list", data)
-        return ArtifactMeta(self.artifacts.put_bytes(data), MANIFEST, len(data), "list")
+            return ArtifactMeta(sha(data), MANIFEST, len(data), "list", data, items)
+        return ArtifactMeta(self.artifacts.put_bytes(data), MANIFEST, len(data), "list", items=items)
 
     def digest_of(self, artifact: Any) -> str:
         """The content digest of an artifact record."""

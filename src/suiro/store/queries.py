@@ -213,10 +213,16 @@ def metrics(db: Database, run_id: str) -> list[dict[str, Any]]:
 def artifacts(db: Database, run_id: str) -> list[dict[str, Any]]:
     """The outputs of a run's tasks: digest, serializer, type, size, and where they came from."""
     rows = db.query(
-        "SELECT t.task_key, t.map_index, t.state, t.output_digest AS digest, a.serializer, a.kind, a.size,"
-        " a.inline IS NOT NULL AS inline, t.cached_from,"
-        " CASE WHEN a.serializer = 'files' THEN a.inline END AS record FROM task_runs t JOIN artifacts a"
-        " ON a.digest = t.output_digest WHERE t.run_id = :id ORDER BY t.id",
+        # An output kept on its row (migration 0007) is JSON of the row's length; others have a row
+        # in ``artifacts`` (stored objects, manifests, file records, small outputs from before 0007).
+        "SELECT t.task_key, t.map_index, t.state, t.output_digest AS digest,"
+        " CASE WHEN t.output_inline IS NOT NULL THEN 'json' ELSE a.serializer END AS serializer,"
+        " COALESCE(t.output_kind, a.kind) AS kind, COALESCE(length(t.output_inline), a.size) AS size,"
+        " (t.output_inline IS NOT NULL OR a.inline IS NOT NULL) AS inline, t.cached_from,"
+        " CASE WHEN a.serializer = 'files' THEN a.inline END AS record"
+        " FROM task_runs t LEFT JOIN artifacts a ON a.digest = t.output_digest"
+        " WHERE t.run_id = :id AND t.output_digest IS NOT NULL"
+        " AND (t.output_inline IS NOT NULL OR a.digest IS NOT NULL) ORDER BY t.id",
         {"id": resolve_run_id(db, run_id)},
     )
     for row in rows:  # a file-writing task's output: the files it lists, each with its kind and metadata

@@ -57,7 +57,7 @@ from suiro.states import RunState, TaskState
 from suiro.store import queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
-from suiro.store.outputs import ARTIFACT_COLUMNS, ARTIFACT_HEAD, ARTIFACT_KEEP, artifact_row
+from suiro.store.outputs import ARTIFACT_COLUMNS, ARTIFACT_KEEP, artifact_row, kept_on_row
 from suiro.store.reaper import fail_unfinished
 
 #: Seconds between group commits, unless ``SUIRO_FLUSH_INTERVAL`` says otherwise.
@@ -82,8 +82,9 @@ _TASK_COLUMNS = (
     "cache_parts",
     "output_digest",
     "cached_from",
+    "output_kind",
+    "output_inline",
 )
-_TASK_HEAD = f"INSERT INTO task_runs ({', '.join(_TASK_COLUMNS)})"
 #: A batch's row for a task run holds only what its events said: what it leaves NULL (an output or a
 #: cache key recorded alone) keeps its recorded value, and attempts never go back. A row whose events
 #: said no state is inserted ``pending`` and keeps its recorded state (``_KEEP_STATE``).
@@ -97,7 +98,9 @@ _MERGE_TASK = """ON CONFLICT (run_id, task_key, map_index) DO UPDATE SET
     cache_key = COALESCE(excluded.cache_key, task_runs.cache_key),
     cache_parts = COALESCE(excluded.cache_parts, task_runs.cache_parts),
     output_digest = COALESCE(excluded.output_digest, task_runs.output_digest),
-    cached_from = COALESCE(excluded.cached_from, task_runs.cached_from)"""
+    cached_from = COALESCE(excluded.cached_from, task_runs.cached_from),
+    output_kind = COALESCE(excluded.output_kind, task_runs.output_kind),
+    output_inline = COALESCE(excluded.output_inline, task_runs.output_inline)"""
 _SET_STATE = _MERGE_TASK + ", state = excluded.state"
 _KEEP_STATE = _MERGE_TASK
 _ATTEMPT_COLUMNS = (
@@ -113,7 +116,6 @@ _ATTEMPT_COLUMNS = (
     "traceback",
     "log_path",
 )
-_ATTEMPT_HEAD = f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)})"
 _MERGE_ATTEMPT = """ON CONFLICT (run_id, task_key, map_index, attempt) DO UPDATE SET
     state = excluded.state, ended = excluded.ended, duration = excluded.duration,
     error_type = excluded.error_type, error_message = excluded.error_message,
@@ -300,7 +302,7 @@ class Recorder:
             if not inserted:
                 raise ResumeConflictError(event.parent_run_id)  # rolls the transaction back
             tx.insert_rows(
-                _TASK_HEAD,
+                "task_runs",
                 _TASK_COLUMNS,
                 [_pending(event.run_id, node["key"]) for node in event.graph["nodes"]],
                 _KEEP_STATE,  # no row is there yet: only a padding repeat meets its own copy
@@ -379,12 +381,12 @@ class Recorder:
                 raise RunFencedError(f"run {self._run_id} is no longer running")
             # In digest order: each page of the digests' index is found, changed and left once.
             tx.insert_rows(
-                ARTIFACT_HEAD, ARTIFACT_COLUMNS, sorted(rows.artifacts, key=_by_digest), ARTIFACT_KEEP
+                "artifacts", ARTIFACT_COLUMNS, sorted(rows.artifacts, key=_by_digest), ARTIFACT_KEEP
             )
             stated, unstated = rows.task_rows()
-            tx.insert_rows(_TASK_HEAD, _TASK_COLUMNS, stated, _SET_STATE)
-            tx.insert_rows(_TASK_HEAD, _TASK_COLUMNS, unstated, _KEEP_STATE)
-            tx.insert_rows(_ATTEMPT_HEAD, _ATTEMPT_COLUMNS, list(rows.attempts.values()), _MERGE_ATTEMPT)
+            tx.insert_rows("task_runs", _TASK_COLUMNS, stated, _SET_STATE)
+            tx.insert_rows("task_runs", _TASK_COLUMNS, unstated, _KEEP_STATE)
+            tx.insert_rows("attempts", _ATTEMPT_COLUMNS, list(rows.attempts.values()), _MERGE_ATTEMPT)
             tx.executemany(_INSERT_METRIC, rows.metrics)  # a plain insert: no row may come twice
             if rows.finished is not None:
                 ended = tx.execute(
@@ -539,9 +541,13 @@ class _Rows:
             self._state(event)
         elif isinstance(event, TaskOutput):
             row = self.task(event.task_key, event.map_index)
-            if isinstance(event.artifact, ArtifactMeta):
-                row["output_digest"] = event.artifact.digest
-                self.artifacts.append(artifact_row(event.artifact, clock.now()))
+            meta = event.artifact
+            if isinstance(meta, ArtifactMeta):
+                row["output_digest"] = meta.digest
+                if kept_on_row(meta):  # no row keyed by its digest: see migration 0007
+                    row["output_kind"], row["output_inline"] = meta.kind, meta.inline
+                else:
+                    self.artifacts.append(artifact_row(meta, clock.now()))
             row["cached_from"] = event.cached_from
         elif isinstance(event, TaskKeyed):
             row = self.task(event.task_key, event.map_index)

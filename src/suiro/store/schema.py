@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0006"
+REVISION = "0007"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -65,6 +65,7 @@ STATEMENTS: tuple[str, ...] = (
     )""",
     "CREATE INDEX ix_runs_pipeline_started ON runs (pipeline, started)",
     "CREATE INDEX ix_runs_state ON runs (state)",
+    # task_runs.output_kind and output_inline, and artifacts.items, come from 0007
     """CREATE TABLE task_runs (
         id INTEGER NOT NULL,
         run_id TEXT NOT NULL,
@@ -80,6 +81,8 @@ STATEMENTS: tuple[str, ...] = (
         cache_parts TEXT,
         output_digest TEXT,
         cached_from TEXT,
+        output_kind TEXT,
+        output_inline BLOB,
         PRIMARY KEY (id),
         UNIQUE (run_id, task_key, map_index),
         FOREIGN KEY(run_id) REFERENCES runs (id)
@@ -122,6 +125,7 @@ STATEMENTS: tuple[str, ...] = (
         size INTEGER NOT NULL,
         created FLOAT NOT NULL,
         inline BLOB,
+        items BLOB,
         PRIMARY KEY (digest)
     )""",
     # 0002

@@ -214,9 +214,25 @@ def metric_history(db: Database, pipeline: str, name: str, *, limit: int = 200) 
     return rows[::-1]
 
 
-def artifact_record(db: Database, digest: str) -> dict[str, Any] | None:
+def artifact_record(
+    db: Database, digest: str, *, run_id: str | None = None, task_key: str = "", map_index: int = -1
+) -> dict[str, Any] | None:
     """What the database holds about the artifact ``digest`` (its bytes too when stored inline),
-    for a preview of an output; None when there is no such record."""
+    for a preview of an output; None when there is no such record.
+
+    An output kept on its task run's row (migration 0007) has no ``artifacts`` row: pass the task
+    run (``run_id``, ``task_key``, ``map_index``) that points to it to find it there.
+    """
+    if run_id is not None:
+        rows = db.query(
+            "SELECT output_digest AS digest, 'json' AS serializer, output_kind AS kind,"
+            " length(output_inline) AS size, output_inline AS inline FROM task_runs"
+            " WHERE run_id = :run AND task_key = :task AND map_index = :index AND output_digest = :digest"
+            " AND output_inline IS NOT NULL",
+            {"run": run_id, "task": task_key, "index": map_index, "digest": digest},
+        )
+        if rows:
+            return rows[0]
     rows = db.query(
         "SELECT digest, serializer, kind, size, inline FROM artifacts WHERE digest = :digest",
         {"digest": digest},

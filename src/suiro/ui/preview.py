@@ -32,13 +32,20 @@ ROWS = 10
 MAX_TEXT = 300
 
 
-def of_output(store: Store, output: dict[str, Any]) -> dict[str, Any] | None:
-    """The preview of one row of ``queries.artifacts`` (None for a file-writing task's output)."""
+def of_output(store: Store, output: dict[str, Any], run_id: str | None = None) -> dict[str, Any] | None:
+    """The preview of one row of ``queries.artifacts`` of run ``run_id`` (None for a file-writing
+    task's output). Without the run, an output kept on its task run's row is not found."""
     if output.get("serializer") == "files" or not output.get("digest"):
         return None
     if output["size"] > MAX_BYTES:
         return _unavailable(f"larger than {MAX_BYTES // 1024} KiB ({output['size']} bytes)")
-    record = search.artifact_record(store.reader, output["digest"])
+    record = search.artifact_record(
+        store.reader,
+        output["digest"],
+        run_id=run_id,
+        task_key=output.get("task_key", ""),
+        map_index=output.get("map_index", -1),
+    )
     if record is None:
         return _unavailable("the output has no record")
     try:

@@ -71,7 +71,7 @@ def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> 
     data["metrics"] = queries.metrics(db, data["id"])
     data["outputs"] = queries.artifacts(db, data["id"])
     for output in data["outputs"][: preview.MAX_PREVIEWS]:  # verified against its digest, size-limited
-        output["preview"] = preview.of_output(registry.store, output)
+        output["preview"] = preview.of_output(registry.store, output, data["id"])
     data["graph"] = queries.run_graph(db, data["id"])
     data["explain"] = {  # why each task was or was not a cache hit, as `suiro explain` says it
         t["task_key"]: queries.explain(db, data["id"], t["task_key"])["reason"]

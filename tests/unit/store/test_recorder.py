@@ -248,21 +248,27 @@ def test_outputs_record_their_artifact_once_and_where_a_cached_one_came_from(db)
     inline = ArtifactMeta(hashlib.sha256(data).hexdigest(), "json", len(data), "builtins.list", data)
     on_disk = ArtifactMeta("c" * 64, "npy", 128, "numpy.ndarray")
     recorder.notify(TaskOutput(run_id=RUN, task_key="a", value=[1, 2, 3], artifact=inline))
-    recorder.notify(
-        TaskOutput(run_id=RUN, task_key="b", value=[1, 2, 3], artifact=inline)
-    )  # same content, one artifact row
+    recorder.notify(TaskOutput(run_id=RUN, task_key="b", value=[1, 2, 3], artifact=inline))
     recorder.notify(
         TaskOutput(
             run_id=RUN, task_key="c", value=None, artifact=on_disk, cached_from="20251231-000000-000000"
         )
     )
+    recorder.notify(
+        TaskOutput(run_id=RUN, task_key="d", value=None, artifact=on_disk)
+    )  # the same stored object: one artifact row
     recorder.notify(state("c", TaskState.CACHED))
     recorder.flush()
 
+    # A small JSON output is kept on each row that has it (migration 0007), with no artifacts row.
     artifacts = {a["digest"]: a for a in db.query("SELECT * FROM artifacts")}
-    assert set(artifacts) == {inline.digest, on_disk.digest}
-    assert artifacts[inline.digest]["inline"] == data and artifacts[inline.digest]["size"] == len(data)
+    assert set(artifacts) == {on_disk.digest}
+    for key in ("a", "b"):
+        row = task_row(db, key)
+        assert (row["output_inline"], row["output_kind"]) == (data, "builtins.list")
     assert artifacts[on_disk.digest]["inline"] is None
+    assert task_row(db, "c")["output_inline"] is None
+    assert task_row(db, "c")["output_digest"] == task_row(db, "d")["output_digest"] == on_disk.digest
     assert (artifacts[on_disk.digest]["serializer"], artifacts[on_disk.digest]["kind"]) == (
         "npy",
         "numpy.ndarray",
