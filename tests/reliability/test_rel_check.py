@@ -94,14 +94,7 @@ def test_an_output_with_no_artifact_row_is_reported(home):
 
 def test_a_tampered_item_kept_with_a_manifest_is_reported_through_the_manifest(tmp_path, suiro_home):
     # Small items are kept on their rows and, for reading the list, in the manifest's ``items``.
-    source = tmp_path / "mapped.py"
-    source.write_text(
-        "from suiro import pipeline, task\n\n"
-        "@task\ndef small(i: int) -> int:\n    return i * 10\n\n"
-        "@pipeline\ndef mapped():\n    return small.map([1, 2, 3])\n"
-    )
-    run_id = api.run(str(source), executor="sequential", home=suiro_home).run_id
-    manifest = output_digests(suiro_home, run_id)["small"]
+    source, manifest = _mapped_run(tmp_path, suiro_home, "small", "i * 10")
     (row,) = rows(suiro_home, "SELECT inline, items FROM artifacts WHERE digest = ?", (manifest,))
     items = json.loads(row["items"])
     assert [entry[1] for entry in items] == ["10", "20", "30"]
@@ -111,25 +104,25 @@ def test_a_tampered_item_kept_with_a_manifest_is_reported_through_the_manifest(t
     )
     assert _kinds(suiro_home) == [("corrupt_artifact", manifest)]
     again = api.run(str(source), executor="sequential", home=suiro_home)  # read, the item is refused
-    assert not again.ok and f"corrupt artifact {items_digest(suiro_home, manifest, 1)}" in again.error
+    assert not again.ok and f"corrupt artifact {json.loads(row['inline'])[1]}" in again.error
     redone = api.run(str(source), executor="sequential", home=suiro_home, recompute_corrupt=True)
     assert redone.ok and redone.output == [10, 20, 30]  # the items, whole on their own rows, are reused
 
 
-def items_digest(home: Path, manifest: str, index: int) -> str:
-    (row,) = rows(home, "SELECT inline FROM artifacts WHERE digest = ?", (manifest,))
-    return json.loads(row["inline"])[index]
-
-
-def test_a_broken_manifest_item_is_reported_through_the_manifest(tmp_path, suiro_home):
+def _mapped_run(tmp_path: Path, home: Path, name: str, body: str) -> tuple[Path, str]:
+    """Run ``name.map([1, 2, 3])``, a task returning ``body`` of ``i``: its source and manifest digest."""
     source = tmp_path / "mapped.py"
     source.write_text(
         "from suiro import pipeline, task\n\n"
-        "@task\ndef big(i: int) -> str:\n    return str(i) * 20000\n\n"
-        "@pipeline\ndef mapped():\n    return big.map([1, 2, 3])\n"
+        f"@task\ndef {name}(i: int):\n    return {body}\n\n"
+        f"@pipeline\ndef mapped():\n    return {name}.map([1, 2, 3])\n"
     )
-    run_id = api.run(str(source), executor="sequential", home=suiro_home).run_id
-    manifest = output_digests(suiro_home, run_id)["big"]
+    run_id = api.run(str(source), executor="sequential", home=home).run_id
+    return source, output_digests(home, run_id)[name]
+
+
+def test_a_broken_manifest_item_is_reported_through_the_manifest(tmp_path, suiro_home):
+    _, manifest = _mapped_run(tmp_path, suiro_home, "big", "str(i) * 20000")
     items = json.loads(
         rows(suiro_home, "SELECT inline FROM artifacts WHERE digest = ?", (manifest,))[0]["inline"]
     )
