@@ -303,9 +303,12 @@ class Recorder:
                 raise ResumeConflictError(event.parent_run_id)  # rolls the transaction back
             tx.insert_rows(
                 "task_runs",
-                _TASK_COLUMNS,
-                [_pending(event.run_id, node["key"]) for node in event.graph["nodes"]],
-                _KEEP_STATE,  # no row is there yet: only a padding repeat meets its own copy
+                ("run_id", "task_key", "state", "attempts"),
+                [
+                    {"run_id": event.run_id, "task_key": node["key"], "state": "pending", "attempts": 0}
+                    for node in event.graph["nodes"]
+                ],
+                "ON CONFLICT DO NOTHING",  # no row is there yet: only a padding repeat meets its copy
             )
 
     def _loop(self) -> None:
@@ -466,18 +469,6 @@ class Recorder:
         if self._error is not None:
             raise self._failure()
         self.flush()
-
-
-def _pending(run_id: str, task_key: str) -> dict[str, Any]:
-    """A node's task-run row as a run starts."""
-    return {
-        "run_id": run_id,
-        "task_key": task_key,
-        "map_index": -1,
-        **dict.fromkeys(_TASK_COLUMNS[3:]),
-        "state": TaskState.PENDING.value,
-        "attempts": 0,
-    }
 
 
 def _by_digest(row: dict[str, Any]) -> str:
