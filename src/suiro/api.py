@@ -349,9 +349,14 @@ def _recording(
 ) -> tuple[RunInfo, OutputStore, Recorder]:
     """What a run recorded in ``store`` needs from it: its ``RunInfo`` (the log folder is made
     here), where its outputs go and are found again, and its recorder."""
+    from suiro import crashes
     from suiro.store import queries
 
     store.artifacts.check_reachable()  # a missing bucket or refused credentials: before anything runs
+    # A run whose process died is recorded crashed, and what it finished is listed in the cache
+    # index (``suiro.store.cache_index``), so this run reuses it. Quiet: on a full disk or a
+    # read-only home this run's own first write says so, in one sentence.
+    crashes.reap(store.db, quiet=True)
     store.artifacts.sweep_temp()  # temp files a crashed writer left behind
     info = RunInfo(
         run_id=info.run_id,

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from suiro.store.db import Database
 
 
-def reap(db: Database) -> list[Crash]:
-    """Record every dead ``running`` run as ``crashed`` and announce each verdict this call won."""
-    crashes = reaper.reap(db)
+def reap(db: Database, *, quiet: bool = False) -> list[Crash]:
+    """Record every dead ``running`` run as ``crashed`` and announce each verdict this call won
+    (``quiet``: a verdict that cannot be written is not logged, see ``reaper.reap``)."""
+    crashes = reaper.reap(db, quiet=quiet)
     for crash in crashes:
         announce(crash, db)
     return crashes

@@ -246,6 +246,21 @@ def test_successes_are_committed_as_soon_as_the_runner_waits_for_a_long_task(tmp
     assert (counts["t1"], counts["t2"]) == (1, 1), result.stdout
 
 
+def test_a_plain_rerun_after_a_kill_reuses_what_the_killed_run_finished(tmp_path, killer):
+    # Nothing looks at the record between the kill and the rerun: ``suiro run`` reaps first, and
+    # the reaper lists the dead run's finished tasks in the cache index its recorder had not written.
+    crash = killer.crash(Cli(tmp_path))
+    result = crash.cli.ok("run", "chain.py")
+    assert f"output: {OUTPUT}" in result.stdout
+    counts = collections.Counter(task for task, _ in crash.ledger())
+    assert counts == {"t1": 1, "t2": 1, "t3": 2, "t4": 1, "t5": 1}, crash.ledger()
+    runs = {r["id"]: r for r in crash.cli.json("runs")}
+    assert runs[crash.run_id]["state"] == "crashed" and runs[result.run_id]["parent_run_id"] is None
+    tasks = crash.cli.tasks(result.run_id)
+    assert tasks["t1"]["state"] == tasks["t2"]["state"] == "cached"
+    assert tasks["t1"]["cached_from"] == tasks["t2"]["cached_from"] == crash.run_id
+
+
 def test_resume_needs_a_run(tmp_path):
     line = Cli(tmp_path).error(2, "resume")
     assert "give a RUN id" in line

@@ -213,7 +213,7 @@ def test_a_damaged_database_file_fails_the_integrity_check(home):
     conn.execute("PRAGMA writable_schema=ON")
     # Drop an index's entries behind SQLite's back: the table and its index now disagree.
     root = conn.execute(
-        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_task_runs_cache_prefix'"
+        "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_task_runs_1'"
     ).fetchone()[0]
     conn.close()
     page_size = 4096

@@ -38,11 +38,15 @@ from suiro import api, context, history, log_metric, pipeline, task
 from suiro.cancel import Cancellation
 from suiro.errors import RunFencedError
 from suiro.registry import Registry
+from suiro.store import cache_index
 from suiro.store import db as db_module
 from suiro.store.db import Database
 from suiro.store.home import Store
 
 SRC = Path(suiro.__file__).resolve().parent
+#: Writes SQLite never runs (it lists the cache index in one statement): PostgreSQL's, exercised by
+#: ``tests/integration/test_postgres.py``.
+POSTGRES_ONLY = (cache_index.LIST_EACH,)
 _WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
@@ -407,7 +411,7 @@ def test_every_write_path_runs_in_a_begin_immediate_transaction(trace, tmp_path,
 
     assert trace.problems() == []
     traced = [" ".join(sql.split()) for sql in trace.writes()]
-    statements = source_writes()
+    statements = {where: sql for where, sql in source_writes().items() if sql not in POSTGRES_ONLY}
     assert len(statements) >= 15, sorted(statements)  # the scan itself found suiro's writes
     missed = [where for where, sql in statements.items() if not ran(sql, traced)]
     assert missed == [], f"write statements this test never ran (exercise them here): {missed}"

@@ -21,6 +21,7 @@ from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactStoreError
 from suiro.files import Produced
 from suiro.reuse import Hit
+from suiro.store.cache_index import FIND_ANY, FIND_FRESH, find_params
 from suiro.store.content import FILES, ArtifactMeta, ContentStore
 from suiro.store.db import Database, insert_sql
 from suiro.store.files import file_digests, load_files, put_files
@@ -37,30 +38,6 @@ ARTIFACT_KEEP = (
     " WHERE artifacts.items IS NULL AND excluded.items IS NOT NULL"
 )
 INSERT_ARTIFACT = insert_sql("artifacts", ARTIFACT_COLUMNS, 0, ARTIFACT_KEEP)
-#: Cache look-ups seek ``ix_task_runs_cache_prefix`` (migration 0006) by the key's first 16 hex
-#: digits (64 bits, as ``:prefix``), newest first along its ``ended``, then compare the whole key:
-#: the index is a third the size of one on the whole key, so a big run's commits rewrite fewer
-#: of its pages. ``find_params`` gives the parameters; the expression must match the index's.
-#: The whole key is compared with BETWEEN, not ``=``: from ``cache_key = :key`` SQLite would
-#: propagate the constant into ``substr(cache_key, ...)``, which then no longer matches the
-#: index, and scan the table (``tests/unit/store/test_cache_index.py`` asks the planner).
-FIND_ANY = (
-    "SELECT output_digest, output_kind, output_inline, COALESCE(cached_from, run_id) AS source FROM task_runs"
-    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key"
-    " AND state IN ('success', 'cached') AND output_digest IS NOT NULL ORDER BY ended DESC LIMIT 3"
-)
-FIND_FRESH = (
-    "SELECT output_digest, output_kind, output_inline, run_id AS source FROM task_runs"
-    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key AND state = 'success'"
-    " AND output_digest IS NOT NULL AND ended >= :since ORDER BY ended DESC LIMIT 3"
-)
-
-
-def find_params(key: str, since: float = 0.0) -> dict[str, Any]:
-    """The parameters of ``FIND_ANY`` / ``FIND_FRESH`` (and any read by cache key) for ``key``."""
-    return {"key": key, "prefix": key[:16], "since": since}
-
-
 _STORES: dict[tuple[str, int], ContentStore] = {}
 
 

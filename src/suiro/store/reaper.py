@@ -22,6 +22,7 @@ from typing import Any
 from suiro import clock
 from suiro.errors import StoreError, WorkerCrashedError
 from suiro.labels import task_label, type_name
+from suiro.store import cache_index
 from suiro.store.db import Database, this_host
 
 #: A running run whose heartbeat is older than this is taken as dead.
@@ -42,12 +43,13 @@ class Crash:
     reason: str
 
 
-def reap(db: Database, *, now: float | None = None) -> list[Crash]:
+def reap(db: Database, *, now: float | None = None, quiet: bool = False) -> list[Crash]:
     """Mark ``crashed`` every running run whose process is gone; return the verdicts this call won.
 
     Each verdict is a compare-and-set, so of two readers reaping at once exactly one wins it,
     and only the winner's list holds it: announce what is returned, nothing else. A verdict
-    that cannot be written (disk full, read-only home) is logged and left for a later reaper.
+    that cannot be written (disk full, read-only home) is logged (``quiet``: not, for a caller
+    whose own write is about to say so) and left for a later reaper.
     """
     now = now or clock.now()
     won = []
@@ -61,8 +63,11 @@ def reap(db: Database, *, now: float | None = None) -> list[Crash]:
         try:
             recorded = _record_crash(db, run, why)
         except StoreError as exc:
-            logging.getLogger("suiro.reaper").warning(
-                "run %s looks dead but was left as is: %s", run["id"], exc
+            logging.getLogger("suiro.reaper").log(
+                logging.DEBUG if quiet else logging.WARNING,
+                "run %s looks dead but was left as is: %s",
+                run["id"],
+                exc,
             )
             continue
         if recorded:
@@ -83,6 +88,9 @@ def _record_crash(db: Database, run: dict[str, Any], why: str) -> bool:
         if not won:
             return False
         fail_unfinished(tx, params)
+        # Its recorder died with the entries it had not listed yet: list them all, so a rerun's
+        # cache finds everything the run finished.
+        cache_index.list_run(tx, run["id"])
     return True
 
 

@@ -54,7 +54,7 @@ from suiro.events import (
 from suiro.labels import type_name
 from suiro.secrets import mask, mask_values
 from suiro.states import RunState, TaskState
-from suiro.store import queries
+from suiro.store import cache_index, queries
 from suiro.store.artifacts import ArtifactMeta
 from suiro.store.db import Database, this_host
 from suiro.store.outputs import ARTIFACT_COLUMNS, ARTIFACT_KEEP, artifact_row, kept_on_row
@@ -173,6 +173,11 @@ class Recorder:
         self._finished = False  # the run's end is buffered or written: later events are dropped
         self._last_beat = 0.0
         self._holding = False  # between the run's start and its end: see ``suiro.collector``
+        #: The cache index is written in bulk (``suiro.store.cache_index``): the key prefixes of task
+        #: runs keyed and not yet ended, and the finished task runs not yet listed (since ``_since``).
+        self._keys: dict[tuple[str, int], int] = {}
+        self._unlisted: list[tuple[int, str, int]] = []
+        self._since = 0.0
 
     def notify(self, event: Event) -> None:
         """Buffer an event; the run's first and last events are written at once."""
@@ -363,18 +368,35 @@ class Recorder:
         beat = now - self._last_beat >= HEARTBEAT_INTERVAL
         if not events and not beat:
             return
-        rows = _Rows(self._run_id)
+        rows = _Rows(self._run_id, self._keys)
         for event in events:
             rows.add(event)
+        listing = self._listing(rows)
         try:
-            self._write(rows, now)
+            self._write(rows, now, listing)
         except RunFencedError:
             self._error = exc = RunFencedError(self._fenced_message())  # for good: later events too
             self._mark_fenced()
             raise exc from None
         self._last_beat = now
+        if listing:
+            self._unlisted = []
 
-    def _write(self, rows: _Rows, now: float) -> None:
+    def _listing(self, rows: _Rows) -> list[tuple[int, str, int]]:
+        """The task runs this batch lists in the cache index: none until enough are waiting, or one
+        has waited ``LIST_EVERY`` seconds, or the run ends (see ``suiro.store.cache_index``)."""
+        if rows.listable:
+            if not self._unlisted:
+                self._since = time.monotonic()
+            self._unlisted.extend(rows.listable)
+        due = (
+            rows.finished is not None
+            or len(self._unlisted) >= cache_index.LIST_SIZE
+            or time.monotonic() - self._since >= cache_index.LIST_EVERY
+        )
+        return self._unlisted if due else []
+
+    def _write(self, rows: _Rows, now: float, listing: list[tuple[int, str, int]]) -> None:
         with self.db.write() as tx:
             renewed = tx.execute(
                 "UPDATE runs SET heartbeat = :now WHERE id = :id AND state = 'running'",
@@ -391,6 +413,7 @@ class Recorder:
             tx.insert_rows("task_runs", _TASK_COLUMNS, unstated, _KEEP_STATE)
             tx.insert_rows("attempts", _ATTEMPT_COLUMNS, list(rows.attempts.values()), _MERGE_ATTEMPT)
             tx.executemany(_INSERT_METRIC, rows.metrics)  # a plain insert: no row may come twice
+            cache_index.list_entries(tx, self._run_id, listing, sqlite=self.db.is_sqlite)
             if rows.finished is not None:
                 ended = tx.execute(
                     # Compare-and-set: a run the reaper already declared crashed (its heartbeat stopped
@@ -494,8 +517,12 @@ def _scheduled_columns(scheduled: Any) -> dict[str, Any]:
 class _Rows:
     """Turns a batch of events into rows, one upsert per task run however many changes it had."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, keys: dict[tuple[str, int], int]):
         self.run_id = run_id
+        #: The recorder's key prefixes of task runs keyed and not yet ended (across batches).
+        self.keys = keys
+        #: Task runs this batch ended with an output a cache look-up may find: (prefix, task, index).
+        self.listable: list[tuple[int, str, int]] = []
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
         self.attempts: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.artifacts: list[dict[str, Any]] = []
@@ -544,6 +571,8 @@ class _Rows:
             row = self.task(event.task_key, event.map_index)
             row["cache_key"] = event.key
             row["cache_parts"] = json.dumps(event.parts, sort_keys=True)
+            if event.key is not None:
+                self.keys[(event.task_key, event.map_index)] = cache_index.prefix(event.key)
         elif isinstance(event, TaskMapped):
             self.task(event.task_key, -1)["map_size"] = event.size
         elif isinstance(event, MetricLogged):
@@ -571,6 +600,9 @@ class _Rows:
         if event.state.is_terminal:
             row["ended"] = event.time
             row["duration"] = event.duration
+            keyed = self.keys.pop((event.task_key, event.map_index), None)
+            if keyed is not None and event.state.is_ok:
+                self.listable.append((keyed, event.task_key, event.map_index))
         failed_before_running = (
             event.state is TaskState.FAILED and event.error is not None and event.map_index < 0
         )

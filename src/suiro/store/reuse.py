@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from suiro.store import queries
+from suiro.store.cache_index import find_params
 from suiro.store.db import Database
-from suiro.store.outputs import find_params
 
 #: How many reuses of a reuse are followed (a run reusing what a run reused from another...).
 _DEPTH = 20
@@ -60,11 +60,12 @@ def cached_logs(
     return sorted(found, key=lambda row: row["map_index"])
 
 
-#: The task run of ``:run`` that computed the output with cache key ``:key`` (by its prefix's index).
+#: The task run of ``:run`` that computed the output with cache key ``:key`` (through the cache
+#: index: not every task run of that run).
 SOURCE = (
-    "SELECT task_key, map_index FROM task_runs"
-    " WHERE substr(cache_key, 1, 16) = :prefix AND cache_key BETWEEN :key AND :key"
-    " AND run_id = :run AND state = 'success' ORDER BY map_index DESC LIMIT 1"
+    "SELECT t.task_key, t.map_index FROM cache_entries AS c JOIN task_runs AS t ON t.id = c.task_run"
+    " WHERE c.prefix = :prefix AND t.cache_key = :key AND t.run_id = :run AND t.state = 'success'"
+    " ORDER BY t.map_index DESC LIMIT 1"
 )
 
 

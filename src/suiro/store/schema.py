@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0007"
+REVISION = "0008"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -87,7 +87,8 @@ STATEMENTS: tuple[str, ...] = (
         UNIQUE (run_id, task_key, map_index),
         FOREIGN KEY(run_id) REFERENCES runs (id)
     )""",
-    # ix_task_runs_cache_key (cache_key, ended) was replaced by 0006's ix_task_runs_cache_prefix
+    # ix_task_runs_cache_key (cache_key, ended) was replaced by 0006's ix_task_runs_cache_prefix, and
+    # that by 0008's cache_entries
     """CREATE TABLE attempts (
         id INTEGER NOT NULL,
         run_id TEXT NOT NULL,
@@ -244,6 +245,13 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX ix_runs_parent ON runs (parent_run_id)",
     "CREATE INDEX ix_metrics_name_run ON metrics (name, run_id)",
     "CREATE INDEX ix_metrics_name_value ON metrics (name, value)",
-    # 0006
-    "CREATE INDEX ix_task_runs_cache_prefix ON task_runs (substr(cache_key, 1, 16), ended)",
+    # 0006's ix_task_runs_cache_prefix was replaced by 0008's cache_entries
+    # 0008
+    """CREATE TABLE cache_entries (
+        prefix BIGINT NOT NULL,
+        ended FLOAT NOT NULL,
+        task_run INTEGER NOT NULL,
+        PRIMARY KEY (prefix, ended, task_run),
+        FOREIGN KEY(task_run) REFERENCES task_runs (id)
+    ) WITHOUT ROWID""",
 )

@@ -1,49 +1,223 @@
-"""Migration 0006: cache look-ups go through a 64-bit prefix of the cache key (with ``ended``), an
-index a third the size of one on the whole key, added to a database made at 0005 with its rows
-kept; every read by cache key still seeks it, the cache look-ups without a sort (EXPLAIN QUERY PLAN)."""
+"""The cache index (migration 0008, ``suiro.store.cache_index``): entries listed in bulk and in key
+order by the recorder, a crashed run's listed by the reaper, every read by cache key through them
+without a sort (EXPLAIN QUERY PLAN), and a store made at 0007 upgraded with its entries."""
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+import time
+
+import pytest
 from pipelines.sqlite_look import indexes, plan
 
-from suiro.store import outputs, reuse
-from suiro.store.db import HEAD_REVISION, Database
+from suiro.events import RunFinished, RunStarted, TaskKeyed, TaskOutput, TaskStateChanged
+from suiro.states import RunState, TaskState
+from suiro.store import cache_index, reaper, reuse
+from suiro.store.artifacts import ArtifactMeta
+from suiro.store.cache_index import FIND_ANY, FIND_FRESH, find_params
+from suiro.store.db import HEAD_REVISION, Database, this_host
 from suiro.store.migrate import upgrade_schema
+from suiro.store.recorder import Recorder
 
 KEY = "ab" * 32
+RUN = "20260101-000000-000000"
 
 
-def test_0006_replaces_the_whole_key_index_by_the_prefix_one_and_keeps_the_rows(tmp_path):
+def key_of(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def output(n: int) -> ArtifactMeta:
+    data = str(n).encode()
+    return ArtifactMeta(hashlib.sha256(data).hexdigest(), "json", len(data), "builtins.int", data)
+
+
+def entries(db: Database) -> list[dict]:
+    return db.query("SELECT prefix, ended, task_run FROM cache_entries")
+
+
+def test_0008_lists_the_recorded_outputs_in_key_order_and_drops_the_prefix_index(tmp_path):
     path = tmp_path / "suiro.db"
     old = Database(f"sqlite:///{path}")
-    upgrade_schema(old, "0005")
+    upgrade_schema(old, "0007")
     with old.write() as tx:
         tx.execute(
-            "INSERT INTO runs (id, pipeline, params, state, started) VALUES ('r1', 'p', '{}', 'success', 1)"
+            "INSERT INTO runs (id, pipeline, params, state, started) VALUES ('r1', 'p', '{}', 'failed', 1)"
         )
-        tx.execute(
-            "INSERT INTO task_runs (run_id, task_key, state, ended, cache_key, output_digest)"
-            " VALUES ('r1', 't', 'success', 2.0, :key, 'd')",
-            {"key": KEY},
-        )
+        for task, state, key, digest in (
+            ("found", "success", KEY, "d"),
+            ("reused", "cached", key_of(2), "d2"),
+            ("failed", "failed", key_of(3), None),
+            ("no_output", "success", key_of(4), None),
+        ):
+            tx.execute(
+                "INSERT INTO task_runs (run_id, task_key, state, ended, cache_key, output_digest)"
+                " VALUES ('r1', :task, :state, 2.0, :key, :digest)",
+                {"task": task, "state": state, "key": key, "digest": digest},
+            )
     old.close()
-    assert "ix_task_runs_cache_key" in indexes(path)
+    assert "ix_task_runs_cache_prefix" in indexes(path)
 
     db = Database.open(f"sqlite:///{path}")
     assert db.revision() == HEAD_REVISION
-    assert "ix_task_runs_cache_key" not in indexes(path)
-    assert "ix_task_runs_cache_prefix" in indexes(path)
-    found = db.query(outputs.FIND_ANY, outputs.find_params(KEY))
+    assert "ix_task_runs_cache_prefix" not in indexes(path)
+    listed = db.query(
+        "SELECT t.task_key FROM cache_entries c JOIN task_runs t ON t.id = c.task_run ORDER BY c.prefix"
+    )
+    assert sorted(r["task_key"] for r in listed) == ["found", "reused"]  # what a look-up may find
+    assert [e["prefix"] for e in entries(db)] == sorted(cache_index.prefix(k) for k in (KEY, key_of(2)))
+    found = db.query(FIND_ANY, find_params(KEY))
     assert found == [{"output_digest": "d", "output_kind": None, "output_inline": None, "source": "r1"}]
+    assert db.query(FIND_ANY, find_params(key_of(3))) == []
 
 
-def test_every_read_by_cache_key_seeks_the_prefix_index(tmp_path):
+def test_a_prefix_is_the_keys_first_64_bits_and_a_collision_is_never_a_hit(tmp_path):
+    assert cache_index.prefix("0" * 64) == -(1 << 63) and cache_index.prefix("f" * 64) == (1 << 63) - 1
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    twin = KEY[:16] + "0" * 48  # the same prefix, another key
+    recorder = Recorder(db, interval=3600)
+    start(recorder)
+    finish(recorder, "t", twin, 1)
+    recorder.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=time.time()))
+    assert len(entries(db)) == 1
+    assert db.query(FIND_ANY, find_params(KEY)) == []
+    assert db.query(FIND_ANY, find_params(twin))[0]["output_digest"] == output(1).digest
+
+
+def test_every_read_by_cache_key_seeks_the_index_and_reads_newest_first(tmp_path):
     db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
     for sql, params in (
-        (outputs.FIND_ANY, outputs.find_params(KEY)),
-        (outputs.FIND_FRESH, outputs.find_params(KEY, since=5.0)),
+        (FIND_ANY, find_params(KEY)),
+        (FIND_FRESH, find_params(KEY, since=5.0)),
+        (reuse.SOURCE, {"run": "r1", **find_params(KEY)}),
     ):
-        steps = plan(db, sql, params)  # newest first along the index, stopping after 3
-        assert "ix_task_runs_cache_prefix" in steps and "TEMP B-TREE" not in steps, (sql, steps)
-    source = plan(db, reuse.SOURCE, {"run": "r1", **outputs.find_params(KEY)})
-    assert "ix_task_runs_cache_prefix" in source, source  # not every task run of that run
+        steps = plan(db, sql, params)
+        assert "SEARCH c USING PRIMARY KEY (prefix=?" in steps, (sql, steps)
+        assert "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)" in steps, (sql, steps)
+        if sql is not reuse.SOURCE:  # newest first along the index, stopping after 3
+            assert "TEMP B-TREE" not in steps, (sql, steps)
+
+
+def start(recorder: Recorder) -> None:
+    recorder.notify(
+        RunStarted(
+            run_id=RUN,
+            pipeline="p",
+            params={},
+            graph={"name": "p", "nodes": []},
+            time=time.time(),
+            executor="threads",
+            target="f.py:p",
+        )
+    )
+
+
+def finish(recorder: Recorder, task: str, key: str, n: int, state: TaskState = TaskState.SUCCESS) -> None:
+    """What the runner sends for a task that ran (or was reused) under ``key`` with output ``n``."""
+    recorder.notify(TaskKeyed(run_id=RUN, task_key=task, key=key, parts={}))
+    recorder.notify(TaskOutput(run_id=RUN, task_key=task, value=n, artifact=output(n)))
+    recorder.notify(TaskStateChanged(run_id=RUN, task_key=task, state=state, time=time.time()))
+
+
+def test_a_run_lists_its_outputs_in_bulk_when_enough_wait_and_all_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_index, "LIST_SIZE", 10)
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    recorder = Recorder(db, interval=3600)  # commits when told to
+    start(recorder)
+    for n in range(9):
+        finish(recorder, f"t{n}", key_of(n), n)
+    recorder.notify(TaskKeyed(run_id=RUN, task_key="failed", key=key_of(99), parts={}))
+    recorder.notify(TaskStateChanged(run_id=RUN, task_key="failed", state=TaskState.FAILED, time=time.time()))
+    recorder.flush()
+    assert db.query("SELECT COUNT(*) AS n FROM task_runs WHERE state = 'success'") == [{"n": 9}]
+    assert entries(db) == [], "nine are fewer than LIST_SIZE, and none waited LIST_EVERY seconds"
+    assert db.query(FIND_ANY, find_params(key_of(0))) == []
+
+    finish(recorder, "t9", key_of(9), 9)
+    finish(recorder, "r10", key_of(10), 10, TaskState.CACHED)
+    recorder.flush()
+    assert len(entries(db)) == 11  # ten waiting: all listed at once, in one batch
+    assert db.query(FIND_ANY, find_params(key_of(10)))[0]["output_digest"] == output(10).digest
+
+    finish(recorder, "t11", key_of(11), 11)
+    recorder.flush()
+    assert len(entries(db)) == 11
+    recorder.notify(RunFinished(run_id=RUN, state=RunState.FAILED, time=time.time()))
+    assert len(entries(db)) == 12, "the run's end lists the rest"
+    found = {db.query(FIND_ANY, find_params(key_of(n)))[0]["output_digest"] for n in range(12)}
+    assert found == {output(n).digest for n in range(12)}
+    assert db.query(FIND_ANY, find_params(key_of(99))) == [], "a failed task is never a hit"
+
+
+def test_a_task_waits_at_most_list_every_seconds_to_be_listed(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_index, "LIST_EVERY", 0.2)
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    recorder = Recorder(db, interval=0.02)  # its own thread commits, with heartbeats between events
+    start(recorder)
+    finish(recorder, "t0", key_of(0), 0)
+    time.sleep(0.05)
+    assert db.query("SELECT state FROM task_runs WHERE task_key = 't0'") == [{"state": "success"}]
+    assert entries(db) == []
+    deadline = time.monotonic() + 3.0
+    while not entries(db) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(entries(db)) == 1, "listed by a later commit, no other event needed"
+    recorder.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=time.time()))
+
+
+def test_the_reaper_lists_what_a_crashed_run_finished(tmp_path):
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    with db.write() as tx:  # what a run's recorder committed before its process died, unlisted
+        tx.execute(
+            "INSERT INTO runs (id, pipeline, params, state, started, host, pid, heartbeat)"
+            " VALUES (:id, 'p', '{}', 'running', :now, :host, :pid, :now)",
+            {"id": RUN, "now": time.time(), "host": this_host(), "pid": int(gone.stdout)},
+        )
+        for n in range(3):
+            tx.execute(
+                "INSERT INTO task_runs (run_id, task_key, state, ended, cache_key, output_digest)"
+                " VALUES (:id, :task, 'success', :now, :key, :digest)",
+                {
+                    "id": RUN,
+                    "task": f"t{n}",
+                    "now": time.time(),
+                    "key": key_of(n),
+                    "digest": output(n).digest,
+                },
+            )
+        tx.execute(
+            "INSERT INTO task_runs (run_id, task_key, state, cache_key)"
+            " VALUES (:id, 'open', 'running', :key)",
+            {"id": RUN, "key": key_of(9)},
+        )
+    assert entries(db) == []
+    crashed = reaper.reap(db)
+    assert [c.run_id for c in crashed] == [RUN]
+    assert len(entries(db)) == 3
+    assert db.query(FIND_ANY, find_params(key_of(2)))[0]["source"] == RUN
+    assert db.query(FIND_ANY, find_params(key_of(9))) == [], "what was running failed with the run"
+    assert reaper.reap(db) == [] and len(entries(db)) == 3
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_listing_a_task_run_twice_keeps_one_entry(tmp_path, listed):
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    recorder = Recorder(db, interval=3600)
+    start(recorder)
+    finish(recorder, "t", key_of(1), 1)
+    end = RunFinished(run_id=RUN, state=RunState.SUCCESS, time=time.time())
+    if listed:  # by the recorder at the run's end, then by hand
+        recorder.notify(end)
+    else:
+        recorder.flush()
+    with db.write() as tx:
+        cache_index.list_run(tx, RUN)
+        cache_index.list_run(tx, RUN)
+    if not listed:  # by hand, then by the recorder at the run's end
+        recorder.notify(end)
+    assert len(entries(db)) == 1

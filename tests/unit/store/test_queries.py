@@ -212,6 +212,8 @@ REAPER_READS = (
     # the crash notification of each verdict won (suiro.notices.announce_crash): whom to tell, what failed
     "SELECT r.id, r.pipeline, r.state, r.error",
     "SELECT task_key, map_index, attempt, error_type",
+    # what the dead run finished, listed in the cache index (suiro.store.cache_index.list_run)
+    "SELECT id, cache_key, ended FROM task_runs",
 )
 
 
