@@ -183,7 +183,11 @@ class Attempts:
         """An attempt ended: free its worker and its place under its task's limit."""
         self.inflight -= 1
         self.active.pop((unit.key, unit.map_index), None)
-        self._running[unit.key] -= 1
+        left = self._running[unit.key] - 1
+        if left:
+            self._running[unit.key] = left
+        else:  # not kept at 0: a 1,000,000-task chain would keep a key per task
+            del self._running[unit.key]
         waiting = self._waiting.get(unit.key)
         if waiting:
             self.ready.appendleft(waiting.popleft())

@@ -270,11 +270,16 @@ class Recorder:
 
     def _insert_run(self, event: RunStarted, graph: str, graph_digest: str) -> None:
         with self.db.write() as tx:
-            tx.execute(
-                "INSERT INTO pipelines (name, code_digest, graph, created)"
-                " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
-                {"name": event.pipeline, "digest": graph_digest, "graph": graph, "now": event.time},
+            known = tx.query(
+                "SELECT 1 AS known FROM pipelines WHERE name = :name AND code_digest = :digest",
+                {"name": event.pipeline, "digest": graph_digest},
             )
+            if not known:  # a graph is written once (a 1,000,000-task chain's is 400 MB of JSON)
+                tx.execute(
+                    "INSERT INTO pipelines (name, code_digest, graph, created)"
+                    " VALUES (:name, :digest, :graph, :now) ON CONFLICT (name, code_digest) DO NOTHING",
+                    {"name": event.pipeline, "digest": graph_digest, "graph": graph, "now": event.time},
+                )
             if event.parent_run_id is not None:
                 # Lock the resumed run's row (PostgreSQL; SQLite's write lock already serializes),
                 # so two resumes of it cannot both see "no live resume" and both start.
