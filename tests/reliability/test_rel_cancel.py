@@ -285,11 +285,27 @@ def resume_and_check(s: Started, run_id: str, pipe: str) -> None:
     assert s.hook.requests == []
 
 
-@pytest.mark.parametrize("executor", EXECUTORS)
+#: Each signal on each executor; the default tier runs each executor with one of them (a diagonal).
+SIGNALS = {
+    "sigint": (signal.SIGINT, False),
+    "sigterm": (signal.SIGTERM, False),
+    "sigint-to-group": (signal.SIGINT, True),
+}
+QUICK = {("sequential", "sigterm"), ("threads", "sigint-to-group"), ("processes", "sigint")}
+
+
 @pytest.mark.parametrize(
-    ("signum", "group"),
-    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["sigint", "sigterm", "sigint-to-group"],
+    ("executor", "signum", "group"),
+    [
+        pytest.param(
+            executor,
+            *SIGNALS[name],
+            id=f"{name}-{executor}",
+            marks=() if (executor, name) in QUICK else pytest.mark.slow,
+        )
+        for name in SIGNALS
+        for executor in EXECUTORS
+    ],
 )
 def test_a_signal_mid_task_cancels_the_run_kills_its_workers_and_resume_finishes_it(
     start, executor, signum, group
