@@ -38,6 +38,7 @@ SPANS = [
     ("suiro.store.migrate", "upgrade_schema", "    create the schema (new home)"),
     ("suiro.store.home", "screen", "  damage screen (PRAGMA quick_check)"),
     ("suiro.store.artifacts", "ArtifactStore.sweep_temp", "sweep temp files"),
+    ("suiro.crashes", "reap", "reap dead runs (the crash reaper)"),
     ("suiro.store.home", "Store.recorder", "recorder (log folder)"),
     ("suiro.store.home", "Store.outputs", "output store"),
     ("suiro.api", "make_executor", "make the executor"),
