@@ -61,7 +61,15 @@ def _referenced(home: Path) -> set[str]:
     }
 
 
-@pytest.mark.parametrize(("point", "nth"), CRASH_POINTS, ids=[p for p, _ in CRASH_POINTS])
+#: The artifact's middle steps run in the slow tier (its first and last, the runner's and the
+#: database's in the default one): the power-loss test also tears artifact writes at every step.
+SLOW_POINTS = {"artifact.fsynced", "artifact.renamed"}
+
+
+@pytest.mark.parametrize(
+    ("point", "nth"),
+    [pytest.param(p, n, id=p, marks=pytest.mark.slow if p in SLOW_POINTS else ()) for p, n in CRASH_POINTS],
+)
 def test_a_kill_at_a_fault_point_loses_no_recorded_output(tmp_path, clean, point, nth):
     cli, env = _setup(tmp_path)
     killed = cli("run", "diamond.py", env={**env, "SUIRO_FAULTPOINTS": f"{point}:kill:{nth}"})

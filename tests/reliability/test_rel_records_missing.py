@@ -84,7 +84,7 @@ def test_run_and_reads_refuse_to_start_over_silently(cli, how):
     assert (db.stat().st_size if db.exists() else None) == size, "no schema written over the loss"
 
 
-@pytest.mark.parametrize("how", LOSSES)
+@pytest.mark.parametrize("how", [LOSSES[0], *(pytest.param(h, marks=pytest.mark.slow) for h in LOSSES[1:])])
 def test_new_records_starts_over_on_purpose(cli, how):
     lose_records(cli.home, how)
     result = cli.ok("run", "diamond.py", "--executor", "sequential", "--new-records")

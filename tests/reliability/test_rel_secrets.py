@@ -328,7 +328,7 @@ def _hostile_run(tmp_path: Path, executor: str):
     return cli, run, shown, hook.requests
 
 
-@pytest.mark.parametrize("executor", ["threads", "processes"])
+@pytest.mark.parametrize("executor", [pytest.param("threads", marks=pytest.mark.slow), "processes"])
 def test_hostile_secrets_in_every_encoding_reach_no_sink(tmp_path, executor):
     cli, run, shown, requests = _hostile_run(tmp_path, executor)
     assert run.returncode == 1, str(run)  # the raise_* tasks failed on purpose

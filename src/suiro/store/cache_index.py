@@ -102,11 +102,11 @@ def list_run(tx: Any, run_id: str) -> int:
     """List every task run of ``run_id`` a look-up may find: a run whose recorder died with its
     unlisted entries (a crash). Those already listed are kept. Returns how many were read."""
     rows = tx.query(_RUN_LISTABLE, {"run": run_id})
-    insert_rows(tx, rows)
+    _list_rows(tx, rows)
     return len(rows)
 
 
-def insert_rows(tx: Any, rows: Sequence[dict[str, Any]]) -> None:
+def _list_rows(tx: Any, rows: Sequence[dict[str, Any]]) -> None:
     """List task runs given as rows of ``task_runs`` (``id``, ``cache_key``, ``ended``), in key order."""
     entries = sorted(
         ({"prefix": prefix(r["cache_key"]), "ended": r["ended"], "task_run": r["id"]} for r in rows),

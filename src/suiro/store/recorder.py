@@ -10,7 +10,10 @@ holds while the runner keeps the GIL busy. The run row is written at once when t
 ends. A crash loses at most the last ``LAG`` intervals of records and the commit under way
 (the last moment before a quiet spell), never the consistency of what was committed: an output's
 artifact is durable before the row that points to it (the worker fsyncs it before
-the success event exists). Knows no graph or runner: only events.
+the success event exists). The cache index is the exception to "every batch": finished outputs
+are listed in it in bulk, in key order, every ``cache_index.LIST_EVERY`` seconds or
+``LIST_SIZE`` tasks and at the run's end (see ``suiro.store.cache_index``). Knows no graph or
+runner: only events.
 
 Fencing: every batch first renews the run's heartbeat with a compare-and-set on
 ``state = 'running'``. A process that was paused long enough for the reaper to declare
