@@ -109,6 +109,17 @@ def test_a_tampered_item_kept_with_a_manifest_is_reported_through_the_manifest(t
     assert redone.ok and redone.output == [10, 20, 30]  # the items, whole on their own rows, are reused
 
 
+def test_a_damaged_items_record_is_reported_and_the_next_run_mends_it(tmp_path, suiro_home):
+    source, manifest = _mapped_run(tmp_path, suiro_home, "small", "i * 10")
+    _execute(suiro_home, "UPDATE artifacts SET items = ? WHERE digest = ?", (b"{not json", manifest))
+    problems = history.check(home=suiro_home)
+    assert [(p["kind"], p["subject"]) for p in problems] == [("corrupt_artifact", manifest)]
+    assert "items kept on task runs' rows is damaged" in problems[0]["message"]
+    again = api.run(str(source), executor="sequential", home=suiro_home)  # no traceback, right answer
+    assert again.ok and again.output == [10, 20, 30]
+    assert _kinds(suiro_home) == []  # the list recorded again carries its items whole
+
+
 def _mapped_run(tmp_path: Path, home: Path, name: str, body: str) -> tuple[Path, str]:
     """Run ``name.map([1, 2, 3])``, a task returning ``body`` of ``i``: its source and manifest digest."""
     source = tmp_path / "mapped.py"

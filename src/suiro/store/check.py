@@ -36,7 +36,7 @@ from suiro.store.db import Database, home_dir
 from suiro.store.files import file_digests
 from suiro.store.home import Store
 from suiro.store.locations import artifacts_location, open_artifacts
-from suiro.store.outputs import MANIFEST
+from suiro.store.outputs import MANIFEST, manifest_entries
 from suiro.store.reaper import death_of
 
 #: Task runs named in one artifact problem before the rest are counted.
@@ -218,19 +218,18 @@ class _Verdicts:
         judged by the bytes the manifest's ``items`` hold for it (migration 0007)."""
         try:
             items = json.loads(data)
-            entries = json.loads(kept) if kept else None
         except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             return "corrupt_artifact", "a manifest that is not a JSON list of digests"
-        if not isinstance(items, list) or not isinstance(entries, list | None):
-            return "corrupt_artifact", "a manifest that is not a JSON list of digests"
-        for index, item in enumerate(items):
-            if not isinstance(item, str):
-                return "corrupt_artifact", "a manifest that is not a JSON list of digests"
-            entry = entries[index] if entries is not None and index < len(entries) else None
-            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str):
-                verdict = judge_bytes(item, entry[1].encode(), "kept with the manifest")
-            else:
+        entries = manifest_entries(kept, len(items))
+        if entries is None:
+            return "corrupt_artifact", "its record of the items kept on task runs' rows is damaged"
+        for item, entry in zip(items, entries, strict=True):
+            if entry is None:
                 verdict = self.of(item)
+            else:
+                verdict = judge_bytes(item, entry[1].encode(), "kept with the manifest")
             if verdict is not None:
                 return verdict[0], f"its item {item} is broken: {verdict[1]}"
         return None

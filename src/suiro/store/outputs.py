@@ -30,13 +30,12 @@ from suiro.store.locations import open_artifacts
 MANIFEST = "manifest"
 #: How an artifact is recorded: a task's output (the recorder, many at once with ``Tx.insert_rows``)
 #: or a model's bytes (the registry, ``INSERT_ARTIFACT``). Its row comes from ``artifact_row``; a
-#: digest already recorded is kept as is, except that a manifest recorded before migration 0007
-#: gets the ``items`` it lacks (idempotent, as ``insert_rows`` needs).
+#: digest already recorded is kept as is, except for a manifest's ``items``, which a new record
+#: replaces: they are a function of the item digests the manifest's digest stands for, so a
+#: manifest recorded before migration 0007 gets them, and a damaged one is mended by its rerun
+#: (idempotent, as ``insert_rows`` needs).
 ARTIFACT_COLUMNS = ("digest", "serializer", "kind", "size", "created", "inline", "items")
-ARTIFACT_KEEP = (
-    "ON CONFLICT (digest) DO UPDATE SET items = excluded.items"
-    " WHERE artifacts.items IS NULL AND excluded.items IS NOT NULL"
-)
+ARTIFACT_KEEP = "ON CONFLICT (digest) DO UPDATE SET items = excluded.items WHERE excluded.items IS NOT NULL"
 INSERT_ARTIFACT = insert_sql("artifacts", ARTIFACT_COLUMNS, 0, ARTIFACT_KEEP)
 _STORES: dict[tuple[str, int], ContentStore] = {}
 
@@ -135,6 +134,29 @@ def manifest_items(items: list[ArtifactMeta]) -> bytes | None:
     return json.dumps(entries, separators=(",", ":")).encode()
 
 
+def manifest_entries(items: bytes | None, count: int) -> list[tuple[str, str] | None] | None:
+    """What a manifest of ``count`` digests keeps of each item (``manifest_items``): its type and
+    JSON text, or None for an item with its own ``artifacts`` row. None when ``items`` is damaged
+    (not such a list, or not one entry per digest)."""
+    if items is None:
+        return [None] * count
+    try:
+        entries = json.loads(items)
+    except ValueError:
+        return None
+    if not isinstance(entries, list) or len(entries) != count:
+        return None
+    kept: list[tuple[str, str] | None] = []
+    for entry in entries:
+        if entry is None:
+            kept.append(None)
+        elif isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry):
+            kept.append((entry[0], entry[1]))
+        else:
+            return None
+    return kept
+
+
 def artifact_row(meta: ArtifactMeta, created: float) -> dict[str, Any]:
     """The ``INSERT_ARTIFACT`` parameters recording ``meta`` (its inline bytes too, if any)."""
     return {
@@ -213,9 +235,12 @@ class StoreOutputs:
         return on_row(digest, row["output_kind"], row["output_inline"]) or self.meta(digest)
 
     def _hit(self, meta: ArtifactMeta | None, source_run: str, task_key: str) -> Hit | None:
-        if meta is None or not self.is_present(meta):
-            return None
-        if self.verify and not self._intact(meta):
+        try:
+            if meta is None or not self.is_present(meta):
+                return None
+            if self.verify and not self._intact(meta):
+                return None
+        except ArtifactCorruptError:  # a damaged record (a manifest that is not a list): not reused
             return None
         about = f"the output of task {task_key} from run {source_run}"
         if meta.serializer != MANIFEST:
@@ -293,22 +318,27 @@ class StoreOutputs:
 
     def _manifest_digests(self, meta: ArtifactMeta) -> list[str]:
         data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(meta.digest)
-        return json.loads(data)
+        try:
+            digests = json.loads(data)
+        except ValueError:
+            digests = None
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise ArtifactCorruptError(
+                f"manifest {meta.digest} is not a JSON list of digests; rerun the task that made it.",
+                digest=meta.digest,
+            )
+        return digests
 
     def _items(self, meta: ArtifactMeta) -> list[ArtifactMeta | None]:
-        """A manifest's items, in order: from its ``items`` where kept on a row, else by digest."""
+        """A manifest's items, in order: from its ``items`` where kept on a row, else by digest (all
+        by digest when ``items`` is damaged: an item kept on a row is then not found, and the task
+        that made the list runs again)."""
         digests = self._manifest_digests(meta)
-        kept = json.loads(meta.items) if meta.items else []
-        if len(kept) != len(digests):  # none, or not this manifest's: each item by its digest
-            kept = [None] * len(digests)
-        found: list[ArtifactMeta | None] = []
-        for digest, entry in zip(digests, kept, strict=True):
-            if entry is None:
-                found.append(self.meta(digest))
-            else:
-                kind, text = entry
-                found.append(on_row(digest, kind, text.encode()))
-        return found
+        kept = manifest_entries(meta.items, len(digests)) or [None] * len(digests)
+        return [
+            self.meta(digest) if entry is None else on_row(digest, entry[0], entry[1].encode())
+            for digest, entry in zip(digests, kept, strict=True)
+        ]
 
     def collect(self, artifacts: list[Any]) -> ArtifactMeta:
         """A manifest (the list of item digests) standing for a mapped task's list output, with its

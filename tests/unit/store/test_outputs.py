@@ -75,3 +75,27 @@ def test_bytes_changed_in_a_manifests_items_are_refused(store):
     with pytest.raises(ArtifactCorruptError, match=small(20).digest):
         outputs.load(found)
     assert not store.outputs(verify=True)._intact(found)  # --recompute-corrupt does not reuse it
+
+
+@pytest.mark.parametrize("damage", [b"{no", b'"a string"', b'[["builtins.int"]]', b"[null]"])
+def test_a_damaged_items_record_is_read_by_digest_and_mended_when_the_list_is_recorded_again(store, damage):
+    outputs = store.outputs()
+    manifest = outputs.collect([small(v) for v in VALUES])
+    broken = ArtifactMeta(manifest.digest, MANIFEST, manifest.size, "list", manifest.inline, damage)
+    record(store, [broken])
+    found = outputs.meta(manifest.digest)
+    # The items kept on rows are not found by digest: the list is not reused, and its task runs again.
+    assert outputs._items(found) == [None, None, None] and not outputs.is_present(found)
+    record(store, [manifest])  # what that rerun records
+    assert outputs.load(outputs.meta(manifest.digest)) == VALUES
+
+
+def test_a_manifest_that_is_not_a_list_of_digests_is_corrupt_not_a_crash(store):
+    outputs = store.outputs()
+    data = b'{"not": "a list"}'
+    odd = ArtifactMeta(hashlib.sha256(data).hexdigest(), MANIFEST, len(data), "list", data)
+    record(store, [odd])
+    found = outputs.meta(odd.digest)
+    with pytest.raises(ArtifactCorruptError, match="not a JSON list of digests"):
+        outputs.is_present(found)
+    assert outputs._hit(found, "r1", "t") is None  # a cache look-up misses it: its task runs again
