@@ -66,28 +66,40 @@ def quick(x: int) -> int:
     return x
 
 
-@pipeline(timeout=0.5)
-def too_slow(folder: str):
-    slow = hangs(folder)
-    first = quick(1)  # beside it: on two workers it ends in time; on one (sequential) it never starts
-    return {"first": first, "after": quick(slow)}
+def too_slow(timeout: float) -> suiro.Pipeline:
+    @pipeline(timeout=timeout)
+    def too_slow(folder: str):
+        slow = hangs(folder)
+        first = quick(1)  # beside it: on two workers it ends in time; on one (sequential) it never starts
+        return {"first": first, "after": quick(slow)}
+
+    return too_slow
+
+
+#: The deadline per executor: processes start their workers within it (on a loaded 2-core machine
+#: that took over 0.5 s once, and ``quick`` then ended past the deadline).
+DEADLINES = {"threads": 0.5, "processes": 2.0, "sequential": 0.5}
 
 
 @pytest.mark.parametrize("executor", ["threads", "processes", "sequential"])
 def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_path, suiro_home):
+    timeout = DEADLINES[executor]
     rec = RecordingObserver()
     before = set(threading.enumerate())
     started = time.monotonic()
     try:
-        result = run(too_slow, rec, params={"folder": str(tmp_path)}, executor=executor, workers=2)
+        pipe = too_slow(timeout)
+        result = run(pipe, rec, params={"folder": str(tmp_path)}, executor=executor, workers=2)
         elapsed = time.monotonic() - started
         hang_threads = threads_running(hangs.fn.__code__)
     finally:
         (tmp_path / "release").touch()
 
-    assert 0.45 < elapsed < 10, "the hanging task was killed at the deadline, not waited for"
+    assert timeout - 0.05 < elapsed < timeout + 10, (
+        "the hanging task was killed at the deadline, not waited for"
+    )
     assert result.state is RunState.FAILED
-    assert result.error == "run exceeded its timeout of 0.5 s"
+    assert result.error == f"run exceeded its timeout of {timeout:g} s"
     assert result.error.type == DEADLINE_ERROR and result.error.task is None
     if executor == "sequential":
         assert rec.states("quick") == [], "nothing new starts after the deadline"
@@ -97,8 +109,8 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_pat
     assert slow.state is TaskState.FAILED
     assert slow.errors[-1].type == DEADLINE_ERROR
     assert slow.errors[-1].message == (
-        "task hangs was stopped: run exceeded its timeout of 0.5 s; raise the pipeline's timeout= or make "
-        "the run faster, then resume it."
+        f"task hangs was stopped: run exceeded its timeout of {timeout:g} s; raise the pipeline's timeout= "
+        "or make the run faster, then resume it."
     )
     assert rec.states("quick_2") == [], "nothing new starts after the deadline"
     pid = int((tmp_path / "pid").read_text())
@@ -110,7 +122,7 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_failed(executor, tmp_pat
         assert hang_threads == []
     with sqlite3.connect(suiro_home / "suiro.db") as db:
         assert db.execute("SELECT state, error FROM runs").fetchall() == [
-            ("failed", "run exceeded its timeout of 0.5 s")
+            ("failed", f"run exceeded its timeout of {timeout:g} s")
         ]
         assert db.execute("SELECT COUNT(*) FROM attempts WHERE state = 'running'").fetchone() == (0,)
 
