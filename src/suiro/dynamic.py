@@ -140,7 +140,7 @@ class DynamicRunner(Runner):
             active_tracer.reset(token)
         while self._turn():  # calls submitted and never waited for still end, and are recorded
             pass
-        drawn = self.graph.to_dict() | {"dynamic": True}
+        drawn = self.graph.to_record() | {"dynamic": True}
         self._progress.send(RunGraph(run_id=self.info.run_id, graph=drawn))
 
     def _ending(self) -> tuple[RunState, Any, str | None]:

@@ -43,7 +43,8 @@ class ErrorInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted:
-    """A run began: its id, pipeline, resolved parameters and graph (as a dict)."""
+    """A run began: its id, pipeline, resolved parameters and graph (``Graph.to_record()``'s form:
+    ``suiro.graphrecord`` reads it)."""
 
     run_id: str
     pipeline: str
@@ -155,7 +156,7 @@ class RunFinished:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunGraph:
-    """The graph of what a dynamic pipeline's run called (as a dict), known once its body ended;
+    """The graph of what a dynamic pipeline's run called (``Graph.to_record()``), known once its body ended;
     sent before ``RunFinished``. A static run's graph is in ``RunStarted``."""
 
     run_id: str

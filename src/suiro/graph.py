@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
+from suiro import graphrecord
 from suiro.errors import CycleError
 from suiro.pathstep import Attr, Item, PathStep
 from suiro.states import TriggerRule
@@ -277,14 +278,33 @@ class Graph:
         return seen
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description (stored with every run, drawn by the UI and ``suiro.drawing``).
+        """A JSON-able description, a dict per node: what ``suiro.drawing`` and the UI draw.
 
         Description, owner, tags, task defaults and groups appear only when the pipeline has
-        them, so a pipeline without them keeps the description (and digest) it always had.
+        them. ``to_record`` is the same description in the form stored with every run.
         """
+        return graphrecord.expand(self.to_record())
+
+    def to_record(self) -> dict[str, Any]:
+        """The description stored with every run and sent with its first event (``suiro.graphrecord``):
+        each distinct call once, each node as ``[key, call, upstream]``. Built directly, not from
+        ``to_dict``: a node's dict was most of a 1,000,000-task chain's start."""
+        calls: dict[tuple[Any, ...], int] = {}
+        described: list[dict[str, Any]] = []
         told: dict[int, tuple[str, str | None]] = {}  # what each task says of itself, asked once
+        nodes: list[list[Any]] = []
+        for n in self.nodes.values():
+            call = (id(n.task), n.location, n.is_map, n.max_concurrency, n.group)
+            index = calls.get(call)
+            if index is None:
+                index = calls[call] = len(described)
+                described.append(_call_dict(n, told))
+            own = _own_dict(n)
+            upstream = sorted(n.upstream)
+            nodes.append([n.key, index, upstream, own] if own else [n.key, index, upstream])
         data: dict[str, Any] = {
             "name": self.name,
+            "format": graphrecord.FORMAT,
             "params": [
                 {
                     "name": p.name,
@@ -294,7 +314,8 @@ class Graph:
                 }
                 for p in self.params
             ],
-            "nodes": [_node_dict(n, told) for n in self.nodes.values()],
+            "calls": described,
+            "nodes": nodes,
         }
         extra = {
             "description": self.description,
@@ -338,24 +359,22 @@ class Group(NamedTuple):  # a NamedTuple: ~10 times cheaper to define than a dat
     description: str | None = None
 
 
-def _node_dict(n: Node, told: dict[int, tuple[str, str | None]]) -> dict[str, Any]:
-    """One node, as ``Graph.to_dict`` lists it. ``told``: each task's function name and description
-    by ``id``, found once per task (a docstring's ``cleandoc`` per node was most of a 1,000,000-node
-    chain's ``to_dict``)."""
+def _call_dict(n: Node, told: dict[int, tuple[str, str | None]]) -> dict[str, Any]:
+    """What every node of one call shares (its task, call site, mapping, group), as
+    ``Graph.to_dict`` lists it in each node. ``told``: each task's function name and description
+    by ``id``, found once per task (a docstring's ``cleandoc`` per node was most of a
+    1,000,000-node chain's description)."""
     opts = n.task.options
     about = told.get(id(n.task))
     if about is None:
         about = told[id(n.task)] = (function_name(n.task.fn), opts.description or summary(n.task.fn))
     function, description = about
     data: dict[str, Any] = {
-        "key": n.key,
         "task": n.task.name,
         "function": function,
-        "upstream": sorted(n.upstream),
         "map": n.is_map,
         "max_concurrency": n.max_concurrency,
         "trigger_rule": n.trigger_rule.value,
-        "conditions": [_condition_dict(c) for c in n.conditions],
         "location": n.location,
         "options": {
             "retries": opts.retries,
@@ -364,7 +383,7 @@ def _node_dict(n: Node, told: dict[int, tuple[str, str | None]]) -> dict[str, An
             "resources": dict(opts.resources),
         },
     }
-    # Only what a node has: a pipeline without these keeps the description (and digest) it had.
+    # Only what a node has: a pipeline without these is described without them.
     for label, value in (("group", n.group), ("description", description), ("owner", opts.owner)):
         if value:
             data[label] = value
@@ -372,6 +391,14 @@ def _node_dict(n: Node, told: dict[int, tuple[str, str | None]]) -> dict[str, An
         data["tags"] = data["options"]["tags"]
     if opts.allow_failure:
         data["allow_failure"] = True
+    return data
+
+
+def _own_dict(n: Node) -> dict[str, Any] | None:
+    """What only this node has (its guards, its inputs computed by expressions), or None."""
+    data: dict[str, Any] = {}
+    if n.conditions:
+        data["conditions"] = [_condition_dict(c) for c in n.conditions]
     bindings = (*n.args, *n.kwargs.values())
     if any(_has_expr(b) for b in bindings):
         names = _input_names(n)
@@ -380,7 +407,7 @@ def _node_dict(n: Node, told: dict[int, tuple[str, str | None]]) -> dict[str, An
             for i, b in enumerate(bindings)
             if _has_expr(b)
         ]
-    return data
+    return data or None
 
 
 def _condition_dict(c: Condition) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class Progress:
                 run_id=run.run_id,
                 pipeline=graph.name,
                 params=params,
-                graph=graph.to_dict(),
+                graph=graph.to_record(),
                 time=now,
                 executor=executor,
                 parent_run_id=run.parent_run_id,

@@ -21,6 +21,7 @@ from rich.text import Text
 from suiro.cli.output import seconds, table
 from suiro.cli.terminal import console as make_console
 from suiro.events import Event, RunFinished, RunStarted, TaskMapped, TaskStateChanged
+from suiro.graphrecord import node_keys
 from suiro.labels import task_label
 from suiro.runner import RunResult
 from suiro.secrets import mask
@@ -94,7 +95,7 @@ class RunView:
         with self._lock:
             if isinstance(event, RunStarted):
                 self.run_id = event.run_id
-                self.rows = {node["key"]: _Row() for node in event.graph["nodes"]}
+                self.rows = {key: _Row() for key in node_keys(event.graph)}
                 resuming = f", resuming run {event.parent_run_id}" if event.parent_run_id else ""
                 self.console.print(  # the run's own id first: scripts take the first id they see
                     f"run {event.run_id}: pipeline {event.pipeline}, {_count(self.rows)}, "

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from suiro import graphrecord
 from suiro.cache import describe_changes, diff_parts, uncached_reason
 from suiro.errors import RunNotFoundError, did_you_mean
 from suiro.states import RunState, TaskState
@@ -92,7 +93,7 @@ def last_dynamic_graph(db: Database, pipeline: str) -> tuple[str, dict[str, Any]
     for row in rows:
         graph = json.loads(row["graph"])
         if graph.get("dynamic"):
-            return row["id"], graph
+            return row["id"], graphrecord.expand(graph)
     return None
 
 
@@ -128,7 +129,7 @@ def get_run(db: Database, run_id: str) -> dict[str, Any]:
                     for k in ("map_index", "attempt", "state", "error_type", "error_message", "traceback")
                 }
             )
-    tolerates = {n["key"] for n in about.get("nodes", ()) if n.get("allow_failure")}
+    tolerates = graphrecord.tolerated(about)
     for key, node in nodes.items():  # failed, but its task has allow_failure: the run did not fail for it
         node["tolerated"] = node["state"] == "failed" and key in tolerates
     run["tasks"] = list(nodes.values())
@@ -377,7 +378,7 @@ def pipeline_graph(db: Database, name: str) -> dict[str, Any]:
     if not rows:
         known = [r["name"] for r in list_pipelines(db)]
         raise RunNotFoundError(f"no run of pipeline {name!r} is recorded{did_you_mean(name, known)}.")
-    return json.loads(rows[0]["graph"])
+    return graphrecord.expand(json.loads(rows[0]["graph"]))
 
 
 def run_states(db: Database, run_id: str) -> dict[str, Any]:
@@ -406,4 +407,4 @@ def run_graph(db: Database, run_id: str) -> dict[str, Any]:
         "SELECT p.graph FROM runs r JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = :id",
         {"id": resolve_run_id(db, run_id)},
     )
-    return json.loads(rows[0]["graph"]) if rows else {}
+    return graphrecord.expand(json.loads(rows[0]["graph"])) if rows else {}

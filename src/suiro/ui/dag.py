@@ -16,26 +16,31 @@ from typing import Any
 from suiro.drawing import edges, run_order
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 176, 46, 56, 16, 12
+#: Tasks past which a graph is not drawn: the picture would be megabytes no one can read; the page
+#: says how many there are and how to draw them (the task table lists them).
+DRAW_LIMIT = 400
 #: Characters of a task name that fit in a box; the full name is in the box's tooltip.
 NAME_FIT = 24
 
 
 def layout(graph: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    """Each node's (column, row)."""
+    """Each node's (column, row); linear in nodes and edges (but for each column's sort)."""
     nodes = {n["key"]: n for n in graph.get("nodes", ())}
     order = run_order(graph) if nodes else []
+    position = {key: i for i, key in enumerate(order)}
     column: dict[str, int] = {}
+    members: dict[int, list[str]] = {}
     for key in order:
-        column[key] = 1 + max((column[up] for up in nodes[key]["upstream"] if up in column), default=-1)
+        column[key] = col = 1 + max((column[up] for up in nodes[key]["upstream"] if up in column), default=-1)
+        members.setdefault(col, []).append(key)
     rows: dict[str, int] = {}
-    for col in range(max(column.values(), default=-1) + 1):
-        members = [k for k in order if column[k] == col]
+    for col in range(len(members)):
 
         def centre(key: str) -> float:
             ups = [rows[u] for u in nodes[key]["upstream"] if u in rows]
-            return sum(ups) / len(ups) if ups else float(order.index(key))
+            return sum(ups) / len(ups) if ups else float(position[key])
 
-        for row, key in enumerate(sorted(members, key=lambda k: (centre(k), order.index(k)))):
+        for row, key in enumerate(sorted(members[col], key=lambda k: (centre(k), position[k]))):
             rows[key] = row
     return {key: (column[key], rows[key]) for key in order}
 
@@ -54,6 +59,12 @@ def svg(graph: dict[str, Any], tasks: dict[str, dict[str, Any]] | None = None, *
     the picture can be walked with the keyboard.
     """
     tasks = tasks or {}
+    count = len(graph.get("nodes", ()))
+    if count > DRAW_LIMIT:
+        return (
+            f'<p class="muted">This pipeline has {count:,} tasks, too many to draw here (the limit is'
+            f" {DRAW_LIMIT}); <code>suiro graph FILE.py</code> prints it as text, Mermaid or DOT.</p>"
+        )
     places = layout(graph)
     if not places:
         return '<p class="muted">This pipeline has no recorded tasks.</p>'
