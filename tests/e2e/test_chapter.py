@@ -354,7 +354,8 @@ def test_16_exercise1_dag_is_the_chapter_figure(cli):
     assert run(cli, "16_exercise1_dag").startswith("deployed: registered (accuracy 0.9")
     assert states(cli)["alert"] == "skipped"
     assert run(cli, "16_exercise1_dag", "--set", "threshold=0.999").startswith("alert: accuracy 0.9")
-    assert (states(cli)["deploy"], states(cli)["register"]) == ("skipped", "skipped")
+    tasks = states(cli)
+    assert (tasks["deploy"], tasks["register"]) == ("skipped", "skipped")
 
 
 def test_17_exercise2_fixed_dag_orders_b_after_a(cli):

@@ -96,7 +96,7 @@ def measure(tmp_path: Path, target: str, executor: str, kind: str) -> tuple[floa
     return (found["peak"] - found["base"]) / SIZE_MB, by_task, found["output"]
 
 
-@pytest.mark.parametrize("kind", ["bytes", "npy"])
+@pytest.mark.parametrize("kind", [pytest.param("bytes", marks=pytest.mark.slow), "npy"])  # bytes: 4 s
 def test_on_processes_a_large_output_stays_with_the_workers_and_the_runner_never_holds_it(tmp_path, kind):
     growth, notes, output = measure(tmp_path, "chain", "processes", kind)
     assert output == (SIZE_MB * 2**20 if kind == "bytes" else SIZE_MB * 2**20 // 8)

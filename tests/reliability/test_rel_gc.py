@@ -332,7 +332,7 @@ def _loop(cli: Cli, seed: int, iterations: int) -> None:
 
 
 def test_r19_gc_beside_runs_re_creating_old_objects_loses_no_recorded_output(cli):
-    _loop(cli, seed=19, iterations=5)  # ~1 s each; the slow tier runs 150
+    _loop(cli, seed=19, iterations=3)  # ~1.5 s each; the slow tier runs 150
 
 
 @pytest.mark.slow
