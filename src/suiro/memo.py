@@ -34,6 +34,9 @@ __all__ = ["ABSENT", "Gather", "Hit", "Lazy", "Memo", "OutputStore", "is_portabl
 
 #: The run of a memo used outside one (keys only, as in tests): no id, no home, not scheduled.
 _NO_RUN = RunInfo(run_id="")
+#: A map's items looked up together (``Memo.item_hits``): one query instead of one per item, and
+#: no more keys held at once than this.
+ITEM_BATCH = 500
 
 
 class Memo:
@@ -150,6 +153,24 @@ class Memo:
         return self.outputs.lookup(
             node.key, map_index, key, cache=opts.cache and not self.fresh, ttl=opts.cache_ttl
         )
+
+    def item_hits(
+        self, node: Node, node_key: CacheKey | None, calls: list[tuple[Any, Any]], first: int
+    ) -> list[tuple[CacheKey | None, Hit | None]]:
+        """Each call's item key and found output, for items ``first``, ``first + 1``... of a map.
+
+        The keys are looked up together (``OutputStore.lookup_items``); a caller passes at most
+        ``ITEM_BATCH`` calls, so a big map's keys are not all held at once.
+        """
+        keys = [self.item_key(node, node_key, first + i, call) for i, call in enumerate(calls)]
+        opts = node.task.options
+        found = self.outputs.lookup_items(
+            node.key,
+            [(first + i, key) for i, key in enumerate(keys) if key is not None],
+            cache=opts.cache and not self.fresh,
+            ttl=opts.cache_ttl,
+        )
+        return [(key, found.get(first + i)) for i, key in enumerate(keys)]
 
     def custom_key(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CacheKey | None:
         """The key from a task's ``cache_key=`` callable, which replaces the inputs part.

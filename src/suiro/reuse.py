@@ -8,7 +8,7 @@ its loader until then.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +36,13 @@ class OutputStore(Protocol):
     ) -> Hit | None:
         """A reusable output computed under exactly ``key``: the resumed run's, else (if ``cache``)
         any run's; None if there is none."""
+        ...
+
+    def lookup_items(
+        self, task_key: str, keys: Sequence[tuple[int, CacheKey]], *, cache: bool, ttl: float | None
+    ) -> dict[int, Hit]:
+        """``lookup`` for items of one mapped task, each (map index, key): {map index: hit} of those
+        found (the same answers, read together)."""
         ...
 
     def collect(self, artifacts: list[Any]) -> Any:

@@ -35,7 +35,7 @@ from suiro.faults import fault
 from suiro.graph import Binding, Graph, Node, output_sources
 from suiro.labels import task_label
 from suiro.mapping import split_mapped
-from suiro.memo import Hit, Memo, OutputStore
+from suiro.memo import ITEM_BATCH, Hit, Memo, OutputStore
 from suiro.progress import Progress
 from suiro.results import RunError, RunResult
 from suiro.retry import RetrySchedule
@@ -254,16 +254,18 @@ class Runner:
             return self._finish_map(node.key, emit=False)
         self._progress.map_running(node.key)
         fan.start()
-        for index, call in enumerate(calls):
-            hit = None
-            if self._memo is not None:
-                item_key = self._memo.item_key(node, key, index, call)
-                self._progress.keyed(node.key, item_key, map_index=index)
-                hit = self._memo.lookup(node, index, item_key)
-            if hit is None:
-                self._attempts.ready.append(Unit(node.key, index, *call))
-            else:
-                self._reuse_item(node.key, index, hit)
+        for first in range(0, len(calls), ITEM_BATCH):
+            part = calls[first : first + ITEM_BATCH]
+            found = self._memo.item_hits(node, key, part, first) if self._memo is not None else None
+            for index, call in enumerate(part, first):
+                hit = None
+                if found is not None:
+                    item_key, hit = found[index - first]
+                    self._progress.keyed(node.key, item_key, map_index=index)
+                if hit is None:
+                    self._attempts.ready.append(Unit(node.key, index, *call))
+                else:
+                    self._reuse_item(node.key, index, hit)
         return self._finish_map(node.key, emit=False) if fan.left == 0 else None
 
     def _reuse(self, key: str, hit: Hit) -> TaskState:

@@ -9,6 +9,7 @@ edited are written to ``tmp_path`` and loaded with ``suiro.load_pipeline``.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pipelines import store_chain
 
 import suiro
 from suiro import RunState, TaskState, history
+from suiro.memo import ITEM_BATCH
 from suiro.store.artifacts import ArtifactStore
 from suiro.store.db import Database
 
@@ -117,6 +119,43 @@ def test_changing_one_item_of_a_mapped_list_reruns_only_that_item(ledger):
     assert second.output == 21
     assert second.tasks["square"].item_states == [CACHED, CACHED, SUCCESS]
     assert ledger.take() == Counter(["square[4]", "total"])
+
+
+@suiro.task
+def noisy(i: int) -> bytes | int:
+    """Items 0-2 make a file-sized output that differs each time it is computed; the rest, ``i``."""
+    return os.urandom(20_000) if i < 3 else i
+
+
+@suiro.pipeline
+def noisy_map(items: list[int] = list(range(ITEM_BATCH + 100))):  # noqa: B006 - recorded as a default
+    return noisy.map(items)
+
+
+def test_a_big_maps_items_are_found_in_batches_as_each_alone_would_be(suiro_home):
+    size = ITEM_BATCH + 100
+    first = run(noisy_map)
+    fresh = run(noisy_map, fresh=True)  # items 0-2 computed again: a newer output under each key
+    (newest,) = [r["output_digest"] for r in task_rows(fresh.run_id) if r["map_index"] == 1]
+    ArtifactStore(suiro_home / "artifacts").path(newest).unlink()  # item 1's newest output is gone
+
+    # One more item: the node's key changes, so its items are looked up (the old ones by value).
+    again = run(noisy_map, params={"items": list(range(size + 1))})
+
+    assert again.tasks["noisy"].item_states == [CACHED] * size + [SUCCESS], "both batches found"
+    assert again.output[1] == first.output[1], "item 1: the older output, as a look-up of it alone finds"
+    assert again.output[0] == fresh.output[0] and again.output[2] == fresh.output[2], "the newest"
+    assert again.output[3:] == list(range(3, size + 1))
+    sources = {r["map_index"]: r["cached_from"] for r in task_rows(again.run_id) if 0 <= r["map_index"] < 3}
+    assert sources == {0: fresh.run_id, 1: first.run_id, 2: fresh.run_id}
+
+
+def task_rows(run_id: str) -> list[dict[str, Any]]:
+    return Database.open().query(
+        "SELECT map_index, cached_from, output_digest FROM task_runs"
+        " WHERE run_id = :id AND task_key = 'noisy'",
+        {"id": run_id},
+    )
 
 
 def test_fresh_runs_everything(ledger, first_chain):

@@ -53,6 +53,27 @@ FIND_FRESH = (
     " WHERE c.prefix = :prefix AND c.ended >= :since AND t.cache_key = :key AND t.state = 'success'"
     " AND t.output_digest IS NOT NULL ORDER BY c.ended DESC LIMIT 3"
 )
+#: SQLite: the look-ups of many keys in one statement (a map's items), ``:keys`` a JSON array of
+#: [prefix, key]: for each, the newest listed task run that ``FIND_ANY`` would read first, as
+#: ``item`` (the key's place in the array) with its output. The caller reads a key whose newest
+#: output cannot be reused through ``FIND_ANY`` (its older ones).
+FIND_EACH = (
+    "SELECT f.item, t.output_digest, t.output_kind, t.output_inline,"
+    " COALESCE(t.cached_from, t.run_id) AS source FROM (SELECT j.key AS item, (SELECT c.task_run"
+    " FROM cache_entries AS c JOIN task_runs AS t ON t.id = c.task_run WHERE c.prefix = j.value ->> 0"
+    " AND t.cache_key = j.value ->> 1 AND t.state IN ('success', 'cached') AND t.output_digest IS NOT NULL"
+    " ORDER BY c.ended DESC LIMIT 1) AS found FROM json_each(:keys) AS j) AS f"
+    " JOIN task_runs AS t ON t.id = f.found"
+)
+#: ``FIND_EACH`` with a TTL (``FIND_FRESH``'s rule).
+FIND_EACH_FRESH = (
+    "SELECT f.item, t.output_digest, t.output_kind, t.output_inline, t.run_id AS source"
+    " FROM (SELECT j.key AS item, (SELECT c.task_run FROM cache_entries AS c JOIN task_runs AS t"
+    " ON t.id = c.task_run WHERE c.prefix = j.value ->> 0 AND c.ended >= :since"
+    " AND t.cache_key = j.value ->> 1 AND t.state = 'success' AND t.output_digest IS NOT NULL"
+    " ORDER BY c.ended DESC LIMIT 1) AS found FROM json_each(:keys) AS j) AS f"
+    " JOIN task_runs AS t ON t.id = f.found"
+)
 #: SQLite: a listing in one statement (each statement step may give the GIL away, see
 #: ``Tx.insert_rows``), its entries a JSON array of [prefix, task key, map index], in key order.
 _LIST_JSON = (
@@ -81,6 +102,12 @@ def prefix(key: str) -> int:
 def find_params(key: str, since: float = 0.0) -> dict[str, Any]:
     """The parameters of a read by cache key (``FIND_ANY``, ``FIND_FRESH``, ``store.reuse.SOURCE``)."""
     return {"key": key, "prefix": prefix(key), "since": since}
+
+
+def each_params(keys: Sequence[str], since: float = 0.0) -> dict[str, Any]:
+    """The parameters of ``FIND_EACH`` / ``FIND_EACH_FRESH`` for ``keys`` (``item`` i is ``keys[i]``)."""
+    entries = [[prefix(key), key] for key in keys]
+    return {"keys": json.dumps(entries, separators=(",", ":")), "since": since}
 
 
 def list_entries(tx: Any, run_id: str, entries: Sequence[tuple[int, str, int]], *, sqlite: bool) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from suiro import clock
@@ -21,7 +21,7 @@ from suiro.cache import CacheKey
 from suiro.errors import ArtifactCorruptError, ArtifactError, ArtifactStoreError
 from suiro.files import Produced
 from suiro.reuse import Hit
-from suiro.store.cache_index import FIND_ANY, FIND_FRESH, find_params
+from suiro.store.cache_index import FIND_ANY, FIND_EACH, FIND_EACH_FRESH, FIND_FRESH, each_params, find_params
 from suiro.store.content import FILES, ArtifactMeta, ContentStore
 from suiro.store.db import Database, insert_sql
 from suiro.store.files import file_digests, load_files, put_files
@@ -228,6 +228,43 @@ class StoreOutputs:
             if hit is not None:
                 return hit
         return None
+
+    def lookup_items(
+        self, task_key: str, keys: Sequence[tuple[int, CacheKey]], *, cache: bool, ttl: float | None
+    ) -> dict[int, Hit]:
+        """``lookup`` for items of one mapped task at once: {map index: hit} for those found.
+
+        Why: looked up one query each, a map's item cost the runner's thread ~30 µs, most of it the
+        query's own cost, not the index's. On SQLite the keys are read in one statement
+        (``FIND_EACH``: each key's newest output); an item whose newest output cannot be reused
+        (its file gone, damaged) is then looked up alone, as ``lookup`` would, so the answers are
+        the same.
+        """
+        if not self.db.is_sqlite:  # FIND_EACH reads its keys through SQLite's json_each
+            found = ((i, self.lookup(task_key, i, key, cache=cache, ttl=ttl)) for i, key in keys)
+            return {i: hit for i, hit in found if hit is not None}
+        hits: dict[int, Hit] = {}
+        asked: list[tuple[int, CacheKey]] = []
+        for index, key in keys:
+            prior = self.prior.get((task_key, index))
+            if prior is not None and prior[0] == key.key and not ttl:
+                hit = self._hit(self._recorded(prior[1]), prior[2], task_key)
+                if hit is not None:
+                    hits[index] = hit
+                    continue
+            if cache:
+                asked.append((index, key))
+        if not asked:
+            return hits
+        params = each_params([key.key for _, key in asked], clock.now() - ttl if ttl else 0.0)
+        for row in self.db.query(FIND_EACH_FRESH if ttl else FIND_EACH, params):
+            index, key = asked[row["item"]]
+            hit = self._hit(self._recorded(row), row["source"], task_key)
+            if hit is None:  # its newest output is gone: an older one may not be (``FIND_ANY`` reads 3)
+                hit = self.lookup(task_key, index, key, cache=cache, ttl=ttl)
+            if hit is not None:
+                hits[index] = hit
+        return hits
 
     def _recorded(self, row: dict[str, Any]) -> ArtifactMeta | None:
         """The output a task-run row points to: kept on the row itself, else its ``artifacts`` row."""

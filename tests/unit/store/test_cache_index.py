@@ -16,7 +16,7 @@ from suiro.events import RunFinished, RunStarted, TaskKeyed, TaskOutput, TaskSta
 from suiro.states import RunState, TaskState
 from suiro.store import cache_index, reaper, reuse
 from suiro.store.artifacts import ArtifactMeta
-from suiro.store.cache_index import FIND_ANY, FIND_FRESH, find_params
+from suiro.store.cache_index import FIND_ANY, FIND_EACH, FIND_EACH_FRESH, FIND_FRESH, each_params, find_params
 from suiro.store.db import HEAD_REVISION, Database, this_host
 from suiro.store.migrate import upgrade_schema
 from suiro.store.recorder import Recorder
@@ -92,12 +92,39 @@ def test_every_read_by_cache_key_seeks_the_index_and_reads_newest_first(tmp_path
         (FIND_ANY, find_params(KEY)),
         (FIND_FRESH, find_params(KEY, since=5.0)),
         (reuse.SOURCE, {"run": "r1", **find_params(KEY)}),
+        (FIND_EACH, each_params([KEY, key_of(1)])),
+        (FIND_EACH_FRESH, each_params([KEY, key_of(1)], since=5.0)),
     ):
         steps = plan(db, sql, params)
         assert "SEARCH c USING PRIMARY KEY (prefix=?" in steps, (sql, steps)
         assert "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)" in steps, (sql, steps)
         if sql is not reuse.SOURCE:  # newest first along the index, stopping after 3
             assert "TEMP B-TREE" not in steps, (sql, steps)
+
+
+def test_many_keys_read_in_one_statement_find_what_each_read_alone_finds_first(tmp_path):
+    db = Database.open(f"sqlite:///{tmp_path / 'suiro.db'}")
+    recorder = Recorder(db, interval=3600)
+    start(recorder)
+    for n in range(5):
+        finish(recorder, f"t{n}", key_of(n), n)
+    time.sleep(0.01)
+    finish(recorder, "newer", key_of(1), 11, TaskState.CACHED)  # a newer output under key 1
+    twin = key_of(2)[:16] + "0" * 48  # key 2's prefix, never recorded
+    recorder.notify(RunFinished(run_id=RUN, state=RunState.SUCCESS, time=time.time()))
+    keys = [key_of(n) for n in (4, 1, 9, 0, 2)] + [twin, "not-hex"]
+
+    found = {row["item"]: row for row in db.query(FIND_EACH, each_params(keys))}
+    alone = {i: db.query(FIND_ANY, find_params(key)) for i, key in enumerate(keys)}
+    assert sorted(found) == [i for i, rows in alone.items() if rows] == [0, 1, 3, 4]
+    for i, row in found.items():
+        assert {k: v for k, v in row.items() if k != "item"} == alone[i][0]
+    assert found[1]["output_digest"] == output(11).digest, "the newest output under the key"
+
+    # With a TTL only original computations count: key 1's newest is a reuse, so its first.
+    fresh = {r["item"]: r["output_digest"] for r in db.query(FIND_EACH_FRESH, each_params(keys))}
+    assert fresh == {0: output(4).digest, 1: output(1).digest, 3: output(0).digest, 4: output(2).digest}
+    assert db.query(FIND_EACH_FRESH, each_params(keys, since=time.time() + 60)) == []
 
 
 def start(recorder: Recorder) -> None:
