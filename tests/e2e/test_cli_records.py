@@ -453,3 +453,36 @@ def test_runs_table_shows_the_resumed_run_id_whole(resumed):
     out = resumed.cli.ok("runs").stdout
     assert out.count(resumed.failed) == 2, out  # as a run, and in the resumes column of its resume
     assert "…" not in out, out
+
+
+WIDE = """
+    from suiro import pipeline, task
+
+
+    @task
+    def work(i: int) -> int:
+        if i == 250:
+            raise ValueError("item 250 is bad")
+        return i
+
+
+    @pipeline
+    def wide():
+        return [work(i) for i in range(300)]
+"""
+
+
+def test_show_of_a_wide_run_lists_what_failed_and_counts_the_rest(tmp_path):
+    cli = Cli(tmp_path)
+    cli.write("wide.py", WIDE)
+    run_id = cli.expect(1, "run", "wide.py").run_id
+
+    shown = cli.ok("show", run_id).stdout
+    listed = re.findall(r"^│ (work(?:_\d+)?) ", shown, re.MULTILINE)
+    # The failed one (the 251st task) first, then the others in run order up to 200 rows.
+    assert listed == ["work", *(f"work_{n}" for n in range(2, 200)), "work_251"], shown
+    assert "ValueError: item 250 is bad" in shown
+    assert f"100 more tasks not listed (100 success); `suiro show {run_id} --all` lists every one." in shown
+    every = cli.ok("show", run_id, "--all").stdout
+    assert len(re.findall(r"^│ work", every, re.MULTILINE)) == 300 and "more tasks not listed" not in every
+    assert len(cli.json("show", run_id)["tasks"]) == 300

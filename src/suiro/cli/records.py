@@ -19,6 +19,10 @@ from suiro.labels import task_label
 commands = typer.Typer()
 
 
+#: Task rows ``suiro show`` lists without ``--all`` (``suiro.brief``: what needs attention first).
+SHOW_TASKS = 200
+
+
 def _read(call: Any, *, verbose: bool, json_: bool) -> Any:
     """Run one ``suiro.history`` read with one-line errors; with --json print it and return None."""
     with errors(verbose):
@@ -68,9 +72,21 @@ def runs(
 
 
 @commands.command()
-def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
-    """Show a run: its parameters and every task's state, attempts, time, errors, cache hits."""
+def show(
+    run_id: RunId,
+    all_: Annotated[
+        bool, typer.Option("--all", help=f"List every task (past {SHOW_TASKS}, only some are).")
+    ] = False,
+    json_: Json = False,
+    verbose: Verbose = False,
+) -> None:
+    """Show a run: its parameters and every task's state, attempts, time, errors, cache hits.
+
+    A run of more than 200 tasks lists those that did not succeed first, then the others up to
+    200, and counts the rest by state (--all lists every one; --json always has them all).
+    """
     from suiro import history
+    from suiro.brief import brief
 
     run = _read(lambda: history.show(run_id), verbose=verbose, json_=json_)
     if run is None:
@@ -96,7 +112,8 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         )
     out.print(f"params: {run['params']}", markup=False)
     rows = []
-    for t in run["tasks"]:
+    shown, left = brief(run["tasks"], len(run["tasks"]) if all_ else SHOW_TASKS)
+    for t in shown:
         note = ", ".join(f"{n} {s}" for s, n in t["items"].items())
         if t["map_size"] is not None:
             note = f"{t['map_size']} items" + (f": {note}" if note else "")
@@ -112,6 +129,14 @@ def show(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> None:
         state = f"{t['state']} (tolerated)" if t.get("tolerated") else t["state"]
         rows.append([t["task_key"], state, t["attempts"] or "", seconds(t["duration"]), note])
     out.print(table(["task", "state", "attempts", "time", "note"], rows))
+    if left:
+        counts = ", ".join(f"{n:,} {state}" for state, n in left.items())
+        out.print(
+            f"{sum(left.values()):,} more tasks not listed ({counts}); "
+            f"`suiro show {run['id']} --all` lists every one.",
+            markup=False,
+            highlight=False,
+        )
     if run.get("deliveries"):  # who was told, and whether it reached them
         out.print("notifications:")
         out.print(_deliveries(run["deliveries"], with_run=False))
