@@ -178,6 +178,27 @@ def test_runs_are_paged_newest_first(open_client, home, monkeypatch):
     assert open_client.get("/api/v1/runs", params={"page": 2}).json()["more"] is False
 
 
+def test_a_run_past_the_page_limit_lists_what_did_not_succeed_and_counts_the_rest(
+    open_client, home, monkeypatch
+):
+    from suiro.ui import reads
+
+    monkeypatch.setattr(reads, "PAGE_TASKS", 1)
+    rows = lambda text: re.findall(r'<tr id="task-([^"]+)"', text)  # noqa: E731
+    text = open_client.get(f"/runs/{home[1]['mapped']}").text
+    assert rows(text) == ["items"]
+    assert "2 more tasks not listed (2 success), nor their logs and outputs" in text
+    assert "squaring 2" not in text, "the log of a task not listed is not read"
+    every = open_client.get(f"/runs/{home[1]['mapped']}", params={"tasks": "all"}).text
+    assert rows(every) == ["items", "square", "train"] and "squaring 2" in every
+    assert "more tasks not listed" not in every
+    failed = open_client.get(f"/runs/{home[1]['failing']}").text
+    assert rows(failed) == ["fragile"], "the failed task first"
+    assert "ConnectionError: first attempt fails" in failed
+    api = open_client.get(f"/api/v1/runs/{home[1]['mapped']}").json()
+    assert [t["task_key"] for t in api["tasks"]] == ["items", "square", "train"], "the API has every task"
+
+
 def test_the_pages_and_the_api_show_the_same_runs(open_client):
     api = [r["id"] for r in open_client.get("/api/v1/runs").json()["runs"]]
     assert re.findall(r'<a href="/runs/([0-9a-f-]+)">', open_client.get("/runs").text) == api

@@ -42,9 +42,10 @@ def runs_page(request: Request, page: int = 1):
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: str):
+def run_page(request: Request, run_id: str, tasks: str | None = None):
+    listed = None if tasks == "all" else reads.PAGE_TASKS
     try:
-        run = reads.run(request.app.state.registry, actions.check_run_id(run_id))
+        run = reads.run(request.app.state.registry, actions.check_run_id(run_id), tasks=listed)
     except RunNotFoundError:  # started from this UI or queued, and not recorded yet: say so
         waiting = launches.status(request.app.state.registry, run_id)
         if waiting is None:

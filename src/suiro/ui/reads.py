@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from suiro.brief import brief
 from suiro.states import RunState, TaskState
 from suiro.store import queries, search
 from suiro.store.search import RunFilter
@@ -25,6 +26,9 @@ PAGE_SIZE = 50
 LOG_TAIL = 2000
 #: A run page explains the cache decision of at most this many tasks (each costs two reads).
 EXPLAINED = 100
+#: Task rows a run's page lists (``?tasks=all`` lists every one): a 20,000-task run's page was
+#: 14 MB and took 4 s, every task's log file read.
+PAGE_TASKS = 500
 RUN_STATES = [s.value for s in RunState]
 TASK_STATES = [s.value for s in TaskState]
 
@@ -52,9 +56,14 @@ def runs(
     }
 
 
-def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> dict[str, Any]:
+def run(
+    registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL, tasks: int | None = None
+) -> dict[str, Any]:
     """A run with its tasks, attempts (with tracebacks), logs, metrics, outputs, graph and, per
     task, why it was or was not a cache hit (``explain``).
+
+    With ``tasks``, a run of more tasks lists that many (``suiro.brief``: those that did not
+    succeed first), and only their logs and outputs; ``tasks_left`` counts the others by state.
 
     Raises:
         RunNotFoundError: no such run.
@@ -63,13 +72,20 @@ def run(registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL) -> 
     data = queries.get_run(db, run_id)
     for attempt in data["attempts"]:
         attempt.pop("log_path", None)  # where the file is on disk is not the reader's business
-    logs = queries.logs(db, data["id"], within=registry.store.home)
+    listed = None
+    data["tasks_left"] = {}
+    if tasks is not None and len(data["tasks"]) > tasks:
+        data["tasks"], data["tasks_left"] = brief(data["tasks"], tasks)
+        listed = {t["task_key"] for t in data["tasks"]}
+    logs = queries.logs(db, data["id"], within=registry.store.home, tasks=listed)
     if log_tail is not None:
         for entry in logs:
             entry["lines"] = entry["lines"][-log_tail:]
     data["logs"] = logs
     data["metrics"] = queries.metrics(db, data["id"])
-    data["outputs"] = queries.artifacts(db, data["id"])
+    data["outputs"] = [
+        o for o in queries.artifacts(db, data["id"]) if listed is None or o["task_key"] in listed
+    ]
     for output in data["outputs"][: preview.MAX_PREVIEWS]:  # verified against its digest, size-limited
         output["preview"] = preview.of_output(registry.store, output, data["id"])
     data["graph"] = queries.run_graph(db, data["id"])
