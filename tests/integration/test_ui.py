@@ -199,6 +199,21 @@ def test_a_run_past_the_page_limit_lists_what_did_not_succeed_and_counts_the_res
     assert [t["task_key"] for t in api["tasks"]] == ["items", "square", "train"], "the API has every task"
 
 
+def test_a_runs_tasks_are_filtered_by_part_of_their_key_and_by_state(open_client, home):
+    rows = lambda text: re.findall(r'<tr id="task-([^"]+)"', text)  # noqa: E731
+    page = f"/runs/{home[1]['mapped']}"
+    found = open_client.get(page, params={"find": "qua"}).text
+    assert rows(found) == ["square"] and "1 of 3 tasks match" in found
+    assert "squaring 2" in found and 'id="log-train-' not in found, "the logs of the tasks listed only"
+    assert 'id="log-train-' in open_client.get(page).text
+    assert 'data-task="train"' in found and 'class="node st-success" data-task="train"' in found, (
+        "the graph still shows every task's state"
+    )
+    assert rows(open_client.get(page, params={"state": "failed"}).text) == []
+    failing = open_client.get(f"/runs/{home[1]['failing']}", params={"state": "failed"}).text
+    assert rows(failing) == ["fragile"] and 'name="find"' in failing
+
+
 def test_the_pages_and_the_api_show_the_same_runs(open_client):
     api = [r["id"] for r in open_client.get("/api/v1/runs").json()["runs"]]
     assert re.findall(r'<a href="/runs/([0-9a-f-]+)">', open_client.get("/runs").text) == api

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
 from suiro.errors import RunNotFoundError
+from suiro.states import TaskState
 from suiro.ui import actions, apidocs, charts, compare, dag, filters, launches, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
@@ -42,22 +43,29 @@ def runs_page(request: Request, page: int = 1):
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: str, tasks: str | None = None):
+def run_page(
+    request: Request, run_id: str, tasks: str | None = None, find: str | None = None, state: str | None = None
+):
     listed = None if tasks == "all" else reads.PAGE_TASKS
     try:
-        run = reads.run(request.app.state.registry, actions.check_run_id(run_id), tasks=listed)
+        run = reads.run(
+            request.app.state.registry, actions.check_run_id(run_id), tasks=listed, find=find, state=state
+        )
     except RunNotFoundError:  # started from this UI or queued, and not recorded yet: say so
         waiting = launches.status(request.app.state.registry, run_id)
         if waiting is None:
             raise
         return _page(request, "starting.html", {"run_id": run_id, **waiting})
-    tasks = {t["task_key"]: t for t in run["tasks"]}
+    tasks = {t["task_key"]: t for t in run.pop("every_task", run["tasks"])}
     context = {
         "run": run,
         "dag": dag.svg(run["graph"], tasks, link=True),
         "gantt": charts.gantt(run, clock.now()),
         "charts": [(n, charts.metric_chart(n, s)) for n, s in charts.metric_series(run["metrics"]).items()],
         "live": run["state"] == "running",
+        "find": find or "",
+        "state": state or "",
+        "states": [s.value for s in TaskState],
     }
     return _page(request, "run.html", context)
 

@@ -57,13 +57,21 @@ def runs(
 
 
 def run(
-    registry: Registry, run_id: str, *, log_tail: int | None = LOG_TAIL, tasks: int | None = None
+    registry: Registry,
+    run_id: str,
+    *,
+    log_tail: int | None = LOG_TAIL,
+    tasks: int | None = None,
+    find: str | None = None,
+    state: str | None = None,
 ) -> dict[str, Any]:
     """A run with its tasks, attempts (with tracebacks), logs, metrics, outputs, graph and, per
     task, why it was or was not a cache hit (``explain``).
 
-    With ``tasks``, a run of more tasks lists that many (``suiro.brief``: those that did not
-    succeed first), and only their logs and outputs; ``tasks_left`` counts the others by state.
+    ``find`` (a part of a task's key) and ``state`` keep only the tasks that match; with
+    ``tasks``, more matching tasks than that are cut to that many (``suiro.brief``: those that did
+    not succeed first) and ``tasks_left`` counts the others by state. Only the kept tasks' logs and
+    outputs are read; ``task_count`` is the run's number of tasks.
 
     Raises:
         RunNotFoundError: no such run.
@@ -72,10 +80,13 @@ def run(
     data = queries.get_run(db, run_id)
     for attempt in data["attempts"]:
         attempt.pop("log_path", None)  # where the file is on disk is not the reader's business
+    every = data["tasks"]
+    kept = [t for t in every if (not find or find in t["task_key"]) and (not state or t["state"] == state)]
+    data["task_count"], data["tasks_left"] = len(every), {}
     listed = None
-    data["tasks_left"] = {}
-    if tasks is not None and len(data["tasks"]) > tasks:
-        data["tasks"], data["tasks_left"] = brief(data["tasks"], tasks)
+    if len(kept) < len(every) or (tasks is not None and len(kept) > tasks):
+        data["tasks"], data["tasks_left"] = brief(kept, len(kept) if tasks is None else tasks)
+        data["every_task"] = every  # the graph's boxes show every task's state
         listed = {t["task_key"] for t in data["tasks"]}
     logs = queries.logs(db, data["id"], within=registry.store.home, tasks=listed)
     if log_tail is not None:
