@@ -21,7 +21,6 @@ Must not write to the database or the artifact store.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from suiro.store.db import Database, home_dir
 from suiro.store.files import file_digests
 from suiro.store.home import Store
 from suiro.store.locations import artifacts_location, open_artifacts
-from suiro.store.outputs import MANIFEST, manifest_entries
+from suiro.store.outputs import MANIFEST, manifest_digests, manifest_entries
 from suiro.store.reaper import death_of
 
 #: Task runs named in one artifact problem before the rest are counted.
@@ -216,11 +215,8 @@ class _Verdicts:
     def _judge_manifest(self, data: bytes, kept: bytes | None) -> tuple[str, str] | None:
         """A manifest is broken when one of its items is; an item kept on a task run's row is
         judged by the bytes the manifest's ``items`` hold for it (migration 0007)."""
-        try:
-            items = json.loads(data)
-        except ValueError:
-            items = None
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        items = manifest_digests(data)
+        if items is None:
             return "corrupt_artifact", "a manifest that is not a JSON list of digests"
         entries = manifest_entries(kept, len(items))
         if entries is None:

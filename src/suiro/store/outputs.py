@@ -134,6 +134,17 @@ def manifest_items(items: list[ArtifactMeta]) -> bytes | None:
     return json.dumps(entries, separators=(",", ":")).encode()
 
 
+def manifest_digests(data: bytes) -> list[str] | None:
+    """A manifest's item digests, in order; None when its bytes are not a JSON list of digests."""
+    try:
+        digests = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        return None
+    return digests
+
+
 def manifest_entries(items: bytes | None, count: int) -> list[tuple[str, str] | None] | None:
     """What a manifest of ``count`` digests keeps of each item (``manifest_items``): its type and
     JSON text, or None for an item with its own ``artifacts`` row. None when ``items`` is damaged
@@ -212,13 +223,9 @@ class StoreOutputs:
         reused even for ``cache=False`` tasks (``cache`` False), since the resume continues
         that run; with a TTL, only a cache hit young enough counts.
         """
-        prior = self.prior.get((task_key, map_index))
-        if prior is not None and prior[0] == key.key and not ttl:
-            hit = self._hit(self._recorded(prior[1]), prior[2], task_key)
-            if hit is not None:
-                return hit
-        if not cache:
-            return None
+        hit = self._prior_hit(task_key, map_index, key, ttl)
+        if hit is not None or not cache:
+            return hit
         # With a TTL only original computations count: a reuse does not make a result younger.
         rows = self.db.query(
             FIND_FRESH if ttl else FIND_ANY, find_params(key.key, clock.now() - ttl if ttl else 0.0)
@@ -246,13 +253,10 @@ class StoreOutputs:
         hits: dict[int, Hit] = {}
         asked: list[tuple[int, CacheKey]] = []
         for index, key in keys:
-            prior = self.prior.get((task_key, index))
-            if prior is not None and prior[0] == key.key and not ttl:
-                hit = self._hit(self._recorded(prior[1]), prior[2], task_key)
-                if hit is not None:
-                    hits[index] = hit
-                    continue
-            if cache:
+            hit = self._prior_hit(task_key, index, key, ttl)
+            if hit is not None:
+                hits[index] = hit
+            elif cache:
                 asked.append((index, key))
         if not asked:
             return hits
@@ -265,6 +269,14 @@ class StoreOutputs:
             if hit is not None:
                 hits[index] = hit
         return hits
+
+    def _prior_hit(self, task_key: str, map_index: int, key: CacheKey, ttl: float | None) -> Hit | None:
+        """The resumed run's output of this task (item), if computed under exactly ``key`` and
+        intact; never with a TTL (only a young enough cache hit counts then)."""
+        prior = self.prior.get((task_key, map_index))
+        if prior is None or prior[0] != key.key or ttl:
+            return None
+        return self._hit(self._recorded(prior[1]), prior[2], task_key)
 
     def _recorded(self, row: dict[str, Any]) -> ArtifactMeta | None:
         """The output a task-run row points to: kept on the row itself, else its ``artifacts`` row."""
@@ -355,11 +367,8 @@ class StoreOutputs:
 
     def _manifest_digests(self, meta: ArtifactMeta) -> list[str]:
         data = meta.inline if meta.inline is not None else self.artifacts.get_bytes(meta.digest)
-        try:
-            digests = json.loads(data)
-        except ValueError:
-            digests = None
-        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        digests = manifest_digests(data)
+        if digests is None:
             raise ArtifactCorruptError(
                 f"manifest {meta.digest} is not a JSON list of digests; rerun the task that made it.",
                 digest=meta.digest,

@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from suiro import clock
 from suiro.errors import RunNotFoundError
-from suiro.states import TaskState
 from suiro.ui import actions, apidocs, charts, compare, dag, filters, launches, reads
 from suiro.ui.auth import COOKIE, derived, same
 from suiro.ui.render import render
@@ -65,7 +64,7 @@ def run_page(
         "live": run["state"] == "running",
         "find": find or "",
         "state": state or "",
-        "states": [s.value for s in TaskState],
+        "states": reads.TASK_STATES,
     }
     return _page(request, "run.html", context)
 
