@@ -111,6 +111,11 @@ def seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}s"
 
 
+def cut(text: str, limit: int = 160) -> str:
+    """``text`` in at most ``limit`` characters, ending in "…" when cut (so a cut is seen)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def number(value: float | None) -> str:
     """A metric's value in six significant digits ("" if none)."""
     return "" if value is None else f"{value:.6g}"

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from suiro.cli.options import Json, RunId, Verbose
-from suiro.cli.output import errors, logical, number, print_json, report_problems, seconds, table, when
+from suiro.cli.output import cut, errors, logical, number, print_json, report_problems, seconds, table, when
 from suiro.cli.terminal import console, printable
 from suiro.labels import task_label
 
@@ -121,11 +121,11 @@ def show(
             note = (note + "  " if note else "") + f"from {t['cached_from']}"
         failed = [e for e in t["errors"] if e["state"] == "failed"]
         if t["state"] == "retrying" and t["errors"] and t["errors"][-1]["error_type"] == _POKE:
-            note = (note + "  " if note else "") + f"waiting: {t['errors'][-1]['error_message']}"[:160]
+            note = (note + "  " if note else "") + cut(f"waiting: {t['errors'][-1]['error_message']}")
         elif failed:
-            note = (
-                note + "  " if note else ""
-            ) + f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"[:160]
+            note = (note + "  " if note else "") + cut(
+                f"{failed[-1]['error_type']}: {failed[-1]['error_message']}"
+            )
         state = f"{t['state']} (tolerated)" if t.get("tolerated") else t["state"]
         rows.append([t["task_key"], state, t["attempts"] or "", seconds(t["duration"]), note])
     out.print(table(["task", "state", "attempts", "time", "note"], rows))

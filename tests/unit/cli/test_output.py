@@ -8,7 +8,7 @@ import time
 
 from rich.text import Text
 
-from suiro.cli.output import number, seconds, table, when
+from suiro.cli.output import cut, number, seconds, table, when
 from suiro.cli.terminal import console
 
 
@@ -50,3 +50,10 @@ def test_times_durations_and_numbers():
     assert when(None) == "" and seconds(None) == "" and number(None) == ""
     assert seconds(1.23456) == "1.235s"
     assert number(0.1234567891) == "0.123457"
+
+
+def test_cut_keeps_short_text_and_marks_where_long_text_was_cut():
+    assert cut("short") == "short"
+    long = "x" * 200
+    assert cut(long) == "x" * 159 + "…" and len(cut(long)) == 160
+    assert cut("abcdef", 4) == "abc…"
