@@ -15,6 +15,8 @@ import pytest
 from pipelines.cli_harness import Cli
 from rel_harness import rows
 
+from suiro.notify import first_line
+
 EXITS = """
 import os
 import sys
@@ -75,6 +77,7 @@ def test_os_exit_in_a_task_inside_the_runner_is_recorded_as_a_crash_naming_the_t
     assert f"on the {executor} executor" in error and "os._exit" in error, error
     assert "timeout=" in error and "--executor processes" in error, error
     assert "error: its process" in shown.stdout.replace("\n", " ")
+    assert first_line(error) == error, "an alert's one line would cut the verdict"
 
 
 def test_os_exit_on_the_processes_executor_fails_only_the_task(tmp_path):

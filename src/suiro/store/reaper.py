@@ -114,9 +114,11 @@ def _while_running(db: Database, run: dict[str, Any], why: str) -> str:
     """``why`` completed with the attempts recorded as running when the process died.
 
     On the sequential and threads executors such a task ran inside the runner's process, so it
-    may have ended it itself (``os._exit``, a crash in native code); the verdict says so and how
-    to keep the run alive. Records are group-committed, so an attempt that ended the process
-    within moments of starting may not be recorded as running; then the verdict says that.
+    may have ended it itself (``os._exit``, a crash in native code) — or something else killed the
+    process: the verdict says how to keep the run alive if it was the task, without claiming it was.
+    It stays short enough for an alert's one line (``notify.first_line``, 300 characters).
+    Records are group-committed, so an attempt that ended the process within moments of starting
+    may not be recorded as running; then the verdict says that.
     """
     running = db.query(
         "SELECT task_key, map_index, attempt FROM attempts WHERE run_id = :id AND state = 'running'"
@@ -134,10 +136,10 @@ def _while_running(db: Database, run: dict[str, Any], why: str) -> str:
     verb = "was" if len(names) == 1 else "were"
     why = f"{why} while {task} {verb} running"
     if run["executor"] in _IN_PROCESS:
+        which = "that task" if len(running) == 1 else "one of them"
         why += (
-            f"; on the {run['executor']} executor a task without timeout= runs inside the runner, so a task"
-            " that ends its own process (os._exit, a crash in native code) ends the run: give it a timeout="
-            " or use --executor processes to run it apart"
+            f"; if {which} ended the process itself (os._exit, a crash in native code), give it a timeout="
+            f" or use --executor processes: on the {run['executor']} executor it runs inside the runner"
         )
     return why
 
