@@ -8,6 +8,7 @@ the app's route table) for needing the token.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import stat
@@ -212,6 +213,33 @@ def test_a_runs_tasks_are_filtered_by_part_of_their_key_and_by_state(open_client
     assert rows(open_client.get(page, params={"state": "failed"}).text) == []
     failing = open_client.get(f"/runs/{home[1]['failing']}", params={"state": "failed"}).text
     assert rows(failing) == ["fragile"] and 'name="find"' in failing
+
+
+def test_the_api_keeps_a_runs_tasks_by_count_key_and_state(open_client, home):
+    url = f"/api/v1/runs/{home[1]['mapped']}"
+    keys = lambda data: [t["task_key"] for t in data["tasks"]]  # noqa: E731
+    one = open_client.get(url, params={"tasks": 1}).json()
+    assert keys(one) == ["items"] and one["task_count"] == 3 and one["tasks_left"] == {"success": 2}
+    assert "every_task" not in one
+    assert {entry["task_key"] for entry in one["logs"]} <= {"items"}, "only the listed tasks' logs"
+    found = open_client.get(url, params={"find": "qua"}).json()
+    assert keys(found) == ["square"] and {e["task_key"] for e in found["logs"]} == {"square"}
+    assert keys(open_client.get(url, params={"state": "failed"}).json()) == []
+    failing = f"/api/v1/runs/{home[1]['failing']}"
+    assert keys(open_client.get(failing, params={"state": "failed"}).json()) == ["fragile"]
+    for (name, value), words in [
+        (("state", "burning"), "'failed' or 'upstream_failed' (got 'burning')"),
+        (("tasks", "0"), "greater than or equal to 1 (got '0')"),
+        (("tasks", "many"), "valid integer"),
+    ]:
+        answer = open_client.get(url, params={name: value})
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert detail.startswith(f"query parameter {name}: ") and words in detail, detail
+    page = open_client.get("/runs", params={"page": "x<b>"})
+    assert page.status_code == 400 and "text/html" in page.headers["content-type"], page.text
+    assert "query parameter page: Input should be a valid integer" in html.unescape(page.text)
+    assert "x<b>" not in page.text, "what was sent is escaped"
 
 
 def test_the_pages_and_the_api_show_the_same_runs(open_client):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -70,6 +71,7 @@ def create_app(
 
     app.add_exception_handler(SuiroError, _error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(TokenGuard, token=token)
     if allowed_hosts is not None:
@@ -93,6 +95,39 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     html = render(request, "error.html", {"status": exc.status_code, "message": exc.detail})
     return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """A request whose parameters or body FastAPI could not read (``?page=x``, ``?tasks=0``): one
+    sentence naming each bad value — JSON with status 422 under ``/api/`` (``errors`` keeps
+    FastAPI's list for programs), a page with status 400 elsewhere, not a JSON dump in the browser.
+    """
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    message = "; ".join(_problem(error) for error in errors[:_PROBLEMS])
+    if len(errors) > _PROBLEMS:
+        message += f"; and {len(errors) - _PROBLEMS} more"
+    if request.url.path.startswith("/api/"):
+        listed = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in errors]
+        return JSONResponse({"detail": message + ".", "errors": listed}, status_code=422)
+    html = render(request, "error.html", {"status": 400, "message": message + "."})
+    return HTMLResponse(html, status_code=400)
+
+
+#: Bad values named in one refusal; more are counted.
+_PROBLEMS = 5
+
+
+def _problem(error: Any) -> str:
+    """One bad value of a request, e.g. ``query parameter page: Input should be a valid integer
+    (got 'x')``; what was sent is cut to 40 characters (it may be anything)."""
+    where, *name = [str(part) for part in error.get("loc", ())] or ["request"]
+    what = f"{where} parameter {'.'.join(name)}" if where in ("query", "path") else " ".join([where, *name])
+    text = f"{what}: {error.get('msg', 'not valid')}"
+    sent = error.get("input")
+    if where in ("query", "path") and isinstance(sent, str):
+        text += f" (got {sent if len(sent) <= 40 else sent[:37] + '...'!r})"
+    return text
 
 
 class _Headers:

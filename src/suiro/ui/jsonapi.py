@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from suiro.states import TaskState
 from suiro.ui import actions, compare, filters, reads
 
 router = APIRouter(prefix="/api/v1")
@@ -64,9 +65,32 @@ def runs(
         "first 12 with a preview), graph, explain"
     ),
 )
-def run(request: Request, run_id: str) -> Any:
-    """A run: parameters, tasks, attempts with tracebacks, logs, metrics, outputs and graph."""
-    return reads.run(request.app.state.registry, actions.check_run_id(run_id), log_tail=None)
+def run(
+    request: Request,
+    run_id: str,
+    tasks: Annotated[
+        int | None, Query(ge=1, description="list at most this many tasks, those that did not succeed first")
+    ] = None,
+    find: Annotated[str | None, Query(max_length=200, description="tasks whose key contains this")] = None,
+    state: Annotated[TaskState | None, Query(description="only tasks in this state")] = None,
+) -> Any:
+    """A run: parameters, tasks, attempts with tracebacks, logs, metrics, outputs and graph.
+
+    Every task by default. A run of thousands of tasks answers in megabytes: ``tasks``, ``find``
+    and ``state`` keep fewer (``task_count`` is the run's number of tasks, ``tasks_left`` counts
+    the matching ones not listed, by state), and only the kept tasks' logs and outputs are read;
+    ``/runs/RUN/states`` has every task's state.
+    """
+    data = reads.run(
+        request.app.state.registry,
+        actions.check_run_id(run_id),
+        log_tail=None,
+        tasks=tasks,
+        find=find,
+        state=state.value if state else None,
+    )
+    data.pop("every_task", None)  # the pages' graph needs it; here it would double the answer
+    return data
 
 
 @router.get("/runs/{run_id}/states", response_description="{id, state, tasks: [{task_key, state, ...}]}")
