@@ -8,6 +8,7 @@ of one ``ParameterError`` naming the pipeline, parameter, value and source.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import reprlib
@@ -101,7 +102,29 @@ def resolve_params(
                 "give a flatter value (lists and dicts a few levels deep).",
                 parameter=name,
             )
+        odd = _not_finite(value)
+        if odd is not None:
+            where = "" if odd is value else f", which holds {odd!r}"
+            raise ParameterError(
+                f"pipeline {pipeline}: parameter {name} is {_show(value)}{where}; a run's parameters are"
+                " kept as JSON, which has no NaN or infinity: give a finite number (or None for no limit).",
+                parameter=name,
+            )
     return resolved
+
+
+def _not_finite(value: Any) -> float | None:
+    """The first NaN or infinite float in ``value`` (walked like ``_too_deep``), or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return None
 
 
 def _too_deep(value: Any) -> bool:

@@ -289,6 +289,55 @@ def test_metrics_table(record):
     assert record.cli.json("metrics", record.cached) == []
 
 
+NAN_METRICS = """
+    import time
+
+    import suiro
+    from suiro import pipeline, task
+
+
+    @task
+    def fit(x: int) -> int:
+        for step, loss in enumerate([1.0, float("nan"), 0.5]):
+            suiro.log_metric("loss", loss, step=step)
+        suiro.log_metric("ratio", float("inf"))
+        return x
+
+
+    @task
+    def slow(x: int) -> int:
+        time.sleep(0.2)  # recorded after fit's metrics went in
+        return x + 1
+
+
+    @pipeline
+    def diverged(n: int = 1):
+        return slow(fit(n))
+"""
+
+
+def test_a_nan_or_infinite_metric_is_kept_and_the_run_goes_on(tmp_path):
+    # SQLite stores a NaN as NULL: a NOT NULL column refused it and stopped the recorder (issue
+    # 11's read-through): the run ended crashed, its later tasks unrecorded, each resume alike.
+    cli = Cli(tmp_path)
+    cli.write("diverged.py", NAN_METRICS)
+    cli.ok("run", "diverged.py")
+    run = cli.json("show", "last")
+    assert run["state"] == "success" and {t["task_key"]: t["state"] for t in run["tasks"]} == {
+        "fit": "success",
+        "slow": "success",
+    }
+    text = cli.ok("metrics", "last").stdout
+    assert re.search(r"fit\s+.\s+loss\s+.\s+nan\s+.\s+1", text) and re.search(r"ratio\s+.\s+inf", text)
+    strict = json.loads(cli.ok("metrics", "last", "--json").stdout, parse_constant=pytest.fail)
+    assert [(m["name"], m["value"], m["step"]) for m in strict] == [
+        ("loss", 1.0, 0),
+        ("loss", None, 1),
+        ("loss", 0.5, 2),
+        ("ratio", None, None),
+    ], "NaN and infinity are null in JSON, as the HTTP API writes them"
+
+
 def test_artifacts_json_lists_each_output(record):
     rows = record.cli.json("artifacts", record.first)
     assert [r["task_key"] for r in rows] == ["load", "train", "report"]

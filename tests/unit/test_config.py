@@ -416,6 +416,36 @@ def test_later_valid_layer_does_not_hide_an_invalid_lower_one():
         resolve(environ={"SUIRO_PARAM_EPOCHS": "x"}, overrides=["epochs=3"])
 
 
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ({"overrides": ["threshold=nan"]}, "parameter threshold is nan;"),
+        ({"overrides": ["threshold=-.inf"]}, "parameter threshold is -inf;"),
+        ({"values": {"threshold": float("inf")}}, "parameter threshold is inf;"),
+        ({"environ": {"SUIRO_PARAM_THRESHOLD": ".nan"}}, "parameter threshold is nan;"),
+    ],
+)
+def test_a_nan_or_infinite_parameter_is_refused_naming_it(given, shown):
+    # A run's parameters are kept as JSON: NaN would break every parameter filter of the runs list
+    with pytest.raises(ParameterError) as info:
+        resolve(**given)
+    assert f"pipeline training: {shown}" in str(info.value) and "give a finite number" in str(info.value)
+    assert info.value.parameter == "threshold"
+
+
+def test_a_nan_deep_in_a_default_is_named_with_its_parameter():
+    params = [Param("bounds", dict[str, list[float]], {"loss": [0.0, float("inf")]})]
+    with pytest.raises(
+        ParameterError,
+        match=exact(
+            "pipeline training: parameter bounds is {'loss': [0.0, inf]}, which holds inf; a run's parameters"
+            " are kept as JSON, which has no NaN or infinity: give a finite number (or None for no limit)."
+        ),
+    ):
+        resolve(params)
+    assert resolve(params, values={"bounds": {"loss": [0.0, 9.0]}}) == {"bounds": {"loss": [0.0, 9.0]}}
+
+
 # --- booleans are not numbers ----------------------------------------------------------------
 
 

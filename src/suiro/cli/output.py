@@ -8,6 +8,7 @@ table is made.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -47,8 +48,19 @@ def _masked(text: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    """Write ``data`` as JSON on stdout (bytes shown as their length)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    """Write ``data`` as JSON on stdout (bytes shown as their length; a NaN or infinite number as
+    null, as the HTTP API writes it: ``NaN`` and ``Infinity`` are not JSON, and jq refuses them)."""
+    sys.stdout.write(json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -116,9 +128,9 @@ def cut(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def number(value: float | None) -> str:
-    """A metric's value in six significant digits ("" if none)."""
-    return "" if value is None else f"{value:.6g}"
+def number(value: float | None, *, missing: str = "") -> str:
+    """A metric's value in six significant digits (``missing`` if none)."""
+    return missing if value is None else f"{value:.6g}"
 
 
 def report_problems(problems: list[dict[str, Any]], *, as_json: bool, none_found: str) -> NoReturn:

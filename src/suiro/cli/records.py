@@ -251,7 +251,7 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
     rows = _read(lambda: history.metrics(run_id), verbose=verbose, json_=json_)
     if rows is None:
         return
-    lines = [[_label(r), r["name"], number(r["value"]), r["step"]] for r in rows]
+    lines = [[_label(r), r["name"], number(r["value"], missing="nan"), r["step"]] for r in rows]
     console().print(table(["task", "name", "value", "step"], lines))
 
 

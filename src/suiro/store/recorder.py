@@ -29,6 +29,7 @@ and every later event is dropped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -590,7 +591,8 @@ class _Rows:
                     "task_key": event.task_key,
                     "map_index": event.map_index,
                     "name": mask(event.name),
-                    "value": event.value,
+                    # NULL is a NaN on every database (SQLite stores one so; migration 0009)
+                    "value": None if math.isnan(event.value) else event.value,
                     "step": event.step,
                     "time": event.time,
                 }

@@ -17,7 +17,7 @@ Imports nothing.
 from __future__ import annotations
 
 #: The migration whose result these statements reproduce.
-REVISION = "0008"
+REVISION = "0009"
 
 #: In the order the migrations create them; ``alembic_version`` is filled in by the caller.
 STATEMENTS: tuple[str, ...] = (
@@ -106,13 +106,14 @@ STATEMENTS: tuple[str, ...] = (
         UNIQUE (run_id, task_key, map_index, attempt),
         FOREIGN KEY(run_id) REFERENCES runs (id)
     )""",
-    """CREATE TABLE metrics (
+    # metrics.value lost its NOT NULL in 0009 (NULL is a NaN), which rebuilt the table: hence the quotes
+    """CREATE TABLE "metrics" (
         id INTEGER NOT NULL,
         run_id TEXT NOT NULL,
         task_key TEXT NOT NULL,
         map_index INTEGER DEFAULT '-1' NOT NULL,
         name TEXT NOT NULL,
-        value FLOAT NOT NULL,
+        value FLOAT,
         step INTEGER,
         time FLOAT NOT NULL,
         PRIMARY KEY (id),

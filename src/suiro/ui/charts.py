@@ -8,6 +8,7 @@ its task (or its previous attempt) did and reaches ``now``. Every label is escap
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -116,6 +117,7 @@ def metric_chart(name: str, series: dict[str, list[tuple[float, float]]]) -> str
 def runs_chart(name: str, points: list[dict[str, Any]]) -> str:
     """Metric ``name`` across runs (``search.metric_history``: oldest first), one dot per run
     coloured by its state, its id and value in the dot's title."""
+    points = [p for p in points if _finite(p["value"])]  # a NaN (None) or infinite value has no place
     if not points:
         return ""
     w, h, left, bottom = 640, 190, 56, 22
@@ -153,11 +155,16 @@ def metric_series(metrics: list[dict[str, Any]]) -> dict[str, dict[str, list[tup
     """Metrics logged with steps, as name -> task label -> points (those without steps are left out)."""
     charts: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for m in metrics:
-        if m["step"] is None:
+        if m["step"] is None or not _finite(m["value"]):
             continue
         label = task_label(m["task_key"], m["map_index"])
         charts.setdefault(m["name"], {}).setdefault(label, []).append((m["step"], m["value"]))
     return {name: series for name, series in charts.items() if sum(map(len, series.values())) > 1}
+
+
+def _finite(value: float | None) -> bool:
+    """Whether a metric's value can be drawn: not a NaN (stored as None) nor infinite."""
+    return value is not None and math.isfinite(value)
 
 
 def _seconds(value: float) -> str:

@@ -219,6 +219,11 @@ def test_upgrade_from_revision_0001_keeps_every_row(suiro_home):
     assert [tuple(r)[: len(before["runs"][0])] for r in after["runs"]] == before["runs"]
     with db.write() as tx:  # 0002's unique index on run_key is in place
         tx.execute("UPDATE runs SET run_key = 'nightly' WHERE id = 'r-old'")
+    with db.write() as tx:  # 0009 rebuilt metrics so that a value may be NULL (a NaN)
+        tx.execute(
+            "INSERT INTO metrics (run_id, task_key, name, value, time) VALUES ('r-old', 'load', 'x', NULL, 9)"
+        )
+    assert [r["value"] for r in db.query("SELECT value FROM metrics WHERE name = 'x'")] == [None]
     with pytest.raises(sqlite3.IntegrityError), db.write() as tx:
         tx.execute(
             "INSERT INTO runs (id, pipeline, params, state, started, run_key)"
