@@ -451,6 +451,12 @@ def _import_file(path: Path) -> Any:
         raise PipelineNotFoundError(f"{path} cannot be loaded as a Python file; give a .py file.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    folder = str(resolved.parent)
+    if folder not in sys.path:  # a module beside the file is importable, as with `python file.py`;
+        # appended, not first: a process that loads many files (tests, a notebook) must not let a
+        # file in one of their folders shadow a module it imports later (worker processes take
+        # sys.path from the runner)
+        sys.path.append(folder)
     try:
         spec.loader.exec_module(module)
     except SuiroError:

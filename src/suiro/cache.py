@@ -16,6 +16,10 @@ import datetime
 import functools
 import hashlib
 import inspect
+import os
+import site
+import sys
+import sysconfig
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -73,6 +77,11 @@ def code_digest(fn: Callable[..., Any]) -> str:
         source = textwrap.dedent(inspect.getsource(fn))
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
+        if inspect.isclass(fn):  # its source is found through its module, which may be unregistered
+            members = vars(fn).items()
+            return combine(
+                fn.__qualname__, sorted((k, code_digest(v)) for k, v in members if inspect.isfunction(v))
+            )
         code = getattr(fn, "__code__", None)
         return digest(code.co_code + repr(code.co_consts).encode()) if code else digest(repr(fn))
     for node in ast.walk(tree):
@@ -84,6 +93,121 @@ def code_digest(fn: Callable[..., Any]) -> str:
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 node.body = body[1:] or [ast.Pass()]
     return digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
+
+
+#: User functions and classes followed from one task's code (a guard against huge modules).
+MAX_REACHED = 200
+
+
+def task_code_digest(fn: Callable[..., Any]) -> str:
+    """Digest of what a task's code is: its own code (``code_digest``), plus what it reads from
+    user code through its globals, followed transitively — the code of the functions and classes
+    it calls (``helper(x)``, ``utils.norm(x)``, ``from utils import norm``) and the values of the
+    module-level names it reads (``FACTOR = 5``, a dict of settings).
+
+    Why: a cache keyed on the task's text alone serves a stale output when a helper or a
+    constant beside it is edited — a wrong result, the worst bug a cache can have. Library code
+    (the standard library, installed packages, suiro) is not followed: its version is the
+    environment's, as in every peer. A value that has no fingerprint (a client, a lock) is left
+    out; a value is read as it was first seen in this process unless its name is bound to another
+    (``_VALUES``). Not cached whole across calls, as a notebook may rebind a global between two
+    runs: the memo computes it once per task per run.
+    """
+    found: list[tuple[str, str]] = []
+    _reach(inspect.unwrap(fn), found, set())
+    base = code_digest(fn)
+    return base if not found else combine(base, found)
+
+
+def _reach(fn: Any, found: list[tuple[str, str]], seen: set[int]) -> None:
+    """Add to ``found`` what function ``fn`` reads from user code through its globals, each as
+    (the name it is read by, its digest), in an order fixed by the code alone.
+
+    Names are those in the code (``helper``, ``utils.norm``), not modules' names: a pipeline
+    file's module is named after its path, and the same code at another path is the same code.
+    """
+    code, names = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+    if code is None or names is None or id(fn) in seen or len(seen) >= MAX_REACHED:
+        return
+    seen.add(id(fn))
+    read = _names_read(code)
+    for name in sorted(read):
+        if name not in names:
+            continue
+        value = names[name]
+        if not inspect.ismodule(value):
+            _note(name, value, names, found, seen)
+        elif _is_user_module(value.__name__):
+            for attr in sorted(read & set(vars(value))):
+                _note(f"{name}.{attr}", getattr(value, attr), vars(value), found, seen)
+
+
+def _note(label: str, value: Any, home: dict[str, Any], found: list[tuple[str, str]], seen: set[int]) -> None:
+    """Add one global ``value`` (of the module whose globals are ``home``) that a task reads."""
+    if inspect.isfunction(value) or inspect.isclass(value):
+        module = getattr(value, "__module__", None)
+        if not (module == home.get("__name__") or _is_user_module(module)):  # beside its reader, or ours
+            return
+        found.append((label, code_digest(value)))
+        inside = [value] if inspect.isfunction(value) else list(vars(value).values())
+        for method in inside:
+            _reach(method, found, seen)  # a class's methods read globals too; others are skipped
+        return
+    if callable(value) or inspect.ismodule(value):
+        return  # a library function, a task object, a builtin: not the user's code to follow here
+    where = (home.get("__name__"), label)
+    known = _VALUES.get(where)
+    if known is not None and known[0] is value:
+        found.append((label, known[1]))
+        return
+    try:
+        digest_ = fingerprint(value)
+    except Exception:  # no fingerprint (a client, a lock): the key cannot see it
+        return
+    _VALUES[where] = (value, digest_)
+    found.append((label, digest_))
+
+
+#: The fingerprint of each module-level value a task read in this process, with the value (held,
+#: so that its identity stays its own). A name bound to another value (``FACTOR = 5`` run again in
+#: a notebook) is fingerprinted again; a value changed in place (a list a task appends its calls
+#: to) keeps the fingerprint it had when first read, so bookkeeping does not defeat the cache.
+_VALUES: dict[tuple[Any, str], tuple[Any, str]] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_read(code: Any) -> frozenset[str]:
+    """The global and attribute names a code object and the functions nested in it read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names_read(const)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_user_module(name: str | None) -> bool:
+    """Whether a module is the user's code: not the standard library, an installed package or suiro.
+
+    A module without a file (``__main__`` of a notebook) is the user's.
+    """
+    module = sys.modules.get(name or "")
+    top = (name or "").split(".")[0]
+    if module is None or top in ("suiro", "builtins") or top in sys.stdlib_module_names:
+        return False
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return name == "__main__" or not hasattr(module, "__path__")
+    path = os.path.realpath(file)
+    return not any(path.startswith(root + os.sep) for root in _library_roots())
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose modules are libraries: the standard library and every site-packages."""
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update([*site.getsitepackages(), site.getusersitepackages()])
+    return tuple(sorted(os.path.realpath(r) for r in roots if r))
 
 
 #: Names through which a task reads its run's logical time: ``suiro.context().logical_time``,
@@ -141,13 +265,15 @@ def make_key(
     inputs: Mapping[str, str],
     *,
     custom: str | None = None,
+    code: str | None = None,
 ) -> CacheKey:
     """The cache key of one task call from its code, options and input fingerprints.
 
-    ``custom`` (from a ``cache_key=`` callable) replaces the inputs part.
+    ``custom`` (from a ``cache_key=`` callable) replaces the inputs part. ``code`` is the task's
+    ``task_code_digest`` when the caller holds it (the memo, once per task per run).
     """
     parts: dict[str, Any] = {
-        "code": code_digest(fn),
+        "code": task_code_digest(fn) if code is None else code,
         "options": combine(sorted((k, repr(v)) for k, v in options.items())),
         "inputs": dict(sorted(inputs.items())) if custom is None else {"cache_key": digest(custom)},
     }

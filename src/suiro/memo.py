@@ -20,6 +20,7 @@ from suiro.cache import (
     fingerprint,
     make_key,
     reads_logical_time,
+    task_code_digest,
 )
 from suiro.context import Capture, TaskContext, task_scope
 from suiro.graph import Binding, Const, Expr, Node, Pack, Unmapped, Use
@@ -70,6 +71,15 @@ class Memo:
         #: an output (failed, skipped), whose consumers then see None.
         self._digests: dict[str, str] = {}
         self._param_fps: dict[str, str] = {}
+        #: Each task's ``task_code_digest``, computed once in a run (it reads its globals' values).
+        self._code: dict[Callable[..., Any], str] = {}
+
+    def _code_of(self, node: Node) -> str:
+        fn = node.task.fn
+        code = self._code.get(fn)
+        if code is None:
+            code = self._code[fn] = task_code_digest(fn)
+        return code
 
     def record(self, key: str, artifact: Any) -> None:
         """Remember the output a node ended with, for the keys of the nodes that read it."""
@@ -120,7 +130,7 @@ class Memo:
             return None, {Uncached.UNHASHABLE: str(exc)}
         if reads_logical_time(node.task.fn):
             inputs[LOGICAL_INPUT] = self._logical
-        key = make_key(node.task.name, node.task.fn, _output_options(node), inputs)
+        key = make_key(node.task.name, node.task.fn, _output_options(node), inputs, code=self._code_of(node))
         parts = {**key.parts, **self._described(node)}
         if not node.task.options.cache:
             parts[Uncached.DISABLED] = "cache=False on the task"
@@ -142,7 +152,7 @@ class Memo:
                 inputs[name] = fingerprint(item)
             except UnhashableError:
                 inputs[name] = combine(inputs[name], Item.op, index)
-        return make_key(node.task.name, node.task.fn, _output_options(node), inputs)
+        return make_key(node.task.name, node.task.fn, _output_options(node), inputs, code=self._code_of(node))
 
     def lookup(self, node: Node, map_index: int, key: CacheKey | None) -> Hit | None:
         """An output recorded under exactly ``key``: the resumed run's, or a cache hit unless the
@@ -197,7 +207,9 @@ class Memo:
             custom = str(fn(*args, **kwargs))
         if reads_logical_time(node.task.fn):
             custom = combine(custom, self._logical)
-        return make_key(node.task.name, node.task.fn, _output_options(node), {}, custom=custom)
+        return make_key(
+            node.task.name, node.task.fn, _output_options(node), {}, custom=custom, code=self._code_of(node)
+        )
 
     def _described(self, node: Node) -> dict[str, dict[str, str]]:
         """What ``suiro explain`` says of a node's inputs, kept beside its key's parts (not in the key).

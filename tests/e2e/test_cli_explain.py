@@ -159,3 +159,47 @@ def test_logs_of_reused_mapped_items_come_from_the_runs_that_ran_them(cli):
         "== square[2] attempt 1 (success)",
         "squaring 4",
     ]
+
+
+PROJECT_PIPE = """
+    from helpers import clean
+
+    from suiro import pipeline, task
+
+    OFFSET = 1
+
+
+    @task
+    def prepare(n: int) -> list[int]:
+        return [clean(i) + OFFSET for i in range(n)]
+
+
+    @task
+    def total(rows: list[int]) -> int:
+        return sum(rows)
+
+
+    @pipeline
+    def project(n: int = 4):
+        return total(prepare(n))
+"""
+
+
+def test_a_helper_or_constant_a_task_reads_is_part_of_its_code(tmp_path):
+    # A pipeline file imports a module beside it, run from another folder; editing the helper or
+    # a constant re-runs the task (the cache served the old output before: a wrong result).
+    cli = Cli(tmp_path)
+    (tmp_path / "project").mkdir()
+    cli.write("project/helpers.py", "SCALE = 2\n\n\ndef clean(x):\n    return x * SCALE\n")
+    cli.write("project/pipe.py", PROJECT_PIPE)
+    assert cli.ok("run", "project/pipe.py").output == "16"
+    assert cli.tasks()["prepare"]["state"] == "success"
+    assert cli.ok("run", "project/pipe.py").output == "16" and cli.tasks()["prepare"]["state"] == "cached"
+
+    cli.write("project/helpers.py", "SCALE = 3\n\n\ndef clean(x):\n    return x * SCALE\n")
+    assert cli.ok("run", "project/pipe.py").output == "22"
+    assert {k: t["state"] for k, t in cli.tasks().items()} == {"prepare": "success", "total": "success"}
+    assert "ran because code changed" in cli.ok("explain", "last", "prepare").stdout
+
+    cli.write("project/pipe.py", PROJECT_PIPE.replace("OFFSET = 1", "OFFSET = 0"))
+    assert cli.ok("run", "project/pipe.py").output == "18"

@@ -36,6 +36,7 @@ from suiro.cache import (
     diff_parts,
     fingerprint,
     make_key,
+    task_code_digest,
     uncached_reason,
 )
 
@@ -177,6 +178,81 @@ def test_code_digest_is_a_sha256_hex_and_stable(tmp_path):
     again = load_function(tmp_path, BASE)
     assert len(code_digest(fn)) == 64 and int(code_digest(fn), 16) >= 0
     assert code_digest(fn) == code_digest(again)
+
+
+# -- task_code_digest: what a task reads from the user's code ----------------------------------
+
+READS = """
+import math
+
+import numpy as np
+
+LIMIT = 3
+SETTINGS = {"offset": 10}
+CALLS = []
+
+
+def helper(x):
+    return x * LIMIT
+
+
+class Model:
+    def predict(self, x):
+        return x + SETTINGS["offset"]
+
+
+def area(x):
+    CALLS.append(x)
+    return helper(x) + Model().predict(x) + math.floor(np.sqrt(x))
+"""
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [("x * LIMIT", "x * LIMIT + 1"), ("LIMIT = 3", "LIMIT = 4"), ('"offset": 10', '"offset": 11')],
+    ids=["a helper's code", "a constant it reads", "a value a class's method reads"],
+)
+def test_a_tasks_code_covers_the_helpers_classes_and_values_it_reads(tmp_path, edit):
+    # Its own text alone would serve the output computed before the edit: a wrong result
+    base = load_function(tmp_path, READS)
+    edited = load_function(tmp_path, READS.replace(*edit))
+    assert code_digest(edited) == code_digest(base), "the task's own text is the same"
+    assert task_code_digest(edited) != task_code_digest(base)
+
+
+def test_the_same_code_in_another_file_has_the_same_task_digest(tmp_path):
+    first, second = load_function(tmp_path, READS), load_function(tmp_path, READS)
+    assert first.__module__ != second.__module__
+    assert task_code_digest(first) == task_code_digest(second) != code_digest(first)
+
+
+def test_a_value_changed_in_place_keeps_its_digest_and_a_rebound_name_does_not(tmp_path):
+    fn = load_function(tmp_path, READS)
+    before = task_code_digest(fn)
+    fn(4)  # appends to CALLS: bookkeeping, not an edit
+    assert fn.__globals__["CALLS"] == [4] and task_code_digest(fn) == before
+    fn.__globals__["LIMIT"] = 5  # as a notebook cell run again rebinds it
+    assert task_code_digest(fn) != before
+    fn.__globals__["LIMIT"] = 3
+    assert task_code_digest(fn) == before
+
+
+def test_library_code_and_values_without_a_fingerprint_are_not_followed(tmp_path):
+    source = READS + "\nimport threading\nLOCK = threading.Lock()\n\n\ndef area(x):\n    with LOCK:\n"
+    fn = load_function(tmp_path, source + "        return np.sqrt(x) + math.pi\n")
+    assert task_code_digest(fn) == code_digest(fn), "numpy, math and a lock add nothing"
+
+
+def test_a_helper_in_a_module_of_the_users_is_followed_by_either_import(tmp_path, monkeypatch):
+    name = f"cache_helpers_{next(_counter)}"
+    (tmp_path / f"{name}.py").write_text("SCALE = 2\n\n\ndef norm(x):\n    return x * SCALE\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    by_module = load_function(tmp_path, f"import {name} as h\n\n\ndef area(x):\n    return h.norm(x)\n")
+    by_name = load_function(tmp_path, f"from {name} import norm\n\n\ndef area(x):\n    return norm(x)\n")
+    before = task_code_digest(by_module), task_code_digest(by_name)
+    assert before[0] != code_digest(by_module) and before[1] != code_digest(by_name)
+    monkeypatch.setattr(sys.modules[name], "SCALE", 3)
+    assert task_code_digest(by_module) != before[0] and task_code_digest(by_name) != before[1]
 
 
 def test_code_digest_of_a_method_is_blind_to_its_indentation(tmp_path):
