@@ -8,6 +8,8 @@ the data (that is ``validation`` and ``features``).
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +24,30 @@ SCHEMES: tuple[str, ...] = ("csv", "parquet", "sklearn", "sql")
 _SOURCE_FORMS = "sklearn:NAME, csv:PATH (or *.csv), parquet:PATH (or *.parquet), sql:URL::QUERY"
 
 
-@task(retries=3, retry_delay=1.0, backoff=2.0, retry_on=(ConnectionError, OSError))
+def _source_key(source: str, target: str | None = None) -> str:
+    """``load_dataset``'s cache key: what its frame depends on, which the source's text is not.
+
+    A file is keyed by its bytes (the same path, edited or replaced, is other data: keyed by its
+    text, the first frame read from it was reused for ever); a query's answer can change at any
+    time, so an ``sql:`` source is never reused; a bundled dataset by its name.
+    """
+    try:
+        scheme, rest = _parse(source)
+    except DataSourceError:
+        return f"unknown source {source!r}"  # the task itself says what is wrong
+    if scheme == "sql":
+        return f"sql, read at {uuid.uuid4().hex}"
+    if scheme == "sklearn":
+        return repr((scheme, rest, target))
+    try:
+        with open(Path(rest).expanduser(), "rb") as file:
+            content = hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return f"unreadable {source!r} at {uuid.uuid4().hex}"  # the task says why it cannot read it
+    return repr((scheme, content, target))
+
+
+@task(retries=3, retry_delay=1.0, backoff=2.0, retry_on=(ConnectionError, OSError), cache_key=_source_key)
 def load_dataset(source: str, target: str | None = None) -> pd.DataFrame:
     """Load a dataset as one DataFrame, features and target side by side.
 

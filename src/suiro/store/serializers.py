@@ -273,10 +273,38 @@ def _dump_npy(value: Any, file: BinaryIO) -> None:
         raise _UnfitError(str(exc)) from exc
 
 
+#: What ``pandas.api.types.infer_dtype`` may say of an object column Parquet gives back as it was
+#: (a column of dicts or lists comes back with every dict's keys and as arrays; ints, floats,
+#: bools and datetimes held as objects come back with their own dtype).
+_EXACT_OBJECTS = frozenset({"string", "bytes", "empty", "time", "date", "decimal"})
+
+
+def _parquet_loses(value: Any) -> str | None:
+    """What Parquet would not give back of a DataFrame exactly, or None: a cache hit or a resume
+    must hand a task the frame a fresh run hands it."""
+    from pandas.api.types import infer_dtype
+
+    if getattr(value.index, "freq", None) is not None:
+        return f"its index's frequency ({value.index.freqstr})"
+    for name, column in value.items():
+        if column.dtype != object:
+            continue
+        kind = infer_dtype(column, skipna=True)
+        if kind not in _EXACT_OBJECTS:
+            return f"column {name!r} of Python objects ({kind})"
+        missing = column[column.isna()]
+        if any(item is not None for item in missing):
+            return f"the NaN in column {name!r} of {kind} values (read back as None)"
+    return None
+
+
 def _dump_parquet(value: Any, file: BinaryIO) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    lost = _parquet_loses(value)
+    if lost is not None:
+        raise _UnfitError(f"Parquet would change {lost}")
     try:
         # preserve_index=None keeps a RangeIndex as metadata and any other index as columns.
         pq.write_table(pa.Table.from_pandas(value, preserve_index=None), file)

@@ -7,6 +7,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
+import suiro
+from suiro import TaskState, pipeline, task
 from suiro.errors import DataSourceError, SourceUnavailableError
 from suiro.executors.base import error_info
 from suiro.ml import SKLEARN_DATASETS, load_dataset
@@ -169,3 +171,33 @@ def test_an_explicit_scheme_wins_over_the_suffix(tmp_path, frame):
     path = tmp_path / "rows.parquet"
     frame.to_csv(path, index=False)  # CSV bytes under a .parquet name
     assert list(load_dataset(f"csv:{path}").columns) == list(frame.columns)
+
+
+@task
+def count(df: pd.DataFrame) -> int:
+    return len(df)
+
+
+@pipeline
+def rows_of(source: str):
+    return count(load_dataset(source))
+
+
+def test_a_file_source_is_cached_by_its_bytes_and_a_query_never(tmp_path, frame):
+    # Keyed by the source's text, the first frame read from a path was reused for ever: an edited
+    # CSV trained nothing new, silently (the run said "cached")
+    path = tmp_path / "rows.csv"
+    frame.to_csv(path, index=False)
+    first = suiro.run(rows_of, {"source": f"csv:{path}"})
+    again = suiro.run(rows_of, {"source": f"csv:{path}"})
+    assert first.output == again.output == 4 and again.tasks["load_dataset"].state is TaskState.CACHED
+    pd.concat([frame, frame]).to_csv(path, index=False)
+    edited = suiro.run(rows_of, {"source": f"csv:{path}"})
+    assert edited.output == 8 and edited.tasks["load_dataset"].state is TaskState.SUCCESS
+
+    database = tmp_path / "rows.db"
+    with sqlite3.connect(database) as conn:
+        frame.to_sql("rows", conn, index=False)
+    query = f"sql:sqlite:///{database}::SELECT * FROM rows"
+    runs = [suiro.run(rows_of, {"source": query}) for _ in range(2)]
+    assert [r.tasks["load_dataset"].state for r in runs] == [TaskState.SUCCESS, TaskState.SUCCESS]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -186,6 +188,35 @@ def test_frames_parquet_cannot_store_fall_back_to_pickle():
     pd.testing.assert_frame_equal(back, mixed)
     with pytest.raises(SerializerError, match=r"serializer 'parquet' cannot store a pandas\.DataFrame"):
         dumps(mixed, "parquet")
+
+
+@pytest.mark.parametrize(
+    ("frame", "lost"),
+    [
+        (pd.DataFrame({"props": [{"clicks": 3}, {"country": "JP"}]}), "column 'props' of Python objects"),
+        (pd.DataFrame({"tags": [["a", "b"], []]}), "column 'tags' of Python objects"),
+        (pd.DataFrame({"n": pd.Series([1, 2], dtype=object)}), "column 'n' of Python objects"),
+        (pd.DataFrame({"s": pd.Series(["a", np.nan], dtype=object)}), "NaN in column 's' of string"),
+        (pd.DataFrame({"x": [1, 2]}, index=pd.date_range("2026-01-01", periods=2, freq="D")), "frequency"),
+    ],
+    ids=["dicts", "lists", "ints-as-objects", "nan-in-strings", "index-freq"],
+)
+def test_a_frame_parquet_would_change_goes_to_pickle_whole(frame, lost):
+    # Parquet gave the dicts every dict's keys (ints as floats), the lists as arrays, a NaN as
+    # None and dropped the frequency: a cache hit or a resume handed tasks another frame
+    name, back = roundtrip(frame)
+    assert name == "pickle"
+    pd.testing.assert_frame_equal(back, frame, check_freq=True)
+    assert [type(v) for v in back.iloc[:, 0]] == [type(v) for v in frame.iloc[:, 0]]
+    with pytest.raises(SerializerError, match=re.escape(lost)):
+        dumps(frame, "parquet")
+
+
+def test_strings_with_none_and_bytes_and_dates_stay_in_parquet():
+    frame = pd.DataFrame({"s": ["a", None], "b": [b"x", None], "d": [datetime.date(2026, 1, 1), None]})
+    name, back = roundtrip(frame)
+    assert name == "parquet"
+    pd.testing.assert_frame_equal(back, frame)
 
 
 def test_dataframe_subclass_keeps_its_type():
