@@ -10,12 +10,14 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from reliability.sched_harness import deploy, most_at_once, read_ledger, wait_for, write_ticking
 
 from suiro import api, clock, history
 from suiro.clock import ManualClock
+from suiro.errors import ScheduleError
 from suiro.runinfo import Scheduled
 from suiro.scheduler import Scheduler, manual
 from suiro.store import deployments, ticks
@@ -115,6 +117,23 @@ def test_a_backfill_interrupted_after_claiming_resumes_and_runs_each_tick_once(s
     ran = read_ledger(ledger)
     assert len(ran) == 4 and len({r.logical_time for r in ran}) == 4
     assert most_at_once(ran) <= 2
+    store.close()
+
+
+def test_a_backfill_stops_at_now_and_leaves_later_ticks_to_the_schedule(suiro_home, target):
+    # It ran the ticks of days not yet come (their data does not exist), which the scheduler, finding
+    # them done, then never ran in their time
+    store = Store(suiro_home)
+    deploy(store.db, "daily", target, "0 0 * * *")
+    now = datetime(2026, 11, 3, 12, tzinfo=UTC).timestamp()
+    plan = manual.plan_backfill(store, "daily", "2026-11-01", "2026-11-06", now=now)
+    assert (plan.total, plan.created, plan.cut_at) == (3, 3, now)  # 1st, 2nd and 3rd at midnight
+    times = [row["logical_time"] for row in ticks.between(store.db, "daily", 0, 2e9)]
+    assert times == [datetime(2026, 11, d, tzinfo=UTC).timestamp() for d in (1, 2, 3)]
+    past = manual.plan_backfill(store, "daily", "2026-11-01", "2026-11-02", now=now)
+    assert (past.total, past.created, past.cut_at) == (2, 0, None)
+    with pytest.raises(ScheduleError, match="--start 2026-11-04 is in the future; a backfill runs ticks"):
+        manual.plan_backfill(store, "daily", "2026-11-04", "2026-11-06", now=now)
     store.close()
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from suiro.cli.options import LeaseTtl, Verbose
-from suiro.cli.output import errors
+from suiro.cli.output import errors, when
 
 if TYPE_CHECKING:
     from suiro.scheduler.manual import Backfill
@@ -114,6 +114,12 @@ def backfill(
         store = Store()
         plan = manual.plan_backfill(store, name, start, end)
         print(f"backfill of {name}: {plan.total} tick(s) in range, {plan.created} new.", flush=True)
+        if plan.cut_at is not None:
+            print(
+                f"--end is in the future: ticks after now ({when(plan.cut_at)}) are left to the "
+                "schedule, which runs each when its time comes.",
+                flush=True,
+            )
         try:
             with _progress() as show:
                 done = manual.run_backfill(store, plan, max_active=max_active, on_progress=show)

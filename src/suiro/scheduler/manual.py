@@ -144,6 +144,9 @@ class Backfill:
     created: int = 0
     succeeded: int = 0
     unsuccessful: list[tuple[str, str]] = field(default_factory=list)
+    #: When the range asked for ended in the future: the time it was cut at (ticks after it are
+    #: left to the schedule).
+    cut_at: float | None = None
 
     @property
     def ended(self) -> int:
@@ -180,9 +183,25 @@ def plan_backfill(store: Store, name: str, start: Any, end: Any, *, now: float |
         last -= 1e-6  # a day's date as the end: that whole day, as Airflow's backfill -e
     if first > last:
         raise ScheduleError(f"backfill of {name}: --start is after --end; give the earlier time first.")
-    wanted = list(schedule.tick_range(first - 1e-6, last, trigger="backfill"))
-    made = ticks.create(store.db, name, wanted, now=clock.now() if now is None else now)
-    return Backfill(name=name, start=first, end=last, total=len(wanted), created=len(made))
+    moment = clock.now() if now is None else now
+    if first > moment:
+        raise ScheduleError(
+            f"backfill of {name}: --start {start} is in the future; a backfill runs ticks that are due, "
+            "and the schedule runs later ones when their time comes: give a start in the past."
+        )
+    # A tick stands for the interval ending at it: one after now would process data that does not
+    # exist yet, and the scheduler, finding it done, would never run it in its time.
+    cut = last > moment
+    wanted = list(schedule.tick_range(first - 1e-6, min(last, moment), trigger="backfill"))
+    made = ticks.create(store.db, name, wanted, now=moment)
+    return Backfill(
+        name=name,
+        start=first,
+        end=min(last, moment),
+        total=len(wanted),
+        created=len(made),
+        cut_at=moment if cut else None,
+    )
 
 
 def _day_after(end: Any) -> str | None:
