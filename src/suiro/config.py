@@ -8,6 +8,7 @@ of one ``ParameterError`` naming the pipeline, parameter, value and source.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -216,7 +217,8 @@ class _Resolution:
     def __init__(self, params: Sequence[Param], pipeline: str):
         self.pipeline = pipeline
         self.params = {p.name: p for p in params}
-        self.values: dict[str, Any] = {p.name: p.default for p in params if not p.required}
+        # Copies: a task that appends to a list parameter must not change the default of later runs
+        self.values: dict[str, Any] = {p.name: copy.deepcopy(p.default) for p in params if not p.required}
         self.failed: set[str] = set()  # given but invalid: not reported as missing too
         self.file_failed = False  # an unreadable file may hold the missing ones: don't guess
         self.problems: list[ParameterError] = []

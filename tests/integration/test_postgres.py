@@ -5,8 +5,11 @@ Skipped where no PostgreSQL server binaries or psycopg driver are installed.
 
 from __future__ import annotations
 
+import pytest
+
 import suiro
 from suiro import history
+from suiro.errors import RecordsMissingError, StoreError
 
 # The server and a fresh database for this module: fixtures postgres_server and postgres_url
 # (tests/conftest.py, tests/pipelines/pgserver.py).
@@ -140,3 +143,18 @@ def test_the_ui_runs_list_filters_sorting_and_metrics_work_in_postgres(postgres_
     scored_row = next(p for p in queries.list_pipelines(reader) if p["name"] == "scored")
     assert scored_row["runs"] == 2 and scored_row["last_run"] == high
     reader.close()
+
+
+def test_a_server_not_reached_and_a_new_database_beside_local_runs_each_say_so(
+    postgres_server, monkeypatch, tmp_path
+):
+    # An unreachable server was taken for an empty database: "the records are missing ... their
+    # records are gone", as was a new database named by SUIRO_DB from a home with local runs
+    home = tmp_path / "home"
+    assert suiro.run(doubled, environ={}, home=home).ok  # recorded in SQLite, beside its logs
+    monkeypatch.setenv("SUIRO_DB", postgres_server.new_database("moved"))
+    with pytest.raises(RecordsMissingError, match=r"recorded in another database \(suiro.db here"):
+        suiro.run(doubled, environ={}, home=home)
+    monkeypatch.setenv("SUIRO_DB", "postgresql+psycopg://suiro@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match=r"cannot reach the database \S+@127.0.0.1:1/none \(connection"):
+        history.runs(home=home)

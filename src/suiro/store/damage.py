@@ -137,11 +137,18 @@ def missing_records(home: Path, where: str, state: str) -> RecordsMissingError |
     runs = _count_folders(home / "logs")
     if not objects and not runs:
         return None
-    detail = (
-        f"{where} is {state} but {home / 'artifacts'}/ holds {_plural(objects, 'object')} and logs/ "
-        f"{_plural(runs, 'run')}: their records are gone; restore a backup made with `suiro backup`"
-        f"{newest_backup(home)}, or start new records with `suiro run --new-records`"
-    )
+    held = f"{home / 'artifacts'}/ holds {_plural(objects, 'object')} and logs/ {_plural(runs, 'run')}"
+    if "://" in where:  # a server database newly named by SUIRO_DB: the records are likely elsewhere
+        detail = (
+            f"{where} is {state} but {held}, recorded in another database (suiro.db here, before "
+            f"SUIRO_DB named this one?); set SUIRO_DB back to it, or start new records in this one "
+            "with `suiro run --new-records`"
+        )
+    else:
+        detail = (
+            f"{where} is {state} but {held}: their records are gone; restore a backup made with "
+            f"`suiro backup`{newest_backup(home)}, or start new records with `suiro run --new-records`"
+        )
     return RecordsMissingError(
         f"the records are missing: {detail}.", path=Path(where), objects=objects, runs=runs, detail=detail
     )

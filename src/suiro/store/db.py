@@ -129,6 +129,17 @@ class Tx(Protocol):
         ...
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a server database's error is a failure to connect (not a missing table)."""
+    try:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+    except ImportError:
+        return False
+    return isinstance(exc, OperationalError | InterfaceError) and not isinstance(
+        getattr(exc, "orig", None), sqlite3.Error
+    )
+
+
 class Database:
     """A connection to the metadata database, safe to share between threads.
 
@@ -232,7 +243,13 @@ class Database:
             rows = self.query("SELECT version_num FROM alembic_version")
         except DatabaseDamagedError:
             raise
-        except Exception:  # no table yet: a new database
+        except Exception as exc:  # no table yet: a new database; but a server not reached is not one
+            if not self.is_sqlite and _unreachable(exc):
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise StoreError(
+                    f"cannot reach the database {self.display_url} ({reason}); check that the server "
+                    "is up and that SUIRO_DB names it."
+                ) from exc
             return None
         return rows[0]["version_num"] if rows else None
 
