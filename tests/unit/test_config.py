@@ -63,6 +63,15 @@ def test_each_layer_overrides_the_one_below(tmp_path):
     assert got == {"a": "default", "b": "file", "c": "env", "d": "value", "e": "set"}
 
 
+def test_each_resolution_gets_its_own_copy_of_a_default():
+    # A task that appended to a list parameter changed the pipeline's default for later runs
+    first = resolve()
+    first["models"].append("rf")
+    first["grid"]["depth"] = 9
+    assert resolve()["models"] == ["lr"] and resolve()["grid"] == {"depth": 3, "width": 8}
+    assert PARAMS[3].default == ["lr"]
+
+
 def test_result_follows_signature_order():
     got = resolve(overrides=["name=x", "threshold=0.1"])
     assert list(got) == [p.name for p in PARAMS]
