@@ -311,8 +311,9 @@ def due(
     - ``"none"``: only a tick at most ``on_time`` seconds old (the pass that is merely late);
       anything older is dropped.
 
-    A new deployment (``cursor`` None) missed nothing: only a tick at most ``on_time`` seconds old
-    fires, whatever the policy.
+    With no ``cursor``, nothing was missed: only a tick at most ``on_time`` seconds old fires,
+    whatever the policy (the scheduler passes a new deployment's deploy time as its cursor, so
+    the ticks since then that no scheduler saw are missed ticks).
 
     Args:
         schedule: the deployment's schedule.

@@ -55,6 +55,23 @@ def test_thirty_days_down_creates_what_the_policy_says(sched, tmp_path, catchup,
     assert duplicates(sched.db) == []
 
 
+@pytest.mark.parametrize(("catchup", "expected"), [("all", 5), ("latest", 1), ("none", 0)])
+def test_ticks_after_the_deploy_that_no_scheduler_saw_are_caught_up(tmp_path, suiro_home, catchup, expected):
+    # Deployed just after a tick, the scheduler first started five hours later: the five ticks in
+    # between were missed (the nightly job deployed in the afternoon, the scheduler started the next
+    # morning); they went unseen whatever the policy, as if the deployment were new at that pass
+    target = write_ticking(tmp_path)
+    with clock.use(ManualClock(start=T0 + 10)):
+        sched = Scheduler(suiro_home, launch=False)
+        deploy(sched.db, "hourly", target, catchup=catchup)
+        late = sched.run_pass(T0 + 5 * HOUR + 300)
+        times = [r["logical_time"] for r in sched.db.query("SELECT logical_time FROM ticks ORDER BY 1")]
+        sched.close()
+    missed = hourly_between(T0 + 10, T0 + 5 * HOUR + 300)
+    assert (late.created, late.dropped, len(missed)) == (expected, 5 - expected, 5)
+    assert times == missed[len(missed) - expected :]
+
+
 def test_the_cursor_survives_a_restart_so_nothing_is_created_twice(tmp_path, suiro_home):
     target = write_ticking(tmp_path)
     with clock.use(ManualClock(start=T0)):

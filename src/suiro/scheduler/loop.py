@@ -38,6 +38,7 @@ from suiro.scheduler.children import Children
 from suiro.scheduler.plans import Plan, plan_of, same
 
 if TYPE_CHECKING:
+    from suiro.store.deployments import DeploymentRow
     from suiro.store.leases import Lease
 
 log = logging.getLogger("suiro.scheduler")
@@ -203,9 +204,12 @@ class Scheduler:
             found, missed = [], 0
             if plan.schedule is not None:
                 try:
+                    # Never looked at: its ticks since it was deployed are due under its policy (a
+                    # nightly job deployed in the afternoon, the scheduler started next morning, has
+                    # missed that night, and catchup decides), not only one at most a minute old.
                     found, missed = due(
                         plan.schedule,
-                        cursor=plan.cursor,
+                        cursor=plan.cursor if plan.cursor is not None else _deployed(plan.row, now),
                         now=now,
                         catchup=plan.row.catchup,
                         max_catchup_runs=plan.row.max_catchup_runs,
@@ -350,3 +354,10 @@ class Scheduler:
     def children(self) -> dict[str, int]:
         """The child processes this scheduler started that are still running: pid by run id."""
         return self._children.running()
+
+
+def _deployed(row: DeploymentRow, now: float) -> float | None:
+    """When a deployment was first deployed, as the cursor of its first look (None if not before
+    ``now``: a clock that went back, or a row without the time)."""
+    created = row.created
+    return created if created is not None and created < now else None
