@@ -94,6 +94,28 @@ def run_ended(
     return _safely(lambda: deliver(message(event, about), routes, db=db))
 
 
+def could_not_start(
+    run_id: str, pipeline: str, error: str, *, scheduled: Scheduled, db: Database
+) -> list[Delivery]:
+    """The ``failed`` notification of a scheduled run that could not start (its pipeline no longer
+    loads, a parameter no longer fits), to its deployment's and the project's routes."""
+
+    def send() -> list[Delivery]:
+        routes = routes_for_run(None, scheduled, db)
+        about = About(
+            run_id=run_id,
+            pipeline=pipeline,
+            deployment=scheduled.deployment,
+            logical_time=scheduled.logical_time,
+            timezone=scheduled.timezone,
+            task=None,
+            error=error,
+        )
+        return deliver(message("failed", about), routes, db=db)
+
+    return _safely(send)
+
+
 def announce_crash(crash: Crash, db: Database) -> list[Delivery]:
     """The ``crashed`` notification of a verdict the reaper won, to the routes the run started with."""
 

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from pipelines.webhook_stub import Hook
 from reliability.sched_harness import deploy, most_at_once, read_ledger, wait_for, write_ticking
 
 from suiro import api, clock, history
@@ -81,7 +82,8 @@ def test_a_triggered_run_is_launched_with_its_parameters_and_one_that_cannot_sta
     deploy(store.db, "manual", target, None, params={"label": "deployed"})
     broken = tmp_path / "broken.py"
     broken.write_text("from suiro import pipeline\n\n@pipeline\ndef gone():\n    return None\n")
-    deploy(store.db, "broken", f"{broken}:gone", None)
+    hook = Hook([200])
+    deploy(store.db, "broken", f"{broken}:gone", None, notify={"on": ["failed"], "webhook": hook.url})
     sched = Scheduler(suiro_home)
     assert sched.run_pass().launched == 0  # idle: what is queued from now on is new to it
     run_id = manual.trigger(store, "manual", ["label=triggered"])
@@ -97,6 +99,15 @@ def test_a_triggered_run_is_launched_with_its_parameters_and_one_that_cannot_sta
     assert ticks.get(store.db, bad_id).state == "failed"
     log = (suiro_home / "logs" / bad_id / "scheduler-child.log").read_text()
     assert f"error: run {bad_id} could not start" in log
+    # Said where people look, not only in that file: a failed run with no task, and its alert
+    shown = history.show(bad_id, home=suiro_home)
+    assert (shown["state"], shown["deployment"], shown["tasks"]) == ("failed", "broken", [])
+    assert shown["error"].startswith("could not start: ") and "broken.py" in shown["error"]
+    assert history.runs(deployment="broken", home=suiro_home)[0]["id"] == bad_id
+    (sent,) = [r["body"] for r in hook.requests]
+    assert (sent["suiro"]["event"], sent["suiro"]["run_id"]) == ("failed", bad_id)
+    assert "could not start: " in sent["text"] and "broken.py" in sent["suiro"]["error"]
+    hook.close()
     store.close()
 
 

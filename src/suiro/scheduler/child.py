@@ -80,9 +80,40 @@ def run_claimed(store: Store, run_id: str) -> int:
     except SuiroError as exc:
         if ticks.run_exists(store.db, run_id):
             raise
-        ticks.fail(store.db, run_id, pid=os.getpid())
-        print(f"error: run {run_id} could not start: {exc}", file=sys.stderr)
+        print(f"error: run {run_id} could not start: {exc}", file=sys.stderr, flush=True)
+        _could_not_start(store, run_id, f"could not start: {exc}")
         return 2
+
+
+def _could_not_start(store: Store, run_id: str, error: str) -> None:
+    """Record the tick's run as ``failed`` with ``error`` and tell the deployment's and the project's
+    addresses (``failed``), as a run that failed in its first task would be."""
+    from suiro import notices
+    from suiro.runinfo import Scheduled
+    from suiro.store import deployments, ticks
+
+    tick = ticks.get(store.db, run_id)
+    row = deployments.get(store.db, tick.deployment) if tick is not None else None
+    timezone = (row.schedule or {}).get("timezone", "UTC") if row is not None else "UTC"
+    run = {
+        "pipeline": (row.pipeline if row is not None else None) or (tick.deployment if tick else "?"),
+        "target": row.target if row is not None else None,
+        "params": {**(row.params if row is not None else {}), **(tick.params if tick is not None else {})},
+        "timezone": timezone,
+        "error": error,
+        "now": clock.now(),
+    }
+    if not ticks.fail(store.db, run_id, pid=os.getpid(), run=run) or tick is None or row is None:
+        return
+    scheduled = Scheduled(
+        deployment=row.name,
+        logical_time=tick.logical_time,
+        interval_start=tick.interval_start,
+        interval_end=tick.interval_end,
+        trigger=tick.trigger,
+        timezone=timezone,
+    )
+    notices.could_not_start(run_id, run["pipeline"], error, scheduled=scheduled, db=store.db)
 
 
 def _run(store: Store, run_id: str) -> int:

@@ -276,16 +276,38 @@ def start(db: Database, run_id: str, *, launcher: int, pid: int, now: float) -> 
         )
 
 
-def fail(db: Database, run_id: str, *, pid: int) -> bool:
-    """Its run could not start (the child ``pid`` found the pipeline or a parameter wrong): ``failed``."""
+def fail(db: Database, run_id: str, *, pid: int, run: dict[str, Any] | None = None) -> bool:
+    """Its run could not start (the child ``pid`` found the pipeline or a parameter wrong): ``failed``.
+
+    With ``run`` (``pipeline``, ``target``, ``params``, ``timezone``, ``error``, ``now``), a
+    ``failed`` run is recorded under the tick's run id, with no task, in the same transaction:
+    ``suiro runs``, ``show``, the deployment's latest run and the UI say it, where before only
+    the child's output file did.
+    """
     with db.write() as tx:
-        return bool(
+        changed = bool(
             tx.execute(
                 "UPDATE ticks SET state = 'failed'"
                 " WHERE run_id = :run_id AND state = 'launched' AND pid = :pid",
                 {"run_id": run_id, "pid": pid},
             )
         )
+        if changed and run is not None:
+            tx.execute(
+                "INSERT INTO runs (id, pipeline, target, params, state, started, ended, host, pid, error,"
+                ' deployment, logical_time, interval_start, interval_end, "trigger", timezone)'
+                " SELECT run_id, :pipeline, :target, :params, 'failed', :now, :now, :host, :pid, :error,"
+                ' deployment, logical_time, interval_start, interval_end, "trigger", :timezone FROM ticks'
+                " WHERE run_id = :run_id AND NOT EXISTS (SELECT 1 FROM runs WHERE id = :run_id)",
+                {
+                    **run,
+                    "params": json.dumps(run["params"], default=repr),
+                    "run_id": run_id,
+                    "pid": pid,
+                    "host": this_host(),
+                },
+            )
+        return changed
 
 
 def active(db: Database) -> dict[str, int]:
