@@ -143,6 +143,21 @@ def test_the_builtin_pipeline_and_the_chapters_kfp_listings_compile(tmp_path: Pa
     assert len(spec["root"]["dag"]["tasks"]) == 5
 
 
+def test_a_default_with_a_newline_keeps_the_spec_yaml(tmp_path: Path) -> None:
+    # The compiler's header comment wrote the default as it is: its second line broke the YAML
+    source = tmp_path / "query.py"
+    source.write_text(
+        "from suiro import pipeline, task\n\n\n@task\ndef read(query: str) -> str:\n    return query\n\n\n"
+        '@pipeline\ndef report(query: str = "SELECT *\\nFROM sales\\n  WHERE x: 1"):\n'
+        "    return read(query)\n"
+    )
+    spec = _compile(f"{source}:report", tmp_path)  # loads it with yaml and with the kfp SDK
+    query = spec["root"]["inputDefinitions"]["parameters"]["query"]["defaultValue"]
+    assert query == "SELECT *\nFROM sales\n  WHERE x: 1"
+    header = (tmp_path / "pipeline.yaml").read_text().split("components:")[0]
+    assert all(line.startswith("#") for line in header.splitlines())
+
+
 def test_what_kfp_cannot_express_is_one_sentence_naming_the_task(tmp_path: Path) -> None:
     with pytest.raises(
         CompileError,

@@ -71,7 +71,9 @@ def compile_(
             suiro_command=suiro_command,
             deployment=deployment,
         )
-    print(f"compiled {written['pipeline']} ({written['tasks']} tasks) for {to.value} to {written['path']}")
+    n = written["tasks"]
+    tasks = f"{n} task" if n == 1 else f"{n} tasks"
+    print(f"compiled {written['pipeline']} ({tasks}) for {to.value} to {written['path']}")
 
 
 @commands.command(name="task-run", hidden=True)  # for engines, not people: documented in docs/compile.md

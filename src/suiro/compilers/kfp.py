@@ -70,7 +70,23 @@ def compile_kfp(
         raise
     except Exception as exc:  # the SDK raises its own types; each is one refusal of this pipeline
         raise CompileError(f"the kfp compiler refused pipeline {pipe.name}: {exc}") from exc
+    _mend_header(output)
     return {"pipeline": pipe.name, "tasks": len(graph.nodes), "path": str(output)}
+
+
+#: A top-level key of the spec: where the compiler's header comment ends.
+_YAML_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:( |$)")
+
+
+def _mend_header(output: Path) -> None:
+    """Keep the file YAML: the kfp compiler's header comment writes a parameter's default as it is,
+    so a default holding a newline (a SQL query) ended the comment mid-value and the rest of it
+    broke the YAML (``kfp`` could not load its own file). Every line of the header is a comment."""
+    lines = output.read_text(encoding="utf-8").split("\n")
+    body = next((i for i, line in enumerate(lines) if _YAML_KEY.match(line)), len(lines))
+    mended = [line if line.startswith("#") or not line else f"#    {line}" for line in lines[:body]]
+    if mended != lines[:body]:
+        output.write_text("\n".join(mended + lines[body:]), encoding="utf-8")
 
 
 def _kfp() -> tuple[Any, Any]:
