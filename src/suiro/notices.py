@@ -201,7 +201,8 @@ def check_late(db: Database, now: float) -> int:
             timezone=row["timezone"],
         )
         state = row["state"] or "not started"
-        detail = f"not finished {row['sla']:g} s after its logical time (it is {state})"
+        since = "it was queued by a backfill" if row["trigger"] == "backfill" else "its logical time"
+        detail = f"not finished {row['sla']:g} s after {since} (it is {state})"
         found = message("late", about, detail=detail, extra={"sla": row["sla"]})
         sent = _safely(lambda f=found, r=routes: deliver(f, r, db=db))
         if not sent:

@@ -274,6 +274,8 @@ def test_r16_check_late_sends_one_late_notice_per_run_past_its_sla(suiro_home, m
         scheduled=Scheduled(deployment="nightly", logical_time=now),
     )
     ticks = [("never-started", now - 7200), ("on-time", now), ("not-yet-due", now + 60)]
+    # A backfill queued yesterday's tick just now: its time runs from now, not from yesterday
+    backfilled = [("yesterday", now - 86400, now), ("stuck", now - 2 * 86400, now - 7200)]
     with db.write() as tx:
         for run_id, logical in ticks:
             tx.execute(
@@ -281,21 +283,35 @@ def test_r16_check_late_sends_one_late_notice_per_run_past_its_sla(suiro_home, m
                 " VALUES ('nightly', :t, 'schedule', :run, :t)",
                 {"t": logical, "run": run_id},
             )
+        for run_id, logical, queued in backfilled:
+            tx.execute(
+                'INSERT INTO ticks (deployment, logical_time, "trigger", run_id, created)'
+                " VALUES ('nightly', :t, 'backfill', :run, :queued)",
+                {"t": logical, "run": run_id, "queued": queued},
+            )
     try:
-        assert check_late(db, now) == 1, "only the tick past its SLA with no finished run"
+        assert check_late(db, now) == 2, "the ticks past their SLA with no finished run"
         assert check_late(db, now) == 0, "announced once"
         manual_clock.advance(3600 + 120)
-        assert check_late(db, manual_clock.time()) == 1, "the last tick is late now; on-time ended in time"
+        assert check_late(db, manual_clock.time()) == 2, "the last and the backfilled one are late now"
     finally:
         hook.close()
     assert on_time.run_id == "on-time"
     late = [r for r in hook.requests if r["body"]["suiro"]["event"] == "late"]
-    assert [r["body"]["suiro"]["run_id"] for r in late] == ["never-started", "not-yet-due"]
-    assert [r["body"]["suiro"]["event"] for r in hook.requests] == ["failed", "late", "late"], "and it failed"
+    assert [r["body"]["suiro"]["run_id"] for r in late] == [
+        "stuck",
+        "never-started",
+        "yesterday",
+        "not-yet-due",
+    ]
+    assert [r["body"]["suiro"]["event"] for r in hook.requests] == ["failed", *["late"] * 4], "and it failed"
     assert (
-        "is late: not finished 3600 s after its logical time (it is not started)" in late[0]["body"]["text"]
+        "is late: not finished 3600 s after its logical time (it is not started)" in late[1]["body"]["text"]
     )
-    assert [d["event"] for d in deliveries(suiro_home) if d["run_id"] != "on-time"] == ["late", "late"]
+    assert (
+        "not finished 3600 s after it was queued by a backfill (it is not started)" in late[0]["body"]["text"]
+    )
+    assert [d["event"] for d in deliveries(suiro_home) if d["run_id"] != "on-time"] == ["late"] * 4
 
 
 def test_r16_starttls_asked_of_a_server_without_it_fails_at_once_and_says_so(smtp, monkeypatch, suiro_home):

@@ -154,17 +154,22 @@ def failed_task(db: Database, run_id: str) -> dict[str, Any] | None:
 
 def late_runs(db: Database, now: float) -> list[dict[str, Any]]:
     """Ticks of deployments with an ``sla`` whose run had not finished ``sla`` seconds after its
-    logical time (not started, still running, or ended after that), not yet announced ``late``.
+    logical time (not started, still running, or ended after that), not yet announced ``late``; a
+    backfilled tick's time runs from when the backfill queued it.
 
     Looks back ``LATE_WINDOW`` only, so a pass costs the same after a year of runs.
     """
+    # A backfilled tick's logical time is past by design: its time runs from when it was queued.
     return db.query(
-        "SELECT t.run_id, t.deployment, t.logical_time, d.sla, d.notify AS deployment_notify,"
+        'SELECT t.run_id, t.deployment, t.logical_time, t."trigger", d.sla, d.notify AS deployment_notify,'
         " d.pipeline AS deployment_pipeline, r.pipeline, r.state, r.ended, r.notify, r.timezone"
         " FROM ticks t JOIN deployments d ON d.name = t.deployment"
         " LEFT JOIN runs r ON r.id = t.run_id"
-        " WHERE d.sla IS NOT NULL AND t.logical_time + d.sla <= :now AND t.logical_time >= :since"
-        " AND (r.id IS NULL OR r.state IN ('running', 'queued') OR r.ended > t.logical_time + d.sla)"
+        " WHERE d.sla IS NOT NULL AND t.logical_time >= :since AND (CASE WHEN t.\"trigger\" = 'backfill'"
+        " AND t.created > t.logical_time THEN t.created ELSE t.logical_time END) + d.sla <= :now"
+        " AND (r.id IS NULL OR r.state IN ('running', 'queued') OR r.ended > (CASE WHEN"
+        " t.\"trigger\" = 'backfill' AND t.created > t.logical_time THEN t.created ELSE t.logical_time"
+        " END) + d.sla)"
         " AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.run_id = t.run_id AND x.event = 'late')"
         " ORDER BY t.logical_time",
         {"now": now, "since": now - LATE_WINDOW},
