@@ -159,6 +159,10 @@ def test_logs_of_reused_mapped_items_come_from_the_runs_that_ran_them(cli):
         "== square[2] attempt 1 (success)",
         "squaring 4",
     ]
+    fourth = cli.ok("run", "squares.py", "--set", "xs=[4,1]").run_id  # each item reused, from two runs
+    assert cli.tasks(fourth)["square"]["state"] == "cached"
+    explained = cli.ok("explain", fourth, "square").stdout  # it said "ran in run None"
+    assert f"each item's code, options and inputs ran before, in runs {first}, {second}" in explained
 
 
 PROJECT_PIPE = """

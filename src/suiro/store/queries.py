@@ -251,6 +251,10 @@ def artifacts(db: Database, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+#: Runs named in a mapped task's explanation; more are counted.
+_NAMED_RUNS = 5
+
+
 def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
     """Why a task was or was not a cache hit in a run, against the task's previous run."""
     run_id = resolve_run_id(db, run_id)
@@ -279,7 +283,26 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         "reason": "",
     }
     uncached = uncached_reason(parts)
-    if row["state"] == TaskState.CACHED:
+    if row["state"] == TaskState.CACHED and row["cached_from"] is None:  # a map: each item its own
+        sources = [
+            r["cached_from"]
+            for r in db.query(
+                "SELECT DISTINCT cached_from FROM task_runs WHERE run_id = :id AND task_key = :task"
+                " AND map_index >= 0 AND cached_from IS NOT NULL ORDER BY cached_from",
+                {"id": run_id, "task": task_key},
+            )
+        ]
+        result["items_cached_from"] = sources
+        named = ", ".join(sources[:_NAMED_RUNS]) + (
+            f" and {len(sources) - _NAMED_RUNS} more" if len(sources) > _NAMED_RUNS else ""
+        )
+        result["reason"] = (
+            f"cache hit: each item's code, options and inputs ran before, in run{'s' * (len(sources) > 1)}"
+            f" {named}"
+            if sources
+            else "cache hit: every item's output was found"
+        )
+    elif row["state"] == TaskState.CACHED:
         result["reason"] = f"cache hit: the same code, options and inputs ran in run {row['cached_from']}"
     elif uncached is not None:
         result["reason"] = uncached
