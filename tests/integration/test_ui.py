@@ -406,3 +406,12 @@ def test_a_remote_address_without_a_token_is_refused_naming_the_override():
     auth.check_bind("0.0.0.0", None, allow_remote=True)
     auth.check_bind("127.0.0.1", None)
     auth.check_bind("::1", None)
+
+
+def test_a_mapped_tasks_list_is_previewed_by_its_items(open_client, home):
+    # It said "not shown: the stored object is missing": a manifest's bytes are on its row
+    outputs = open_client.get(f"/api/v1/runs/{home[1]['mapped']}").json()["outputs"]
+    (listed,) = [o for o in outputs if o["task_key"] == "square" and o["map_index"] == -1]
+    assert listed["serializer"] == "manifest"
+    assert listed["preview"] == {"type": "sequence", "items": ["0", "1", "4"], "length": 3}
+    assert "the stored object is missing" not in open_client.get(f"/runs/{home[1]['mapped']}").text

@@ -234,7 +234,7 @@ def artifact_record(
         if rows:
             return rows[0]
     rows = db.query(
-        "SELECT digest, serializer, kind, size, inline FROM artifacts WHERE digest = :digest",
+        "SELECT digest, serializer, kind, size, inline, items FROM artifacts WHERE digest = :digest",
         {"digest": digest},
     )
     return rows[0] if rows else None

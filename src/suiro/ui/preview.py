@@ -13,11 +13,13 @@ Nothing is written: the store's files are opened to read.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from suiro.errors import ArtifactCorruptError, ArtifactMissingError, SuiroError
 from suiro.store import peek, search
 from suiro.store.artifacts import ArtifactMeta
+from suiro.store.outputs import MANIFEST, manifest_digests, manifest_entries
 
 if TYPE_CHECKING:
     from suiro.store.home import Store
@@ -75,6 +77,8 @@ def _load(store: Store, record: dict[str, Any]) -> Any:
     pyarrow alone; a pickle is loaded only if it holds builtin values (``peek.plain_pickle``).
     """
     serializer = record["serializer"]
+    if serializer == MANIFEST:  # a mapped task's list: its bytes are on the row, not in the store
+        return _manifest(store, record)
     if serializer in ("json", "npy"):
         meta = ArtifactMeta(record["digest"], serializer, record["size"], record["kind"], record["inline"])
         return store.artifacts.get(meta)
@@ -84,6 +88,39 @@ def _load(store: Store, record: dict[str, Any]) -> Any:
         head["rows"] = [[_cut(v if isinstance(v, str) else repr(v)) for v in row] for row in head["rows"]]
         return _Table(head)
     return peek.plain_pickle(data)  # pickle, joblib: builtin values only, else a SerializerError
+
+
+def _manifest(store: Store, record: dict[str, Any]) -> Any:
+    """A mapped task's list as a sequence of its first items: those kept on their rows by value,
+    the others by digest (each is a stored output of its own, shown on its item's row)."""
+    data = record["inline"] if record["inline"] is not None else store.artifacts.get_bytes(record["digest"])
+    digests = manifest_digests(bytes(data))
+    kept = manifest_entries(record.get("items"), len(digests)) if digests is not None else None
+    if digests is None or kept is None:
+        raise ArtifactCorruptError(f"manifest {record['digest']} is damaged", digest=record["digest"])
+    items = [
+        _Shown(f"<stored apart: {digest[:12]}>") if entry is None else json.loads(entry[1])
+        for digest, entry in zip(digests[:ROWS], kept[:ROWS], strict=True)
+    ]
+    return _Listed(items, len(digests))
+
+
+class _Shown:
+    """An item's text, shown as it is (its ``repr`` is the text)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _Listed(list):
+    """The first items of a longer list, with the whole list's length."""
+
+    def __init__(self, items: list[Any], length: int):
+        super().__init__(items)
+        self.length = length
 
 
 def summary(value: Any) -> dict[str, Any]:
@@ -108,7 +145,7 @@ def summary(value: Any) -> dict[str, Any]:
         return {
             "type": "sequence",
             "items": [_cut(repr(v)) for v in list(value)[:ROWS]],
-            "length": len(value),
+            "length": getattr(value, "length", len(value)),
         }
     return {"type": "value", "text": _cut(repr(value))}
 
