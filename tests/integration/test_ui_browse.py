@@ -89,6 +89,12 @@ def test_runs_filters_are_kept_in_the_pager_links(client, home, monkeypatch):
         ({"param.a-b": "1"}, "param.a-b does not name a parameter"),
         ({"param.a": "1", "param.b": "1", "param.c": "1", "param.d": "1"}, "at most 3 param.NAME filters"),
         ({"order": "sideways"}, "order must be desc or asc"),
+        # each of these was ignored, or answered no run, as if nothing matched
+        ({"state": "bogus"}, "state must be one of running, success, failed"),
+        ({"min": "0.5"}, "min and max bound a metric's value: give metric=NAME with them"),
+        ({"metric": "auc", "min": "0.99", "max": "0.9"}, "min (0.99) is above max (0.9)"),
+        ({"page": str(10**20)}, "query parameter page: Input should be less than or equal to 1000000"),
+        ({"page": "0"}, "query parameter page: Input should be greater than or equal to 1"),
     ],
 )
 def test_a_bad_filter_is_one_sentence_and_a_400(client, query, message):
@@ -96,8 +102,13 @@ def test_a_bad_filter_is_one_sentence_and_a_400(client, query, message):
     assert page.status_code == 400 and message in html.unescape(page.text) and "Traceback" not in page.text
     api = client.get("/api/v1/runs", params=query)
     assert api.status_code in (400, 422)
-    if api.status_code == 400:
-        assert message in api.json()["detail"]
+    detail = api.json()["detail"]  # 422: what FastAPI checks itself (order, page), in the same form
+    assert message in detail if api.status_code == 400 else detail.startswith("query parameter "), detail
+
+
+def test_an_attempt_number_past_what_sqlite_holds_is_refused_in_one_sentence(client, home):
+    answer = client.get(f"/api/v1/runs/{home[1][0]}/logs", params={"attempt": str(10**20)})
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("query parameter attempt: ")
 
 
 def test_the_runs_page_has_checkboxes_and_a_compare_button(client, home):

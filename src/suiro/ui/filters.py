@@ -14,9 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from suiro.errors import SuiroError
+from suiro.states import RunState
 from suiro.store.search import MAX_PARAM_FILTERS, RunFilter
 
 #: The query fields that are not ``param.*``, in the order links repeat them.
@@ -37,6 +40,13 @@ FIELDS = (
 
 class FilterError(SuiroError, ValueError):
     """A runs-list filter in the query string cannot be read."""
+
+
+#: The run states a filter may ask for.
+_RUN_STATES = tuple(state.value for state in RunState)
+#: Numbers in a query string, bounded: SQLite holds 64-bit integers, and ``?page=10**20`` was a 500.
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="the page, from 1")]
+Attempt = Annotated[int | None, Query(ge=1, le=1_000_000, description="one attempt, from 1")]
 
 
 def parse(query: Mapping[str, str]) -> RunFilter:
@@ -63,16 +73,24 @@ def parse(query: Mapping[str, str]) -> RunFilter:
     order = get("order") or "desc"
     if order not in ("desc", "asc"):
         raise FilterError(f"order must be desc or asc, not {order!r}.")
+    state = get("state")
+    if state is not None and state not in _RUN_STATES:  # it answered no run, as if none matched
+        raise FilterError(f"state must be one of {', '.join(_RUN_STATES)}, not {state!r}.")
+    low, high = _number("min", get("min")), _number("max", get("max"))
+    if (low is not None or high is not None) and get("metric") is None:  # it was dropped, silently
+        raise FilterError("min and max bound a metric's value: give metric=NAME with them.")
+    if low is not None and high is not None and low > high:
+        raise FilterError(f"min ({low:g}) is above max ({high:g}); no run could match: swap them.")
     return RunFilter(
         pipeline=get("pipeline"),
-        state=get("state"),
+        state=state,
         deployment=get("deployment"),
         since=_time("since", get("since"), end=False),
         until=_time("until", get("until"), end=True),
         params=params,
         metric=get("metric"),
-        metric_min=_number("min", get("min")),
-        metric_max=_number("max", get("max")),
+        metric_min=low,
+        metric_max=high,
         sort=get("sort") if get("sort") not in (None, "started") else None,
         descending=order == "desc",
     )

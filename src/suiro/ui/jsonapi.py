@@ -50,7 +50,7 @@ def runs(
     high: float | None = Query(None, alias="max"),
     sort: str | None = Query(None, description="a metric name to order by (else newest first)"),
     order: str = Query("desc", pattern="^(desc|asc)$"),
-    page: int = 1,
+    page: filters.Page = 1,
 ) -> Any:
     """One page of runs (``more`` says whether another page follows). ``param.NAME=VALUE`` (up to
     three, VALUE as JSON when it is JSON) keeps the runs whose parameter NAME equals VALUE."""
@@ -105,7 +105,7 @@ def run_states(request: Request, run_id: str) -> Any:
         "[{task_key, map_index, attempt, state, lines, error_type, error_message, traceback}]"
     ),
 )
-def logs(request: Request, run_id: str, task: str | None = None, attempt: int | None = None) -> Any:
+def logs(request: Request, run_id: str, task: str | None = None, attempt: filters.Attempt = None) -> Any:
     """Each attempt's log lines, with the error and traceback of a failed one."""
     registry = request.app.state.registry
     return reads.logs(registry, actions.check_run_id(run_id), task=task, attempt=attempt)

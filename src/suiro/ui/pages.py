@@ -35,7 +35,7 @@ def home() -> RedirectResponse:
 
 
 @router.get("/runs")
-def runs_page(request: Request, page: int = 1):
+def runs_page(request: Request, page: filters.Page = 1):
     query = dict(request.query_params)
     data = reads.runs(request.app.state.registry, page=page, where=filters.parse(query))
     return _page(request, "runs.html", {**data, "query": filters.echo(query)})
