@@ -136,11 +136,16 @@ class Runner:
         )
         state, error = (RunState.SUCCESS, None) if ok else (RunState.FAILED, self._progress.first_error())
         output = self.graph.output
-        if output is None or not all(self.results[k].state.is_ok for k in output_sources(output)):
+        # A task a guard skipped gives None, to its consumers and to the output alike (the output
+        # was None whole when one of its tasks was skipped, losing the others' values)
+        sources = [self.results[k].state for k in output_sources(output)] if output is not None else []
+        if output is None or not all(s.is_ok or s is TaskState.SKIPPED for s in sources):
             return state, None, error
         try:
             return state, self._values.resolve(output), error
         except Exception as exc:  # e.g. a cached output found corrupt: the run cannot deliver it
+            if TaskState.SKIPPED in sources:  # a path or an expression over a skipped task's None
+                return state, None, error
             if ok:
                 error = RunError(f"the pipeline's output could not be read: {exc}", type=type(exc).__name__)
             return RunState.FAILED, None, error

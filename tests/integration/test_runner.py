@@ -319,6 +319,42 @@ def test_trigger_rules_over_success_failed_and_skipped_upstreams():
     assert result.failed() == ["boom"]
 
 
+@task
+def doubled(v: int) -> int:
+    return 2 * v
+
+
+@task(trigger_rule="all_done")
+def described(x: Any) -> str:
+    return f"ad:{x}"
+
+
+@pipeline
+def maybe_doubled(v: int = 1):
+    with when(v > 3):
+        twice = doubled(v)
+    return {"twice": twice, "described": described(twice), "v": v}
+
+
+@pipeline
+def maybe_plus_one(v: int = 1):
+    with when(v > 3):
+        twice = doubled(v)
+    return twice + 1
+
+
+def test_the_output_keeps_the_values_of_tasks_that_ran_beside_a_skipped_one():
+    # It was None whole: the all_done task's value and the parameter were lost with the skipped one
+    skipped = run(maybe_doubled)
+    assert skipped.state is RunState.SUCCESS and skipped.tasks["doubled"].state is TaskState.SKIPPED
+    assert skipped.output == {"twice": None, "described": "ad:None", "v": 1}
+    assert run(maybe_doubled, params={"v": 5}).output == {"twice": 10, "described": "ad:10", "v": 5}
+    # an expression over a skipped task's None has no value, and fails nothing
+    plus = run(maybe_plus_one)
+    assert (plus.state, plus.output, plus.error) == (RunState.SUCCESS, None, None)
+    assert run(maybe_plus_one, params={"v": 5}).output == 11
+
+
 def test_with_options_accepts_a_trigger_rule_by_name_as_task_does():
     joined = seen.with_options(name="joined", trigger_rule="one_success")
 
