@@ -131,3 +131,47 @@ def test_the_live_view_shows_names_escaped(monkeypatch):
     assert "[bold red]x" in text
     assert "\\x1b[2J" in text and "\x1b[2J" not in text
     assert "p\\x1b[0m" in text
+
+
+STEPS = """
+    import time
+
+    from suiro import pipeline, task
+
+
+    @task
+    def step(i: int) -> int:
+        time.sleep(0.2)
+        print("step", i)
+        return i
+
+
+    @pipeline
+    def steps(xs: list[int] = [0, 1, 2, 3]):
+        return step.map(xs)
+"""
+
+
+@pytest.mark.parametrize("executor", ["sequential", "processes"])
+def test_a_run_outlives_the_reader_of_its_output(tmp_path, executor):
+    # `suiro run ... | head -1`: the first write after head exited killed the run (recorded crashed)
+    import shlex
+    import subprocess
+
+    cli = Cli(tmp_path)
+    cli.write("steps.py", STEPS)
+    command = " ".join(shlex.quote(a) for a in cli.argv("run", "steps.py", "-e", executor))
+    piped = subprocess.run(
+        f"{command} | head -1; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        cwd=tmp_path,
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert piped.stdout.startswith("run ") and piped.stdout.count("\n") == 1, piped.stdout
+    assert piped.returncode == 0 and "BrokenPipeError" not in piped.stderr, piped.stderr
+    run = cli.json("show", "last")
+    assert run["state"] == "success" and [t["state"] for t in run["tasks"]] == ["success"]

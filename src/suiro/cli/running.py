@@ -184,9 +184,11 @@ def _run_live(
         dask_address: the scheduler of the dask executor (None: its default).
         verbose: tracebacks and every output line in the summary.
     """
+    from suiro.cli.terminal import survive_closed_stdout
     from suiro.cli.view import make_view
     from suiro.executors import make_executor
 
+    survive_closed_stdout()
     chosen = executor or DEFAULT_EXECUTOR
     if dask_address is not None and chosen != "dask":
         print("error: --dask-address is for -e dask; drop it or run with -e dask.", file=sys.stderr)

@@ -15,6 +15,7 @@ Imports Rich only when a console is made, so ``suiro --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from functools import cache
@@ -68,3 +69,44 @@ def _console_class() -> type:
             return super().render_str(printable(text, newlines=True), **kwargs)
 
     return _Console
+
+
+def survive_closed_stdout() -> None:
+    """Let this process outlive the reader of its standard output (``suiro run ... | head -1``).
+
+    Without it the first write after ``head`` exits raised ``BrokenPipeError`` in the live view,
+    and the run died half way, recorded ``crashed``. Once the pipe is closed, what is printed goes
+    to ``/dev/null`` and the run goes on; its record says how it ended.
+    """
+    if not isinstance(sys.stdout, _Unbroken):
+        sys.stdout = _Unbroken(sys.stdout)
+
+
+class _Unbroken:
+    """A text stream that swaps its file descriptor for ``/dev/null`` when its reader is gone."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
