@@ -347,7 +347,8 @@ def use_the_scheduler() -> None:
     me = os.getpid()
     assert ticks.claim(db, failing, pid=me, now=1.0, lease=held)
     assert ticks.start(db, failing, launcher=me, pid=me, now=1.0)
-    assert ticks.fail(db, failing, pid=me)
+    could_not_start = {"pipeline": "p", "target": "x.py:p", "params": {}, "timezone": "UTC", "now": 1.0}
+    assert ticks.fail(db, failing, pid=me, run={**could_not_start, "error": "could not start: gone"})
     assert ticks.claim(db, ending, pid=me, now=1.0)
     assert ticks.unclaim(db, ending, pid=me)  # no process could be started: back in the queue
     assert ticks.claim(db, ending, pid=me, now=1.0)
