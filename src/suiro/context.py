@@ -148,18 +148,19 @@ def get_logger() -> logging.LoggerAdapter[logging.Logger]:
 def log_metric(name: str, value: float, step: int | None = None) -> None:
     """Record a metric of the running task (kept with the run, shown by ``suiro metrics``).
 
+    Outside a running task (a task called as a plain function, as a unit test does) the value is
+    checked and not recorded: a task stays a function that runs anywhere.
+
     Raises:
-        SuiroError: outside a running task, or when ``value`` is not a number.
+        SuiroError: ``value`` is not a number.
     """
-    capture = _capture.get()
-    if capture is None or _context.get() is None:
-        raise SuiroError(
-            f"log_metric({name!r}) was called outside a running task; call it inside a @task body."
-        )
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise SuiroError(f"metric {name!r} must be a number, got {value!r}; log a float or an int.") from None
+    capture = _capture.get()
+    if capture is None or _context.get() is None:
+        return
     capture.metrics.append((mask(str(name)), number, None if step is None else int(step), time.time()))
 
 

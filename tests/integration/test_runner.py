@@ -506,6 +506,19 @@ def test_context_outside_a_task_is_an_error():
 
 
 @task
+def scored(xs: list[float]) -> float:
+    suiro.log_metric("mean", sum(xs) / len(xs))
+    return max(xs)
+
+
+def test_a_task_that_logs_metrics_is_unit_tested_as_a_plain_function():
+    # It raised "log_metric was called outside a running task": the README's own promise broken
+    assert scored([1.0, 3.0]) == 3.0
+    with pytest.raises(suiro.SuiroError, match="metric 'x' must be a number, got 'high'"):
+        suiro.log_metric("x", "high")
+
+
+@task
 def talk(name: str) -> str:
     log = suiro.get_logger()
     for i in range(15):
