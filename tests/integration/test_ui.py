@@ -415,3 +415,11 @@ def test_a_mapped_tasks_list_is_previewed_by_its_items(open_client, home):
     assert listed["serializer"] == "manifest"
     assert listed["preview"] == {"type": "sequence", "items": ["0", "1", "4"], "length": 3}
     assert "the stored object is missing" not in open_client.get(f"/runs/{home[1]['mapped']}").text
+
+
+def test_a_parameter_shows_as_its_text_not_as_json_escapes(open_client, tmp_path):
+    # Jinja's tojson wrote "\\u6771\\u4eac \\u0026" for 東京 &: safe, and unreadable
+    home = tmp_path / "params-home"
+    run_id = suiro.run(ui_example.labelled, {"label": '東京 & "q" <b>'}, home=home).run_id
+    page = TestClient(create_app(home)).get(f"/runs/{run_id}").text
+    assert "&#34;東京 &amp; \\&#34;q\\&#34; &lt;b&gt;&#34;" in page and "\\u6771" not in page

@@ -81,3 +81,13 @@ def done(path: str) -> str:
 @pipeline
 def gated(path: str = "release"):
     return done(wait_for(path))
+
+
+@task
+def echo(label: str) -> str:
+    return label
+
+
+@pipeline
+def labelled(label: str = "x"):
+    return echo(label)

@@ -7,6 +7,7 @@ are the SVG strings ``dag`` and ``charts`` build, which escape every text they h
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import cache
 from typing import Any
 from urllib.parse import quote
@@ -28,8 +29,15 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, seconds=seconds, label=task_label, part=lambda s: quote(str(s), safe=""))
-    env.filters.update(zoned=zoned)
+    env.filters.update(zoned=zoned, json=as_json)
     return env
+
+
+def as_json(value: Any) -> str:
+    """A value as JSON text for a page, its characters as they are (``東京 & "q"``), escaped for
+    HTML by the page's autoescaping. Jinja's ``tojson`` is for ``<script>``: it wrote ``\\u6771``
+    and ``\\u0026`` where a user reads a parameter."""
+    return json.dumps(value, ensure_ascii=False, default=repr)
 
 
 def render(request: Request, name: str, context: dict[str, Any]) -> str:
