@@ -10,6 +10,7 @@ SIGTERM within a moment with its lease given up. Deployments are saved directly 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -127,3 +128,39 @@ def test_a_backfill_bound_that_is_not_a_date_is_one_sentence_naming_the_option_a
     assert message.rstrip().endswith(".")
     message = cli.error(2, "backfill", "daily", "--start", "2026-11-01", "--end", "yesterday")
     assert "backfill --end 'yesterday' is not a time" in message
+
+
+FLAKY = """
+    import os
+
+    from suiro import pipeline, task
+
+
+    @task(cache=False)
+    def load() -> int:
+        if os.path.exists(os.environ["BROKEN_FLAG"]):
+            raise RuntimeError("source not ready")
+        return 1
+
+
+    @pipeline
+    def flaky():
+        return load()
+"""
+
+
+def test_a_backfill_counts_a_tick_resumed_to_success_as_succeeded(cli, db, tmp_path):
+    # After the failed runs were resumed to success, the backfill still said 0/2 and exited 1
+    flag = tmp_path / "broken"
+    flag.write_text("")
+    path = cli.write("flaky.py", FLAKY)
+    deploy(db, "flaky", f"{path}:flaky", "0 0 * * *")
+    env = {"BROKEN_FLAG": str(flag)}
+    failed = cli.expect(1, "backfill", "flaky", "--start", "2026-11-01", "--end", "2026-11-02", env=env)
+    assert "0/2 succeeded" in failed.stdout
+    assert "failed (logical time 2026-11-01 00:00 UTC): suiro show" in failed.stdout, failed.stdout
+    flag.unlink()
+    for run_id in re.findall(r"^  (\S+) failed", failed.stdout, re.MULTILINE):
+        cli.ok("resume", run_id, env=env)
+    again = cli.ok("backfill", "flaky", "--start", "2026-11-01", "--end", "2026-11-02", env=env)
+    assert "0 new" in again.stdout and "2/2 succeeded" in again.stdout

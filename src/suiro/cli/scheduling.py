@@ -156,5 +156,5 @@ def _progress() -> Iterator[Callable[[Backfill], None]]:
 
 def _summary(done: Backfill) -> None:
     print(f"{done.succeeded}/{done.total} succeeded.")
-    for run_id, state in done.unsuccessful:
-        print(f"  {run_id} {state}: suiro show {run_id}")
+    for run_id, state, logical in done.unsuccessful:
+        print(f"  {run_id} {state} (logical time {logical}): suiro show {run_id}, suiro resume {run_id}")

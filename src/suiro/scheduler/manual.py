@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from suiro import clock
 from suiro.errors import ParameterError, SuiroError
+from suiro.wallclock import local_text
 
 if TYPE_CHECKING:
     from suiro.scheduler.launch import Launcher
@@ -143,7 +144,8 @@ class Backfill:
     total: int = 0
     created: int = 0
     succeeded: int = 0
-    unsuccessful: list[tuple[str, str]] = field(default_factory=list)
+    #: (run id, state, logical time as text) of each tick whose run did not succeed.
+    unsuccessful: list[tuple[str, str, str]] = field(default_factory=list)
     #: When the range asked for ended in the future: the time it was cut at (ticks after it are
     #: left to the schedule).
     cut_at: float | None = None
@@ -283,10 +285,12 @@ def _has_ended(row: dict[str, Any]) -> bool:
 
 
 def _count(plan: Backfill, rows: list[dict[str, Any]]) -> None:
+    """Counts by outcome: a tick whose run failed but was resumed to success has succeeded (it
+    said "failed" for ever, and a rerun of the backfill exited 1)."""
     plan.total = len(rows)
-    plan.succeeded = sum(1 for r in rows if r["run_state"] == "success")
+    plan.succeeded = sum(1 for r in rows if r["run_state"] == "success" or r["resumed"])
     plan.unsuccessful = [
-        (r["run_id"], r["run_state"] or "could not start")
+        (r["run_id"], r["run_state"] or "could not start", local_text(r["logical_time"], r["timezone"]))
         for r in rows
-        if _has_ended(r) and r["run_state"] != "success"
+        if _has_ended(r) and r["run_state"] != "success" and not r["resumed"]
     ]

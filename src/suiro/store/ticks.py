@@ -213,9 +213,13 @@ def run_exists(db: Database, run_id: str) -> bool:
 
 def between(db: Database, deployment: str, start: float, end: float) -> list[dict[str, Any]]:
     """The ticks of ``deployment`` with logical times in ``[start, end]``, each with its run's state
-    (``run_state``, None while no run row exists), oldest first."""
+    (``run_state``, None while no run row exists) and the newest resume of it that succeeded
+    (``resumed``: a resume keeps its run's deployment and logical time), oldest first."""
     return db.query(
-        'SELECT t.run_id, t.logical_time, t.state, t."trigger", r.state AS run_state FROM ticks t'
+        'SELECT t.run_id, t.logical_time, t.state, t."trigger", r.state AS run_state, r.timezone,'
+        " (SELECT x.id FROM runs x WHERE x.deployment = t.deployment AND x.logical_time = t.logical_time"
+        " AND x.parent_run_id IS NOT NULL AND x.state = 'success' ORDER BY x.started DESC LIMIT 1)"
+        " AS resumed FROM ticks t"
         " LEFT JOIN runs r ON r.id = t.run_id WHERE t.deployment = :deployment"
         " AND t.logical_time >= :start AND t.logical_time <= :end ORDER BY t.logical_time",
         {"deployment": deployment, "start": start, "end": end},
