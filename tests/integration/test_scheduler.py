@@ -76,8 +76,12 @@ def test_a_deployment_saved_while_the_scheduler_runs_is_seen_at_the_next_pass(su
 
 
 def test_a_triggered_run_is_launched_with_its_parameters_and_one_that_cannot_start_fails(
-    suiro_home, target, ledger, tmp_path
+    suiro_home, target, ledger, tmp_path, monkeypatch
 ):
+    # The scheduler's own environment is not the deployment's: a SUIRO_PARAM_* there reached every
+    # run (and one that did not fit made every run fail to start), though deploy checked without it
+    monkeypatch.setenv("SUIRO_PARAM_LABEL", "from the scheduler's environment")
+    monkeypatch.setenv("SUIRO_PARAM_PAUSE", "not a number")
     store = Store(suiro_home)
     deploy(store.db, "manual", target, None, params={"label": "deployed"})
     broken = tmp_path / "broken.py"

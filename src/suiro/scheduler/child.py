@@ -138,6 +138,7 @@ def _run(store: Store, run_id: str) -> int:
     result = api.run(
         row.target,
         params={**row.params, **tick.params},
+        environ={},  # as deploy checked them: the scheduler's SUIRO_PARAM_* are not the deployment's
         run_id=run_id,
         executor=row.executor,
         home=store.home,

@@ -72,7 +72,12 @@ def trigger(
     row = deployment(store.db, name)
     pipe = api.load_pipeline(row.target)
     values = resolve_params(
-        pipe.params, pipeline=pipe.name, values=row.params, overrides=overrides, overrides_from=overrides_from
+        pipe.params,
+        pipeline=pipe.name,
+        environ={},  # as the run will resolve them (scheduler.child)
+        values=row.params,
+        overrides=overrides,
+        overrides_from=overrides_from,
     )
     given = {parse_override(item)[0][0] for item in overrides}
     params = {key: values[key] for key in given}
