@@ -73,6 +73,8 @@ def test_a_home_that_is_a_file_is_one_line(cli, command):
     assert f"SUIRO_HOME='{cli.root / 'afile'}' is a file, not a folder" in line, line
     line = cli.error(2, *command, env={"SUIRO_HOME": str(cli.root / "afile" / "home")})
     assert f"cannot be created: {cli.root / 'afile'} is a file, not a folder" in line, line
+    line = cli.error(2, *command, env={"SUIRO_HOME": "/proc/suiro-home"})  # was a traceback
+    assert "cannot create the folder /proc/suiro-home for the records" in line, line
 
 
 def test_good_values_still_work(cli, tmp_path):

@@ -182,7 +182,13 @@ class Database:
         db = cls(url or database_url())
         if db.is_sqlite:
             assert db.path is not None
-            db.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                db.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # /proc/x, a read-only mount, no permission: one line, no traceback
+                raise StoreError(
+                    f"cannot create the folder {db.path.parent} for the records ({exc.strerror or exc}); "
+                    "set SUIRO_HOME (or SUIRO_DB) to a place you can write."
+                ) from exc
             _refuse_network_fs(db.path.parent)
         revision = db._peek_revision() if db.is_sqlite else db.revision()
         if revision != HEAD_REVISION:
