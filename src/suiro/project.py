@@ -273,7 +273,7 @@ def load(path: str | Path) -> Project:
     try:
         found = Project.model_validate(data or {})
     except ValidationError as exc:
-        problems = sorted(_problem(error, data, lines, label) for error in exc.errors())
+        problems = sorted(_problem(error, data, lines, label) for error in _one_per_value(exc.errors(), data))
         raise _joined([text for _, text in problems], label) from None
     _refuse_twins(found, lines, label)
     found._label, found._base, found._lines = label, path.resolve().parent, lines
@@ -302,8 +302,25 @@ def deployment(fields: Mapping[str, Any], *, flags: bool = False) -> Deployment:
     except ValidationError as exc:
         data = {"deployments": [dict(fields)]}
         spelled = FLAGS if flags else {key: f"{key}=" for key in Deployment.model_fields}
-        problems = [_problem(e, data, {}, None, spelled)[1] for e in _under_deployments(exc.errors())]
+        errors = _one_per_value(_under_deployments(exc.errors()), data)
+        problems = [_problem(e, data, {}, None, spelled)[1] for e in errors]
         raise _joined(problems, None) from None
+
+
+def _one_per_value(errors: list[Any], data: Any) -> list[Any]:
+    """One error about each value: a union (``sla``: a duration text or a number above 0) fails
+    once per member, and each said its own (``sla.str = -5 is not valid; give a string``). The
+    member whose type the value has says most (``give a value greater than 0``): a failed
+    constraint is kept over a type mismatch."""
+    chosen: dict[tuple[Any, ...], Any] = {}
+    for error in errors:
+        where = _data_path(error["loc"], data)
+        known = chosen.get(where)
+        if known is None or (known["type"].endswith("_type") and not error["type"].endswith("_type")):
+            chosen[where] = error
+        elif known["type"].endswith("_type") and error["type"].endswith("_type"):  # of no member's type
+            chosen[where] = {**known, "msg": f"{_wanted(known)} or {_wanted(error)}", "type": "either"}
+    return list(chosen.values())
 
 
 def _under_deployments(errors: list[Any]) -> list[dict[str, Any]]:
@@ -421,6 +438,8 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     for step in loc:
         if step in _TAGS and len(path) >= 2 and path[-2] == "triggers" and isinstance(path[-1], int):
             continue  # the member of the trigger union pydantic tried
+        if path and data is not None and not (isinstance(data, Mapping) or isinstance(step, int)):
+            break  # past the value: the member of a union pydantic tried (sla's ``constrained-float``)
         if isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
             data = data[step]
         elif isinstance(data, Mapping) and (step in data or (step == "on" and True in data)):
@@ -476,7 +495,7 @@ def _wanted(error: Mapping[str, Any]) -> str:
             return "an e-mail address such as ml-team@example.com"
         return "a parameter name (letters, digits and _, not starting with a digit)"
     match = re.match(r"(?:Input|String|List) should (?:be|have) (.+?)(?:, (?:unable|got|invalid)\b.*)?$", msg)
-    if error["type"] == "trigger" or not match:
+    if error["type"] in ("trigger", "either") or not match:
         return msg
     want = re.sub(r"\ba valid (\w)", lambda m: ("an " if m[1].lower() in "aeiou" else "a ") + m[1], match[1])
     return f"a value {want}" if want.startswith(("greater", "less", "at least", "at most")) else want

@@ -145,6 +145,10 @@ def test_unquoted_cron_stars_are_not_yaml_and_the_message_says_to_quote(tmp_path
             4,
             "triggers[0].param = '1x' is not valid; give a parameter name",
         ),
+        # a union said it once per member, in pydantic's words: "sla.constrained-float = -5 ...;
+        # sla.str = -5 is not valid; give a string"
+        ("sla: -5", 4, "sla = -5 is not valid; give a value greater than 0."),
+        ("sla: [1]", 4, "sla = [1] is not valid; give a string or a number."),
     ],
 )
 def test_a_bad_value_is_named_with_its_deployment_key_and_line(tmp_path, entry, line, expected):
@@ -152,6 +156,7 @@ def test_a_bad_value_is_named_with_its_deployment_key_and_line(tmp_path, entry, 
     prefix = "suiro.yaml:4: deployment nightly" if "name:" not in entry else "suiro.yaml:4: deployments[0]"
     assert message.startswith(f"{prefix}"), message
     assert expected in message, message
+    assert message.count("suiro.yaml:") == 1 and "constrained" not in message, message
 
 
 def test_a_missing_pipeline_names_the_deployment_line(tmp_path):
