@@ -286,7 +286,22 @@ def test_metrics_json_has_the_logged_values(record):
 def test_metrics_table(record):
     out = record.cli.ok("metrics", record.first).stdout
     assert re.search(r"train\s+.\s+accuracy\s+.\s+0\.875", out)
-    assert record.cli.json("metrics", record.cached) == []
+    assert "cached from" not in out
+
+
+def test_a_run_of_cache_hits_has_the_metrics_its_reused_tasks_logged(record):
+    # It had none: the UI's pipeline page said its latest run "logged no metric"
+    reused = record.cli.json("metrics", record.cached)
+    first = record.cli.json("metrics", record.first)
+    assert [(m["name"], m["value"], m["step"]) for m in reused] == [
+        (m["name"], m["value"], m["step"]) for m in first
+    ]
+    assert {m["cached_from"] for m in reused} == {record.first}
+    assert {m["cached_from"] for m in first} == {None}
+    assert re.search(
+        rf"train\s+.\s+accuracy\s+.\s+0\.875\s+.\s+.\s+{record.first}",
+        record.cli.ok("metrics", record.cached).stdout,
+    )
 
 
 NAN_METRICS = """

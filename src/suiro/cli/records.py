@@ -252,7 +252,11 @@ def metrics(run_id: RunId, json_: Json = False, verbose: Verbose = False) -> Non
     if rows is None:
         return
     lines = [[_label(r), r["name"], number(r["value"], missing="nan"), r["step"]] for r in rows]
-    console().print(table(["task", "name", "value", "step"], lines))
+    if any(r["cached_from"] for r in rows):  # a task reused whole: its metrics are its source run's
+        lines = [[*line, r["cached_from"] or ""] for line, r in zip(lines, rows, strict=True)]
+        console().print(table(["task", "name", "value", "step", "cached from"], lines))
+    else:
+        console().print(table(["task", "name", "value", "step"], lines))
 
 
 class _RunOrCommand(TyperGroup):

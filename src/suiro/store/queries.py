@@ -222,11 +222,26 @@ NAMED_TASKS = 30
 
 
 def metrics(db: Database, run_id: str) -> list[dict[str, Any]]:
-    """Every metric logged in a run, in order."""
-    return db.query(
-        "SELECT task_key, map_index, name, value, step, time FROM metrics WHERE run_id = :id ORDER BY id",
-        {"id": resolve_run_id(db, run_id)},
+    """Every metric logged in a run, in order, then those of the tasks it reused whole from
+    earlier runs (``cached_from`` names the run that logged them; None for the run's own).
+
+    A run that was all cache hits logged nothing itself: its metrics were empty, and the UI's
+    pipeline page said its latest run "logged no metric". Items of a map reused one by one (not
+    the whole task) are not followed: their source items are not recorded by index.
+    """
+    found = resolve_run_id(db, run_id)
+    own = db.query(
+        "SELECT task_key, map_index, name, value, step, time, NULL AS cached_from FROM metrics"
+        " WHERE run_id = :id ORDER BY id",
+        {"id": found},
     )
+    reused = db.query(
+        "SELECT m.task_key, m.map_index, m.name, m.value, m.step, m.time, t.cached_from FROM task_runs t"
+        " JOIN metrics m ON m.run_id = t.cached_from AND m.task_key = t.task_key WHERE t.run_id = :id"
+        " AND t.map_index = -1 AND t.state = 'cached' AND t.cached_from IS NOT NULL ORDER BY t.id, m.id",
+        {"id": found},
+    )
+    return own + reused
 
 
 def artifacts(db: Database, run_id: str) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suiro.errors import SuiroError
+from suiro.store import queries
 from suiro.store.db import Database
 
 #: At most this many ``param.NAME=VALUE`` filters at once.
@@ -193,13 +194,12 @@ def metric_names(db: Database) -> list[str]:
 
 
 def latest_metrics(db: Database, run_id: str) -> dict[str, float]:
-    """Each metric's latest value in run ``run_id`` (its full id), by name."""
-    rows = db.query(
-        "SELECT name, value FROM metrics WHERE id IN (SELECT MAX(id) FROM metrics WHERE run_id = :id"
-        " GROUP BY name) ORDER BY name",
-        {"id": run_id},
-    )
-    return {r["name"]: r["value"] for r in rows}
+    """Each metric's latest value in run ``run_id`` (its full id), by name; a task it reused whole
+    counts with the value its source run logged (``queries.metrics``), below the run's own."""
+    logged = queries.metrics(db, run_id)
+    latest = {r["name"]: r["value"] for r in logged if r["cached_from"] is not None}
+    latest.update((r["name"], r["value"]) for r in logged if r["cached_from"] is None)
+    return dict(sorted(latest.items()))
 
 
 def metric_history(db: Database, pipeline: str, name: str, *, limit: int = 200) -> list[dict[str, Any]]:
