@@ -164,3 +164,44 @@ def test_a_backfill_counts_a_tick_resumed_to_success_as_succeeded(cli, db, tmp_p
         cli.ok("resume", run_id, env=env)
     again = cli.ok("backfill", "flaky", "--start", "2026-11-01", "--end", "2026-11-02", env=env)
     assert "0 new" in again.stdout and "2/2 succeeded" in again.stdout
+
+
+SLOW = """
+    import time
+
+    from suiro import pipeline, task
+
+
+    @task(cache=False)
+    def work() -> int:
+        time.sleep(0.5)
+        return 1
+
+
+    @pipeline
+    def slow():
+        return work()
+"""
+
+
+def test_a_backfill_stopped_by_sigterm_says_how_to_resume_and_its_ticks_say_who_starts_them(cli, db):
+    # SIGTERM ended it without a word, and `deployments show` said its queued ticks were "waiting
+    # for the scheduler", which leaves them to the backfill
+    path = cli.write("slow.py", SLOW)
+    deploy(db, "slow", f"{path}:slow", "0 0 * * *")
+    proc = subprocess.Popen(
+        cli.argv("backfill", "slow", "--start", "2026-11-01", "--end", "2026-11-06", "--max-active", "1"),
+        env=cli.env(),
+        cwd=cli.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: db.query("SELECT 1 FROM runs"), timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Resume it with: suiro backfill slow --start 2026-11-01 --end 2026-11-06" in err
+    shown = cli.ok("deployments", "show", "slow").stdout
+    assert "queued by a backfill: " in shown and "suiro backfill slow with the same range again" in shown
+    assert "waiting for the scheduler" not in shown

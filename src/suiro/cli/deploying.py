@@ -225,6 +225,11 @@ def show(name: Name, json_: Json = False, verbose: Verbose = False) -> None:
     lines += [f"sla: {found['sla']:g}s after its logical time"] if found["sla"] else []
     lines += [f"next: {_local_and_utc(t)}" for t in found["next"]]
     lines += [f"queued: {found['queued']} run(s) waiting for the scheduler"] if found["queued"] else []
+    if found["queued_backfill"]:  # the scheduler leaves them to the backfill, which was stopped
+        lines.append(
+            f"queued by a backfill: {found['queued_backfill']} run(s), started only by a backfill: run "
+            f"suiro backfill {found['name']} with the same range again to run them"
+        )
     out = console()
     for line in lines:
         out.print(line, markup=False, highlight=False)

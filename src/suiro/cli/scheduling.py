@@ -7,15 +7,17 @@ setups and tests. The logic lives in ``suiro.scheduler``; this module parses and
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from suiro.cli.options import LeaseTtl, Verbose
 from suiro.cli.output import errors, when
+from suiro.cli.terminal import survive_closed_stdout
 
 if TYPE_CHECKING:
     from suiro.scheduler.manual import Backfill
@@ -110,6 +112,8 @@ def backfill(
     from suiro.scheduler import manual
     from suiro.store.home import Store
 
+    survive_closed_stdout()  # `suiro backfill ... | head`: the runs go on
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same way out as Ctrl-C
     with errors(verbose):
         store = Store()
         plan = manual.plan_backfill(store, name, start, end)
@@ -132,6 +136,10 @@ def backfill(
             raise typer.Exit(130) from None
         _summary(done)
         raise typer.Exit(0 if not done.unsuccessful else 1)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @contextmanager

@@ -98,6 +98,7 @@ def described(db: Any, name: str, *, runs: int = 10) -> dict[str, Any]:
         created=row.created,
         updated=row.updated,
         queued=rows.queued_ticks(db, name),
+        queued_backfill=rows.queued_ticks(db, name, backfill=True),
         runs=last,
     )
     return found

@@ -184,10 +184,13 @@ def latest_states(db: Database) -> dict[str, dict[str, Any]]:
     return {row.pop("deployment"): row for row in rows}
 
 
-def queued_ticks(db: Database, name: str) -> int:
-    """How many runs of ``name`` are decided but not started yet (ticks still ``queued``)."""
+def queued_ticks(db: Database, name: str, *, backfill: bool = False) -> int:
+    """How many runs of ``name`` are decided but not started yet (ticks still ``queued``): those the
+    scheduler starts, or (``backfill``) those queued by a backfill, which only it starts."""
     rows = db.query(
-        "SELECT count(*) AS n FROM ticks WHERE state = 'queued' AND deployment = :name", {"name": name}
+        "SELECT count(*) AS n FROM ticks WHERE state = 'queued' AND deployment = :name"
+        " AND (\"trigger\" = 'backfill') = :backfill",
+        {"name": name, "backfill": backfill},
     )
     return int(rows[0]["n"])
 
