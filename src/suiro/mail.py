@@ -16,6 +16,7 @@ from typing import Any
 
 from suiro import secrets
 from suiro.errors import SuiroError, did_you_mean
+from suiro.notify import EMAIL_ADDRESS
 
 ENV_PREFIX = "SUIRO_SMTP_"
 _KEYS = ("host", "port", "user", "password_secret", "sender", "starttls", "ssl")
@@ -79,6 +80,16 @@ class SmtpConfig:
         port = value.get("port", 465 if value.get("ssl") else 25)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise MailError(f"{where}: port must be a number from 1 to 65535, got {port!r}.")
+        sender = value.get("sender")
+        if sender is not None and not EMAIL_ADDRESS.fullmatch(str(sender)):  # it was sent as MAIL FROM
+            raise MailError(
+                f"{where}: sender {sender!r} is not an e-mail address; write it as name@example.com."
+            )
+        if value.get("starttls") and value.get("ssl"):  # every send then failed, after its retries
+            raise MailError(
+                f"{where}: starttls and ssl are both on; use ssl for a TLS port (465) or starttls to "
+                "upgrade a plain one (587), not both."
+            )
         return cls(
             host=str(value["host"]),
             port=port,

@@ -41,7 +41,8 @@ ENV_TIMEOUT = "SUIRO_NOTIFY_TIMEOUT"
 #: Today's alert webhook: a project-wide webhook too.
 ENV_ALERT_WEBHOOK = "SUIRO_ALERT_WEBHOOK"
 _KEYS = ("on", "email", "webhook", "timeout", "retries", "retry_delay")
-_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+#: An e-mail address as suiro takes one (notify addresses, the SMTP sender).
+EMAIL_ADDRESS = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 _SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _TEMPLATE = re.compile(r"\{secret:([A-Za-z0-9_.-]+)\}")
 
@@ -148,7 +149,7 @@ def _events(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _email(address: str, where: str) -> str:
-    if not _EMAIL.fullmatch(address):
+    if not EMAIL_ADDRESS.fullmatch(address):
         raise NotifyError(f"{where}: {address!r} is not an e-mail address; write it as name@example.com.")
     return address
 

@@ -132,6 +132,12 @@ def test_smtp_settings_never_hold_a_password():
     assert SmtpConfig.from_env({}) is None
     env = {"SUIRO_SMTP_HOST": "m.example", "SUIRO_SMTP_STARTTLS": "1", "SUIRO_SMTP_PASSWORD_SECRET": "smtp"}
     assert SmtpConfig.from_env(env) == SmtpConfig("m.example", 25, password_secret="smtp", starttls=True)
+    # accepted before, then every message went out from "not" (MAIL FROM), or failed after retries
+    with pytest.raises(MailError, match=r"sender 'not an address' is not an e-mail address"):
+        SmtpConfig.from_env({"SUIRO_SMTP_HOST": "m.example", "SUIRO_SMTP_SENDER": "not an address"})
+    with pytest.raises(MailError, match=r"starttls and ssl are both on; use ssl for a TLS port"):
+        SmtpConfig.parse({"host": "m.example", "starttls": True, "ssl": True})
+    assert SmtpConfig.parse({"host": "m.example", "sender": "ml@m.example"}).sender == "ml@m.example"
 
 
 def test_task_hooks_are_options_held_as_tuples():
