@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from suiro.errors import DefinitionError
 from suiro.events import ErrorInfo
 from suiro.executors.base import error_info
 from suiro.expressions import evaluate
@@ -60,7 +61,10 @@ def input_error(node: Node, exc: Exception) -> ErrorInfo:
     """The error of a node that could not get its inputs (a binding or a ``when`` guard raised
     ``exc`` as it was read): never retried, as reading them again would raise again."""
     info = error_info(exc, retry_on=())
-    message = f"task {node.key} at {node.location} could not get its inputs: {info}"
+    if isinstance(exc, DefinitionError):  # it names the call (``sq.map: argument #1 ...``): said once
+        message = info.message
+    else:
+        message = f"task {node.key} at {node.location} could not get its inputs: {info}"
     return ErrorInfo(type=info.type, message=message, traceback=info.traceback, retryable=False)
 
 

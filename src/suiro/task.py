@@ -376,19 +376,22 @@ def _option_problems(opts: TaskOptions) -> list[str]:
             f"name {opts.name!r} must be 1-200 characters without '/' or NUL and not start with '.' "
             "(it names log files)"
         )
-    if not isinstance(opts.retries, int) or opts.retries < 0:
-        problems.append(f"retries must be an integer >= 0, got {opts.retries!r}")
-    if not isinstance(opts.infra_retries, int) or opts.infra_retries < 0:
-        problems.append(f"infra_retries must be an integer >= 0, got {opts.infra_retries!r}")
+    # True and False are ints to Python, not counts or durations to a user (retries=True was one retry)
+    for label in ("retries", "infra_retries"):
+        value = getattr(opts, label)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(f"{label} must be an integer >= 0, got {value!r}")
     for label in ("retry_delay", "jitter"):
         value = getattr(opts, label)
-        if not isinstance(value, int | float) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             problems.append(f"{label} must be a number >= 0, got {value!r}")
-    if not isinstance(opts.backoff, int | float) or opts.backoff < 1:
+    if isinstance(opts.backoff, bool) or not isinstance(opts.backoff, int | float) or opts.backoff < 1:
         problems.append(f"backoff must be a number >= 1, got {opts.backoff!r}")
     for label in ("max_delay", "timeout", "cache_ttl"):
         value = getattr(opts, label)
-        if value is not None and (not isinstance(value, int | float) or value <= 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
             problems.append(f"{label} must be a number > 0, got {value!r}")
     if opts.retry_on is not None and not all(
         isinstance(t, type) and issubclass(t, BaseException) for t in opts.retry_on

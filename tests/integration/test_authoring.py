@@ -331,3 +331,23 @@ def test_structured_parameters_set_by_field_run_cache_and_resume(tmp_path, suiro
     recorded = suiro.history.show(failed.run_id, home=suiro_home)["params"]
     assert recorded["model"] == {"n_estimators": 200, "max_depth": 3}
     assert recorded["optimizer"] == {"lr": 0.5, "layers": [1]}
+
+
+@task
+def doubled_text(x: str) -> str:
+    return x * 2
+
+
+@pipeline
+def mapped_over_text(items: str = "abc"):
+    return doubled_text.map(items)
+
+
+def test_mapping_over_a_value_that_is_not_a_list_is_said_once():
+    # "could not get its inputs: suiro.errors.DefinitionError: ..." wrapped the sentence in another
+    result = run(mapped_over_text)
+    (error,) = result.tasks["doubled_text"].errors
+    assert error.message == (
+        "doubled_text.map: argument #1 is 'abc' (str), not a list; wrap it in unmapped() to pass it "
+        "whole to every item."
+    )

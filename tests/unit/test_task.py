@@ -214,6 +214,8 @@ def test_map_rejects_a_max_concurrency_that_is_not_a_positive_integer(bad):
     [
         ({"retries": -1}, "retries must be an integer >= 0, got -1"),
         ({"retries": 1.5}, "retries must be an integer >= 0, got 1.5"),
+        ({"retries": True}, "retries must be an integer >= 0, got True"),  # it was one retry
+        ({"timeout": True}, "timeout must be a number > 0, got True"),
         ({"retry_delay": -1}, "retry_delay must be a number >= 0, got -1"),
         ({"jitter": -0.5}, "jitter must be a number >= 0, got -0.5"),
         ({"backoff": 0.5}, "backoff must be a number >= 1, got 0.5"),
