@@ -88,7 +88,7 @@ def resolve_params(
                 ) from None
         resolution.add_environ(os.environ if environ is None else environ)
         for key, value in (values or {}).items():
-            resolution.assign(_Setting(tuple(str(key).split(".")), value, "value"))
+            resolution.assign(_Setting(tuple(str(key).split(".")), value, "params"))
         resolution.add_overrides(overrides, overrides_from)
         resolved = resolution.finish()
     except RecursionError:

@@ -247,7 +247,7 @@ def test_invalid_file_value_names_the_file(tmp_path):
 def test_invalid_typed_value_is_not_turned_into_text():
     with pytest.raises(
         ParameterError,
-        match=exact("pipeline training: parameter name = 0.9 from value is not a valid str; give a string."),
+        match=exact("pipeline training: parameter name = 0.9 from params is not a valid str; give a string."),
     ):
         resolve(values={"name": 0.9})
 
@@ -282,7 +282,7 @@ def test_missing_parameter():
     ("kwargs", "source"),
     [
         ({"overrides": ["treshold=0.1"]}, "--set"),
-        ({"values": {"treshold": 0.1}}, "value"),
+        ({"values": {"treshold": 0.1}}, "params"),
         ({"overrides": ["treshold.x=0.1"]}, "--set"),
     ],
 )
@@ -475,7 +475,7 @@ def test_a_nan_deep_in_a_default_is_named_with_its_parameter():
         ),
         (
             {"values": {"epochs": True}},
-            "parameter epochs = True from value is a boolean, not a number as int wants",
+            "parameter epochs = True from params is a boolean, not a number as int wants",
         ),
         (
             {"overrides": ["grid.depth=no"]},

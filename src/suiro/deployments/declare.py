@@ -262,8 +262,8 @@ def _guarded(problems: list[tuple[tuple[Any, ...], str]], step: Any, key: Callab
 
 
 def _plain(text: str) -> str:
-    """A parameter message without the source label ``value`` (the deployment's params are the source)."""
-    return text.replace(", given in value;", ";").replace(" from value ", " ")
+    """A parameter message without the source label ``params`` (the deployment's params are the source)."""
+    return text.replace(", given in params;", ";").replace(" from params ", " ")
 
 
 def _load(target: str, base: Path | None) -> Pipeline:
