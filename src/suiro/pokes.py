@@ -87,7 +87,7 @@ def judge(error: ErrorInfo, *, label: str, number: int, delay: float | None, now
     assert poke is not None
     said = f"poke {number} at {clock_time(now)}: {error.message}"
     if delay is not None:
-        said += f"; next poke in {delay:g} s (at {clock_time(now + delay)})"
+        said += f"; next poke in {round(delay, 1):g} s (at {clock_time(now + delay)})"  # not 0.996007 s
         return Verdict(said, dataclasses.replace(error, message=said), None, delay)
     gave_up = f"sensor {label} waited {poke.timeout:g} s (from its first poke) and {error.message}"
     if poke.soft_fail:

@@ -55,7 +55,15 @@ def zone_named(name: str) -> tzinfo:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        hint = did_you_mean(str(name), zoneinfo.available_timezones()) if isinstance(name, str) else ""
+        zones = zoneinfo.available_timezones() | {"UTC"}
+        same = {zone.lower(): zone for zone in zones}.get(str(name).lower())  # utc, asia/tokyo
+        hint = (
+            f' (did you mean "{same}"?)'
+            if same
+            else did_you_mean(str(name), zones)
+            if isinstance(name, str)
+            else ""
+        )
         raise ScheduleError(
             f"unknown time zone {name!r}{hint}; give an IANA name such as 'Europe/Berlin', "
             "'America/New_York' or 'UTC'",

@@ -75,6 +75,7 @@ def test_a_cron_deployment_is_saved_with_typed_params_and_its_next_fire_times(fo
             {"cron": "@daily", "timezone": "Asia/Tokio"},
             "unknown time zone 'Asia/Tokio' (did you mean \"Asia/Tokyo\"?)",
         ),
+        ({"cron": "@daily", "timezone": "utc"}, "unknown time zone 'utc' (did you mean \"UTC\"?)"),
         ({"cron": None, "every": "0h"}, "the interval '0h' is not positive"),
         ({"cron": None, "every": 0}, "the interval 0 is not positive"),
         ({"sla": "soon"}, "its sla 'soon' is not a positive duration"),
