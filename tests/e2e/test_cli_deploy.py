@@ -86,7 +86,11 @@ def test_pause_resume_show_and_delete_a_deployment(cli):
     cli.ok("deploy", "flows.py:train", "--name", "nightly", "--cron", "@daily", "--set", "threshold=0.95")
     cli.ok("deployments", "pause", "nightly")
     assert cli.json("deployments")[0]["paused"] is True
+    assert cli.json("deployments")[0]["next"] == [], "a paused deployment fires at none of them"
+    paused = cli.ok("deployments", "show", "nightly").stdout
+    assert "next: none while paused (suiro deployments resume nightly)" in paused
     cli.ok("deployments", "resume", "nightly")
+    assert len(cli.json("deployments")[0]["next"]) == 3
     shown = cli.json("deployments", "show", "nightly")
     assert shown["paused"] is False and shown["params"] == {"threshold": 0.95} and shown["runs"] == []
     assert shown["target"] == f"{cli.root.resolve() / 'flows.py'}:train"

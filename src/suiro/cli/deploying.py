@@ -224,6 +224,8 @@ def show(name: Name, json_: Json = False, verbose: Verbose = False) -> None:
     lines += [f"notify: {found['notify']}"] if found["notify"] else []
     lines += [f"sla: {found['sla']:g}s after its logical time"] if found["sla"] else []
     lines += [f"next: {_local_and_utc(t)}" for t in found["next"]]
+    if found["paused"]:
+        lines.append(f"next: none while paused (suiro deployments resume {found['name']})")
     lines += [f"queued: {found['queued']} run(s) waiting for the scheduler"] if found["queued"] else []
     if found["queued_backfill"]:  # the scheduler leaves them to the backfill, which was stopped
         lines.append(

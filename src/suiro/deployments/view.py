@@ -199,7 +199,10 @@ def _summary(row: DeploymentRow, now: float, count: int, last: dict[str, Any] | 
         "target": row.target,
         "schedule": described,
         "timezone": schedule.timezone if schedule else None,
-        "next": [fire_time(schedule, t) for t in next_times(schedule, now, count)] if schedule else [],
+        # A paused deployment fires at none of them (they were listed as if it would)
+        "next": [fire_time(schedule, t) for t in next_times(schedule, now, count)]
+        if schedule and not row.paused
+        else [],
         "paused": row.paused,
         "triggers": [describe_trigger(t) for t in row.triggers],
         "source": row.source,
