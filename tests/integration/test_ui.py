@@ -274,6 +274,12 @@ def test_api_promote_and_rollback_with_the_token(client, tmp_path):
     assert back.status_code == 200 and back.json()["version"] == 1
     bad = client.post("/api/v1/models/churn/promote", json={"version": "1", "stage": "heaven"})
     assert bad.status_code == 400 and "heaven" in bad.json()["detail"]
+    as_number = client.post("/api/v1/models/churn/promote", json={"version": 2})  # refused: "not a string"
+    assert as_number.status_code == 200 and as_number.json()["version"] == 2
+    too_long = client.post("/api/v1/models/churn/promote", json={"version": "x" * 200})
+    assert too_long.json()["detail"] == "body version: String should have at most 100 characters."
+    huge = client.post("/api/v1/models/churn/promote", content=b"{" * 70_000)
+    assert huge.status_code == 413 and "send a shorter reason or fewer values" in huge.json()["detail"]
 
 
 def test_cookie_login_then_a_form_needs_its_csrf_field(home):

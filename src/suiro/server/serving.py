@@ -137,9 +137,11 @@ class BodyLimit:
     chunked body is read only until it passes the limit.
     """
 
-    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES):
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES, advice: str = "send fewer records per request"):
         self.app = app
         self.limit = limit
+        #: What the 413 tells the client to do (the model server's records; the UI's forms).
+        self.advice = advice
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -177,7 +179,7 @@ class BodyLimit:
             status, detail = 400, "the Content-Length header is not a number."
         else:
             status = 413
-            detail = f"the request body is larger than {self.limit} bytes; send fewer records per request."
+            detail = f"the request body is larger than {self.limit} bytes; {self.advice}."
         body = json.dumps({"detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send(

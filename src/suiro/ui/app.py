@@ -10,6 +10,7 @@ from the OpenAPI description (``apidocs``), which is at ``/api/v1/openapi.json``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def create_app(
     app.add_exception_handler(SuiroError, _error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, advice="send a shorter reason or fewer values")
     app.add_middleware(TokenGuard, token=token)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
@@ -103,7 +104,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     FastAPI's list for programs), a page with status 400 elsewhere, not a JSON dump in the browser.
     """
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    errors = _one_per_value(list(exc.errors()))
     message = "; ".join(_problem(error) for error in errors[:_PROBLEMS])
     if len(errors) > _PROBLEMS:
         message += f"; and {len(errors) - _PROBLEMS} more"
@@ -116,6 +117,21 @@ async def _invalid(request: Request, exc: Exception) -> Response:
 
 #: Bad values named in one refusal; more are counted.
 _PROBLEMS = 5
+#: The names pydantic gives the members of a union in an error's location (``constrained-str``).
+_MEMBER = re.compile(r"^(constrained-\w+|str|int|float|bool|list\[.*\]|dict\[.*\]|function-\w+\[.*\])$")
+
+
+def _one_per_value(errors: list[Any]) -> list[Any]:
+    """One error per bad value: a union fails once per member (``version``: a text of at most 100
+    characters, or a number), each under the member's name; a failed constraint says most."""
+    chosen: dict[tuple[Any, ...], Any] = {}
+    for error in errors:
+        loc = tuple(p for p in error.get("loc", ()) if not (isinstance(p, str) and _MEMBER.match(p)))
+        error = {**error, "loc": loc}
+        known = chosen.get(loc)
+        if known is None or (known["type"].endswith("_type") and not error["type"].endswith("_type")):
+            chosen[loc] = error
+    return list(chosen.values())
 
 
 def _problem(error: Any) -> str:

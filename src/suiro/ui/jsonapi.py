@@ -20,7 +20,8 @@ router = APIRouter(prefix="/api/v1")
 class Promotion(BaseModel):
     """A promote request: which version, to which stage, and why."""
 
-    version: str = Field(max_length=100)
+    #: ``{"version": 3}`` as well as ``"3"``, ``"latest"`` or a stage
+    version: Annotated[str, Field(max_length=100)] | Annotated[int, Field(ge=1)]
     stage: str = Field(default="production", max_length=40)
     reason: str | None = Field(default=None, max_length=actions.MAX_REASON)
 
@@ -180,7 +181,7 @@ def promote(request: Request, name: str, body: Promotion) -> Any:
     """Move a version to a stage (into production, the current production version is archived)."""
     actions.check_api_write(request)
     registry = request.app.state.registry
-    return actions.promote(registry, name, body.version, body.stage, body.reason).to_dict()
+    return actions.promote(registry, name, str(body.version), body.stage, body.reason).to_dict()
 
 
 @router.post("/models/{name}/rollback", response_description="the version back in production")
