@@ -209,6 +209,12 @@ def test_a_bad_value_shows_the_same_error_as_set_naming_the_form_and_starts_noth
     assert len(runs) == 1 and client.get("/api/v1/deployments/nightly").json()["queued"] == before
     unknown = client.post("/api/v1/trigger", json={"deployment": "nightly", "params": {"nn": "1"}})
     assert unknown.status_code == 400 and "did you mean" in unknown.json()["detail"]
+    # a JSON number is read as its value ({"n": 7} was refused as "not a valid string"); checked alike
+    wrong = client.post("/api/v1/trigger", json={"deployment": "nightly", "params": {"n": 7.5}})
+    assert (
+        wrong.status_code == 400
+        and "parameter n = '7.5' from params is not a valid int" in wrong.json()["detail"]
+    )
 
 
 def test_a_good_value_runs_the_deployment_with_no_scheduler_running(client):

@@ -10,6 +10,7 @@ Reads go through ``reads``; every write passes ``actions.check_form`` (token, CS
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -225,7 +226,8 @@ class TriggerBody(BaseModel):
     deployment: str | None = Field(default=None, max_length=200)
     pipeline: str | None = Field(default=None, max_length=500)
     run: str | None = Field(default=None, max_length=64)
-    params: dict[str, str] = Field(default_factory=dict, max_length=200)
+    #: Each a text as ``--set`` reads it, or a JSON value (``{"seed": 7}``: it was "not a valid string")
+    params: dict[str, Any] = Field(default_factory=dict, max_length=200)
 
 
 @api.get("/deployments", response_description="as suiro deployments --json")
@@ -268,7 +270,8 @@ def trigger(request: Request, body: TriggerBody) -> Any:
     actions.check_api_write(request)
     registry = request.app.state.registry
     found = prepare(registry, deployment=body.deployment, pipeline=body.pipeline, run=body.run)
-    started = submit(registry, found, [f"{k}={v}" for k, v in body.params.items()], API)
+    texts = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in body.params.items()]
+    started = submit(registry, found, texts, API)
     return {"run_id": started.run_id, "waiting": started.waiting}
 
 
