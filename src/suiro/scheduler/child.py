@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 
 from suiro import clock
 from suiro.errors import SuiroError
+from suiro.runinfo import Scheduled
 
 if TYPE_CHECKING:
+    from suiro.store.deployments import DeploymentRow
     from suiro.store.home import Store
+    from suiro.store.ticks import TickRow
 
 
 def main(argv: list[str]) -> int:
@@ -89,7 +92,6 @@ def _could_not_start(store: Store, run_id: str, error: str) -> None:
     """Record the tick's run as ``failed`` with ``error`` and tell the deployment's and the project's
     addresses (``failed``), as a run that failed in its first task would be."""
     from suiro import notices
-    from suiro.runinfo import Scheduled
     from suiro.store import deployments, ticks
 
     tick = ticks.get(store.db, run_id)
@@ -105,28 +107,13 @@ def _could_not_start(store: Store, run_id: str, error: str) -> None:
     }
     if not ticks.fail(store.db, run_id, pid=os.getpid(), run=run) or tick is None or row is None:
         return
-    scheduled = Scheduled(
-        deployment=row.name,
-        logical_time=tick.logical_time,
-        interval_start=tick.interval_start,
-        interval_end=tick.interval_end,
-        trigger=tick.trigger,
-        timezone=timezone,
-    )
-    notices.could_not_start(run_id, run["pipeline"], error, scheduled=scheduled, db=store.db)
+    notices.could_not_start(run_id, run["pipeline"], error, scheduled=_scheduled(tick, row), db=store.db)
 
 
-def _run(store: Store, run_id: str) -> int:
-    from suiro import api
-    from suiro.runinfo import Scheduled
-    from suiro.store import deployments, ticks
+def _scheduled(tick: TickRow, row: DeploymentRow) -> Scheduled:
+    """The scheduled part of the tick's run: its deployment, logical time, interval and zone."""
 
-    tick = ticks.get(store.db, run_id)
-    assert tick is not None
-    row = deployments.get(store.db, tick.deployment)
-    if row is None:
-        raise SuiroError(f"deployment {tick.deployment!r} was deleted; nothing was run.")
-    scheduled = Scheduled(
+    return Scheduled(
         deployment=row.name,
         logical_time=tick.logical_time,
         interval_start=tick.interval_start,
@@ -134,6 +121,18 @@ def _run(store: Store, run_id: str) -> int:
         trigger=tick.trigger,
         timezone=(row.schedule or {}).get("timezone", "UTC"),
     )
+
+
+def _run(store: Store, run_id: str) -> int:
+    from suiro import api
+    from suiro.store import deployments, ticks
+
+    tick = ticks.get(store.db, run_id)
+    assert tick is not None
+    row = deployments.get(store.db, tick.deployment)
+    if row is None:
+        raise SuiroError(f"deployment {tick.deployment!r} was deleted; nothing was run.")
+    scheduled = _scheduled(tick, row)
     print(f"run {run_id} of deployment {row.name} ({tick.trigger}) starting", file=sys.stderr, flush=True)
     result = api.run(
         row.target,
