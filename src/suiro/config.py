@@ -114,6 +114,14 @@ def resolve_params(
     return resolved
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of a default, or the default itself when it cannot be copied (a lock, a client)."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # whatever its __deepcopy__ or __reduce__ raises: shared, as before
+        return value
+
+
 def _not_finite(value: Any) -> float | None:
     """The first NaN or infinite float in ``value`` (walked like ``_too_deep``), or None."""
     stack = [value]
@@ -218,7 +226,7 @@ class _Resolution:
         self.pipeline = pipeline
         self.params = {p.name: p for p in params}
         # Copies: a task that appends to a list parameter must not change the default of later runs
-        self.values: dict[str, Any] = {p.name: copy.deepcopy(p.default) for p in params if not p.required}
+        self.values: dict[str, Any] = {p.name: _copied(p.default) for p in params if not p.required}
         self.failed: set[str] = set()  # given but invalid: not reported as missing too
         self.file_failed = False  # an unreadable file may hold the missing ones: don't guess
         self.problems: list[ParameterError] = []
