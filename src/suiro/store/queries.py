@@ -302,8 +302,9 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
         sources = [
             r["cached_from"]
             for r in db.query(
-                "SELECT DISTINCT cached_from FROM task_runs WHERE run_id = :id AND task_key = :task"
-                " AND map_index >= 0 AND cached_from IS NOT NULL ORDER BY cached_from",
+                "SELECT t.cached_from FROM task_runs t JOIN runs r ON r.id = t.cached_from"
+                " WHERE t.run_id = :id AND t.task_key = :task AND t.map_index >= 0"
+                " GROUP BY t.cached_from ORDER BY MIN(r.started)",  # oldest first
                 {"id": run_id, "task": task_key},
             )
         ]
