@@ -3,6 +3,7 @@ gives a test suiro's injectable clock."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,17 @@ import pytest
 
 from suiro import clock
 from suiro.clock import ManualClock
+
+
+def pytest_configure(config):
+    """Python's own Ctrl-C handling for the suite and every process it starts.
+
+    A suite started in the background of a non-interactive shell (``bash .ci/run &``) inherits
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: the Ctrl-C tests failed as if
+    suiro ignored Ctrl-C (it was the shell). Runs in each xdist worker too.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
