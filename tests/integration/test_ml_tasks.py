@@ -131,3 +131,23 @@ def test_ml_tasks_run_recorded_on_the_process_executor():
     assert result.state is RunState.SUCCESS, {k: t.errors for k, t in result.tasks.items() if t.errors}
     assert result.output.startswith("registered ")
     assert "random_forest.roc_auc" in recorder.metrics()
+
+
+def test_the_built_in_pipeline_trains_on_a_csv_with_its_own_label_and_missing_values(tmp_path):
+    # Its label had to be called "target" and no value could be missing (max_null_share 0), though
+    # the models' preprocessing imputes: a user's own CSV failed validation
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    from suiro.ml.pipeline import training as built_in
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "malignant"})
+    frame.iloc[::10, 2] = np.nan
+    frame.to_csv(tmp_path / "own.csv", index=False)
+    params = {"source": f"csv:{tmp_path / 'own.csv'}", "models": ["logistic_regression"]}
+    params |= {"model_name": "own", "target": "malignant", "max_null_share": 0.2}
+    result = suiro.run(built_in, params, environ={}, home=tmp_path / "home", executor="sequential")
+    assert result.state is RunState.SUCCESS, result.error
+    assert result.tasks["register"].state is TaskState.SUCCESS
+    refused = suiro.run(built_in, {**params, "max_null_share": 0.0}, environ={}, home=tmp_path / "home")
+    assert refused.tasks["validate"].state is TaskState.FAILED, "missing values are still checked"

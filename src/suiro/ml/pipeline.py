@@ -198,8 +198,15 @@ def training(
     seed: int = 42,
     min_rows: int = 100,
     webhook: str | None = None,
+    target: str = "target",
+    max_null_share: float = 0.0,
 ):
-    data = split(validate(load_dataset(source), min_rows=min_rows), test_size=test_size, seed=seed)
+    # target and max_null_share: a user's own CSV names its label as it likes and may miss values
+    # (the models' preprocessing imputes them); both were fixed to the bundled data's
+    rows = validate(
+        load_dataset(source, target), min_rows=min_rows, target=target, max_null_share=max_null_share
+    )
+    data = split(rows, target, test_size=test_size, seed=seed)
     tuned = tune_candidate.map(unmapped(data), models, unmapped(grids), unmapped(cv), unmapped(seed))
     trained = train_best.map(unmapped(data), tuned, unmapped(seed))
     evaluations = evaluate.map(trained, unmapped(data))
