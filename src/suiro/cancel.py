@@ -245,6 +245,17 @@ def _watch(
     return stop
 
 
+def sigterm_as_ctrl_c() -> None:
+    """Make SIGTERM (a service manager's stop, ``kill``) raise ``KeyboardInterrupt`` like Ctrl-C,
+    so a long command leaves the same way for both: its cleanup runs and it says how to go on
+    (the default SIGTERM action ends the process on the spot). Main thread only."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def is_default_sigint() -> bool:
     """Whether SIGINT still has Python's own handler (raise ``KeyboardInterrupt``) in this thread."""
     return (

@@ -21,3 +21,10 @@ def type_name(cls: type) -> str:
     """The name an error type is recorded under: ``module.Qualname`` (bare for builtins and ``__main__``)."""
     module = cls.__module__
     return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+
+
+def first_few(names: list[str], limit: int) -> str:
+    """The first ``limit`` names joined, the rest counted: ``a, b, c and 4 more`` (an error or a
+    log line about many things stays one readable line)."""
+    rest = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {rest:,} more" if rest > 0 else "")

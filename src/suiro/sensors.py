@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from suiro.errors import DefinitionError, ParameterError, SensorNotReady
+from suiro.labels import first_few
 from suiro.ref import Ref
 from suiro.task import Task, active_tracer, task
 
@@ -100,8 +101,8 @@ def wait_for_file(
         raise SensorNotReady(
             f"no file matches {where!r}", poke_interval=interval, timeout=limit, soft_fail=soft_fail
         )
-    named = ", ".join(found[:_NAMED]) + (f" and {len(found) - _NAMED} more" if len(found) > _NAMED else "")
-    print(f"found {len(found)} file{'s' if len(found) > 1 else ''} matching {where!r}: {named}")
+    files = "file" if len(found) == 1 else "files"
+    print(f"found {len(found)} {files} matching {where!r}: {first_few(found, _NAMED)}")
     return found
 
 

@@ -11,10 +11,11 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from suiro.cancel import sigterm_as_ctrl_c
 from suiro.cli.options import LeaseTtl, Verbose
 from suiro.cli.output import errors, when
 from suiro.cli.terminal import survive_closed_stdout
@@ -37,7 +38,6 @@ def scheduler(
 ) -> None:
     """Run deployments on their schedules and triggers, each run in its own process (Ctrl-C stops)."""
     import logging
-    import signal
     import threading
 
     from suiro.scheduler import Scheduler
@@ -113,7 +113,7 @@ def backfill(
     from suiro.store.home import Store
 
     survive_closed_stdout()  # `suiro backfill ... | head`: the runs go on
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: the same way out as Ctrl-C
+    sigterm_as_ctrl_c()  # a service manager's stop: the same way out as Ctrl-C
     with errors(verbose):
         store = Store()
         plan = manual.plan_backfill(store, name, start, end)
@@ -136,10 +136,6 @@ def backfill(
             raise typer.Exit(130) from None
         _summary(done)
         raise typer.Exit(0 if not done.unsuccessful else 1)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @contextmanager

@@ -95,24 +95,22 @@ def _could_not_start(store: Store, run_id: str, error: str) -> None:
     from suiro.store import deployments, ticks
 
     tick = ticks.get(store.db, run_id)
-    row = deployments.get(store.db, tick.deployment) if tick is not None else None
-    timezone = (row.schedule or {}).get("timezone", "UTC") if row is not None else "UTC"
+    assert tick is not None  # this process holds it
+    row = deployments.get(store.db, tick.deployment)  # None: the deployment was deleted
     run = {
-        "pipeline": (row.pipeline if row is not None else None) or (tick.deployment if tick else "?"),
+        "pipeline": row.pipeline if row is not None else tick.deployment,
         "target": row.target if row is not None else None,
-        "params": {**(row.params if row is not None else {}), **(tick.params if tick is not None else {})},
-        "timezone": timezone,
+        "params": {**(row.params if row is not None else {}), **tick.params},
+        "timezone": (row.schedule or {}).get("timezone", "UTC") if row is not None else "UTC",
         "error": error,
         "now": clock.now(),
     }
-    if not ticks.fail(store.db, run_id, pid=os.getpid(), run=run) or tick is None or row is None:
-        return
-    notices.could_not_start(run_id, run["pipeline"], error, scheduled=_scheduled(tick, row), db=store.db)
+    if ticks.fail(store.db, run_id, pid=os.getpid(), run=run) and row is not None:
+        notices.could_not_start(run_id, run["pipeline"], error, scheduled=_scheduled(tick, row), db=store.db)
 
 
 def _scheduled(tick: TickRow, row: DeploymentRow) -> Scheduled:
     """The scheduled part of the tick's run: its deployment, logical time, interval and zone."""
-
     return Scheduled(
         deployment=row.name,
         logical_time=tick.logical_time,

@@ -28,7 +28,7 @@ from typing import Any
 
 from suiro import clock
 from suiro.errors import ArtifactError, DatabaseDamagedError, RecordsMissingError
-from suiro.labels import task_label
+from suiro.labels import first_few, task_label
 from suiro.store.content import FILES, ArtifactMeta, ContentStore, check_digest
 from suiro.store.damage import integrity_lines, newest_backup
 from suiro.store.db import Database, home_dir
@@ -260,8 +260,7 @@ def _outputs(db: Database, verdicts: _Verdicts) -> list[Problem]:
         if verdict is None:
             continue
         kind, why = verdict
-        more = len(names) - _SHOWN
-        shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        shown = first_few(names, _SHOWN)
         problems.append(
             Problem(
                 kind,

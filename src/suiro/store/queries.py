@@ -18,6 +18,7 @@ from typing import Any
 from suiro import graphrecord
 from suiro.cache import describe_changes, diff_parts, uncached_reason
 from suiro.errors import RunNotFoundError, did_you_mean
+from suiro.labels import first_few
 from suiro.states import RunState, TaskState
 from suiro.store.db import Database
 from suiro.store.files import file_entries
@@ -209,11 +210,9 @@ def _check_task(db: Database, run_id: str, task_key: str) -> None:
         r["task_key"]
         for r in db.query("SELECT DISTINCT task_key FROM task_runs WHERE run_id = :id", {"id": run_id})
     ]
-    listed = ", ".join(keys[:NAMED_TASKS]) + (
-        f" and {len(keys) - NAMED_TASKS:,} more" if len(keys) > NAMED_TASKS else ""
-    )
     raise RunNotFoundError(
-        f"run {run_id} has no task {task_key!r}{did_you_mean(task_key, keys)}; its tasks are {listed}."
+        f"run {run_id} has no task {task_key!r}{did_you_mean(task_key, keys)}; its tasks are "
+        f"{first_few(keys, NAMED_TASKS)}."
     )
 
 
@@ -309,12 +308,9 @@ def explain(db: Database, run_id: str, task_key: str) -> dict[str, Any]:
             )
         ]
         result["items_cached_from"] = sources
-        named = ", ".join(sources[:_NAMED_RUNS]) + (
-            f" and {len(sources) - _NAMED_RUNS} more" if len(sources) > _NAMED_RUNS else ""
-        )
         result["reason"] = (
             f"cache hit: each item's code, options and inputs ran before, in run{'s' * (len(sources) > 1)}"
-            f" {named}"
+            f" {first_few(sources, _NAMED_RUNS)}"
             if sources
             else "cache hit: every item's output was found"
         )

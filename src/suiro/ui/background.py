@@ -11,12 +11,13 @@ go on in their own processes.
 from __future__ import annotations
 
 import contextlib
-import signal
 import socket
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from suiro.cancel import sigterm_as_ctrl_c
 
 #: Seconds ``stop`` waits for the loop to end (a pass in progress, children taking their ticks over).
 STOP_WAIT = 15.0
@@ -63,7 +64,8 @@ def serve_beside(
     background = SchedulerThread(home, ttl=lease_ttl)
     role = background.start()
     print(f"suiro server on {banner}; {role}; Ctrl-C stops both", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+    sigterm_as_ctrl_c()  # uvicorn raises the signal again once stopped; SIGTERM's default would
+    # end the process before the scheduler gives its lease up
     try:
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops, then raises the signal again
             server.run(sockets=[sock])
@@ -77,9 +79,3 @@ def serve_beside(
             )
             return
     print("suiro server stopped; runs it started go on in their own processes.", file=sys.stderr, flush=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: uvicorn raises the signal it caught again once it has stopped, and the
-    default SIGTERM action would end the process before the scheduler gives its lease up."""
-    raise KeyboardInterrupt

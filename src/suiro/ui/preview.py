@@ -51,6 +51,8 @@ def of_output(store: Store, output: dict[str, Any], run_id: str | None = None) -
     if record is None:
         return _unavailable("the output has no record")
     try:
+        if record["serializer"] == MANIFEST:  # a mapped task's list: its bytes are on its row
+            return _manifest(store, record)
         value = _load(store, record)
     except ArtifactCorruptError:
         return _unavailable("its bytes do not match its digest")
@@ -77,8 +79,6 @@ def _load(store: Store, record: dict[str, Any]) -> Any:
     pyarrow alone; a pickle is loaded only if it holds builtin values (``peek.plain_pickle``).
     """
     serializer = record["serializer"]
-    if serializer == MANIFEST:  # a mapped task's list: its bytes are on the row, not in the store
-        return _manifest(store, record)
     if serializer in ("json", "npy"):
         meta = ArtifactMeta(record["digest"], serializer, record["size"], record["kind"], record["inline"])
         return store.artifacts.get(meta)
@@ -90,37 +90,19 @@ def _load(store: Store, record: dict[str, Any]) -> Any:
     return peek.plain_pickle(data)  # pickle, joblib: builtin values only, else a SerializerError
 
 
-def _manifest(store: Store, record: dict[str, Any]) -> Any:
-    """A mapped task's list as a sequence of its first items: those kept on their rows by value,
-    the others by digest (each is a stored output of its own, shown on its item's row)."""
+def _manifest(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """A mapped task's list as a ``sequence`` of its first items: those kept on their rows by
+    value, the others by digest (each is a stored output of its own, shown on its item's row)."""
     data = record["inline"] if record["inline"] is not None else store.artifacts.get_bytes(record["digest"])
     digests = manifest_digests(bytes(data))
     kept = manifest_entries(record.get("items"), len(digests)) if digests is not None else None
     if digests is None or kept is None:
         raise ArtifactCorruptError(f"manifest {record['digest']} is damaged", digest=record["digest"])
     items = [
-        _Shown(f"<stored apart: {digest[:12]}>") if entry is None else json.loads(entry[1])
+        f"<stored apart: {digest[:12]}>" if entry is None else _cut(repr(json.loads(entry[1])))
         for digest, entry in zip(digests[:ROWS], kept[:ROWS], strict=True)
     ]
-    return _Listed(items, len(digests))
-
-
-class _Shown:
-    """An item's text, shown as it is (its ``repr`` is the text)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-class _Listed(list):
-    """The first items of a longer list, with the whole list's length."""
-
-    def __init__(self, items: list[Any], length: int):
-        super().__init__(items)
-        self.length = length
+    return {"type": "sequence", "items": items, "length": len(digests)}
 
 
 def summary(value: Any) -> dict[str, Any]:
@@ -145,7 +127,7 @@ def summary(value: Any) -> dict[str, Any]:
         return {
             "type": "sequence",
             "items": [_cut(repr(v)) for v in list(value)[:ROWS]],
-            "length": getattr(value, "length", len(value)),
+            "length": len(value),
         }
     return {"type": "value", "text": _cut(repr(value))}
 
