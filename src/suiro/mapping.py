@@ -76,5 +76,6 @@ def _item(value: Any, index: int) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A value in one short line: a DataFrame's repr spans lines, and the error must not."""
+    text = " ".join(repr(value).split())
     return text if len(text) <= 40 else text[:37] + "..."

@@ -83,6 +83,16 @@ def test_a_long_value_is_shortened_in_the_message():
     assert shown.endswith("...")
 
 
+def test_a_value_whose_repr_spans_lines_is_shown_on_one():
+    import pandas as pd
+
+    with pytest.raises(DefinitionError) as info:  # a frame forgotten without unmapped()
+        split_mapped("score", (pd.DataFrame({"day": [0, 1], "sales": [0.0, 1.5]}),), {})
+    assert "\n" not in str(info.value) and "argument #1 is day sales 0 0 0.0 1 1 1.5 (DataFrame)" in str(
+        info.value
+    ), str(info.value)
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs"), [((), {}), ((unmapped([1, 2]),), {"b": unmapped(3)})], ids=["none", "all-unmapped"]
 )
